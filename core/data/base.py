@@ -1,0 +1,123 @@
+"""What every dataset answers, whatever its layout: classes, splits, images, a fingerprint."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+LIMIT_SEED = 0  # --limit N takes the first N of one fixed permutation, so limited runs still cover classes
+
+
+@dataclass
+class Split:
+    """The images of one split: integer labels, and either in-memory pixels or image files.
+
+    `images` is uint8 (N, H, W, C); `paths` are files decoded with the one safe decoder.
+    """
+
+    labels: np.ndarray
+    images: np.ndarray | None = None
+    paths: list[Path] | None = None
+
+    def __post_init__(self) -> None:
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        n = len(self.images) if self.images is not None else len(self.paths or [])
+        if n != len(self.labels):
+            raise ValueError(f"{n} images but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def load(self, i: int) -> np.ndarray:
+        """Image i as uint8 (H, W, C)."""
+        if self.images is not None:
+            return self.images[i]
+        from core.data.decode import decode_image
+
+        return decode_image(self.paths[i])
+
+    def path(self, i: int) -> str | None:
+        return str(self.paths[i]) if self.paths is not None else None
+
+    def limited(self, limit: int | None) -> "Split":
+        """A deterministic subset of `limit` images (a fixed permutation, so classes stay mixed)."""
+        if limit is None or limit >= len(self):
+            return self
+        if limit <= 0:
+            raise ValueError("limit must be positive")
+        idx = np.sort(np.random.default_rng(LIMIT_SEED).permutation(len(self))[:limit])
+        return self.take(idx)
+
+    def take(self, idx: np.ndarray) -> "Split":
+        return Split(
+            labels=self.labels[idx],
+            images=self.images[idx] if self.images is not None else None,
+            paths=[self.paths[i] for i in idx] if self.paths is not None else None,
+        )
+
+
+@dataclass
+class Dataset:
+    """A dataset as the rest of the code sees it. Layout loaders build these; nothing else does."""
+
+    id: str
+    name: str
+    source: str  # "embedded", "folder" or "download"
+    layout: str  # e.g. "digits", "shapes", "tiny-imagenet", "imagenet-kaggle", "image-folder", "csv-folder"
+    classes: list[str]  # human-readable names, index = label
+    split_loaders: dict[str, Callable[[], Split]]
+    fingerprint_fn: Callable[[], str]
+    channels: int = 3
+    image_size: tuple[int, int] | None = None  # native (H, W) when all images share it
+    wnids: list[str] | None = None  # WordNet ids, where the layout has them
+    root: Path | None = None
+    _split_cache: dict[str, Split] = field(default_factory=dict, repr=False)
+    _fingerprint: str | None = field(default=None, repr=False)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def splits(self) -> list[str]:
+        return list(self.split_loaders)
+
+    def split(self, name: str) -> Split:
+        if name not in self.split_loaders:
+            from core.errors import DatasetError
+
+            raise DatasetError(f"dataset {self.id!r} has no split {name!r}; its splits: {', '.join(self.splits)}")
+        if name not in self._split_cache:
+            self._split_cache[name] = self.split_loaders[name]()
+        return self._split_cache[name]
+
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = self.fingerprint_fn()
+        return self._fingerprint
+
+    def default_split(self) -> str:
+        for name in ("val", "test", "train"):
+            if name in self.split_loaders:
+                return name
+        return self.splits[0]
+
+
+def fingerprint_files(root: Path, files: list[Path], extra: str = "") -> str:
+    """Digest of the file list with sizes and modification times: changes when any file changes."""
+    h = hashlib.sha256(extra.encode())
+    for f in sorted(files):
+        st = f.stat()
+        h.update(f"{f.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def fingerprint_text_files(files: list[Path]) -> str:
+    """Digest of the contents of small annotation files."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]

@@ -1,0 +1,95 @@
+"""Datasets that ship with the project and work offline: `digits` and `shapes`."""
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+
+import numpy as np
+
+from core.data.base import Dataset, Split
+from core.settings import get_settings
+from core.store import load_npz, save_npz
+
+SPLIT_SEED = 0
+DIGITS_SPLITS = ("train", "val", "test")
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        h.update(k.encode() + arrays[k].tobytes())
+    return h.hexdigest()[:16]
+
+
+@lru_cache(maxsize=1)
+def _digits_arrays() -> dict[str, np.ndarray]:
+    """scikit-learn's 1,797 8x8 digits (values 0..16 -> 0..255), stratified 60/20/20 with a fixed seed."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = np.round(d.images * (255.0 / 16.0)).astype(np.uint8)[..., None]  # (N, 8, 8, 1)
+    y = d.target.astype(np.int64)
+    idx = np.arange(len(y))
+    train, rest = train_test_split(idx, test_size=0.4, stratify=y, random_state=SPLIT_SEED)
+    val, test = train_test_split(rest, test_size=0.5, stratify=y[rest], random_state=SPLIT_SEED)
+    out = {}
+    for name, part in (("train", train), ("val", val), ("test", test)):
+        part = np.sort(part)
+        out[f"x_{name}"], out[f"y_{name}"] = x[part], y[part]
+    return out
+
+
+def digits() -> Dataset:
+    return Dataset(
+        id="digits", name="Digits (scikit-learn, 8x8)", source="embedded", layout="digits",
+        classes=[str(i) for i in range(10)],
+        split_loaders={s: (lambda s=s: Split(images=_digits_arrays()[f"x_{s}"], labels=_digits_arrays()[f"y_{s}"]))
+                       for s in DIGITS_SPLITS},
+        fingerprint_fn=lambda: "digits-" + _digest(_digits_arrays()),
+        channels=1, image_size=(8, 8),
+    )
+
+
+def _shapes_path():
+    from core.data import shapes
+
+    return get_settings().cache_dir / "datasets" / f"shapes-v{shapes.GENERATOR_VERSION}-seed{SPLIT_SEED}.npz"
+
+
+def shapes_arrays() -> dict[str, np.ndarray]:
+    """Generate `shapes` once into the cache (atomically); later calls read the file."""
+    from core.data import shapes
+
+    path = _shapes_path()
+    arrays = load_npz(path)
+    expected = {f"x_{s}" for s in shapes.SPLIT_SIZES} | {f"y_{s}" for s in shapes.SPLIT_SIZES}
+    if arrays is None or set(arrays) != expected:
+        arrays = {}
+        for split in shapes.SPLIT_SIZES:
+            arrays[f"x_{split}"], arrays[f"y_{split}"] = shapes.generate_split(split, seed=SPLIT_SEED)
+        save_npz(path, arrays)
+    return arrays
+
+
+_SHAPES_CACHE: dict[str, dict[str, np.ndarray]] = {}
+
+
+def _shapes_cached() -> dict[str, np.ndarray]:
+    key = str(_shapes_path())
+    if key not in _SHAPES_CACHE:
+        _SHAPES_CACHE[key] = shapes_arrays()
+    return _SHAPES_CACHE[key]
+
+
+def shapes_dataset() -> Dataset:
+    from core.data import shapes
+
+    return Dataset(
+        id="shapes", name="Shapes (generated, 64x64)", source="embedded", layout="shapes",
+        classes=list(shapes.CLASSES),
+        split_loaders={s: (lambda s=s: Split(images=_shapes_cached()[f"x_{s}"], labels=_shapes_cached()[f"y_{s}"]))
+                       for s in shapes.SPLIT_SIZES},
+        fingerprint_fn=lambda: "shapes-" + _digest(_shapes_cached()),
+        channels=3, image_size=(shapes.SIZE, shapes.SIZE),
+    )

@@ -1,0 +1,174 @@
+"""The store: an SQLite index of records (fingerprint -> small JSON) plus artifact files.
+
+Artifacts are `.npz` written without pickle and read with `allow_pickle=False`. Every file is
+written atomically (temp file in the same folder, fsync, rename), and a record whose artifact
+is missing or fails its sha256 is dropped and reported as a miss, so the caller recomputes.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from core.settings import get_settings
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    key      TEXT PRIMARY KEY,
+    kind     TEXT NOT NULL,
+    created  REAL NOT NULL,
+    meta     TEXT NOT NULL,
+    artifact TEXT,
+    sha256   TEXT
+);
+CREATE INDEX IF NOT EXISTS records_kind ON records(kind, created);
+"""
+
+
+def fingerprint(parts: dict[str, Any]) -> str:
+    """A stable digest of everything that changes a result (canonical JSON, sorted keys)."""
+    blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
+    """Write a file so readers see the old or the new version, never a partial one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> str:
+    """Atomically save arrays (no object dtypes: nothing needs pickle) and return the file's sha256."""
+    for name, a in arrays.items():
+        if np.asarray(a).dtype == object:
+            raise TypeError(f"array {name!r} has dtype object, which would need pickle")
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    data = buf.getvalue()
+    atomic_write(path, lambda f: f.write(data))
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_npz(path: Path, sha256: str | None = None) -> dict[str, np.ndarray] | None:
+    """Arrays from an npz, or None when the file is missing, damaged or fails its checksum."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        return None
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, KeyError):
+        return None
+
+
+@dataclass
+class Record:
+    key: str
+    kind: str
+    created: float
+    meta: dict[str, Any]
+    artifact: str | None
+    sha256: str | None
+
+
+class Store:
+    """Records of expensive work, keyed by fingerprints. Safe to share between processes."""
+
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root) if root is not None else get_settings().cache_dir
+        self.artifacts = self.root / "artifacts"
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self._db() as db:
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.root / "store.sqlite", timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            with db:  # one transaction, committed on success
+                yield db
+        finally:
+            db.close()
+
+    def put(self, key: str, kind: str, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> Record:
+        """Write the artifact first, then the index row: a crash in between leaves only an orphan file."""
+        artifact = sha = None
+        if arrays is not None:
+            artifact = f"{kind}/{key}.npz"
+            sha = save_npz(self.artifacts / artifact, arrays)
+        record = Record(key, kind, time.time(), meta, artifact, sha)
+        with self._db() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO records(key, kind, created, meta, artifact, sha256) VALUES (?,?,?,?,?,?)",
+                (key, kind, record.created, json.dumps(meta, default=str), artifact, sha),
+            )
+        return record
+
+    def get(self, key: str) -> Record | None:
+        with self._db() as db:
+            row = db.execute("SELECT key, kind, created, meta, artifact, sha256 FROM records WHERE key=?", (key,)).fetchone()
+        return _record(row) if row else None
+
+    def get_with_arrays(self, key: str) -> tuple[Record, dict[str, np.ndarray]] | None:
+        """A record and its verified arrays; a record whose artifact is missing or corrupt is dropped."""
+        record = self.get(key)
+        if record is None:
+            return None
+        if record.artifact is None:
+            return record, {}
+        arrays = load_npz(self.artifacts / record.artifact, record.sha256)
+        if arrays is None:
+            self.delete(key)
+            return None
+        return record, arrays
+
+    def arrays(self, record: Record) -> dict[str, np.ndarray] | None:
+        if record.artifact is None:
+            return {}
+        return load_npz(self.artifacts / record.artifact, record.sha256)
+
+    def delete(self, key: str) -> None:
+        with self._db() as db:
+            db.execute("DELETE FROM records WHERE key=?", (key,))
+
+    def records(self, kind: str | None = None) -> list[Record]:
+        """All records (of one kind), newest first."""
+        with self._db() as db:
+            q = "SELECT key, kind, created, meta, artifact, sha256 FROM records"
+            rows = db.execute(q + (" WHERE kind=?" if kind else "") + " ORDER BY created DESC", (kind,) if kind else ()).fetchall()
+        return [_record(r) for r in rows]
+
+
+def _record(row: tuple) -> Record:
+    key, kind, created, meta, artifact, sha = row
+    return Record(key, kind, created, json.loads(meta), artifact, sha)
