@@ -1,0 +1,458 @@
+"""Image folders on disk in the layouts we recognise: detect the layout, validate it, build a Dataset."""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import NoReturn
+
+import numpy as np
+
+from core.data.base import Dataset, Split, fingerprint_files, fingerprint_text_files
+from core.errors import DatasetError
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+WNID = re.compile(r"^n\d{8}$")
+INTEGER = re.compile(r"^-?\d+$")
+SPLIT_DIRS = ("train", "val", "test")
+KAGGLE_VAL = "ILSVRC/Data/CLS-LOC/val"
+KAGGLE_TRAIN = "ILSVRC/Data/CLS-LOC/train"
+UNLABELLED_CSVS = {"test.csv", "sample_submission.csv"}  # Kaggle ships these next to train.csv, without labels
+LAYOUTS = {
+    "tiny-imagenet": "wnids.txt + words.txt + train/<wnid>/images/ + val/images/ + val/val_annotations.txt",
+    "imagenet-kaggle": f"LOC_synset_mapping.txt + LOC_val_solution.csv + {KAGGLE_VAL}/*.JPEG",
+    "csv-folder": "train.csv or labels.csv with columns image,label + the images it names",
+    "imagenet-folder": "val/<wnid>/*.JPEG and/or train/<wnid>/*.JPEG",
+    "image-folder": "<class>/*.jpg, or {train,val,test}/<class>/*.jpg",
+}
+
+
+@dataclass
+class _Found:
+    """What a layout loader found: classes, labelled files per split, the files that label them."""
+
+    classes: list[str]
+    splits: dict[str, tuple[list[Path], list[int]]]
+    annotations: list[Path]
+    wnids: list[str] | None = None
+    image_size: tuple[int, int] | None = None
+
+
+def _fail(message: str) -> NoReturn:
+    raise DatasetError(message)
+
+
+def _rel(root: Path, p: Path) -> str:
+    try:
+        return p.relative_to(root).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def _hidden(name: str) -> bool:
+    # dot-files include macOS "._x.jpg" resource forks, which have an image extension but are not images
+    return name.startswith(".") or name == "__MACOSX"
+
+
+def _is_image_name(name: str) -> bool:
+    return not _hidden(name) and os.path.splitext(name)[1].lower() in IMAGE_EXTS
+
+
+def _inside(root: Path, p: Path) -> bool:
+    """Whether p, symlinks resolved, stays under root."""
+    try:
+        return p.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return False
+
+
+def _entry_ok(root: Path, e: os.DirEntry) -> bool:
+    """A regular image file, or a symlink to one that stays inside root (we never read outside the dataset)."""
+    if not _is_image_name(e.name):
+        return False
+    return e.is_file(follow_symlinks=False) or (e.is_symlink() and _inside(root, Path(e.path)) and e.is_file())
+
+
+def _listable(root: Path, d: Path) -> bool:
+    """Whether d is a folder we may list: one that, links resolved, is inside root."""
+    if not d.is_dir():
+        return False
+    if not _inside(root, d):
+        _fail(f"{_rel(root, d)} links outside the dataset folder {root}; move or copy the data into it")
+    return True
+
+
+def _images_in(root: Path, d: Path) -> dict[str, Path]:
+    """Image files directly in d, by file name."""
+    if not _listable(root, d):
+        return {}
+    with os.scandir(d) as entries:
+        return {e.name: Path(e.path) for e in entries if _entry_ok(root, e)}
+
+
+def _walk_images(root: Path, d: Path) -> list[Path]:
+    """Image files anywhere under d, sorted; directory symlinks are not followed, so no loops and no escapes."""
+    found: list[Path] = []
+    todo = [d] if _listable(root, d) else []
+    while todo:
+        with os.scandir(todo.pop()) as entries:
+            for e in entries:
+                if e.is_dir(follow_symlinks=False):
+                    if not _hidden(e.name):
+                        todo.append(Path(e.path))
+                elif _entry_ok(root, e):
+                    found.append(Path(e.path))
+    return sorted(found)
+
+
+def _subdirs(d: Path) -> list[Path]:
+    """Real (non-symlink, non-hidden) sub-folders of d, sorted by name."""
+    if not d.is_dir() or d.is_symlink():
+        return []
+    return sorted(p for p in d.iterdir() if p.is_dir() and not p.is_symlink() and not _hidden(p.name))
+
+
+def _sort_classes(names: set[str] | list[str]) -> list[str]:
+    """Sorted class names; numerically when all are integers, so 1, 2, 10 and not 1, 10, 2."""
+    names = set(names)
+    if names and all(INTEGER.match(n) for n in names):
+        return sorted(names, key=lambda n: (int(n), n))
+    return sorted(names)
+
+
+def _read_names(path: Path) -> dict[str, str]:
+    """wnid -> first human-readable name, in file order, from words.txt (tab) or LOC_synset_mapping.txt (space)."""
+    names: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        parts = line.strip().split(None, 1)
+        if parts:
+            names[parts[0]] = (parts[1].split(",")[0].strip() if len(parts) > 1 else "") or parts[0]
+    return names
+
+
+def _first_size(paths: list[Path]) -> tuple[int, int] | None:
+    """(H, W) of the first image, read from its header without decoding pixels."""
+    from PIL import Image
+
+    try:
+        with Image.open(paths[0]) as im:
+            w, h = im.size
+        return (h, w)
+    except Exception:  # an unreadable file is reported when it is decoded, not here
+        return None
+
+
+def _need_columns(table: Path, header: list[str], wanted: list[str]) -> None:
+    """Refuse a CSV without the columns we read, naming the missing ones and the ones it has."""
+    absent = [c for c in wanted if c not in header]
+    if absent:
+        _fail(f"{table.name} has no {', '.join(absent)} column; its columns: {', '.join(header) or '(none)'}")
+
+
+def _require(root: Path, what: str, rels: list[str]) -> None:
+    """Refuse a folder that has some of a layout's marker files but not all of them, naming the missing ones."""
+    missing = [r for r in rels if not (root / r).exists()]
+    if missing:
+        present = [r for r in rels if r not in missing]
+        has = f" (it has {', '.join(present)})" if present else ""
+        _fail(f"{root} looks like {what}{has} but is missing {', '.join(missing)}")
+
+
+def _scan_classes(root: Path, split_dir: Path, index: dict[str, int], inner: str = "") -> tuple[list[Path], list[int]]:
+    """Images of every class folder in split_dir (under `inner` inside each), labelled by index."""
+    paths: list[Path] = []
+    labels: list[int] = []
+    folders = _subdirs(split_dir)
+    for d in folders:
+        if d.name not in index:
+            _fail(f"folder {_rel(root, d)} is not one of the {len(index)} classes of this dataset")
+    for d in sorted(folders, key=lambda d: index[d.name]):  # label order, so 1, 2, 10 and not 1, 10, 2
+        files = _walk_images(root, d / inner if inner else d)
+        if not files:
+            _fail(f"class folder {_rel(root, d / inner if inner else d)} has no images")
+        paths += files
+        labels += [index[d.name]] * len(files)
+    return paths, labels
+
+
+def _annotated(root: Path, ann: Path, image_dir: Path, rows: list[tuple[int, str, str]], index: dict[str, int]):
+    """The split an annotation file describes: rows of (line, file name in image_dir, wnid)."""
+    available = _images_in(root, image_dir)  # one listing instead of a stat per row: 50k rows in ImageNet val
+    labelled: list[tuple[Path, int]] = []
+    missing: list[str] = []
+    for line, name, wnid in rows:
+        if wnid not in index:
+            _fail(f"{_rel(root, ann)} line {line}: label {wnid!r} is not one of the {len(index)} classes")
+        if name in available:
+            labelled.append((available[name], index[wnid]))
+        else:
+            missing.append(name)
+    if missing:
+        where = _rel(root, image_dir)
+        _fail(f"{_rel(root, ann)} names {len(missing)} image(s) not in {where}: {', '.join(missing[:5])}")
+    if not labelled:
+        _fail(f"{_rel(root, ann)} labels no images")
+    labelled.sort()
+    return [p for p, _ in labelled], [y for _, y in labelled]
+
+
+def _tiny_imagenet(root: Path) -> _Found:
+    """Tiny ImageNet as distributed; test/ has no labels, so it is not a split."""
+    _require(root, "Tiny ImageNet", ["wnids.txt", "val/val_annotations.txt", "val/images"])
+    listed = (root / "wnids.txt").read_text(encoding="utf-8", errors="replace").split()
+    if not listed:
+        _fail(f"{root / 'wnids.txt'} lists no wnids")
+    bad = [w for w in listed if not WNID.match(w)]
+    if bad:
+        _fail(f"wnids.txt: {bad[0]!r} is not a WordNet id (like n01443537)")
+    wnids = sorted(set(listed))  # sorted, as torchvision's ImageFolder orders them
+    index = {w: i for i, w in enumerate(wnids)}
+    words = root / "words.txt"
+    names = _read_names(words) if words.is_file() else {}  # optional: without it the wnid is the name
+    splits = {}
+    if (root / "train").is_dir():  # optional, so an evaluation-only copy may drop the 100k training images
+        for w in wnids:
+            if not (root / "train" / w).is_dir():
+                _fail(f"Tiny ImageNet class folder train/{w} is missing")
+        splits["train"] = _scan_classes(root, root / "train", index, inner="images")
+    ann = root / "val" / "val_annotations.txt"
+    rows = []
+    for i, line in enumerate(ann.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if line.strip():
+            cols = line.split("\t")
+            if len(cols) < 2:
+                _fail(f"val/val_annotations.txt line {i}: expected file<TAB>wnid<TAB>box, got {line[:80]!r}")
+            rows.append((i, cols[0].strip(), cols[1].strip()))
+    splits["val"] = _annotated(root, ann, root / "val" / "images", rows, index)
+    annotations = [root / "wnids.txt", ann] + ([words] if words.is_file() else [])
+    return _Found([names.get(w, w) for w in wnids], splits, annotations, wnids, (64, 64))
+
+
+def _imagenet_kaggle(root: Path) -> _Found:
+    """ILSVRC2012 in the Kaggle localization-challenge layout; class order is LOC_synset_mapping.txt's."""
+    _require(root, "the Kaggle ImageNet layout", ["LOC_synset_mapping.txt", "LOC_val_solution.csv", KAGGLE_VAL])
+    mapping = root / "LOC_synset_mapping.txt"
+    names = _read_names(mapping)
+    if not names:
+        _fail("LOC_synset_mapping.txt lists no classes")
+    wnids = list(names)
+    index = {w: i for i, w in enumerate(wnids)}
+    ann = root / "LOC_val_solution.csv"
+    rows = []
+    with open(ann, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        _need_columns(ann, reader.fieldnames or [], ["ImageId", "PredictionString"])
+        for row in reader:
+            pred = (row["PredictionString"] or "").split()
+            if not pred:
+                _fail(f"LOC_val_solution.csv line {reader.line_num}: no label for {row['ImageId']!r}")
+            # the label is the first box's wnid
+            rows.append((reader.line_num, f"{(row['ImageId'] or '').strip()}.JPEG", pred[0]))
+    splits = {"val": _annotated(root, ann, root / KAGGLE_VAL, rows, index)}
+    if (root / KAGGLE_TRAIN).is_dir():
+        splits = {"train": _scan_classes(root, root / KAGGLE_TRAIN, index), **splits}
+    return _Found(list(names.values()), splits, [mapping, ann], wnids, None)
+
+
+def _find_csv(root: Path) -> Path | None:
+    """The labelled CSV of a csv-folder: train.csv, labels.csv, or the only other CSV if it has image/label columns."""
+    for name in ("train.csv", "labels.csv"):
+        if (root / name).is_file() and _inside(root, root / name):
+            return root / name
+    others = [p for p in root.glob("*.csv") if p.name not in UNLABELLED_CSVS and p.is_file() and _inside(root, p)]
+    if len(others) == 1:
+        with open(others[0], newline="", encoding="utf-8-sig", errors="replace") as f:
+            header = {h.strip() for h in next(csv.reader(f), [])}
+        if header & {"image", "label"}:  # a stray results.csv must not turn an image folder into a csv-folder
+            return others[0]
+    return None
+
+
+def _csv_image(root: Path, where: str, value: str) -> Path:
+    """The image a CSV row names, refused if it leaves the dataset folder or is not an image file."""
+    if PurePosixPath(value.replace("\\", "/")).is_absolute() or PureWindowsPath(value).drive:
+        _fail(f"{where}: {value} is an absolute path; paths must be relative to {root}")
+    p = root / value.replace("\\", "/")
+    if not _inside(root, p):
+        _fail(f"{where}: {value} points outside the dataset folder {root}")
+    if not _is_image_name(p.name):
+        _fail(f"{where}: {value} is not an image file ({', '.join(sorted(IMAGE_EXTS))})")
+    return p
+
+
+def _stratified(raw_labels: list[str]) -> dict[str, np.ndarray]:
+    """Rows of a deterministic 80/20 stratified split (as the leaves study), or one split "all" when impossible."""
+    n, classes = len(raw_labels), set(raw_labels)
+    n_val = math.ceil(0.2 * n)  # how sklearn sizes test_size=0.2
+    if min(Counter(raw_labels).values()) < 2 or n_val < len(classes) or n - n_val < len(classes):
+        return {"all": np.arange(n)}  # sklearn refuses: a class of one, or fewer slots than classes on a side
+    from sklearn.model_selection import train_test_split
+
+    # stratify on the raw label strings, as the study did: sklearn's per-class order, hence the split, depends on them
+    train, val = train_test_split(np.arange(n), test_size=0.2, stratify=np.asarray(raw_labels), random_state=0)
+    return {"train": np.sort(train), "val": np.sort(val)}
+
+
+def _csv_folder(root: Path) -> _Found:
+    """A folder of images labelled by a CSV (Kaggle "Classify Leaves"); test.csv has no labels and is ignored."""
+    table = _find_csv(root)
+    assert table is not None  # detect_layout only picks this layout when there is one
+    paths: list[Path] = []
+    raw: list[str] = []
+    split_of: list[str] = []
+    missing: list[str] = []
+    with open(table, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header = [h.strip() for h in next(reader, [])]
+        _need_columns(table, header, ["image", "label"])
+        ii, li = header.index("image"), header.index("label")
+        si = header.index("split") if "split" in header else None
+        for row in reader:
+            if not any(c.strip() for c in row):
+                continue
+            where = f"{table.name} line {reader.line_num}"
+            cells = [(row[i].strip() if i is not None and i < len(row) else "") for i in (ii, li, si)]
+            if not cells[0] or not cells[1] or (si is not None and not cells[2]):
+                _fail(f"{where}: empty image, label or split")
+            p = _csv_image(root, where, cells[0])
+            if not p.is_file():  # _csv_image made sure that, links resolved, it is inside root
+                missing.append(cells[0])
+            paths.append(p)
+            raw.append(cells[1])
+            split_of.append(cells[2])
+    if missing:
+        _fail(f"{table.name} names {len(missing)} image(s) that do not exist: {', '.join(missing[:5])}")
+    if not paths:
+        _fail(f"{table.name} lists no images")
+    classes = _sort_classes(raw)
+    index = {c: i for i, c in enumerate(classes)}
+    labels = np.array([index[c] for c in raw])
+    if si is not None:  # the CSV's own split column wins over ours
+        order = {s: i for i, s in enumerate(SPLIT_DIRS)}
+        names = sorted(set(split_of), key=lambda s: (order.get(s, len(order)), s))
+        rows = {s: np.array([i for i, v in enumerate(split_of) if v == s]) for s in names}
+    else:
+        rows = _stratified(raw)
+    splits = {s: ([paths[i] for i in r], labels[r].tolist()) for s, r in rows.items()}
+    return _Found(classes, splits, [table], None, _first_size(paths))
+
+
+def _wnid_splits(root: Path) -> dict[str, Path]:
+    """train/ and val/ folders whose sub-folders are all WordNet ids."""
+    found = {}
+    for s in ("train", "val"):
+        subs = _subdirs(root / s)
+        if subs and all(WNID.match(d.name) for d in subs):
+            found[s] = root / s
+    return found
+
+
+def _imagenet_folder(root: Path) -> _Found:
+    """ImageNet with one folder per wnid; names from LOC_synset_mapping.txt or words.txt when present."""
+    dirs = _wnid_splits(root)
+    wnids = sorted({d.name for s in dirs.values() for d in _subdirs(s)})
+    index = {w: i for i, w in enumerate(wnids)}
+    names_file = next((root / n for n in ("LOC_synset_mapping.txt", "words.txt") if (root / n).is_file()), None)
+    names = _read_names(names_file) if names_file else {}
+    splits = {s: _scan_classes(root, d, index) for s, d in dirs.items()}
+    return _Found([names.get(w, w) for w in wnids], splits, [names_file] if names_file else [], wnids, None)
+
+
+def _image_folder_splits(root: Path) -> dict[str, Path]:
+    """{train,val,test}/ folders holding class folders, else the root itself as split "all"."""
+    present = [s for s in SPLIT_DIRS if (root / s).is_dir() and not (root / s).is_symlink()]
+    if present:
+        # a split folder with no class folders (Kaggle's flat test/) has no labels, so it is not a split
+        return {s: root / s for s in present if _subdirs(root / s)}
+    return {"all": root} if _subdirs(root) else {}
+
+
+def _image_folder(root: Path) -> _Found:
+    """Generic class-per-folder images; one class order (the union over splits) for every split."""
+    dirs = _image_folder_splits(root)
+    classes = _sort_classes({d.name for s in dirs.values() for d in _subdirs(s)})
+    index = {c: i for i, c in enumerate(classes)}
+    if not any(_walk_images(root, d) for s in dirs.values() for d in _subdirs(s)):
+        _no_layout(root)  # class-looking folders but not one image: probably not a dataset at all
+    splits = {s: _scan_classes(root, d, index) for s, d in dirs.items()}
+    first = next(paths for paths, _ in splits.values() if paths)
+    return _Found(classes, splits, [], None, _first_size(first))
+
+
+def _no_layout(root: Path) -> NoReturn:
+    loose = len(_images_in(root, root))
+    hint = f"it holds {loose} image(s) but no class folders; " if loose else "no images found; "
+    supported = "; ".join(f"{name} ({shape})" for name, shape in LAYOUTS.items())
+    _fail(f"{root} is in no supported layout: {hint}supported layouts: {supported}")
+
+
+def _check_root(root: str | Path) -> Path:
+    path = Path(root).expanduser()
+    if not path.exists():
+        _fail(f"no such folder: {path}")
+    if not path.is_dir():
+        _fail(f"{path} is a file, not a dataset folder")
+    return path.resolve()
+
+
+def detect_layout(root: Path) -> str:
+    """The name of root's layout (one of LAYOUTS), or a DatasetError saying why none fits."""
+    root = _check_root(root)
+    # the most specific markers first: a folder with some of them is refused by that layout, never a generic one
+    if (root / "wnids.txt").is_file() or (root / "val" / "val_annotations.txt").is_file():
+        return "tiny-imagenet"
+    if (root / "ILSVRC").is_dir() or ((root / "LOC_val_solution.csv").is_file() and not _wnid_splits(root)):
+        return "imagenet-kaggle"
+    if _find_csv(root):
+        return "csv-folder"
+    if _wnid_splits(root):
+        return "imagenet-folder"
+    if _image_folder_splits(root):
+        return "image-folder"
+    _no_layout(root)
+
+
+LOADERS = {
+    "tiny-imagenet": _tiny_imagenet,
+    "imagenet-kaggle": _imagenet_kaggle,
+    "csv-folder": _csv_folder,
+    "imagenet-folder": _imagenet_folder,
+    "image-folder": _image_folder,
+}
+
+
+def load_folder(root: str | Path) -> Dataset:
+    """Detect root's layout, validate it (listing files, decoding none) and build its Dataset."""
+    root = _check_root(root)
+    try:
+        layout = detect_layout(root)
+        found = LOADERS[layout](root)
+    except OSError as e:  # unreadable folders and files: a user's problem to fix, not a crash
+        raise DatasetError(f"cannot read {e.filename or root}: {e.strerror or e}") from None
+    files = [p for paths, _ in found.splits.values() for p in paths]
+
+    def fingerprint() -> str:
+        # lazy: stats every image (100k for Tiny ImageNet), so only when a result is cached or compared
+        extra = "\n".join([layout, fingerprint_text_files(found.annotations), *found.classes])
+        try:
+            return fingerprint_files(root, files + found.annotations, extra=extra)
+        except OSError as e:
+            raise DatasetError(f"{root} changed since it was loaded ({e}); load it again") from None
+
+    return Dataset(
+        id=str(root),
+        name=f"{root.name} ({layout})",
+        source="folder",
+        layout=layout,
+        classes=found.classes,
+        split_loaders={s: (lambda p=p, y=y: Split(paths=list(p), labels=y)) for s, (p, y) in found.splits.items()},
+        fingerprint_fn=fingerprint,
+        channels=3,
+        image_size=found.image_size,
+        wnids=found.wnids,
+        root=root,
+    )

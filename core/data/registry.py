@@ -1,0 +1,64 @@
+"""Every dataset id the app knows, and `load_dataset(id_or_path)` for all of them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from core.data import embedded
+from core.data.base import Dataset
+from core.errors import DatasetError
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """What `datasets --json` lists, known without loading any images."""
+
+    id: str
+    name: str
+    num_classes: int
+    splits: tuple[str, ...]
+    source: str
+    load: Callable[[], Dataset]
+
+
+def _cifar(dataset_id: str) -> Callable[[], Dataset]:
+    def load() -> Dataset:
+        from core.data.downloads import cifar
+
+        return cifar(dataset_id)
+
+    return load
+
+
+ENTRIES: dict[str, DatasetEntry] = {
+    e.id: e
+    for e in (
+        DatasetEntry("shapes", "Shapes (generated, 64x64)", 10, ("train", "val", "test"), "embedded", embedded.shapes_dataset),
+        DatasetEntry("digits", "Digits (scikit-learn, 8x8)", 10, ("train", "val", "test"), "embedded", embedded.digits),
+        DatasetEntry("cifar10", "CIFAR-10", 10, ("train", "test"), "download", _cifar("cifar10")),
+        DatasetEntry("cifar100", "CIFAR-100", 100, ("train", "test"), "download", _cifar("cifar100")),
+    )
+}
+DEFAULT_DATASET = "shapes"
+
+
+def list_datasets() -> list[DatasetEntry]:
+    return list(ENTRIES.values())
+
+
+def load_dataset(dataset: str | Path) -> Dataset:
+    """A dataset by registered id, or a folder in any supported layout (detected)."""
+    key = str(dataset)
+    if key in ENTRIES:
+        return ENTRIES[key].load()
+    path = Path(key).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise DatasetError(f"{path} is a file; a dataset folder or one of these ids is needed: {', '.join(ENTRIES)}")
+        from core.data.folders import load_folder
+
+        return load_folder(path)
+    if "/" in key or "\\" in key or key.startswith((".", "~")):
+        raise DatasetError(f"dataset folder {key} does not exist")
+    raise DatasetError(f"unknown dataset {key!r}; choose one of: {', '.join(ENTRIES)}, or give a folder path")

@@ -1,0 +1,322 @@
+"""Folder datasets: each layout detected and loaded from a tiny tree in its official shape, broken trees refused."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.data.folders import detect_layout, load_folder
+from core.errors import DatasetError
+
+GOLDFISH, SALAMANDER, BULLFROG = "n01443537", "n01629819", "n01641577"
+WORDS = {
+    GOLDFISH: "goldfish, Carassius auratus",
+    SALAMANDER: "European fire salamander, Salamandra salamandra",
+    BULLFROG: "bullfrog, Rana catesbeiana",
+    "n00001740": "entity",  # words.txt covers all of WordNet; only our wnids are used
+}
+
+
+def _img(path: Path, size=(64, 64), color=(200, 30, 30)) -> Path:
+    """A real little image (PIL size is (W, H))."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path)
+    return path
+
+
+def _tiny(root: Path) -> Path:
+    """Tiny ImageNet: 3 wnids (listed unsorted), 2 train images each, 6 annotated val images, unlabelled test/."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "wnids.txt").write_text(f"{BULLFROG}\n{GOLDFISH}\n{SALAMANDER}\n")
+    (root / "words.txt").write_text("".join(f"{w}\t{n}\n" for w, n in WORDS.items()))
+    for w in (GOLDFISH, SALAMANDER, BULLFROG):
+        for i in range(2):
+            _img(root / "train" / w / "images" / f"{w}_{i}.JPEG")
+        (root / "train" / w / f"{w}_boxes.txt").write_text(f"{w}_0.JPEG\t0\t0\t10\t10\n")
+    val = [GOLDFISH, SALAMANDER, BULLFROG, SALAMANDER, BULLFROG, GOLDFISH]
+    for i in range(len(val)):
+        _img(root / "val" / "images" / f"val_{i}.JPEG")
+    lines = [f"val_{i}.JPEG\t{w}\t0\t0\t63\t63\n" for i, w in enumerate(val)]
+    (root / "val" / "val_annotations.txt").write_text("".join(lines))
+    _img(root / "test" / "images" / "test_0.JPEG")
+    return root
+
+
+def _kaggle(root: Path, train: bool = False) -> Path:
+    """Kaggle ImageNet localization layout with 3 classes and 4 val images."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "LOC_synset_mapping.txt").write_text(f"{GOLDFISH} {WORDS[GOLDFISH]}\n{SALAMANDER} {WORDS[SALAMANDER]}\n"
+                                                 f"{BULLFROG} {WORDS[BULLFROG]}\n")
+    rows = {"ILSVRC2012_val_00000001": f"{BULLFROG} 1 2 30 40 {GOLDFISH} 5 5 9 9",
+            "ILSVRC2012_val_00000002": f"{GOLDFISH} 0 0 10 10",
+            "ILSVRC2012_val_00000003": f"{SALAMANDER} 0 0 10 10",
+            "ILSVRC2012_val_00000004": f"{GOLDFISH} 0 0 10 10"}
+    lines = "".join(f"{k},{v}\n" for k, v in rows.items())
+    (root / "LOC_val_solution.csv").write_text("ImageId,PredictionString\n" + lines)
+    for k in rows:
+        _img(root / "ILSVRC/Data/CLS-LOC/val" / f"{k}.JPEG", size=(50, 40))
+    if train:
+        for w in (GOLDFISH, BULLFROG):
+            _img(root / "ILSVRC/Data/CLS-LOC/train" / w / f"{w}_1.JPEG")
+    return root
+
+
+def _leaves(root: Path, per_class: int = 5, labels=("maclura_pomifera", "abies_concolor", "ulmus_rubra")) -> Path:
+    """Classify Leaves shape: images/N.jpg, train.csv (image,label), test.csv (image only)."""
+    lines, n = [], 0
+    for lab in labels:
+        for _ in range(per_class):
+            _img(root / "images" / f"{n}.jpg", size=(32, 24))
+            lines.append(f"images/{n}.jpg,{lab}\n")
+            n += 1
+    (root / "train.csv").write_text("image,label\n" + "".join(lines))
+    _img(root / "images" / f"{n}.jpg", size=(32, 24))
+    (root / "test.csv").write_text(f"image\nimages/{n}.jpg\n")
+    return root
+
+
+def _classes(root: Path, names, per_class: int = 2, split: str | None = None) -> Path:
+    for c in names:
+        for i in range(per_class):
+            _img((root / split if split else root) / c / f"{i}.png", size=(20, 10))
+    return root
+
+
+# --- each layout loads -------------------------------------------------------------------------------
+
+
+def test_tiny_imagenet(tmp_path):
+    ds = load_folder(_tiny(tmp_path / "tiny-imagenet-200"))
+    assert detect_layout(ds.root) == ds.layout == "tiny-imagenet"
+    assert ds.wnids == [GOLDFISH, SALAMANDER, BULLFROG]  # sorted, not wnids.txt's order
+    assert ds.classes == ["goldfish", "European fire salamander", "bullfrog"]
+    assert ds.splits == ["train", "val"]  # test/ has no labels
+    assert (len(ds.split("train")), len(ds.split("val"))) == (6, 6)
+    assert ds.image_size == (64, 64) and ds.channels == 3 and ds.source == "folder"
+    assert ds.id == str(tmp_path.resolve() / "tiny-imagenet-200") and ds.name == "tiny-imagenet-200 (tiny-imagenet)"
+    val = ds.split("val")
+    by_name = {Path(val.path(i)).name: int(val.labels[i]) for i in range(len(val))}
+    assert by_name["val_3.JPEG"] == 1 and by_name["val_4.JPEG"] == 2 and by_name["val_5.JPEG"] == 0
+    train = ds.split("train")
+    assert [int(train.labels[i]) for i in range(len(train)) if BULLFROG in train.path(i)] == [2, 2]
+    img = val.load(0)
+    assert img.dtype == np.uint8 and img.shape == (64, 64, 3)
+
+
+def test_imagenet_kaggle(tmp_path):
+    ds = load_folder(_kaggle(tmp_path / "imagenet", train=True))
+    assert ds.layout == "imagenet-kaggle" and ds.image_size is None
+    assert ds.classes == ["goldfish", "European fire salamander", "bullfrog"]
+    assert ds.wnids == [GOLDFISH, SALAMANDER, BULLFROG]
+    assert set(ds.splits) == {"train", "val"} and ds.default_split() == "val"
+    val = ds.split("val")
+    assert [Path(val.path(i)).stem[-1] for i in range(4)] == ["1", "2", "3", "4"]
+    assert val.labels.tolist() == [2, 0, 1, 0]  # image 1's label is its first box's wnid (bullfrog)
+    assert ds.split("train").labels.tolist() == [0, 2]
+    assert val.load(0).shape == (40, 50, 3)
+
+
+def test_imagenet_folder_with_and_without_names(tmp_path):
+    root = _classes(tmp_path / "inet", [BULLFROG, GOLDFISH], split="val")
+    _classes(root, [SALAMANDER], split="train")
+    (root / "LOC_synset_mapping.txt").write_text(f"{GOLDFISH} {WORDS[GOLDFISH]}\n{BULLFROG} {WORDS[BULLFROG]}\n")
+    ds = load_folder(root)
+    assert ds.layout == "imagenet-folder" and ds.splits == ["train", "val"]
+    assert ds.wnids == [GOLDFISH, SALAMANDER, BULLFROG]
+    assert ds.classes == ["goldfish", SALAMANDER, "bullfrog"]  # not in the names file: the wnid is the name
+    assert ds.split("val").labels.tolist() == [0, 0, 2, 2] and ds.split("train").labels.tolist() == [1, 1]
+    (root / "LOC_synset_mapping.txt").unlink()
+    assert load_folder(root).classes == [GOLDFISH, SALAMANDER, BULLFROG]
+
+
+def test_image_folder_single_split(tmp_path):
+    root = _classes(tmp_path / "flowers", ["tulip", "daisy", "rose"], per_class=3)
+    (root / "daisy" / "notes.txt").write_text("not an image")  # ignored, not an error
+    (root / "daisy" / "._0.png").write_bytes(b"macOS resource fork")  # hidden: ignored
+    ds = load_folder(root)
+    assert ds.layout == "image-folder" and ds.splits == ["all"] and ds.wnids is None
+    assert ds.classes == ["daisy", "rose", "tulip"]
+    assert len(ds.split("all")) == 9 and ds.split("all").labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert ds.image_size == (10, 20)  # (H, W)
+    assert ds.split("all").load(0).shape == (10, 20, 3)
+
+
+def test_numeric_classes_sort_numerically_and_agree_across_splits(tmp_path):
+    root = _classes(tmp_path / "nums", ["1", "2", "10"], split="train")
+    _classes(root, ["1", "10"], split="val")  # class 2 missing from val keeps its index
+    (root / "test").mkdir()
+    _img(root / "test" / "x.jpg")  # flat test/: unlabelled, so not a split
+    ds = load_folder(root)
+    assert ds.classes == ["1", "2", "10"] and ds.splits == ["train", "val"]
+    assert ds.split("train").labels.tolist() == [0, 0, 1, 1, 2, 2]
+    assert ds.split("val").labels.tolist() == [0, 0, 2, 2]
+
+
+def test_csv_folder_stratified_split(tmp_path):
+    ds = load_folder(_leaves(tmp_path / "leaves"))
+    assert ds.layout == "csv-folder" and ds.splits == ["train", "val"]
+    assert ds.classes == ["abies_concolor", "maclura_pomifera", "ulmus_rubra"]
+    train, val = ds.split("train"), ds.split("val")
+    assert (len(train), len(val)) == (12, 3)
+    assert set(train.labels.tolist()) == set(val.labels.tolist()) == {0, 1, 2}
+    assert not {train.path(i) for i in range(12)} & {val.path(i) for i in range(3)}
+    again = load_folder(tmp_path / "leaves").split("val")
+    assert [again.path(i) for i in range(3)] == [val.path(i) for i in range(3)]
+    label_of = {Path(s.path(i)).name: int(s.labels[i]) for s in (train, val) for i in range(len(s))}
+    assert (label_of["0.jpg"], label_of["5.jpg"], label_of["14.jpg"]) == (1, 0, 2)
+    assert ds.image_size == (24, 32) and val.load(0).dtype == np.uint8
+
+
+def test_csv_folder_small_or_with_split_column(tmp_path):
+    small = _leaves(tmp_path / "small", per_class=2, labels=("3", "20", "100"))  # too few for a stratified 20%
+    ds = load_folder(small)
+    assert ds.splits == ["all"] and ds.classes == ["3", "20", "100"]
+    assert ds.split("all").labels.tolist() == [0, 0, 1, 1, 2, 2]
+    rows = "images/0.jpg,a,val\nimages/1.jpg,b,train\nimages/2.jpg,a,train\n"
+    (small / "train.csv").write_text("image,label,split\n" + rows)
+    ds = load_folder(small)
+    assert ds.splits == ["train", "val"] and ds.split("val").labels.tolist() == [0]
+
+
+# --- broken trees are refused, saying what is wrong ------------------------------------------------------
+
+
+def _refused(root, *words):
+    with pytest.raises(DatasetError) as e:
+        load_folder(root)
+    for w in words:
+        assert w in str(e.value), str(e.value)
+    return str(e.value)
+
+
+def test_tiny_imagenet_missing_annotations(tmp_path):
+    root = _tiny(tmp_path / "t")
+    (root / "val" / "val_annotations.txt").unlink()
+    _refused(root, "Tiny ImageNet", "val/val_annotations.txt")
+
+
+def test_annotation_with_unknown_wnid(tmp_path):
+    root = _tiny(tmp_path / "t")
+    with open(root / "val" / "val_annotations.txt", "a") as f:
+        f.write("val_0.JPEG\tn09999999\t0\t0\t1\t1\n")
+    _refused(root, "val/val_annotations.txt", "line 7", "n09999999")
+    root = _kaggle(tmp_path / "k")
+    with open(root / "LOC_val_solution.csv", "a") as f:
+        f.write("ILSVRC2012_val_00000001,n09999999 0 0 1 1\n")
+    _refused(root, "LOC_val_solution.csv", "n09999999")
+
+
+def test_annotation_naming_missing_image(tmp_path):
+    root = _tiny(tmp_path / "t")
+    (root / "val" / "images" / "val_2.JPEG").unlink()
+    _refused(root, "1 image(s)", "val_2.JPEG")
+
+
+def test_csv_missing_label_column(tmp_path):
+    root = _leaves(tmp_path / "l")
+    (root / "train.csv").write_text("image,species\nimages/0.jpg,a\n")
+    _refused(root, "train.csv", "no label column", "image, species")
+
+
+def test_csv_missing_image(tmp_path):
+    root = _leaves(tmp_path / "l")
+    with open(root / "train.csv", "a") as f:
+        f.write("images/404.jpg,abies_concolor\nimages/405.jpg,abies_concolor\n")
+    _refused(root, "2 image(s) that do not exist", "images/404.jpg", "images/405.jpg")
+
+
+@pytest.mark.parametrize("bad", ["../evil.jpg", "images/../../evil.jpg", "/etc/evil.jpg", "C:\\evil.jpg", "\\evil.jpg"])
+def test_csv_path_escaping_root(tmp_path, bad):
+    root = _leaves(tmp_path / "l")
+    _img(tmp_path / "evil.jpg")
+    with open(root / "train.csv", "a") as f:
+        f.write(f"{bad},abies_concolor\n")
+    _refused(root, "train.csv line 17", bad)
+
+
+def test_empty_class_folder(tmp_path):
+    root = _classes(tmp_path / "f", ["cat", "dog"])
+    (root / "emu").mkdir()
+    (root / "emu" / "readme.txt").write_text("no images here")
+    _refused(root, "class folder emu has no images")
+    tiny = _tiny(tmp_path / "t")
+    for f in (tiny / "train" / GOLDFISH / "images").iterdir():
+        f.unlink()
+    _refused(tiny, f"train/{GOLDFISH}/images has no images")
+
+
+def test_no_images_lists_layouts(tmp_path):
+    (tmp_path / "empty").mkdir()
+    msg = _refused(tmp_path / "empty", "no supported layout", "tiny-imagenet", "imagenet-kaggle", "csv-folder",
+                   "imagenet-folder", "image-folder")
+    (tmp_path / "docs" / "sub").mkdir(parents=True)
+    (tmp_path / "docs" / "sub" / "a.txt").write_text("x")
+    assert _refused(tmp_path / "docs", "no images found") == msg.replace("empty", "docs")
+    _img(tmp_path / "loose" / "a.jpg")
+    _refused(tmp_path / "loose", "1 image(s) but no class folders")
+    with pytest.raises(DatasetError, match="no such folder"):
+        detect_layout(tmp_path / "nope")
+
+
+def test_symlinks_outside_root_and_loops_are_not_followed(tmp_path):
+    root = _classes(tmp_path / "f", ["cat", "dog"])
+    _img(tmp_path / "outside.jpg")
+    os.symlink(tmp_path / "outside.jpg", root / "cat" / "sneaky.jpg")
+    os.symlink(root / "dog" / "0.png", root / "cat" / "alias.png")  # inside the root: fine
+    os.symlink(root, root / "dog" / "loop")
+    ds = load_folder(root)
+    names = [Path(p).name for p in ds.split("all").paths]
+    assert names == ["0.png", "1.png", "alias.png", "0.png", "1.png"]
+    assert ds.fingerprint()
+
+
+# --- fingerprint -----------------------------------------------------------------------------------------
+
+
+def _touch_later(path: Path) -> None:
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
+def test_fingerprint_follows_images_and_annotations(tmp_path):
+    root = _tiny(tmp_path / "t")
+    first = load_folder(root).fingerprint()
+    assert load_folder(root).fingerprint() == first  # nothing changed, new Dataset object
+    _img(root / "train" / GOLDFISH / "images" / f"{GOLDFISH}_0.JPEG", size=(64, 64), color=(0, 0, 255))
+    _touch_later(root / "train" / GOLDFISH / "images" / f"{GOLDFISH}_0.JPEG")
+    second = load_folder(root).fingerprint()
+    assert second != first
+    ann = root / "val" / "val_annotations.txt"
+    ann.write_text(ann.read_text().replace(f"val_0.JPEG\t{GOLDFISH}", f"val_0.JPEG\t{BULLFROG}"))
+    third = load_folder(root).fingerprint()
+    assert third not in (first, second)
+    leaves = _leaves(tmp_path / "l")
+    before = load_folder(leaves).fingerprint()
+    _img(leaves / "images" / "3.jpg", size=(33, 24))
+    assert load_folder(leaves).fingerprint() != before
+
+
+def test_fingerprint_is_lazy(tmp_path):
+    root = _classes(tmp_path / "f", ["a", "b"])
+    ds = load_folder(root)
+    (root / "a" / "0.png").unlink()  # not stat'ed at load time, only when asked
+    with pytest.raises(DatasetError, match="changed since it was loaded"):
+        ds.fingerprint()
+
+
+def test_loading_is_quick(tmp_path):
+    root = _tiny(tmp_path / "t")
+    start = time.perf_counter()
+    load_folder(root)
+    assert time.perf_counter() - start < 2
+
+
+def test_linked_folder_outside_root_is_refused(tmp_path):
+    root = _tiny(tmp_path / "t")
+    (root / "val" / "images").rename(tmp_path / "elsewhere")
+    os.symlink(tmp_path / "elsewhere", root / "val" / "images")
+    _refused(root, "val/images links outside the dataset folder")
