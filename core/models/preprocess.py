@@ -1,0 +1,78 @@
+"""Preprocessing that travels with a model: geometry per image (uint8), normalisation per batch."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How a model wants its input.
+
+    size: the (H, W) the model sees. resize: shorter-side length before a centre crop to `size`
+    (None: resize straight to `size`, as ViT's processor does). channels: what the first layer takes.
+    """
+
+    size: tuple[int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    resize: int | None = None
+    interpolation: str = "bilinear"
+    channels: int = 3
+
+    def __post_init__(self) -> None:
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}")
+        if len(self.mean) != self.channels or len(self.std) != self.channels:
+            raise ValueError("mean and std need one value per channel")
+
+    def key(self) -> dict:
+        """What the store fingerprints: every field changes the result."""
+        return asdict(self)
+
+    def geometry(self, image: np.ndarray) -> torch.Tensor:
+        """uint8 (H, W, C) -> uint8 (channels, *size), resized and cropped the model's way."""
+        from torchvision.transforms.v2 import functional as F
+
+        x = torch.from_numpy(np.ascontiguousarray(image))
+        x = x.unsqueeze(-1) if x.ndim == 2 else x
+        x = x.permute(2, 0, 1)
+        x = _match_channels(x, self.channels)
+        h, w = x.shape[-2:]
+        if (h, w) == tuple(self.size):
+            return x.contiguous()
+        mode = getattr(F.InterpolationMode, self.interpolation.upper())
+        if self.resize is None:
+            return F.resize(x, list(self.size), interpolation=mode, antialias=True)
+        x = F.resize(x, self.resize, interpolation=mode, antialias=True)
+        return F.center_crop(x, list(self.size))
+
+    def normalize(self, batch: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, C, H, W) on any device -> float32 normalised."""
+        mean = torch.tensor(self.mean, device=batch.device).view(1, -1, 1, 1) * 255.0
+        std = torch.tensor(self.std, device=batch.device).view(1, -1, 1, 1) * 255.0
+        return (batch.float() - mean) / std
+
+    def __call__(self, image: np.ndarray) -> torch.Tensor:
+        """One image to a normalised float (1, C, H, W) batch."""
+        return self.normalize(self.geometry(image).unsqueeze(0))
+
+
+def _match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    c = x.shape[0]
+    if c == channels:
+        return x
+    if c == 1 and channels == 3:
+        return x.expand(3, -1, -1)
+    if c == 4:
+        x = x[:3]
+        c = 3
+    if c == 3 and channels == 1:
+        # ITU-R 601 luma, as PIL's convert("L") does
+        w = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+        return (x.float() * w).sum(0, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    return x[:channels]

@@ -1,0 +1,86 @@
+"""One face for every model, whatever its source: logits, preprocessing, labels, cost."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from core.models.preprocess import Preprocess
+
+FAMILIES = ("cnn", "vit", "other")
+SOURCES = ("scratch", "hf", "torchvision", "timm", "local", "trained")
+
+
+@dataclass
+class LabelSpace:
+    names: list[str]
+    wnids: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to answer: `logits(batch)` takes the output of `preprocess.normalize`."""
+
+    id: str
+    name: str
+    family: str
+    source: str
+    module: nn.Module
+    preprocess: Preprocess
+    labels: LabelSpace
+    citation: str = ""
+    revision: str | None = None
+    _digest: str | None = field(default=None, repr=False)
+    _flops: int | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        assert self.family in FAMILIES, self.family
+        assert self.source in SOURCES, self.source
+        self.module.eval()
+
+    @property
+    def params(self) -> int:
+        return sum(p.numel() for p in self.module.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    def logits(self, batch: torch.Tensor) -> torch.Tensor:
+        out = self.module(batch)
+        return getattr(out, "logits", out)
+
+    def weights_digest(self) -> str:
+        """sha256 over parameter and buffer names, shapes, dtypes and bytes: the weights' identity."""
+        if self._digest is None:
+            h = hashlib.sha256()
+            for name, t in self.module.state_dict().items():
+                t = t.detach().cpu().contiguous()
+                h.update(f"{name}:{tuple(t.shape)}:{t.dtype}\n".encode())
+                h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            self._digest = h.hexdigest()[:20]
+        return self._digest
+
+    def flops_per_image(self) -> int:
+        """FLOPs of one forward pass on one image (a multiply-add counts 2), by torch's flop counter."""
+        if self._flops is None:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            x = torch.zeros(1, self.preprocess.channels, *self.preprocess.size, device=self.device)
+            counter = FlopCounterMode(display=False)
+            with counter, torch.no_grad():
+                self.logits(x)
+            self._flops = int(counter.get_total_flops())
+        return self._flops
+
+    def conv_layers(self) -> list[tuple[str, nn.Conv2d]]:
+        return [(n, m) for n, m in self.module.named_modules() if isinstance(m, nn.Conv2d)]
+
+    def to(self, device: str | torch.device) -> "LoadedModel":
+        self.module.to(device)
+        return self
