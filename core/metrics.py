@@ -1,0 +1,74 @@
+"""Scores from stored predictions (scikit-learn underneath)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Metrics:
+    n: int
+    top1: float
+    top5: float
+    f1_macro: float
+    cohen_kappa: float
+    balanced_accuracy: float
+    precision: np.ndarray  # per class
+    recall: np.ndarray
+    f1: np.ndarray
+    support: np.ndarray
+    confusion: np.ndarray  # rows: true class, columns: predicted class
+
+    def summary(self) -> dict[str, float]:
+        return {"top1": self.top1, "top5": self.top5, "f1_macro": self.f1_macro,
+                "cohen_kappa": self.cohen_kappa, "balanced_accuracy": self.balanced_accuracy}
+
+
+def top_k_accuracy(y_true: np.ndarray, top: np.ndarray, k: int) -> float:
+    """Share of rows whose true label is among the first k columns of `top` (ranked predictions)."""
+    if len(y_true) == 0:
+        return float("nan")
+    return float((top[:, :k] == y_true[:, None]).any(axis=1).mean())
+
+
+def compute_metrics(y_true: np.ndarray, top: np.ndarray, num_classes: int) -> Metrics:
+    """Metrics over `num_classes` classes from true labels and ranked top-k predictions (N, k).
+
+    Classes absent from both truth and predictions still get a row (zeros), so per-class
+    arrays always have `num_classes` entries. Top-5 uses however many ranks are stored (<= 5).
+    """
+    from sklearn.metrics import (
+        balanced_accuracy_score,
+        confusion_matrix,
+        precision_recall_fscore_support,
+    )
+
+    y_true = np.asarray(y_true, dtype=np.int64)
+    top = np.asarray(top, dtype=np.int64).reshape(len(y_true), -1)
+    y_pred = top[:, 0]
+    labels = np.arange(num_classes)
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    # macro F1 over the classes seen in truth or predictions (scikit-learn's default label set):
+    # a 200-class dataset scored on a 50-image subset is not averaged with classes it never saw
+    seen = np.isin(labels, y_true) | np.isin(labels, y_pred)
+    f1_macro = float(f[seen].mean()) if seen.any() else float("nan")
+    return Metrics(
+        n=len(y_true),
+        top1=top_k_accuracy(y_true, top, 1),
+        top5=top_k_accuracy(y_true, top, 5),
+        f1_macro=f1_macro,
+        cohen_kappa=_kappa(y_true, y_pred),
+        balanced_accuracy=float(balanced_accuracy_score(y_true, y_pred)) if len(y_true) else float("nan"),
+        precision=p, recall=r, f1=f, support=s,
+        confusion=confusion_matrix(y_true, y_pred, labels=labels),
+    )
+
+
+def _kappa(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Cohen's kappa; NaN where it is undefined (one class only: chance agreement is 1)."""
+    from sklearn.metrics import cohen_kappa_score
+
+    if len(np.unique(np.concatenate([y_true, y_pred]))) < 2:
+        return float("nan")
+    return float(cohen_kappa_score(y_true, y_pred))

@@ -1,0 +1,62 @@
+"""Top-k predictions for single images (uploads, files)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.errors import ImageDecodeError, UserError
+from core.models.wrapper import LoadedModel
+
+
+@dataclass
+class Prediction:
+    labels: list[str]
+    probabilities: list[float]
+    class_indices: list[int]
+    seconds: float
+
+
+def predict_image(model: LoadedModel, image: np.ndarray, top_k: int = 5) -> Prediction:
+    """Ranked top-k for one decoded uint8 (H, W, C) image."""
+    if top_k <= 0:
+        raise UserError("--top-k must be positive")
+    k = min(top_k, len(model.labels))
+    t = time.perf_counter()
+    with torch.inference_mode():
+        x = model.preprocess(image).to(model.device)
+        prob = torch.softmax(model.logits(x).float(), dim=1)[0]
+        p, idx = prob.topk(k)
+    seconds = time.perf_counter() - t
+    idx_list = idx.cpu().tolist()
+    return Prediction([model.labels.names[i] for i in idx_list], p.cpu().tolist(), idx_list, seconds)
+
+
+def predict_files(model_id: str, images: list[str], *, top_k: int = 5, dataset: str | None = None) -> list[dict]:
+    """The CLI's `predict --json` list: per image {image, top: [{label, probability}]} (or an error)."""
+    from core.data.decode import decode_image
+    from core.data.registry import DEFAULT_DATASET, load_dataset
+    from core.models.registry import create_model, scratch_specs
+
+    if top_k <= 0:
+        raise UserError("--top-k must be positive")
+    ds = None
+    if dataset is not None or model_id in {s.id for s in scratch_specs()}:
+        ds = load_dataset(dataset or DEFAULT_DATASET)
+    model = create_model(model_id, ds)
+    out = []
+    for path in images:
+        if not Path(path).is_file():
+            out.append({"image": path, "top": [], "error": f"{path} does not exist"})
+            continue
+        try:
+            pred = predict_image(model, decode_image(path), top_k)
+        except ImageDecodeError as e:
+            out.append({"image": path, "top": [], "error": str(e)})
+            continue
+        out.append({"image": path, "top": [{"label": lab, "probability": p}
+                                           for lab, p in zip(pred.labels, pred.probabilities)]})
+    return out

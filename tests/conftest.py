@@ -1,0 +1,22 @@
+"""Every test run gets its own store: nothing touches the user's cache/."""
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SESSION_CACHE = Path(tempfile.mkdtemp(prefix="cnnvit-test-cache-"))
+os.environ["CNNVIT_CACHE_DIR"] = str(_SESSION_CACHE)  # shared by subprocesses; `shapes` is generated once
+os.environ.setdefault("CNNVIT_DEVICE", "cpu")
+
+
+@pytest.fixture
+def session_cache() -> Path:
+    return _SESSION_CACHE
+
+
+@pytest.fixture
+def store(tmp_path):
+    from core.store import Store
+
+    return Store(tmp_path / "store")

@@ -1,0 +1,95 @@
+"""The CLI end to end, in subprocesses, as tools outside the project call it (DESIGN.md contract)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.settings import REPO_ROOT
+
+
+def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                          env=os.environ | {"CNNVIT_DEVICE": "cpu"}, timeout=300)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def assert_user_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_datasets_json_keys():
+    rows = json.loads(cli("datasets", "--json").stdout)
+    assert {r["id"] for r in rows} >= {"digits", "shapes", "cifar10", "cifar100"}
+    for r in rows:
+        assert set(r) == {"id", "name", "num_classes", "splits", "source"}
+    digits = next(r for r in rows if r["id"] == "digits")
+    assert digits["num_classes"] == 10 and digits["splits"] == ["train", "val", "test"]
+
+
+def test_models_json_keys_and_families():
+    rows = json.loads(cli("models", "--json").stdout)
+    by_id = {r["id"]: r for r in rows}
+    for r in rows:
+        assert set(r) == {"id", "name", "family", "source", "params", "input_size"}
+        assert r["family"] in ("cnn", "vit", "other") and r["source"] == "scratch" and r["params"] > 0
+    assert by_id["vit-small"]["family"] == "vit" and by_id["resnet20"]["family"] == "cnn"
+    assert by_id["resnet20"]["params"] == 269_722  # He et al.'s CIFAR ResNet-20 (option A shortcuts), 10 classes
+
+
+def test_evaluate_json_then_cache_hit():
+    args = ("evaluate", "--model", "linear", "--dataset", "digits", "--split", "test", "--json")
+    first = json.loads(cli(*args).stdout)
+    assert set(first) == {"model", "dataset", "split", "n", "top1", "top5", "f1_macro", "cohen_kappa",
+                          "seconds", "images_per_second", "cached"}
+    assert first["n"] == 360 and first["split"] == "test" and 0 <= first["top1"] <= first["top5"] <= 1
+    second = json.loads(cli(*args).stdout)
+    assert second["cached"] is True and second["top1"] == first["top1"]
+
+
+def test_evaluate_human_output():
+    out = cli("evaluate", "--model", "linear", "--dataset", "digits", "--limit", "20").stdout
+    assert "linear on digits/val: 20 images" in out and "top1" in out
+
+
+def test_predict_json(tmp_path):
+    img = tmp_path / "blob.png"
+    Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(img)
+    rows = json.loads(cli("predict", "--model", "cnn-2layer", str(img), "--top-k", "3", "--json").stdout)
+    assert rows[0]["image"] == str(img) and len(rows[0]["top"]) == 3
+    probs = [t["probability"] for t in rows[0]["top"]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
+    assert all(t["label"] in ("circle", "square", "triangle", "star", "cross", "ring", "hexagon", "heart",
+                              "arrow", "crescent") for t in rows[0]["top"])
+
+
+@pytest.mark.parametrize("args, needles", [
+    (("evaluate", "--model", "no-such-model", "--dataset", "digits"), ["no-such-model", "resnet20", "vit-small"]),
+    (("evaluate", "--model", "linear", "--dataset", "no-such-data"), ["no-such-data", "shapes", "digits"]),
+    (("evaluate", "--model", "linear", "--dataset", "/no/such/folder"), ["/no/such/folder", "does not exist"]),
+    (("evaluate", "--model", "linear", "--dataset", "digits", "--split", "holdout"), ["holdout", "train, val, test"]),
+    (("evaluate", "--model", "linear"), ["--dataset"]),
+    (("evaluate", "--model", "cnnvit-test-org/no-such-model", "--dataset", "digits"), ["cnnvit-test-org/no-such-model", "save_pretrained"]),
+    (("predict", "--model", "linear", "x.png", "--top-k", "0"), ["--top-k"]),
+    (("frobnicate",), ["invalid choice"]),
+])
+def test_user_errors_are_one_line_exit_2(args, needles):
+    assert_user_error(cli(*args, ok=False), *needles)
+
+
+def test_predict_unreadable_image_is_reported_not_a_traceback(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image at all")
+    proc = cli("predict", "--model", "linear", str(bad), "--json", ok=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "bad.png" in json.loads(proc.stdout)[0]["error"]

@@ -1,0 +1,50 @@
+import numpy as np
+
+from core.data import load_dataset
+from core.data import shapes as shapes_gen
+from core.data.embedded import shapes_arrays
+
+
+def test_digits_is_sklearns_1797_images_split_stratified():
+    d = load_dataset("digits")
+    sizes = {s: len(d.split(s)) for s in d.splits}
+    assert sum(sizes.values()) == 1797
+    assert sizes == {"train": 1078, "val": 359, "test": 360}
+    whole = np.bincount(np.concatenate([d.split(s).labels for s in d.splits]), minlength=10)
+    assert whole.tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]  # sklearn's own class sizes
+    for s in d.splits:
+        counts = np.bincount(d.split(s).labels, minlength=10)
+        # stratified: each class keeps its share of the whole, to within one image
+        assert np.abs(counts - whole * len(d.split(s)) / 1797).max() <= 1
+    img = d.split("val").load(0)
+    assert img.shape == (8, 8, 1) and img.dtype == np.uint8
+    # sklearn's 0..16 intensities, scaled to 0..255: exactly 17 grey levels
+    assert np.unique(d.split("train").images).tolist() == [round(v * 255 / 16) for v in range(17)]
+    assert d.channels == 1 and d.image_size == (8, 8)
+    assert d.fingerprint() == load_dataset("digits").fingerprint()
+
+
+def test_shapes_sizes_classes_and_determinism():
+    d = load_dataset("shapes")
+    assert d.classes[:3] == ["circle", "square", "triangle"] and d.num_classes == 10
+    assert {s: len(d.split(s)) for s in d.splits} == {"train": 5000, "val": 1000, "test": 1000}
+    assert np.bincount(d.split("train").labels).tolist() == [500] * 10
+    x = d.split("val").load(7)
+    assert x.shape == (64, 64, 3) and x.dtype == np.uint8
+    # regenerating image 7 of val from its own seed gives the same pixels
+    again, labels = shapes_gen.generate_split("val", seed=0, n=8)
+    np.testing.assert_array_equal(again[7], x)
+    assert labels[7] == d.split("val").labels[7]
+    # splits differ: val image 0 is not train image 0
+    assert not np.array_equal(d.split("train").load(0), d.split("val").load(0))
+
+
+def test_shapes_cache_file_is_reused_and_rebuilt_when_damaged(session_cache):
+    shapes_arrays()
+    path = next((session_cache / "datasets").glob("shapes-*.npz"))
+    mtime = path.stat().st_mtime_ns
+    shapes_arrays()
+    assert path.stat().st_mtime_ns == mtime  # a hit: not regenerated
+    path.write_bytes(path.read_bytes()[:1000])  # truncated, as by a crash of an older writer
+    arrays = shapes_arrays()
+    assert arrays["x_train"].shape == (5000, 64, 64, 3)

@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+import torch
+
+from core.data import load_dataset
+from core.errors import UserError
+from core.evaluate import evaluate
+from core.models.registry import build_scratch, input_shape_for
+
+
+def constant_linear(ds, cls: int):
+    """A linear model whose weights are zero and whose bias picks `cls`: predictions known by hand."""
+    m = build_scratch("linear", input_shape_for(ds), class_names=ds.classes)
+    with torch.no_grad():
+        for p in m.module.parameters():
+            p.zero_()
+        bias = [p for n, p in m.module.named_parameters() if n.endswith("bias")][-1]
+        bias[cls] = 1.0
+    m._digest = None
+    return m
+
+
+def test_constant_model_scores_the_share_of_its_class():
+    ds = load_dataset("digits")
+    ev = evaluate(constant_linear(ds, 3), ds, "val", store=None)
+    val = ds.split("val")
+    assert ev.meta["n"] == len(val) == 359
+    assert ev.meta["top1"] == pytest.approx(np.mean(val.labels == 3))  # 36/359
+    assert (ev.predictions.top_idx[:, 0] == 3).all()
+    assert ev.metrics.confusion[:, 3].sum() == 359
+
+
+def test_second_call_is_a_cache_hit_with_identical_results(store):
+    ds = load_dataset("digits")
+    first = evaluate("cnn-2layer", ds, "val", store=store)
+    second = evaluate("cnn-2layer", ds, "val", store=store)
+    assert not first.cached and second.cached
+    assert second.key == first.key
+    np.testing.assert_array_equal(first.predictions.top_idx, second.predictions.top_idx)
+    assert second.summary() | {"cached": False} == first.summary()
+
+
+def test_key_changes_with_every_input(store):
+    ds = load_dataset("digits")
+    base = evaluate("linear", ds, "val", store=store)
+    assert not evaluate("linear", ds, "test", store=store).cached  # split
+    assert not evaluate("linear", ds, "val", limit=50, store=store).cached  # limit
+    assert not evaluate("cnn-2layer", ds, "val", store=store).cached  # model
+    other = constant_linear(ds, 1)
+    assert not evaluate(other, ds, "val", store=store).cached  # weights
+    assert evaluate("linear", ds, "val", store=store).key == base.key
+
+
+def test_truncated_artifact_is_recomputed(store):
+    ds = load_dataset("digits")
+    first = evaluate("linear", ds, "val", store=store)
+    path = store.artifacts / store.get(first.key).artifact
+    path.write_bytes(path.read_bytes()[:100])
+    again = evaluate("linear", ds, "val", store=store)
+    assert not again.cached
+    np.testing.assert_array_equal(again.predictions.top_idx, first.predictions.top_idx)
+    assert evaluate("linear", ds, "val", store=store).cached
+
+
+def test_limit_takes_a_fixed_mixed_subset(store):
+    ds = load_dataset("shapes")
+    a = evaluate("linear", ds, "val", limit=50, store=store)
+    assert a.meta["n"] == 50
+    assert len(np.unique(a.predictions.y_true)) >= 8  # a permutation, not the first 50 of one class
+    with pytest.raises(UserError):
+        evaluate("linear", ds, "val", limit=0, store=store)
+    with pytest.raises(UserError, match="no split"):
+        evaluate("linear", ds, "nope", store=store)
+
+
+def test_folder_dataset_with_unreadable_file_is_scored_and_the_file_reported(tmp_path, store):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls in ("cat", "dog"):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for i in range(5):
+            Image.fromarray(rng.integers(0, 255, (40, 30, 3), dtype=np.uint8)).save(tmp_path / "data" / cls / f"{i}.png")
+    (tmp_path / "data" / "dog" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    ev = evaluate("cnn-2layer", tmp_path / "data", store=store, num_workers=0)
+    assert ev.meta["n"] == 10 and ev.meta["skipped"] == 1
+    assert "broken.png" in ev.meta["skipped_files"][0]
+    ev2 = evaluate("cnn-2layer", tmp_path / "data", store=store, num_workers=2, force=True)
+    np.testing.assert_array_equal(np.sort(ev2.predictions.index), np.sort(ev.predictions.index))
