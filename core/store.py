@@ -13,6 +13,7 @@ import os
 import sqlite3
 import tempfile
 import time
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +87,7 @@ def load_npz(path: Path, sha256: str | None = None) -> dict[str, np.ndarray] | N
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError, KeyError):
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile):
         return None
 
 

@@ -39,7 +39,7 @@ def decode_image(source: bytes | str | Path, *, max_pixels: int = MAX_PIXELS, na
             if getattr(img, "n_frames", 1) > 1:
                 img.seek(0)
             img = ImageOps.exif_transpose(img)
-            return np.asarray(_to_rgb(img), dtype=np.uint8)
+            return np.array(_to_rgb(img), dtype=np.uint8)  # a writable copy, detached from PIL
     except ImageDecodeError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
