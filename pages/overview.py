@@ -37,8 +37,14 @@ if submitted:
 rows = evaluation_table()
 if rows:
     st.subheader("Stored evaluations")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                 column_config={"top1": st.column_config.NumberColumn("top-1", format="percent"),
-                                "top5": st.column_config.NumberColumn("top-5", format="percent")})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
+        "top1": st.column_config.NumberColumn("top-1", format="percent"),
+        "top5": st.column_config.NumberColumn("top-5", format="percent"),
+        "f1_macro": st.column_config.NumberColumn("macro F1", format="%.3f"),
+        "cohen_kappa": st.column_config.NumberColumn("Cohen's κ", format="%.3f"),
+        "params": st.column_config.NumberColumn("parameters", format="localized"),
+        "seconds": st.column_config.NumberColumn("seconds", format="%.2f"),
+        "images_per_second": st.column_config.NumberColumn("images/s", format="%.0f"),
+    })
 else:
     st.info("No evaluations yet: press Evaluate above.")

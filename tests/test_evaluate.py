@@ -87,3 +87,26 @@ def test_folder_dataset_with_unreadable_file_is_scored_and_the_file_reported(tmp
     assert "broken.png" in ev.meta["skipped_files"][0]
     ev2 = evaluate("cnn-2layer", tmp_path / "data", store=store, num_workers=2, force=True)
     np.testing.assert_array_equal(np.sort(ev2.predictions.index), np.sort(ev.predictions.index))
+
+
+@pytest.mark.parametrize("dataset_id", ["digits", "shapes"])
+def test_every_scratch_model_evaluates_on_every_embedded_dataset(dataset_id, store):
+    """The whole registry, so a new architecture is tested for free."""
+    from core.models.registry import scratch_specs
+
+    ds = load_dataset(dataset_id)
+    for spec in scratch_specs():
+        ev = evaluate(spec.id, ds, "val", limit=40, batch_size=16, store=store)
+        assert ev.meta["n"] == 40 and ev.meta["params"] > 0 and ev.meta["flops_per_image"] > 0, spec.id
+        assert ev.predictions.top_idx.shape == (40, 5)
+        assert np.all(np.diff(ev.predictions.top_prob, axis=1) <= 1e-6), spec.id  # ranked
+        assert evaluate(spec.id, ds, "val", limit=40, batch_size=16, store=store).cached, spec.id
+
+
+def test_digest_covers_buffers_and_changes_with_weights():
+    ds = load_dataset("digits")
+    a = build_scratch("resnet20", input_shape_for(ds))  # has 0-dim BatchNorm counters
+    b = build_scratch("resnet20", input_shape_for(ds))
+    assert a.weights_digest() == b.weights_digest()  # same seed, same weights
+    c = build_scratch("resnet20", input_shape_for(ds), seed=1)
+    assert c.weights_digest() != a.weights_digest()

@@ -62,7 +62,8 @@ class LoadedModel:
             for name, t in self.module.state_dict().items():
                 t = t.detach().cpu().contiguous()
                 h.update(f"{name}:{tuple(t.shape)}:{t.dtype}\n".encode())
-                h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+                # reshape(-1): 0-dim buffers (BatchNorm's num_batches_tracked) cannot be viewed as bytes
+                h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
             self._digest = h.hexdigest()[:20]
         return self._digest
 
