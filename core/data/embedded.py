@@ -14,11 +14,19 @@ SPLIT_SEED = 0
 DIGITS_SPLITS = ("train", "val", "test")
 
 
+_DIGESTS: dict[int, tuple[dict, str]] = {}  # holds the dict too, so its id cannot be reused
+
+
 def _digest(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of the arrays, once per process for the same (cached, never mutated) dict."""
+    hit = _DIGESTS.get(id(arrays))
+    if hit is not None and hit[0] is arrays:
+        return hit[1]
     h = hashlib.sha256()
     for k in sorted(arrays):
         h.update(k.encode() + arrays[k].tobytes())
-    return h.hexdigest()[:16]
+    _DIGESTS[id(arrays)] = (arrays, h.hexdigest()[:16])
+    return _DIGESTS[id(arrays)][1]
 
 
 @lru_cache(maxsize=1)
