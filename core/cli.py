@@ -58,14 +58,17 @@ def cmd_models(args) -> int:
     for spec in scratch_specs():
         m = build_scratch(spec.id, DEFAULT_SHAPE)
         rows.append({"id": spec.id, "name": spec.name, "family": spec.family, "source": "scratch",
-                     "params": m.params, "input_size": list(m.preprocess.size)})
+                     "params": m.params, "input_size": list(m.preprocess.size),
+                     "gflops_per_image": m.flops_per_image() / 1e9})
     if args.json:
         _print_json(rows)
     else:
         print(f"scratch models, sized here for {DEFAULT_SHAPE.channels}x{DEFAULT_SHAPE.size}x{DEFAULT_SHAPE.size}, "
               f"{DEFAULT_SHAPE.num_classes} classes (each is sized from the dataset it runs on):")
+        print(f"  {'id':<18} {'family':<6} {'parameters':>12}  {'GFLOPs/image':>12}  name")
         for r in rows:
-            print(f"  {r['id']:<18} {r['family']:<6} {r['params']:>12,} params  {r['name']}")
+            print(f"  {r['id']:<18} {r['family']:<6} {r['params']:>12,}  {r['gflops_per_image']:>12.4f}  {r['name']}")
+        print("GFLOPs: torch.utils.flop_counter, one forward pass of one image, a multiply-add counts as 2 FLOPs")
         print("also: a Hugging Face id (google/vit-base-patch16-224, ...) or a local model folder")
     return 0
 

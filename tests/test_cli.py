@@ -41,7 +41,8 @@ def test_models_json_keys_and_families():
     rows = json.loads(cli("models", "--json").stdout)
     by_id = {r["id"]: r for r in rows}
     for r in rows:
-        assert set(r) == {"id", "name", "family", "source", "params", "input_size"}
+        assert set(r) >= {"id", "name", "family", "source", "params", "input_size"}  # DESIGN.md keys (more may be added)
+        assert r["gflops_per_image"] > 0
         assert r["family"] in ("cnn", "vit", "other") and r["source"] == "scratch" and r["params"] > 0
     assert by_id["vit-small"]["family"] == "vit" and by_id["resnet20"]["family"] == "cnn"
     assert by_id["resnet20"]["params"] == 269_722  # He et al.'s CIFAR ResNet-20 (option A shortcuts), 10 classes
