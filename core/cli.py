@@ -59,7 +59,8 @@ def cmd_models(args) -> int:
         m = build_scratch(spec.id, DEFAULT_SHAPE)
         rows.append({"id": spec.id, "name": spec.name, "family": spec.family, "source": "scratch",
                      "params": m.params, "input_size": list(m.preprocess.size),
-                     "gflops_per_image": m.flops_per_image() / 1e9})
+                     "gflops_per_image": m.flops_per_image() / 1e9,
+                     "citation": " ".join(spec.citation.split())})
     if args.json:
         _print_json(rows)
     else:
@@ -101,7 +102,8 @@ def cmd_evaluate(args) -> int:
         for k in ("f1_macro", "cohen_kappa"):
             print(f"  {k:<18} {_fmt(m[k])}")
         print(f"  {'seconds':<18} {m['seconds']:.3f} end-to-end, {m['model_seconds']:.3f} in the model "
-              f"({_fmt(m['images_per_second'])} images/s on {m['device']})")
+              f"({m['images_per_second']:.1f} images/s on {m['device']}, batch {m['batch_size']})"
+              + (" - timings of the run that computed it" if ev.cached else ""))
     return 0
 
 
@@ -118,7 +120,12 @@ def cmd_predict(args) -> int:
                 print(f"  error: {r['error']}")
             for t in r["top"]:
                 print(f"  {100 * t['probability']:6.2f}%  {t['label']}")
-    return 0 if all("error" not in r for r in results) else 2
+    failed = [r for r in results if "error" in r]
+    if failed:  # the readable ones were still printed; the contract's one line says what failed
+        print(f"error: {len(failed)} of {len(results)} images could not be read; first: {failed[0]['error']}",
+              file=sys.stderr)
+        return 2
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,9 @@ from core.models.wrapper import LoadedModel
 from core.settings import resolve_device
 from core.store import Store, fingerprint
 
-EVAL_CODE_VERSION = 1  # bump when a change here changes results
+# Bump when a change to evaluation, decoding or preprocessing code changes results; library
+# versions that can change results (torch, torchvision, transformers) are in the key as well.
+EVAL_CODE_VERSION = 2
 TOP_K = 5
 MAX_SKIP_MESSAGES = 20
 
@@ -27,7 +29,7 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class Predictions:
-    """Per image: index in the split, true label, ranked top-k classes and their probabilities."""
+    """Per image: position in the full split, true label, ranked top-k classes and their probabilities."""
 
     index: np.ndarray
     y_true: np.ndarray
@@ -61,11 +63,12 @@ class Evaluation:
 
 
 def evaluation_key(model: LoadedModel, dataset: Dataset, split: str, limit: int | None, precision: str) -> str:
-    """Everything that changes the predictions; batch size and device do not (up to float noise)."""
+    """Everything that changes the predictions. Batch size and device do not (up to float noise):
+    a hit computed elsewhere keeps the timings, device and batch size of the run that made it."""
     return fingerprint({
-        "kind": "evaluation", "code": EVAL_CODE_VERSION, "model": model.id, "weights": model.weights_digest(),
-        "revision": model.revision, "dataset": dataset.fingerprint(), "split": split, "limit": limit,
-        "preprocess": model.preprocess.key(), "precision": precision,
+        "kind": "evaluation", "code": EVAL_CODE_VERSION, "libraries": _library_versions(), "model": model.id,
+        "weights": model.weights_digest(), "revision": model.revision, "dataset": dataset.split_fingerprint(split),
+        "split": split, "limit": limit, "preprocess": model.preprocess.key(), "precision": precision,
     })
 
 
@@ -77,14 +80,17 @@ def evaluate(model: str | LoadedModel, dataset: str | Dataset, split: str | None
     from core.data.registry import load_dataset
     from core.models.registry import create_model
 
-    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
-    split = split or ds.default_split()
-    data = ds.split(split)
     if limit is not None and limit <= 0:
         raise UserError("--limit must be a positive number of images")
     if batch_size <= 0:
         raise UserError("--batch-size must be positive")
-    data = data.limited(limit)
+    dev = resolve_device(device)  # before the cache: --device cuda without CUDA is an error, hit or miss
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    split = split or ds.default_split()
+    full = ds.split(split)
+    if limit is not None and limit >= len(full):
+        limit = None  # the same images as no limit: the same key
+    data = full.limited(limit)
     if len(data) == 0:
         raise UserError(f"split {split!r} of {ds.id} has no images")
     m = model if isinstance(model, LoadedModel) else create_model(model, ds)
@@ -97,7 +103,6 @@ def evaluate(model: str | LoadedModel, dataset: str | Dataset, split: str | None
         record, arrays = hit
         return Evaluation(key, record.meta, Predictions(**arrays), cached=True)
 
-    dev = resolve_device(device)
     m.to(dev)
     t0 = time.perf_counter()
     preds, model_seconds, skipped = _predict_split(m, data, batch_size, dev, num_workers, progress)
@@ -144,7 +149,7 @@ def _predict_split(m: LoadedModel, data: Split, batch_size: int, dev: str, num_w
                 progress(done, len(data))
     pos = np.concatenate(out_pos) if out_pos else np.zeros(0, np.int64)
     preds = Predictions(
-        index=pos.astype(np.int64), y_true=data.labels[pos],
+        index=data.index[pos], y_true=data.labels[pos],
         top_idx=np.concatenate(out_idx).astype(np.int32) if out_idx else np.zeros((0, k), np.int32),
         top_prob=np.concatenate(out_prob).astype(np.float32) if out_prob else np.zeros((0, k), np.float32),
     )
@@ -156,7 +161,7 @@ def _batches(data: Split, pre: Preprocess, batch_size: int, dev: str, num_worker
     if data.images is not None:  # in memory: slice, no workers needed
         for s in range(0, len(data), batch_size):
             chunk = data.images[s:s + batch_size]
-            if chunk.shape[1:3] == tuple(pre.size) and chunk.shape[3] == pre.channels:
+            if pre.passthrough(chunk.shape[1], chunk.shape[2], chunk.shape[3]):
                 batch = torch.from_numpy(np.ascontiguousarray(chunk)).permute(0, 3, 1, 2)
             else:
                 batch = torch.stack([pre.geometry(img) for img in chunk])
@@ -200,15 +205,17 @@ def _collate(items):
     return torch.stack([x for x, _ in good]), np.array([i for _, i in good], np.int64), bad
 
 
-def _versions() -> dict[str, str]:
-    import torchvision
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
 
-    out = {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-           "code": str(EVAL_CODE_VERSION)}
-    try:
-        import transformers
-
-        out["transformers"] = transformers.__version__
-    except ImportError:
-        pass
+    out = {}
+    for name in ("torch", "torchvision", "transformers", "timm"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
     return out
+
+
+def _versions() -> dict[str, str]:
+    return {"python": platform.python_version(), "code": str(EVAL_CODE_VERSION), **_library_versions()}

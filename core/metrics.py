@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import warnings
+
 import numpy as np
 
 
@@ -38,14 +40,16 @@ def compute_metrics(y_true: np.ndarray, top: np.ndarray, num_classes: int) -> Me
     Classes absent from both truth and predictions still get a row (zeros), so per-class
     arrays always have `num_classes` entries. Top-5 uses however many ranks are stored (<= 5).
     """
-    from sklearn.metrics import (
-        balanced_accuracy_score,
-        confusion_matrix,
-        precision_recall_fscore_support,
-    )
+    with warnings.catch_warnings():
+        # small samples miss classes; sklearn warns, and our docstring says what we do instead
+        warnings.simplefilter("ignore", UserWarning)
+        return _compute(np.asarray(y_true, dtype=np.int64), np.asarray(top, dtype=np.int64), num_classes)
 
-    y_true = np.asarray(y_true, dtype=np.int64)
-    top = np.asarray(top, dtype=np.int64).reshape(len(y_true), -1)
+
+def _compute(y_true: np.ndarray, top: np.ndarray, num_classes: int) -> Metrics:
+    from sklearn.metrics import balanced_accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+    top = top.reshape(len(y_true), -1)
     y_pred = top[:, 0]
     labels = np.arange(num_classes)
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)

@@ -22,8 +22,6 @@ class Prediction:
 
 def predict_image(model: LoadedModel, image: np.ndarray, top_k: int = 5) -> Prediction:
     """Ranked top-k for one decoded uint8 (H, W, C) image."""
-    if top_k <= 0:
-        raise UserError("--top-k must be positive")
     k = min(top_k, len(model.labels))
     t = time.perf_counter()
     with torch.inference_mode():
@@ -50,7 +48,8 @@ def predict_files(model_id: str, images: list[str], *, top_k: int = 5, dataset: 
     out = []
     for path in images:
         if not Path(path).is_file():
-            out.append({"image": path, "top": [], "error": f"{path} does not exist"})
+            problem = "is a directory, not an image file" if Path(path).is_dir() else "does not exist"
+            out.append({"image": path, "top": [], "error": f"{path} {problem}"})
             continue
         try:
             pred = predict_image(model, decode_image(path), top_k)

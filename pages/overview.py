@@ -22,6 +22,7 @@ with st.form("quick-evaluate"):
 st.caption("Scratch models start from random weights; their scores are chance level until they are trained.")
 
 if submitted:
+    # Quick runs on embedded data only; long work moves to background jobs (core/jobs.py) with the Evaluate page.
     from core.evaluate import evaluate
 
     bar = st.progress(0.0, text="starting")

@@ -91,6 +91,27 @@ def test_user_errors_are_one_line_exit_2(args, needles):
 def test_predict_unreadable_image_is_reported_not_a_traceback(tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image at all")
-    proc = cli("predict", "--model", "linear", str(bad), "--json", ok=False)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "bad.png" in json.loads(proc.stdout)[0]["error"]
+    good = tmp_path / "good.png"
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(good)
+    proc = cli("predict", "--model", "linear", str(good), str(bad), str(tmp_path), "--json", ok=False)
+    assert_user_error(proc, "2 of 3 images could not be read", "bad.png")
+    rows = json.loads(proc.stdout)  # the readable image still gets its answer
+    assert len(rows[0]["top"]) == 5 and "bad.png" in rows[1]["error"] and "is a directory" in rows[2]["error"]
+
+
+def test_model_given_as_a_file_or_a_broken_folder(tmp_path):
+    assert_user_error(cli("evaluate", "--model", str(REPO_ROOT / "README.md"), "--dataset", "digits", ok=False),
+                      "README.md is a file")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text("{}")
+    assert_user_error(cli("evaluate", "--model", str(tmp_path / "m"), "--dataset", "digits", ok=False),
+                      "not a loadable model folder")
+
+
+@pytest.mark.parametrize("args, needles", [
+    (("evaluate", "--model", "linear", "--dataset", "digits", "--batch-size", "0"), ["--batch-size"]),
+    (("evaluate", "--model", "linear", "--dataset", "digits", "--limit", "-1"), ["--limit"]),
+    (("evaluate", "--model", "linear", "--dataset", str(REPO_ROOT / "README.md")), ["is a file"]),
+])
+def test_bad_arguments(args, needles):
+    assert_user_error(cli(*args, ok=False), *needles)

@@ -67,7 +67,28 @@ def test_limit_takes_a_fixed_mixed_subset(store):
     a = evaluate("linear", ds, "val", limit=50, store=store)
     assert a.meta["n"] == 50
     assert len(np.unique(a.predictions.y_true)) >= 8  # a permutation, not the first 50 of one class
-    with pytest.raises(UserError):
+    b = evaluate("linear", ds, "val", limit=50, store=store, force=True)
+    np.testing.assert_array_equal(a.predictions.index, b.predictions.index)  # the same subset every time
+    # stored indices point into the full split: the labels there are the stored true labels
+    full = ds.split("val")
+    assert a.predictions.index.max() > 50
+    np.testing.assert_array_equal(full.labels[a.predictions.index], a.predictions.y_true)
+
+
+def test_a_limit_covering_the_split_is_no_limit(store):
+    ds = load_dataset("digits")
+    whole = evaluate("linear", ds, "val", store=store)
+    assert evaluate("linear", ds, "val", limit=359, store=store).cached
+    assert evaluate("linear", ds, "val", limit=10_000, store=store).key == whole.key
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
+def test_cuda_without_cuda_is_refused_even_on_a_cache_hit(store):
+    ds = load_dataset("digits")
+    evaluate("linear", ds, "val", store=store)
+    with pytest.raises(UserError, match="no CUDA"):
+        evaluate("linear", ds, "val", device="cuda", store=store)
+    with pytest.raises(UserError, match="--limit"):
         evaluate("linear", ds, "val", limit=0, store=store)
     with pytest.raises(UserError, match="no split"):
         evaluate("linear", ds, "nope", store=store)
@@ -108,5 +129,9 @@ def test_digest_covers_buffers_and_changes_with_weights():
     a = build_scratch("resnet20", input_shape_for(ds))  # has 0-dim BatchNorm counters
     b = build_scratch("resnet20", input_shape_for(ds))
     assert a.weights_digest() == b.weights_digest()  # same seed, same weights
-    c = build_scratch("resnet20", input_shape_for(ds), seed=1)
-    assert c.weights_digest() != a.weights_digest()
+    assert build_scratch("resnet20", input_shape_for(ds), seed=1).weights_digest() != a.weights_digest()
+    bn = next(m for m in b.module.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    with torch.no_grad():
+        bn.running_mean += 0.5  # a buffer, not a parameter: changes predictions, so must change the key
+    b._digest = None
+    assert b.weights_digest() != a.weights_digest()

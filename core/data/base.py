@@ -16,14 +16,18 @@ class Split:
     """The images of one split: integer labels, and either in-memory pixels or image files.
 
     `images` is uint8 (N, H, W, C); `paths` are files decoded with the one safe decoder.
+    `index` maps each row back to its position in the full split (a subset keeps it).
     """
 
     labels: np.ndarray
     images: np.ndarray | None = None
     paths: list[Path] | None = None
+    index: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.int64)
+        if self.index is None:
+            self.index = np.arange(len(self.labels), dtype=np.int64)
         n = len(self.images) if self.images is not None else len(self.paths or [])
         if n != len(self.labels):
             raise ValueError(f"{n} images but {len(self.labels)} labels")
@@ -46,8 +50,6 @@ class Split:
         """A deterministic subset of `limit` images (a fixed permutation, so classes stay mixed)."""
         if limit is None or limit >= len(self):
             return self
-        if limit <= 0:
-            raise ValueError("limit must be positive")
         idx = np.sort(np.random.default_rng(LIMIT_SEED).permutation(len(self))[:limit])
         return self.take(idx)
 
@@ -56,6 +58,7 @@ class Split:
             labels=self.labels[idx],
             images=self.images[idx] if self.images is not None else None,
             paths=[self.paths[i] for i in idx] if self.paths is not None else None,
+            index=self.index[idx],
         )
 
 
@@ -70,6 +73,8 @@ class Dataset:
     classes: list[str]  # human-readable names, index = label
     split_loaders: dict[str, Callable[[], Split]]
     fingerprint_fn: Callable[[], str]
+    # per split, for layouts where scanning every split is costly (a val run need not stat train/)
+    split_fingerprint_fn: Callable[[str], str] | None = None
     channels: int = 3
     image_size: tuple[int, int] | None = None  # native (H, W) when all images share it
     wnids: list[str] | None = None  # WordNet ids, where the layout has them
@@ -98,6 +103,14 @@ class Dataset:
         if self._fingerprint is None:
             self._fingerprint = self.fingerprint_fn()
         return self._fingerprint
+
+    def split_fingerprint(self, name: str) -> str:
+        """Changes when the files (or labels) of split `name` change; what evaluation keys use."""
+        if name not in self.split_loaders:
+            self.split(name)  # raises the DatasetError that names the splits
+        if self.split_fingerprint_fn is not None:
+            return self.split_fingerprint_fn(name)
+        return f"{self.fingerprint()}:{name}"
 
     def default_split(self) -> str:
         for name in ("val", "test", "train"):

@@ -11,6 +11,7 @@ from core.errors import ImageDecodeError
 
 ALLOWED_FORMATS = {"JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF"}
 MAX_PIXELS = 40_000_000  # below Pillow's own bomb limit (~89 M); checked from the header, before decoding
+MAX_ASPECT = 100  # a 1 x 40,000,000 strip would become 64 x 2.56e9 after a shorter-side resize
 BACKGROUND = (255, 255, 255)  # transparent pixels are flattened onto this
 
 
@@ -36,6 +37,8 @@ def decode_image(source: bytes | str | Path, *, max_pixels: int = MAX_PIXELS, na
             w, h = img.size
             if w * h > max_pixels:
                 raise ImageDecodeError(f"{label} is {w}x{h} pixels, above the limit of {max_pixels:,}")
+            if max(w, h) > MAX_ASPECT * max(1, min(w, h)):
+                raise ImageDecodeError(f"{label} is {w}x{h} pixels: an aspect ratio above {MAX_ASPECT}:1")
             if getattr(img, "n_frames", 1) > 1:
                 img.seek(0)
             img = ImageOps.exif_transpose(img)

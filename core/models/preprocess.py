@@ -13,14 +13,17 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 class Preprocess:
     """How a model wants its input.
 
-    size: the (H, W) the model sees. resize: shorter-side length before a centre crop to `size`
-    (None: resize straight to `size`, as ViT's processor does). channels: what the first layer takes.
+    size: the (H, W) the model sees. resize, before a centre crop to `size`:
+      None    resize straight to `size` (ViT's processor);
+      int     shorter side to this length, keeping the aspect ratio (torchvision, BiT, ConvNeXt);
+      (h, w)  to exactly this size (DeiT's processor: 256x256, then crop 224).
+    channels: what the first layer takes.
     """
 
     size: tuple[int, int]
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    resize: int | None = None
+    resize: int | tuple[int, int] | None = None
     interpolation: str = "bilinear"
     channels: int = 3
 
@@ -34,6 +37,16 @@ class Preprocess:
         """What the store fingerprints: every field changes the result."""
         return asdict(self)
 
+    def passthrough(self, height: int, width: int, channels: int) -> bool:
+        """Whether an image of this shape needs no resizing, cropping or channel change at all."""
+        if (height, width) != tuple(self.size) or channels != self.channels:
+            return False
+        if self.resize is None:
+            return True
+        if isinstance(self.resize, int):
+            return self.resize == min(self.size)
+        return tuple(self.resize) == tuple(self.size)
+
     def geometry(self, image: np.ndarray) -> torch.Tensor:
         """uint8 (H, W, C) -> uint8 (channels, *size), resized and cropped the model's way."""
         from torchvision.transforms.v2 import functional as F
@@ -43,13 +56,16 @@ class Preprocess:
         x = x.permute(2, 0, 1)
         x = _match_channels(x, self.channels)
         h, w = x.shape[-2:]
-        if (h, w) == tuple(self.size):
-            return x.contiguous()
+        size = list(self.size)
         mode = getattr(F.InterpolationMode, self.interpolation.upper())
         if self.resize is None:
-            return F.resize(x, list(self.size), interpolation=mode, antialias=True)
-        x = F.resize(x, self.resize, interpolation=mode, antialias=True)
-        return F.center_crop(x, list(self.size))
+            return x.contiguous() if [h, w] == size else F.resize(x, size, interpolation=mode, antialias=True)
+        if isinstance(self.resize, int):
+            if min(h, w) != self.resize:
+                x = F.resize(x, self.resize, interpolation=mode, antialias=True)
+        elif [h, w] != list(self.resize):
+            x = F.resize(x, list(self.resize), interpolation=mode, antialias=True)
+        return F.center_crop(x, size) if list(x.shape[-2:]) != size else x.contiguous()
 
     def normalize(self, batch: torch.Tensor) -> torch.Tensor:
         """uint8 (N, C, H, W) on any device -> float32 normalised."""

@@ -53,10 +53,15 @@ def load_hub(model_id: str, revision: str | None = None) -> LoadedModel:
     online = hub_reachable()
     try:
         return _load_hf(model_id, source="hf", revision=revision, local_files_only=not online)
-    except OSError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    except (OSError, ValueError, KeyError) as e:
+        first = _first_line(e)
         where = "the Hugging Face Hub" if online else "the local Hugging Face cache (the Hub is not reachable)"
-        raise ModelError(f"cannot load {model_id!r} from {where}: {first[:160]}; {offline_help(model_id)}") from None
+        raise ModelError(f"cannot load {model_id!r} from {where}: {first}; {offline_help(model_id)}") from None
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else type(e).__name__
 
 
 def load_local(path: Path) -> LoadedModel:
@@ -64,8 +69,8 @@ def load_local(path: Path) -> LoadedModel:
     if (path / "config.json").is_file():
         try:
             return _load_hf(str(path), source="local")
-        except OSError as e:
-            raise ModelError(f"{path} is not a loadable model folder: {str(e).splitlines()[0][:200]}") from None
+        except (OSError, ValueError, KeyError) as e:  # ValueError: a config transformers does not recognise
+            raise ModelError(f"{path} is not a loadable model folder: {_first_line(e)}") from None
     raise ModelError(f"{path} is not a model folder: it has no config.json (save_pretrained form expected)")
 
 
@@ -90,23 +95,25 @@ def _load_hf(name: str, *, source: str, revision: str | None = None, local_files
 
 
 def preprocess_from_processor(processor, channels: int = 3) -> Preprocess:
-    """Translate a transformers image processor's settings into our Preprocess."""
+    """Translate a transformers image processor's settings into our Preprocess, step for step."""
     size = dict(getattr(processor, "size", None) or {})
     crop = dict(getattr(processor, "crop_size", None) or {})
     interpolation = PIL_RESAMPLE.get(int(getattr(processor, "resample", 2) or 2), "bilinear")
     mean = tuple(float(v) for v in (processor.image_mean or [0.5] * channels))
     std = tuple(float(v) for v in (processor.image_std or [0.5] * channels))
+    common = {"interpolation": interpolation, "mean": mean, "std": std, "channels": channels}
     do_crop = bool(getattr(processor, "do_center_crop", False)) and bool(crop)
+    crop_hw = (int(crop.get("height", 0)), int(crop.get("width", 0))) if do_crop else None
     if "shortest_edge" in size:
         edge = int(size["shortest_edge"])
         crop_pct = getattr(processor, "crop_pct", None)
-        if crop_pct and not do_crop:  # ConvNeXt-style: resize to edge / crop_pct, crop to edge
-            return Preprocess(size=(edge, edge), resize=int(edge / crop_pct), interpolation=interpolation,
-                              mean=mean, std=std, channels=channels)
-        out = (int(crop.get("height", edge)), int(crop.get("width", edge))) if do_crop else (edge, edge)
-        return Preprocess(size=out, resize=edge, interpolation=interpolation, mean=mean, std=std, channels=channels)
+        if crop_pct is not None and not do_crop:
+            # ConvNeXt: below 384 px resize the short side to edge / crop_pct and crop edge; else warp
+            if edge < 384:
+                return Preprocess(size=(edge, edge), resize=int(edge / crop_pct), **common)
+            return Preprocess(size=(edge, edge), resize=None, **common)
+        return Preprocess(size=crop_hw or (edge, edge), resize=edge, **common)
     h, w = int(size.get("height", 224)), int(size.get("width", 224))
-    if do_crop:
-        return Preprocess(size=(int(crop["height"]), int(crop["width"])), resize=min(h, w),
-                          interpolation=interpolation, mean=mean, std=std, channels=channels)
-    return Preprocess(size=(h, w), resize=None, interpolation=interpolation, mean=mean, std=std, channels=channels)
+    if crop_hw:  # DeiT: warp to (h, w), then centre-crop
+        return Preprocess(size=crop_hw, resize=(h, w), **common)
+    return Preprocess(size=(h, w), resize=None, **common)

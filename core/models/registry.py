@@ -26,6 +26,7 @@ class InputShape:
 
 
 DEFAULT_SHAPE = InputShape()  # the `shapes` dataset: what `models --json` reports sizes for
+MAX_SCRATCH_SIDE = 224  # a folder of 4000-px photos trains scratch models at 224 px, not at 4000
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def scratch_specs() -> list[ScratchSpec]:
 def input_shape_for(dataset: "Dataset | None") -> InputShape:
     if dataset is None:
         return DEFAULT_SHAPE
-    side = dataset.image_size[0] if dataset.image_size else DEFAULT_SHAPE.size
+    side = min(dataset.image_size[0], MAX_SCRATCH_SIDE) if dataset.image_size else DEFAULT_SHAPE.size
     return InputShape(channels=dataset.channels, size=side, num_classes=dataset.num_classes)
 
 
@@ -101,6 +102,8 @@ def create_model(model_id: str, dataset: "Dataset | None" = None, *, seed: int =
     path = Path(model_id).expanduser()
     if path.is_dir():
         return pretrained.load_local(path)
+    if path.is_file():
+        raise ModelError(f"{model_id} is a file; --model needs a model id or a model folder (save_pretrained form)")
     if pretrained.looks_like_hub_id(model_id):
         return pretrained.load_hub(model_id)
     if model_id.startswith((".", "/", "~")) or "\\" in model_id:
