@@ -111,7 +111,7 @@ def evaluate(model: str | LoadedModel, dataset: str | Dataset, split: str | None
     meta = {
         "model": m.id, "model_name": m.name, "family": m.family, "source": m.source, "params": m.params,
         "flops_per_image": m.flops_per_image(), "dataset": ds.id, "dataset_name": ds.name,
-        "dataset_fingerprint": ds.fingerprint(), "num_classes": ds.num_classes, "split": split, "limit": limit,
+        "dataset_fingerprint": ds.split_fingerprint(split), "num_classes": ds.num_classes, "split": split, "limit": limit,
         "n": int(len(preds.y_true)), "skipped": len(skipped), "skipped_files": skipped[:MAX_SKIP_MESSAGES],
         **metrics.summary(), "seconds": seconds, "model_seconds": model_seconds,
         "images_per_second": len(preds.y_true) / seconds if seconds > 0 else None,

@@ -48,6 +48,11 @@ def test_key_changes_with_every_input(store):
     assert not evaluate("cnn-2layer", ds, "val", store=store).cached  # model
     other = constant_linear(ds, 1)
     assert not evaluate(other, ds, "val", store=store).cached  # weights
+    import dataclasses
+
+    m = build_scratch("linear", input_shape_for(ds), class_names=ds.classes)
+    m.preprocess = dataclasses.replace(m.preprocess, mean=(0.4,))
+    assert not evaluate(m, ds, "val", store=store).cached  # preprocessing
     assert evaluate("linear", ds, "val", store=store).key == base.key
 
 

@@ -1,16 +1,17 @@
 """Folder datasets: each layout detected and loaded from a tiny tree in its official shape, broken trees refused."""
 from __future__ import annotations
 
+import csv
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from core.data import folders
 from core.data.folders import detect_layout, load_folder
-from core.errors import DatasetError
+from core.errors import DatasetError, ImageDecodeError
 
 GOLDFISH, SALAMANDER, BULLFROG = "n01443537", "n01629819", "n01641577"
 WORDS = {
@@ -308,11 +309,13 @@ def test_fingerprint_is_lazy(tmp_path):
         ds.fingerprint()
 
 
-def test_loading_is_quick(tmp_path):
-    root = _tiny(tmp_path / "t")
-    start = time.perf_counter()
-    load_folder(root)
-    assert time.perf_counter() - start < 2
+def test_loading_decodes_no_image(tmp_path):
+    root = _classes(tmp_path / "f", ["a", "b"])
+    (root / "a" / "0.png").write_bytes(b"not a png at all")  # an image's name, garbage bytes
+    split = load_folder(root).split("all")  # listing only: the garbage is not noticed yet
+    assert split.load(1).shape == (10, 20, 3)
+    with pytest.raises(ImageDecodeError, match="0.png"):
+        split.load(0)
 
 
 def test_linked_folder_outside_root_is_refused(tmp_path):
@@ -320,3 +323,174 @@ def test_linked_folder_outside_root_is_refused(tmp_path):
     (root / "val" / "images").rename(tmp_path / "elsewhere")
     os.symlink(tmp_path / "elsewhere", root / "val" / "images")
     _refused(root, "val/images links outside the dataset folder")
+
+
+# --- what users get wrong: encodings, NULs, oversized fields -------------------------------------------------
+
+
+LATIN1 = b"caf\xe9"  # "café" saved as Latin-1 / Windows-1252, not UTF-8
+
+
+@pytest.mark.parametrize("make, rel, line", [
+    (_tiny, "wnids.txt", 4),
+    (_tiny, "words.txt", 5),
+    (_tiny, "val/val_annotations.txt", 7),
+    (_kaggle, "LOC_synset_mapping.txt", 4),
+    (_kaggle, "LOC_val_solution.csv", 6),
+    (_leaves, "train.csv", 17),
+])
+def test_file_not_utf8_is_refused_by_name(tmp_path, make, rel, line):
+    root = make(tmp_path / "d")
+    with open(root / rel, "ab") as f:
+        f.write(LATIN1 + b"\n")
+    position = (root / rel).stat().st_size - 2
+    _refused(root, f"{rel} line {line} is not UTF-8", f"byte 0xe9 at position {position}", "save it as UTF-8")
+
+
+def test_csv_with_excel_bom_loads(tmp_path):
+    root = _leaves(tmp_path / "l")
+    (root / "train.csv").write_bytes(b"\xef\xbb\xbf" + (root / "train.csv").read_bytes())
+    assert load_folder(root).num_classes == 3
+    (root / "train.csv").write_bytes((root / "train.csv").read_bytes() + LATIN1 + b"\n")
+    _refused(root, "train.csv line 17 is not UTF-8", "position")  # positions count the BOM: they are the file's
+
+
+def test_csv_path_with_nul_is_refused_by_row(tmp_path):
+    root = _leaves(tmp_path / "l")
+    with open(root / "train.csv", "a") as f:
+        f.write("images/0.jpg\0x.jpg,abies_concolor\n")
+    _refused(root, "train.csv line 17", "NUL")
+    assert not folders._inside(root, root / "a\0b.jpg")  # resolve() raises ValueError: not inside, no crash
+
+
+@pytest.mark.parametrize("make, rel, row", [
+    (_leaves, "train.csv", "images/0.jpg,{big}\n"),
+    (_kaggle, "LOC_val_solution.csv", "ILSVRC2012_val_00000001,{big}\n"),
+])
+def test_csv_field_over_the_size_limit_is_refused_by_name(tmp_path, make, rel, row):
+    root = make(tmp_path / "d")
+    with open(root / rel, "a") as f:
+        f.write(row.format(big="x" * (csv.field_size_limit() + 1)))
+    _refused(root, rel, "field larger than field limit")
+
+
+@pytest.mark.parametrize("error", [ValueError("boom"), csv.Error("boom"),
+                                   UnicodeDecodeError("utf-8", b"x", 0, 1, "boom")])
+def test_other_value_errors_become_dataset_errors(tmp_path, monkeypatch, error):
+    root = _classes(tmp_path / "f", ["a", "b"])
+
+    def broken(_root):
+        raise error
+
+    monkeypatch.setitem(folders.LOADERS, "image-folder", broken)
+    _refused(root, str(root.resolve()), "boom")
+
+
+# --- valid/ and validation/ are val/ -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("folder", ["valid", "validation"])
+def test_valid_folder_is_the_val_split(tmp_path, folder):
+    root = _classes(tmp_path / "f", ["cat", "dog"], split="train")
+    _classes(root, ["cat", "dog"], per_class=1, split=folder)
+    _classes(root, ["dog"], per_class=1, split="test")
+    ds = load_folder(root)
+    assert ds.layout == "image-folder" and ds.splits == ["train", "val", "test"] and ds.default_split() == "val"
+    assert all(Path(p).parts[-3] == folder for p in ds.split("val").paths) and len(ds.split("val")) == 2
+    inet = _classes(tmp_path / "inet", [GOLDFISH, BULLFROG], split=folder)
+    ds = load_folder(inet)
+    assert ds.layout == "imagenet-folder" and ds.splits == ["val"] and ds.wnids == [GOLDFISH, BULLFROG]
+
+
+def test_val_and_valid_both_are_refused(tmp_path):
+    root = _classes(tmp_path / "f", ["cat", "dog"], split="val")
+    _classes(root, ["cat", "dog"], split="valid")
+    _refused(root, "both val/ and valid/")
+    inet = _classes(tmp_path / "inet", [GOLDFISH], split="validation")
+    _classes(inet, [GOLDFISH], split="val")
+    _refused(inet, "both val/ and validation/")
+
+
+def test_csv_split_column_valid_is_val(tmp_path):
+    root = _leaves(tmp_path / "l", per_class=2, labels=("a", "b"))
+    rows = "images/0.jpg,a,Train\nimages/1.jpg,a,valid\nimages/2.jpg,b,train\nimages/3.jpg,b,validation\n"
+    (root / "train.csv").write_text("image,label,split\n" + rows)
+    ds = load_folder(root)
+    assert ds.splits == ["train", "val"] and ds.split("val").labels.tolist() == [0, 1]
+
+
+# --- per-split fingerprints --------------------------------------------------------------------------------
+
+
+def _prints(root: Path) -> dict[str, str]:
+    ds = load_folder(root)
+    return {"all": ds.fingerprint(), **{s: ds.split_fingerprint(s) for s in ds.splits}}
+
+
+def _changed(before: dict[str, str], root: Path) -> set[str]:
+    after = _prints(root)
+    return {k for k in before if after[k] != before[k]}
+
+
+def _repaint(path: Path) -> None:
+    _img(path, size=Image.open(path).size, color=(0, 0, 255))
+    _touch_later(path)
+
+
+def test_tiny_imagenet_split_fingerprints_follow_their_own_files(tmp_path):
+    root = _tiny(tmp_path / "t")
+    first = _prints(root)
+    assert len(set(first.values())) == 3 and _prints(root) == first
+    _repaint(root / "train" / GOLDFISH / "images" / f"{GOLDFISH}_0.JPEG")
+    assert _changed(first, root) == {"all", "train"}
+    first = _prints(root)
+    _repaint(root / "val" / "images" / "val_1.JPEG")
+    assert _changed(first, root) == {"all", "val"}
+    first = _prints(root)
+    ann = root / "val" / "val_annotations.txt"
+    ann.write_text(ann.read_text().replace(f"val_0.JPEG\t{GOLDFISH}", f"val_0.JPEG\t{BULLFROG}"))
+    assert _changed(first, root) == {"all", "val"}
+    first = _prints(root)
+    (root / "wnids.txt").write_text(f"{GOLDFISH}\n{SALAMANDER}\n{BULLFROG}\n")  # same classes, new file
+    assert _changed(first, root) == {"all", "train", "val"}
+
+
+def test_val_fingerprint_stats_no_train_file(tmp_path):
+    root = _tiny(tmp_path / "t")
+    ds = load_folder(root)
+    (root / "train" / GOLDFISH / "images" / f"{GOLDFISH}_0.JPEG").unlink()  # after loading
+    assert ds.split_fingerprint("val")  # never looked at train/
+    with pytest.raises(DatasetError, match="changed since it was loaded"):
+        ds.split_fingerprint("train")
+    with pytest.raises(DatasetError, match="no split 'test'"):
+        ds.split_fingerprint("test")
+
+
+def test_kaggle_split_fingerprints(tmp_path):
+    root = _kaggle(tmp_path / "k", train=True)
+    first = _prints(root)
+    _repaint(root / "ILSVRC/Data/CLS-LOC/train" / GOLDFISH / f"{GOLDFISH}_1.JPEG")
+    assert _changed(first, root) == {"all", "train"}
+    first = _prints(root)
+    with open(root / "LOC_val_solution.csv", "a") as f:
+        f.write("\n")  # a blank line: same labels, but a changed label file
+    assert _changed(first, root) == {"all", "val"}
+    first = _prints(root)
+    with open(root / "LOC_synset_mapping.txt", "a") as f:
+        f.write("n09999999 extra class\n")
+    assert _changed(first, root) == {"all", "train", "val"}
+
+
+def test_folder_split_fingerprints_follow_the_class_list(tmp_path):
+    root = _classes(tmp_path / "f", ["cat", "dog"], split="train")
+    _classes(root, ["cat", "dog"], split="valid")
+    first = _prints(root)
+    _repaint(root / "train" / "cat" / "0.png")
+    assert _changed(first, root) == {"all", "train"}
+    first = _prints(root)
+    _classes(root, ["ant"], split="train")  # a new class shifts val's label indices, though no val file changed
+    assert _changed(first, root) == {"all", "train", "val"}
+    leaves = _leaves(tmp_path / "l")
+    first, ds = _prints(leaves), load_folder(leaves)
+    _repaint(ds.split("train").paths[0])
+    assert _changed(first, leaves) == {"all", "train"}

@@ -1,12 +1,14 @@
 """Image folders on disk in the layouts we recognise: detect the layout, validate it, build a Dataset."""
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import math
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import NoReturn
 
@@ -19,6 +21,8 @@ IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 WNID = re.compile(r"^n\d{8}$")
 INTEGER = re.compile(r"^-?\d+$")
 SPLIT_DIRS = ("train", "val", "test")
+SPLIT_ALIASES = {"valid": "val", "validation": "val"}  # Roboflow's and many Kaggle sets' name for val/
+CSV_SPLITS = {**{s: s for s in SPLIT_DIRS}, **SPLIT_ALIASES}  # a split column's values, any case
 KAGGLE_VAL = "ILSVRC/Data/CLS-LOC/val"
 KAGGLE_TRAIN = "ILSVRC/Data/CLS-LOC/train"
 UNLABELLED_CSVS = {"test.csv", "sample_submission.csv"}  # Kaggle ships these next to train.csv, without labels
@@ -27,7 +31,7 @@ LAYOUTS = {
     "imagenet-kaggle": f"LOC_synset_mapping.txt + LOC_val_solution.csv + {KAGGLE_VAL}/*.JPEG",
     "csv-folder": "train.csv or labels.csv with columns image,label + the images it names",
     "imagenet-folder": "val/<wnid>/*.JPEG and/or train/<wnid>/*.JPEG",
-    "image-folder": "<class>/*.jpg, or {train,val,test}/<class>/*.jpg",
+    "image-folder": "<class>/*.jpg, or {train,val,test}/<class>/*.jpg (val/ may be valid/ or validation/)",
 }
 
 
@@ -40,6 +44,8 @@ class _Found:
     annotations: list[Path]
     wnids: list[str] | None = None
     image_size: tuple[int, int] | None = None
+    # per split, the annotation files that define its labels and the class list; absent: all of `annotations`
+    labelled_by: dict[str, list[Path]] = field(default_factory=dict)
 
 
 def _fail(message: str) -> NoReturn:
@@ -66,7 +72,7 @@ def _inside(root: Path, p: Path) -> bool:
     """Whether p, symlinks resolved, stays under root."""
     try:
         return p.resolve().is_relative_to(root)
-    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+    except (OSError, RuntimeError, ValueError):  # RuntimeError: a symlink loop; ValueError: a NUL in the path
         return False
 
 
@@ -124,10 +130,37 @@ def _sort_classes(names: set[str] | list[str]) -> list[str]:
     return sorted(names)
 
 
-def _read_names(path: Path) -> dict[str, str]:
+def _read_text(root: Path, path: Path) -> str:
+    """A text or CSV file's contents as UTF-8 (an Excel BOM allowed); any other encoding is refused, not guessed."""
+    data = path.read_bytes()
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return data[bom:].decode("utf-8")
+    except UnicodeDecodeError as e:
+        pos = bom + e.start
+        line = data.count(b"\n", 0, pos) + 1
+        _fail(f"{_rel(root, path)} line {line} is not UTF-8 text (byte 0x{data[pos]:02x} at position {pos}); "
+              "save it as UTF-8")
+
+
+def _read_csv(root: Path, table: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """A CSV's stripped header and its non-blank rows as (line, cells); a malformed CSV is refused, named."""
+    reader = csv.reader(io.StringIO(_read_text(root, table), newline=""))
+    rows = []
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        for row in reader:
+            if any(c.strip() for c in row):
+                rows.append((reader.line_num, row))
+    except csv.Error as e:  # e.g. a field over csv.field_size_limit()
+        _fail(f"{_rel(root, table)} line {reader.line_num}: {e}")
+    return header, rows
+
+
+def _read_names(root: Path, path: Path) -> dict[str, str]:
     """wnid -> first human-readable name, in file order, from words.txt (tab) or LOC_synset_mapping.txt (space)."""
     names: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in _read_text(root, path).splitlines():
         parts = line.strip().split(None, 1)
         if parts:
             names[parts[0]] = (parts[1].split(",")[0].strip() if len(parts) > 1 else "") or parts[0]
@@ -203,7 +236,7 @@ def _annotated(root: Path, ann: Path, image_dir: Path, rows: list[tuple[int, str
 def _tiny_imagenet(root: Path) -> _Found:
     """Tiny ImageNet as distributed; test/ has no labels, so it is not a split."""
     _require(root, "Tiny ImageNet", ["wnids.txt", "val/val_annotations.txt", "val/images"])
-    listed = (root / "wnids.txt").read_text(encoding="utf-8", errors="replace").split()
+    listed = _read_text(root, root / "wnids.txt").split()
     if not listed:
         _fail(f"{root / 'wnids.txt'} lists no wnids")
     bad = [w for w in listed if not WNID.match(w)]
@@ -212,7 +245,7 @@ def _tiny_imagenet(root: Path) -> _Found:
     wnids = sorted(set(listed))  # sorted, as torchvision's ImageFolder orders them
     index = {w: i for i, w in enumerate(wnids)}
     words = root / "words.txt"
-    names = _read_names(words) if words.is_file() else {}  # optional: without it the wnid is the name
+    names = _read_names(root, words) if words.is_file() else {}  # optional: without it the wnid is the name
     splits = {}
     if (root / "train").is_dir():  # optional, so an evaluation-only copy may drop the 100k training images
         for w in wnids:
@@ -221,41 +254,44 @@ def _tiny_imagenet(root: Path) -> _Found:
         splits["train"] = _scan_classes(root, root / "train", index, inner="images")
     ann = root / "val" / "val_annotations.txt"
     rows = []
-    for i, line in enumerate(ann.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+    for i, line in enumerate(_read_text(root, ann).splitlines(), start=1):
         if line.strip():
             cols = line.split("\t")
             if len(cols) < 2:
                 _fail(f"val/val_annotations.txt line {i}: expected file<TAB>wnid<TAB>box, got {line[:80]!r}")
             rows.append((i, cols[0].strip(), cols[1].strip()))
     splits["val"] = _annotated(root, ann, root / "val" / "images", rows, index)
-    annotations = [root / "wnids.txt", ann] + ([words] if words.is_file() else [])
-    return _Found([names.get(w, w) for w in wnids], splits, annotations, wnids, (64, 64))
+    class_files = [root / "wnids.txt"] + ([words] if words.is_file() else [])
+    labelled_by = {"train": class_files, "val": class_files + [ann]}  # train's labels are its folder names
+    annotations = [class_files[0], ann, *class_files[1:]]  # this order keeps the whole-dataset fingerprint
+    return _Found([names.get(w, w) for w in wnids], splits, annotations, wnids, (64, 64), labelled_by)
 
 
 def _imagenet_kaggle(root: Path) -> _Found:
     """ILSVRC2012 in the Kaggle localization-challenge layout; class order is LOC_synset_mapping.txt's."""
     _require(root, "the Kaggle ImageNet layout", ["LOC_synset_mapping.txt", "LOC_val_solution.csv", KAGGLE_VAL])
     mapping = root / "LOC_synset_mapping.txt"
-    names = _read_names(mapping)
+    names = _read_names(root, mapping)
     if not names:
         _fail("LOC_synset_mapping.txt lists no classes")
     wnids = list(names)
     index = {w: i for i, w in enumerate(wnids)}
     ann = root / "LOC_val_solution.csv"
+    header, table = _read_csv(root, ann)
+    _need_columns(ann, header, ["ImageId", "PredictionString"])
+    ii, pi = header.index("ImageId"), header.index("PredictionString")
     rows = []
-    with open(ann, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        _need_columns(ann, reader.fieldnames or [], ["ImageId", "PredictionString"])
-        for row in reader:
-            pred = (row["PredictionString"] or "").split()
-            if not pred:
-                _fail(f"LOC_val_solution.csv line {reader.line_num}: no label for {row['ImageId']!r}")
-            # the label is the first box's wnid
-            rows.append((reader.line_num, f"{(row['ImageId'] or '').strip()}.JPEG", pred[0]))
+    for line, row in table:
+        image = row[ii].strip() if ii < len(row) else ""
+        pred = row[pi].split() if pi < len(row) else []
+        if not pred:
+            _fail(f"LOC_val_solution.csv line {line}: no label for {image!r}")
+        rows.append((line, f"{image}.JPEG", pred[0]))  # the label is the first box's wnid
     splits = {"val": _annotated(root, ann, root / KAGGLE_VAL, rows, index)}
     if (root / KAGGLE_TRAIN).is_dir():
         splits = {"train": _scan_classes(root, root / KAGGLE_TRAIN, index), **splits}
-    return _Found(list(names.values()), splits, [mapping, ann], wnids, None)
+    labelled_by = {"train": [mapping], "val": [mapping, ann]}
+    return _Found(list(names.values()), splits, [mapping, ann], wnids, None, labelled_by)
 
 
 def _find_csv(root: Path) -> Path | None:
@@ -265,8 +301,11 @@ def _find_csv(root: Path) -> Path | None:
             return root / name
     others = [p for p in root.glob("*.csv") if p.name not in UNLABELLED_CSVS and p.is_file() and _inside(root, p)]
     if len(others) == 1:
-        with open(others[0], newline="", encoding="utf-8-sig", errors="replace") as f:
-            header = {h.strip() for h in next(csv.reader(f), [])}
+        with open(others[0], newline="", encoding="utf-8-sig", errors="replace") as f:  # a peek; loading is strict
+            try:
+                header = {h.strip() for h in next(csv.reader(f), [])}
+            except csv.Error:  # not a CSV we could read, so not what makes this a csv-folder
+                return None
         if header & {"image", "label"}:  # a stray results.csv must not turn an image folder into a csv-folder
             return others[0]
     return None
@@ -274,6 +313,8 @@ def _find_csv(root: Path) -> Path | None:
 
 def _csv_image(root: Path, where: str, value: str) -> Path:
     """The image a CSV row names, refused if it leaves the dataset folder or is not an image file."""
+    if "\0" in value:
+        _fail(f"{where}: {value!r} contains a NUL byte")
     if PurePosixPath(value.replace("\\", "/")).is_absolute() or PureWindowsPath(value).drive:
         _fail(f"{where}: {value} is an absolute path; paths must be relative to {root}")
     p = root / value.replace("\\", "/")
@@ -305,25 +346,21 @@ def _csv_folder(root: Path) -> _Found:
     raw: list[str] = []
     split_of: list[str] = []
     missing: list[str] = []
-    with open(table, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        header = [h.strip() for h in next(reader, [])]
-        _need_columns(table, header, ["image", "label"])
-        ii, li = header.index("image"), header.index("label")
-        si = header.index("split") if "split" in header else None
-        for row in reader:
-            if not any(c.strip() for c in row):
-                continue
-            where = f"{table.name} line {reader.line_num}"
-            cells = [(row[i].strip() if i is not None and i < len(row) else "") for i in (ii, li, si)]
-            if not cells[0] or not cells[1] or (si is not None and not cells[2]):
-                _fail(f"{where}: empty image, label or split")
-            p = _csv_image(root, where, cells[0])
-            if not p.is_file():  # _csv_image made sure that, links resolved, it is inside root
-                missing.append(cells[0])
-            paths.append(p)
-            raw.append(cells[1])
-            split_of.append(cells[2])
+    header, table_rows = _read_csv(root, table)
+    _need_columns(table, header, ["image", "label"])
+    ii, li = header.index("image"), header.index("label")
+    si = header.index("split") if "split" in header else None
+    for line, row in table_rows:
+        where = f"{table.name} line {line}"
+        cells = [(row[i].strip() if i is not None and i < len(row) else "") for i in (ii, li, si)]
+        if not cells[0] or not cells[1] or (si is not None and not cells[2]):
+            _fail(f"{where}: empty image, label or split")
+        p = _csv_image(root, where, cells[0])
+        if not p.is_file():  # _csv_image made sure that, links resolved, it is inside root
+            missing.append(cells[0])
+        paths.append(p)
+        raw.append(cells[1])
+        split_of.append(CSV_SPLITS.get(cells[2].lower(), cells[2]))  # valid, validation, VAL: all "val"
     if missing:
         _fail(f"{table.name} names {len(missing)} image(s) that do not exist: {', '.join(missing[:5])}")
     if not paths:
@@ -341,13 +378,26 @@ def _csv_folder(root: Path) -> _Found:
     return _Found(classes, splits, [table], None, _first_size(paths))
 
 
+def _split_dirs(root: Path, names: tuple[str, ...] = SPLIT_DIRS) -> dict[str, Path]:
+    """Real split folders under root by split name, valid/ and validation/ standing for val/; two for one is refused."""
+    found: dict[str, Path] = {}
+    for folder in (*names, *(a for a, s in SPLIT_ALIASES.items() if s in names)):
+        d = root / folder
+        if d.is_dir() and not d.is_symlink():
+            split = SPLIT_ALIASES.get(folder, folder)
+            if split in found:
+                _fail(f"{root} has both {found[split].name}/ and {folder}/ as its {split} split; keep one of them")
+            found[split] = d
+    return {s: found[s] for s in names if s in found}  # in split order, aliases included
+
+
 def _wnid_splits(root: Path) -> dict[str, Path]:
-    """train/ and val/ folders whose sub-folders are all WordNet ids."""
+    """train/ and val/ (or valid/, validation/) folders whose sub-folders are all WordNet ids."""
     found = {}
-    for s in ("train", "val"):
-        subs = _subdirs(root / s)
-        if subs and all(WNID.match(d.name) for d in subs):
-            found[s] = root / s
+    for s, d in _split_dirs(root, ("train", "val")).items():
+        subs = _subdirs(d)
+        if subs and all(WNID.match(sub.name) for sub in subs):
+            found[s] = d
     return found
 
 
@@ -357,17 +407,17 @@ def _imagenet_folder(root: Path) -> _Found:
     wnids = sorted({d.name for s in dirs.values() for d in _subdirs(s)})
     index = {w: i for i, w in enumerate(wnids)}
     names_file = next((root / n for n in ("LOC_synset_mapping.txt", "words.txt") if (root / n).is_file()), None)
-    names = _read_names(names_file) if names_file else {}
+    names = _read_names(root, names_file) if names_file else {}
     splits = {s: _scan_classes(root, d, index) for s, d in dirs.items()}
     return _Found([names.get(w, w) for w in wnids], splits, [names_file] if names_file else [], wnids, None)
 
 
 def _image_folder_splits(root: Path) -> dict[str, Path]:
     """{train,val,test}/ folders holding class folders, else the root itself as split "all"."""
-    present = [s for s in SPLIT_DIRS if (root / s).is_dir() and not (root / s).is_symlink()]
+    present = _split_dirs(root)
     if present:
         # a split folder with no class folders (Kaggle's flat test/) has no labels, so it is not a split
-        return {s: root / s for s in present if _subdirs(root / s)}
+        return {s: d for s, d in present.items() if _subdirs(d)}
     return {"all": root} if _subdirs(root) else {}
 
 
@@ -433,15 +483,35 @@ def load_folder(root: str | Path) -> Dataset:
         found = LOADERS[layout](root)
     except OSError as e:  # unreadable folders and files: a user's problem to fix, not a crash
         raise DatasetError(f"cannot read {e.filename or root}: {e.strerror or e}") from None
+    except (ValueError, csv.Error) as e:  # last line of defence (UnicodeDecodeError is a ValueError)
+        raise DatasetError(f"cannot load {root}: {e}") from None
+    return _dataset(root, layout, found)
+
+
+def _digest(root: Path, images: list[Path], annotations: list[Path], head: list[str], classes: list[str]) -> str:
+    """Stats of images + annotations, keyed by `head`, the annotations' contents and the class list."""
+    try:
+        extra = "\n".join([*head, fingerprint_text_files(annotations), *classes])
+        return fingerprint_files(root, images + annotations, extra=extra)
+    except OSError as e:
+        raise DatasetError(f"{root} changed since it was loaded ({e}); load it again") from None
+
+
+def _dataset(root: Path, layout: str, found: _Found) -> Dataset:
     files = [p for paths, _ in found.splits.values() for p in paths]
+    split_digests: dict[str, str] = {}
 
     def fingerprint() -> str:
         # lazy: stats every image (100k for Tiny ImageNet), so only when a result is cached or compared
-        extra = "\n".join([layout, fingerprint_text_files(found.annotations), *found.classes])
-        try:
-            return fingerprint_files(root, files + found.annotations, extra=extra)
-        except OSError as e:
-            raise DatasetError(f"{root} changed since it was loaded ({e}); load it again") from None
+        return _digest(root, files, found.annotations, [layout], found.classes)  # the digest it always was
+
+    def split_fingerprint(name: str) -> str:
+        # this split's images and the files that define its labels and the class list (label indices depend on it);
+        # nothing of any other split is listed or stat'ed, so a val run never touches train/
+        if name not in split_digests:
+            images, labelled_by = found.splits[name][0], found.labelled_by.get(name, found.annotations)
+            split_digests[name] = _digest(root, images, labelled_by, [layout, f"split={name}"], found.classes)
+        return split_digests[name]
 
     return Dataset(
         id=str(root),
@@ -451,6 +521,7 @@ def load_folder(root: str | Path) -> Dataset:
         classes=found.classes,
         split_loaders={s: (lambda p=p, y=y: Split(paths=list(p), labels=y)) for s, (p, y) in found.splits.items()},
         fingerprint_fn=fingerprint,
+        split_fingerprint_fn=split_fingerprint,
         channels=3,
         image_size=found.image_size,
         wnids=found.wnids,
