@@ -52,25 +52,27 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from core.models.registry import DEFAULT_SHAPE, build_scratch, scratch_specs
+    from core.models.listing import model_rows
 
-    rows = []
-    for spec in scratch_specs():
-        m = build_scratch(spec.id, DEFAULT_SHAPE)
-        rows.append({"id": spec.id, "name": spec.name, "family": spec.family, "source": "scratch",
-                     "params": m.params, "input_size": list(m.preprocess.size),
-                     "gflops_per_image": m.flops_per_image() / 1e9,
-                     "citation": " ".join(spec.citation.split())})
+    rows = model_rows()
     if args.json:
         _print_json(rows)
-    else:
-        print(f"scratch models, sized here for {DEFAULT_SHAPE.channels}x{DEFAULT_SHAPE.size}x{DEFAULT_SHAPE.size}, "
-              f"{DEFAULT_SHAPE.num_classes} classes (each is sized from the dataset it runs on):")
-        print(f"  {'id':<18} {'family':<6} {'parameters':>12}  {'GFLOPs/image':>12}  name")
-        for r in rows:
-            print(f"  {r['id']:<18} {r['family']:<6} {r['params']:>12,}  {r['gflops_per_image']:>12.4f}  {r['name']}")
-        print("GFLOPs: torch.utils.flop_counter, one forward pass of one image, a multiply-add counts as 2 FLOPs")
-        print("also: a Hugging Face id (google/vit-base-patch16-224, ...) or a local model folder")
+        return 0
+    for source, title in (("scratch", "scratch architectures, sized here for 3x64x64 and 10 classes (each is sized "
+                                      "from the dataset it runs on)"),
+                          ("hf", "Hugging Face defaults (any other id works too; sizes counted offline from the "
+                                 "architecture)"),
+                          ("torchvision", "torchvision ImageNet weights")):
+        group = [r for r in rows if r["source"] == source]
+        if not group:
+            continue
+        print(f"{title}:")
+        print(f"  {'id':<40} {'family':<6} {'parameters':>12}  {'GFLOPs/image':>12}  input")
+        for r in group:
+            print(f"  {r['id']:<40} {r['family']:<6} {r['params']:>12,}  {r['gflops_per_image']:>12.4f}  "
+                  f"{r['input_size'][0]}x{r['input_size'][1]}")
+    print("GFLOPs: torch.utils.flop_counter, one forward pass of one image, a multiply-add counts as 2 FLOPs")
+    print("also: timm:NAME for any timm model, or a path to a local model folder")
     return 0
 
 
@@ -97,10 +99,16 @@ def cmd_evaluate(args) -> int:
         print(f"{m['model']} on {m['dataset']}/{m['split']}: {m['n']} images"
               + (f" ({m['skipped']} unreadable, skipped)" if m.get("skipped") else "")
               + (" [cached]" if ev.cached else ""))
-        for k in ("top1", "top5", "balanced_accuracy"):
-            print(f"  {k:<18} {_fmt(m[k], pct=True)}")
-        for k in ("f1_macro", "cohen_kappa"):
-            print(f"  {k:<18} {_fmt(m[k])}")
+        scored = [(m.get("scoring", "native"), m)] + ([("restricted to the dataset's classes", m["restricted"])]
+                                                      if m.get("restricted") else [])
+        for label, scores in scored:
+            if label != "native":
+                print(f"  scored over {label}:"
+                      + (f" ({m['outside']} top-1 predictions outside the dataset)" if scores is m else ""))
+            for k in ("top1", "top5", "balanced_accuracy"):
+                print(f"  {k:<18} {_fmt(scores[k], pct=True)}")
+            for k in ("f1_macro", "cohen_kappa"):
+                print(f"  {k:<18} {_fmt(scores[k])}")
         print(f"  {'seconds':<18} {m['seconds']:.3f} end-to-end, {m['model_seconds']:.3f} in the model "
               f"({m['images_per_second']:.1f} images/s on {m['device']}, batch {m['batch_size']})"
               + (" - timings of the run that computed it" if ev.cached else ""))

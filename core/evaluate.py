@@ -12,6 +12,7 @@ import torch
 
 from core.data.base import Dataset, Split
 from core.errors import ImageDecodeError, UserError
+from core.labels import Alignment, align
 from core.metrics import Metrics, compute_metrics
 from core.models.preprocess import Preprocess
 from core.models.wrapper import LoadedModel
@@ -20,7 +21,7 @@ from core.store import Store, fingerprint
 
 # Bump when a change to evaluation, decoding or preprocessing code changes results; library
 # versions that can change results (torch, torchvision, transformers) are in the key as well.
-EVAL_CODE_VERSION = 2
+EVAL_CODE_VERSION = 3
 TOP_K = 5
 MAX_SKIP_MESSAGES = 20
 
@@ -29,23 +30,39 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class Predictions:
-    """Per image: position in the full split, true label, ranked top-k classes and their probabilities."""
+    """Per image: position in the full split, true label, ranked top-k classes and their probabilities.
+
+    Classes are the dataset's; -1 marks a prediction outside them (an ImageNet model's "tabby cat"
+    on a dataset without that class). `model_top_idx` keeps the model's own class indices.
+    """
 
     index: np.ndarray
     y_true: np.ndarray
     top_idx: np.ndarray
     top_prob: np.ndarray
+    model_top_idx: np.ndarray | None = None
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"index": self.index, "y_true": self.y_true, "top_idx": self.top_idx, "top_prob": self.top_prob}
+        out = {"index": self.index, "y_true": self.y_true, "top_idx": self.top_idx, "top_prob": self.top_prob}
+        if self.model_top_idx is not None:
+            out["model_top_idx"] = self.model_top_idx
+        return out
+
+
+RESTRICTED = "restricted to the dataset's classes"
 
 
 @dataclass
 class Evaluation:
+    """Scores over all the model's classes (`predictions`, flat keys of `meta`, named by meta["scoring"])
+    and, for a model with more classes than the dataset, restricted to the dataset's classes too
+    (`restricted`, meta["restricted"])."""
+
     key: str
     meta: dict
     predictions: Predictions
     cached: bool
+    restricted: Predictions | None = None
     _metrics: Metrics | None = field(default=None, repr=False)
 
     @property
@@ -54,12 +71,22 @@ class Evaluation:
             self._metrics = compute_metrics(self.predictions.y_true, self.predictions.top_idx, self.meta["num_classes"])
         return self._metrics
 
+    def restricted_metrics(self) -> Metrics | None:
+        if self.restricted is None:
+            return None
+        return compute_metrics(self.restricted.y_true, self.restricted.top_idx, self.meta["num_classes"])
+
     def summary(self) -> dict:
-        """The CLI's `evaluate --json` object (DESIGN.md)."""
+        """The CLI's `evaluate --json` object (DESIGN.md), plus which scoring the numbers use."""
         m = self.meta
-        return {"model": m["model"], "dataset": m["dataset"], "split": m["split"], "n": m["n"],
-                "top1": m["top1"], "top5": m["top5"], "f1_macro": m["f1_macro"], "cohen_kappa": m["cohen_kappa"],
-                "seconds": m["seconds"], "images_per_second": m["images_per_second"], "cached": self.cached}
+        out = {"model": m["model"], "dataset": m["dataset"], "split": m["split"], "n": m["n"],
+               "top1": m["top1"], "top5": m["top5"], "f1_macro": m["f1_macro"], "cohen_kappa": m["cohen_kappa"],
+               "seconds": m["seconds"], "images_per_second": m["images_per_second"], "cached": self.cached,
+               "scoring": m.get("scoring", "native")}
+        if m.get("restricted"):
+            out |= {f"{k}_restricted": v for k, v in m["restricted"].items() if k in ("top1", "top5", "f1_macro",
+                                                                                     "cohen_kappa")}
+        return out
 
 
 def evaluation_key(model: LoadedModel, dataset: Dataset, split: str, limit: int | None, precision: str) -> str:
@@ -94,18 +121,19 @@ def evaluate(model: str | LoadedModel, dataset: str | Dataset, split: str | None
     if len(data) == 0:
         raise UserError(f"split {split!r} of {ds.id} has no images")
     m = model if isinstance(model, LoadedModel) else create_model(model, ds)
-    if len(m.labels) != ds.num_classes:
-        raise UserError(f"{m.id} predicts {len(m.labels)} classes but {ds.id} has {ds.num_classes}")
+    alignment = align(m.labels, ds)
     precision = "fp32"
     store = store or Store()
     key = evaluation_key(m, ds, split, limit, precision)
     if not force and (hit := store.get_with_arrays(key)) is not None:
         record, arrays = hit
-        return Evaluation(key, record.meta, Predictions(**arrays), cached=True)
+        preds, restricted = _from_arrays(arrays)
+        return Evaluation(key, record.meta, preds, cached=True, restricted=restricted)
 
     m.to(dev)
     t0 = time.perf_counter()
-    preds, model_seconds, skipped = _predict_split(m, data, batch_size, dev, num_workers, progress)
+    preds, restricted, model_seconds, skipped = _predict_split(m, alignment, data, batch_size, dev, num_workers,
+                                                               progress)
     seconds = time.perf_counter() - t0
     metrics = compute_metrics(preds.y_true, preds.top_idx, ds.num_classes)
     meta = {
@@ -113,21 +141,40 @@ def evaluate(model: str | LoadedModel, dataset: str | Dataset, split: str | None
         "flops_per_image": m.flops_per_image(), "dataset": ds.id, "dataset_name": ds.name,
         "dataset_fingerprint": ds.split_fingerprint(split), "num_classes": ds.num_classes, "split": split, "limit": limit,
         "n": int(len(preds.y_true)), "skipped": len(skipped), "skipped_files": skipped[:MAX_SKIP_MESSAGES],
-        **metrics.summary(), "seconds": seconds, "model_seconds": model_seconds,
+        **metrics.summary(), "scoring": alignment.describe(), "outside": int((preds.top_idx[:, 0] < 0).sum()),
+        "restricted": compute_metrics(restricted.y_true, restricted.top_idx, ds.num_classes).summary()
+        if restricted is not None else None,
+        "seconds": seconds, "model_seconds": model_seconds,
         "images_per_second": len(preds.y_true) / seconds if seconds > 0 else None,
         "batch_size": batch_size, "device": dev, "precision": precision, "preprocess": m.preprocess.key(),
         "versions": _versions(),
     }
     if meta["n"] == 0:
         raise UserError(f"none of the {len(data)} images of {ds.id}/{split} could be read; first: {skipped[0]}")
-    store.put(key, "evaluation", meta, preds.arrays())
-    return Evaluation(key, meta, preds, cached=False, _metrics=metrics)
+    arrays = preds.arrays() | ({"r_top_idx": restricted.top_idx, "r_top_prob": restricted.top_prob}
+                               if restricted is not None else {})
+    store.put(key, "evaluation", meta, arrays)
+    return Evaluation(key, meta, preds, cached=False, restricted=restricted, _metrics=metrics)
 
 
-def _predict_split(m: LoadedModel, data: Split, batch_size: int, dev: str, num_workers: int | None,
-                   progress: Progress | None) -> tuple[Predictions, float, list[str]]:
+def _from_arrays(arrays: dict[str, np.ndarray]) -> tuple[Predictions, Predictions | None]:
+    common = {k: arrays[k] for k in ("index", "y_true")}
+    preds = Predictions(**common, top_idx=arrays["top_idx"], top_prob=arrays["top_prob"],
+                        model_top_idx=arrays.get("model_top_idx"))
+    restricted = (Predictions(**common, top_idx=arrays["r_top_idx"], top_prob=arrays["r_top_prob"])
+                  if "r_top_idx" in arrays else None)
+    return preds, restricted
+
+
+def _predict_split(m: LoadedModel, alignment: Alignment, data: Split, batch_size: int, dev: str,
+                   num_workers: int | None, progress: Progress | None):
+    """Predictions over all model classes (mapped to dataset classes), the restricted ones when they
+    differ, model-only seconds and the messages of skipped files."""
     k = min(TOP_K, len(m.labels))
-    out_idx, out_prob, out_pos = [], [], []
+    k_r = min(TOP_K, len(alignment.model_index))
+    both = alignment.scored_both_ways
+    cols = torch.as_tensor(alignment.model_index)
+    out: dict[str, list] = {"idx": [], "prob": [], "r_idx": [], "r_prob": [], "pos": []}
     skipped: list[str] = []
     model_seconds = 0.0
     done = 0
@@ -137,23 +184,32 @@ def _predict_split(m: LoadedModel, data: Split, batch_size: int, dev: str, num_w
             if len(positions):
                 t = time.perf_counter()
                 x = m.preprocess.normalize(batch.to(dev, non_blocking=True))
-                prob = torch.softmax(m.logits(x).float(), dim=1)
-                top_prob, top_idx = prob.topk(k, dim=1)
-                top_prob, top_idx = top_prob.cpu(), top_idx.cpu()  # waits for the device
+                logits = m.logits(x).float()
+                top_prob, top_idx = torch.softmax(logits, dim=1).topk(k, dim=1)
+                if both:
+                    r_prob, r_idx = torch.softmax(logits[:, cols.to(logits.device)], dim=1).topk(k_r, dim=1)
+                    out["r_idx"].append(r_idx.cpu().numpy())
+                    out["r_prob"].append(r_prob.cpu().numpy())
+                out["idx"].append(top_idx.cpu().numpy())  # .cpu() waits for the device
+                out["prob"].append(top_prob.cpu().numpy())
                 model_seconds += time.perf_counter() - t
-                out_idx.append(top_idx.numpy())
-                out_prob.append(top_prob.numpy())
-                out_pos.append(positions)
+                out["pos"].append(positions)
             done += len(positions) + len(bad)
             if progress:
                 progress(done, len(data))
-    pos = np.concatenate(out_pos) if out_pos else np.zeros(0, np.int64)
-    preds = Predictions(
-        index=data.index[pos], y_true=data.labels[pos],
-        top_idx=np.concatenate(out_idx).astype(np.int32) if out_idx else np.zeros((0, k), np.int32),
-        top_prob=np.concatenate(out_prob).astype(np.float32) if out_prob else np.zeros((0, k), np.float32),
-    )
-    return preds, model_seconds, skipped
+
+    def cat(name: str, width: int, dtype) -> np.ndarray:
+        return np.concatenate(out[name]).astype(dtype) if out[name] else np.zeros((0, width), dtype)
+
+    pos = np.concatenate(out["pos"]) if out["pos"] else np.zeros(0, np.int64)
+    common = {"index": data.index[pos], "y_true": data.labels[pos]}
+    model_idx = cat("idx", k, np.int32)
+    preds = Predictions(**common, top_idx=alignment.to_dataset(model_idx).astype(np.int32),
+                        top_prob=cat("prob", k, np.float32),
+                        model_top_idx=model_idx if alignment.kind != "native" else None)
+    restricted = (Predictions(**common, top_idx=cat("r_idx", k_r, np.int32), top_prob=cat("r_prob", k_r, np.float32))
+                  if both else None)
+    return preds, restricted, model_seconds, skipped
 
 
 def _batches(data: Split, pre: Preprocess, batch_size: int, dev: str, num_workers: int | None):

@@ -21,6 +21,7 @@ class Metrics:
     f1: np.ndarray
     support: np.ndarray
     confusion: np.ndarray  # rows: true class, columns: predicted class
+    outside: np.ndarray  # per true class: top-1 predictions outside the dataset's classes (index -1)
 
     def summary(self) -> dict[str, float]:
         return {"top1": self.top1, "top5": self.top5, "f1_macro": self.f1_macro,
@@ -39,6 +40,7 @@ def compute_metrics(y_true: np.ndarray, top: np.ndarray, num_classes: int) -> Me
 
     Classes absent from both truth and predictions still get a row (zeros), so per-class
     arrays always have `num_classes` entries. Top-5 uses however many ranks are stored (<= 5).
+    A prediction of -1 (a model class the dataset lacks) is wrong, and counted in `outside`.
     """
     with warnings.catch_warnings():
         # small samples miss classes; sklearn warns, and our docstring says what we do instead
@@ -66,6 +68,7 @@ def _compute(y_true: np.ndarray, top: np.ndarray, num_classes: int) -> Metrics:
         balanced_accuracy=float(balanced_accuracy_score(y_true, y_pred)) if len(y_true) else float("nan"),
         precision=p, recall=r, f1=f, support=s,
         confusion=confusion_matrix(y_true, y_pred, labels=labels),
+        outside=np.bincount(y_true[y_pred < 0], minlength=num_classes),
     )
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from core.errors import ModelError
 from core.models.preprocess import Preprocess
-from core.models.wrapper import LabelSpace, LoadedModel
+from core.models.imagenet import label_space_for_head
+from core.models.wrapper import LoadedModel
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 VIT_TYPES = {"vit", "deit", "swin", "swinv2", "beit", "dinov2", "data2vec-vision", "levit", "vit_hybrid", "pvt", "pvt_v2"}
@@ -83,14 +84,14 @@ def _load_hf(name: str, *, source: str, revision: str | None = None, local_files
     config = AutoConfig.from_pretrained(name, trust_remote_code=False, **kw)
     module = AutoModelForImageClassification.from_pretrained(name, use_safetensors=True, trust_remote_code=False, **kw)
     processor = AutoImageProcessor.from_pretrained(name, trust_remote_code=False, **kw)
-    labels = [config.id2label[i] for i in range(config.num_labels)]
+    labels = label_space_for_head([str(config.id2label[i]) for i in range(config.num_labels)])
     model_type = getattr(config, "model_type", "")
     family = "vit" if model_type in VIT_TYPES else "cnn" if model_type in CNN_TYPES else "other"
     commit = getattr(config, "_commit_hash", None)
     return LoadedModel(
         id=name, name=Path(name).name if source == "local" else name, family=family, source=source, module=module,
         preprocess=preprocess_from_processor(processor, channels=getattr(config, "num_channels", 3)),
-        labels=LabelSpace(labels), revision=revision or commit,
+        labels=labels, revision=revision or commit,
     )
 
 

@@ -26,6 +26,8 @@ class InputShape:
 
 
 DEFAULT_SHAPE = InputShape()  # the `shapes` dataset: what `models --json` reports sizes for
+TORCHVISION_PREFIX = "torchvision:"  # torchvision:resnet18 -> torchvision's ImageNet weights
+TIMM_PREFIX = "timm:"  # timm:convnext_tiny -> timm's pretrained weights
 MAX_SCRATCH_SIDE = 224  # a folder of 4000-px photos trains scratch models at 224 px, not at 4000
 
 
@@ -99,6 +101,14 @@ def create_model(model_id: str, dataset: "Dataset | None" = None, *, seed: int =
                              wnids=dataset.wnids if dataset else None)
     from core.models import pretrained
 
+    if model_id.startswith(TORCHVISION_PREFIX):
+        from core.models.torchvision_models import load_torchvision
+
+        return load_torchvision(model_id[len(TORCHVISION_PREFIX):])
+    if model_id.startswith(TIMM_PREFIX):
+        from core.models.timm_models import load_timm
+
+        return load_timm(model_id[len(TIMM_PREFIX):])
     path = Path(model_id).expanduser()
     if path.is_dir():
         return pretrained.load_local(path)

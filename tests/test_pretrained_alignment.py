@@ -1,0 +1,144 @@
+"""Each model class of the default list, tiny and random, saved and loaded through the Hub code path,
+scored on a Tiny-ImageNet-layout tree; the label alignment checked image by image, by hand."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.data import load_dataset
+from core.errors import UserError
+from core.evaluate import evaluate
+from core.models.imagenet import imagenet1k
+from core.models.registry import create_model
+from core.store import Store
+
+# three real ImageNet-1k classes, at their ImageNet-1k indices (sorted WordNet ids)
+WNIDS = {"n01443537": 1, "n01629819": 25, "n02124075": 285}  # goldfish, European fire salamander, Egyptian cat
+
+
+def _tiny(kind: str):
+    import transformers as tf
+
+    names = imagenet1k().names
+    common = {"num_labels": 1000, "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
+    vit = {"image_size": 32, "patch_size": 8, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+           "intermediate_size": 32}
+    if kind == "vit":
+        return tf.ViTForImageClassification(tf.ViTConfig(**vit, **common)), tf.ViTImageProcessor(size={"height": 32, "width": 32})
+    if kind == "deit":
+        return (tf.DeiTForImageClassification(tf.DeiTConfig(**vit, **common)),
+                tf.DeiTImageProcessor(size={"height": 36, "width": 36}, crop_size={"height": 32, "width": 32}))
+    if kind == "bit":
+        cfg = tf.BitConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], num_groups=2, **common)
+        return tf.BitForImageClassification(cfg), tf.BitImageProcessor(size={"shortest_edge": 36},
+                                                                       crop_size={"height": 32, "width": 32})
+    if kind == "resnet":
+        cfg = tf.ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic", **common)
+        return tf.ResNetForImageClassification(cfg), tf.ConvNextImageProcessor(size={"shortest_edge": 32}, crop_pct=0.875)
+    if kind == "convnext":
+        cfg = tf.ConvNextConfig(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, **common)
+        return tf.ConvNextForImageClassification(cfg), tf.ConvNextImageProcessor(size={"shortest_edge": 32}, crop_pct=0.875)
+    if kind == "swin":
+        cfg = tf.SwinConfig(image_size=32, patch_size=4, embed_dim=8, depths=[1, 1], num_heads=[1, 2], window_size=4,
+                            **common)
+        return tf.SwinForImageClassification(cfg), tf.ViTImageProcessor(size={"height": 32, "width": 32})
+    raise ValueError(kind)
+
+
+@pytest.fixture(scope="module")
+def tiny_imagenet(tmp_path_factory):
+    """A Tiny ImageNet tree in the distributed layout, 4 val images per class."""
+    root = tmp_path_factory.mktemp("tiny-imagenet-200")
+    (root / "wnids.txt").write_text("\n".join(WNIDS) + "\n")
+    (root / "words.txt").write_text("n01443537\tgoldfish, Carassius auratus\n"
+                                    "n01629819\tEuropean fire salamander, Salamandra salamandra\n"
+                                    "n02124075\tEgyptian cat\n")
+    rng = np.random.default_rng(0)
+    lines = []
+    (root / "val" / "images").mkdir(parents=True)
+    for i in range(12):
+        wnid = list(WNIDS)[i % 3]
+        small = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((64, 64), Image.BICUBIC).save(root / "val" / "images" / f"val_{i}.JPEG")
+        lines.append(f"val_{i}.JPEG\t{wnid}\t0\t0\t63\t63")
+    (root / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.mark.parametrize("kind, family", [("vit", "vit"), ("deit", "vit"), ("bit", "cnn"), ("resnet", "cnn"),
+                                          ("convnext", "cnn"), ("swin", "vit")])
+def test_tiny_model_scored_both_ways_and_checked_by_hand(tmp_path, tiny_imagenet, kind, family):
+    torch.manual_seed(0)
+    model, processor = _tiny(kind)
+    with torch.no_grad():  # lean the random head toward two of our classes so both scorings have hits
+        head = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+        head.bias[25] += 3.0
+        head.bias[285] += 3.0
+    model.save_pretrained(tmp_path / kind)
+    processor.save_pretrained(tmp_path / kind)
+
+    m = create_model(str(tmp_path / kind))  # the from_pretrained path a Hub id takes
+    assert m.family == family and m.labels.wnids == imagenet1k().wnids
+    ds = load_dataset(tiny_imagenet)
+    assert ds.wnids == list(WNIDS) and ds.classes[0] == "goldfish"
+    ev = evaluate(m, ds, "val", store=Store(tmp_path / "store"), num_workers=0)
+    assert ev.meta["scoring"] == "all 1000 model classes" and ev.restricted is not None
+    assert ev.summary()["top1_restricted"] == ev.meta["restricted"]["top1"]
+
+    # by hand: the model's own processor and forward pass, independent of our pipeline
+    model.eval()
+    val = ds.split("val")
+    cols = list(WNIDS.values())
+    for row, i in enumerate(ev.predictions.index):
+        pixel = processor(images=Image.open(val.paths[i]).convert("RGB"), return_tensors="pt")["pixel_values"]
+        with torch.no_grad():
+            logits = model(pixel_values=pixel).logits[0]
+        best = int(logits.argmax())
+        expect_all = cols.index(best) if best in cols else -1  # outside the dataset: wrong, -1
+        expect_restricted = int(logits[cols].argmax())
+        assert ev.predictions.model_top_idx[row, 0] == best, (kind, i)
+        assert ev.predictions.top_idx[row, 0] == expect_all, (kind, i)
+        assert ev.restricted.top_idx[row, 0] == expect_restricted, (kind, i)
+    # the two scorings, recomputed from the hand values
+    y = val.labels[ev.predictions.index]
+    assert ev.meta["top1"] == pytest.approx(np.mean(ev.predictions.top_idx[:, 0] == y))
+    assert ev.meta["restricted"]["top1"] == pytest.approx(np.mean(ev.restricted.top_idx[:, 0] == y))
+    assert ev.meta["restricted"]["top1"] >= ev.meta["top1"]  # restricting can only help
+    assert ev.meta["outside"] == int((ev.predictions.top_idx[:, 0] == -1).sum())
+    cached = evaluate(m, ds, "val", store=Store(tmp_path / "store"))
+    assert cached.cached and (cached.restricted.top_idx == ev.restricted.top_idx).all()
+
+
+def test_dataset_class_missing_from_the_model_is_refused(tmp_path, tiny_imagenet):
+    from core.labels import align
+    from core.models.wrapper import LabelSpace
+
+    ds = load_dataset(tiny_imagenet)
+    partial = LabelSpace(names=["goldfish", "cat"], wnids=["n01443537", "n02124075"])
+    with pytest.raises(UserError, match="1 of .* WordNet classes are not among the model's 2"):
+        align(partial, ds)
+    wrong_names = LabelSpace(names=["a", "b", "c"])
+    with pytest.raises(UserError, match="new head"):
+        align(wrong_names, ds)
+
+
+@pytest.mark.parametrize("hidden", [None, 512])
+def test_new_head_for_a_datasets_classes(tmp_path, tiny_imagenet, hidden):
+    from core.models.heads import with_new_head
+
+    model, processor = _tiny("vit")
+    model.save_pretrained(tmp_path / "vit")
+    processor.save_pretrained(tmp_path / "vit")
+    m = create_model(str(tmp_path / "vit"))
+    ds = load_dataset(tiny_imagenet)
+    before = {n: p.clone() for n, p in m.module.named_parameters() if "classifier" not in n}
+    tuned = with_new_head(m, ds.classes, wnids=ds.wnids, hidden=hidden, freeze_backbone=True)
+    assert tuned.labels.names == ["goldfish", "European fire salamander", "Egyptian cat"]
+    head_params = 16 * 3 + 3 if hidden is None else (16 * 512 + 512) + (512 * 3 + 3)  # hidden size 16, by hand
+    assert sum(p.numel() for p in tuned.module.parameters() if p.requires_grad) == head_params
+    x = tuned.preprocess(np.zeros((64, 64, 3), np.uint8))
+    assert tuned.logits(x).shape == (1, 3)
+    assert m.logits(x).shape == (1, 1000) and len(m.labels) == 1000  # the original is untouched
+    ev = evaluate(tuned, ds, "val", store=Store(tmp_path / "store"), num_workers=0)
+    assert ev.meta["scoring"] == "native" and ev.restricted is None  # exactly the dataset's classes
+    assert all(torch.equal(before[n], p) for n, p in tuned.module.named_parameters() if n in before)
