@@ -5,14 +5,21 @@ from dataclasses import dataclass
 
 from core.store import Store
 
-EVALUATION_COLUMNS = ("model", "family", "dataset", "split", "n", "top1", "top5", "f1_macro", "cohen_kappa",
-                      "params", "seconds", "images_per_second", "device")
+EVALUATION_COLUMNS = ("model", "family", "dataset", "split", "n", "scoring", "top1", "top5", "top1_restricted",
+                      "top5_restricted", "f1_macro", "cohen_kappa", "params", "seconds", "images_per_second", "device")
 
 
 def evaluation_table(store: Store | None = None) -> list[dict]:
-    """One row per stored evaluation, newest first, with the columns a leaderboard shows."""
+    """One row per stored evaluation, newest first, with the columns a leaderboard shows.
+    `scoring` names what top1/top5 are over; *_restricted are over the dataset's classes only."""
     store = store or Store()
-    return [{c: r.meta.get(c) for c in EVALUATION_COLUMNS} for r in store.records("evaluation")]
+    rows = []
+    for r in store.records("evaluation"):
+        restricted = r.meta.get("restricted") or {}
+        flat = r.meta | {"top1_restricted": restricted.get("top1"), "top5_restricted": restricted.get("top5"),
+                         "scoring": r.meta.get("scoring", "native")}
+        rows.append({c: flat.get(c) for c in EVALUATION_COLUMNS})
+    return rows
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,11 @@ if rows:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
         "top1": st.column_config.NumberColumn("top-1", format="percent"),
         "top5": st.column_config.NumberColumn("top-5", format="percent"),
+        "scoring": st.column_config.TextColumn("top-1/5 over", help="native: the model predicts exactly the "
+                                               "dataset's classes; 'all N model classes': an ImageNet model, where a "
+                                               "prediction outside the dataset counts as wrong (the reference notebook)"),
+        "top1_restricted": st.column_config.NumberColumn("top-1, dataset classes only", format="percent"),
+        "top5_restricted": st.column_config.NumberColumn("top-5, dataset classes only", format="percent"),
         "f1_macro": st.column_config.NumberColumn("macro F1", format="%.3f"),
         "cohen_kappa": st.column_config.NumberColumn("Cohen's κ", format="%.3f"),
         "params": st.column_config.NumberColumn("parameters", format="localized"),

@@ -61,3 +61,16 @@ def test_folder_without_config_is_refused_clearly(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match="config.json"):
         create_model(str(tmp_path / "empty"))
+
+
+def test_pickle_weights_are_refused_safetensors_only(tmp_path):
+    """A folder whose weights are only a pickle (pytorch_model.bin) is not loaded: nothing foreign is unpickled."""
+    import torch
+
+    from core.errors import ModelError
+
+    model = _save_tiny(tmp_path / "model", "vit")
+    (tmp_path / "model" / "model.safetensors").unlink()
+    torch.save(model.state_dict(), tmp_path / "model" / "pytorch_model.bin")
+    with pytest.raises(ModelError, match="not a loadable model folder"):
+        create_model(str(tmp_path / "model"))
