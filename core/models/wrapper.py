@@ -74,8 +74,14 @@ class LoadedModel:
 
             x = torch.zeros(1, self.preprocess.channels, *self.preprocess.size, device=self.device)
             counter = FlopCounterMode(display=False)
-            with counter, torch.no_grad():
-                self.logits(x)
+            # nn.MultiheadAttention's fused inference fast path is invisible to the counter
+            fastpath = torch.backends.mha.get_fastpath_enabled()
+            torch.backends.mha.set_fastpath_enabled(False)
+            try:
+                with counter, torch.no_grad():
+                    self.logits(x)
+            finally:
+                torch.backends.mha.set_fastpath_enabled(fastpath)
             self._flops = int(counter.get_total_flops())
         return self._flops
 
