@@ -99,8 +99,8 @@ def cmd_evaluate(args) -> int:
         print(f"{m['model']} on {m['dataset']}/{m['split']}: {m['n']} images"
               + (f" ({m['skipped']} unreadable, skipped)" if m.get("skipped") else "")
               + (" [cached]" if ev.cached else ""))
-        scored = [(m.get("scoring", "native"), m)] + ([("restricted to the dataset's classes", m["restricted"])]
-                                                      if m.get("restricted") else [])
+        scored = [(m.get("scoring", "native"), m)] + ([(f"the dataset's {m['num_classes']} classes only",
+                                                        m["restricted"])] if m.get("restricted") else [])
         for label, scores in scored:
             if label != "native":
                 print(f"  scored over {label}:"

@@ -77,7 +77,9 @@ def load_local(path: Path) -> LoadedModel:
 
 def _load_hf(name: str, *, source: str, revision: str | None = None, local_files_only: bool = False) -> LoadedModel:
     from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # progress bars on stderr would break the CLI's one-line contract
     kw: dict = {"revision": revision} if revision else {}
     if local_files_only:
         kw["local_files_only"] = True
