@@ -1,7 +1,6 @@
 """model x dataset -> stored predictions, timings and metrics. A repeated call is a cache hit."""
 from __future__ import annotations
 
-import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -11,17 +10,17 @@ import numpy as np
 import torch
 
 from core.data.base import Dataset, Split
-from core.errors import ImageDecodeError, UserError
+from core.data.loader import iter_batches
+from core.errors import UserError
 from core.labels import Alignment, align
 from core.metrics import Metrics, compute_metrics
-from core.models.preprocess import Preprocess
 from core.models.wrapper import LoadedModel
 from core.settings import resolve_device
 from core.store import Store, fingerprint
 
 # Bump when a change to evaluation, decoding or preprocessing code changes results; library
 # versions that can change results (torch, torchvision, transformers) are in the key as well.
-EVAL_CODE_VERSION = 3
+EVAL_CODE_VERSION = 4
 TOP_K = 5
 MAX_SKIP_MESSAGES = 20
 
@@ -68,7 +67,8 @@ class Evaluation:
     @property
     def metrics(self) -> Metrics:
         if self._metrics is None:
-            self._metrics = compute_metrics(self.predictions.y_true, self.predictions.top_idx, self.meta["num_classes"])
+            self._metrics = compute_metrics(self.predictions.y_true, self.predictions.top_idx, self.meta["num_classes"],
+                                            ranked_over=self.meta.get("model_classes"))
         return self._metrics
 
     def restricted_metrics(self) -> Metrics | None:
@@ -82,20 +82,25 @@ class Evaluation:
         out = {"model": m["model"], "dataset": m["dataset"], "split": m["split"], "n": m["n"],
                "top1": m["top1"], "top5": m["top5"], "f1_macro": m["f1_macro"], "cohen_kappa": m["cohen_kappa"],
                "seconds": m["seconds"], "images_per_second": m["images_per_second"], "cached": self.cached,
-               "scoring": m.get("scoring", "native")}
+               "scoring": m.get("scoring", "native"), "balanced_accuracy": m.get("balanced_accuracy")}
         if m.get("restricted"):
-            out |= {f"{k}_restricted": v for k, v in m["restricted"].items() if k in ("top1", "top5", "f1_macro",
-                                                                                     "cohen_kappa")}
+            out |= {f"{k}_restricted": v for k, v in m["restricted"].items()}
+            out["outside"] = m.get("outside")  # top-1 predictions outside the dataset's classes (all-classes scoring)
         return out
 
 
-def evaluation_key(model: LoadedModel, dataset: Dataset, split: str, limit: int | None, precision: str) -> str:
+def evaluation_key(model: LoadedModel, dataset: Dataset, split: str, limit: int | None, precision: str,
+                   alignment: Alignment) -> str:
     """Everything that changes the predictions. Batch size and device do not (up to float noise):
-    a hit computed elsewhere keeps the timings, device and batch size of the run that made it."""
+    a hit computed elsewhere keeps the timings, device and batch size of the run that made it.
+    The label space and its alignment are in: the same weights with the classes in another order
+    (or mapped to another dataset's classes) predict other classes."""
     return fingerprint({
         "kind": "evaluation", "code": EVAL_CODE_VERSION, "libraries": _library_versions(), "model": model.id,
         "weights": model.weights_digest(), "revision": model.revision, "dataset": dataset.split_fingerprint(split),
         "split": split, "limit": limit, "preprocess": model.preprocess.key(), "precision": precision,
+        "labels": fingerprint({"names": model.labels.names, "wnids": model.labels.wnids}),
+        "alignment": [alignment.kind, alignment.model_index.tolist()],
     })
 
 
@@ -120,11 +125,11 @@ def evaluate(model: str | LoadedModel, dataset: str | Dataset, split: str | None
     data = full.limited(limit)
     if len(data) == 0:
         raise UserError(f"split {split!r} of {ds.id} has no images")
-    m = model if isinstance(model, LoadedModel) else create_model(model, ds)
+    store = store or Store()
+    m = model if isinstance(model, LoadedModel) else create_model(model, ds, store=store)
     alignment = align(m.labels, ds)
     precision = "fp32"
-    store = store or Store()
-    key = evaluation_key(m, ds, split, limit, precision)
+    key = evaluation_key(m, ds, split, limit, precision, alignment)
     if not force and (hit := store.get_with_arrays(key)) is not None:
         record, arrays = hit
         preds, restricted = _from_arrays(arrays)
@@ -135,11 +140,12 @@ def evaluate(model: str | LoadedModel, dataset: str | Dataset, split: str | None
     preds, restricted, model_seconds, skipped = _predict_split(m, alignment, data, batch_size, dev, num_workers,
                                                                progress)
     seconds = time.perf_counter() - t0
-    metrics = compute_metrics(preds.y_true, preds.top_idx, ds.num_classes)
+    metrics = compute_metrics(preds.y_true, preds.top_idx, ds.num_classes, ranked_over=len(m.labels))
     meta = {
         "model": m.id, "model_name": m.name, "family": m.family, "source": m.source, "params": m.params,
         "flops_per_image": m.flops_per_image(), "dataset": ds.id, "dataset_name": ds.name,
-        "dataset_fingerprint": ds.split_fingerprint(split), "num_classes": ds.num_classes, "split": split, "limit": limit,
+        "dataset_fingerprint": ds.split_fingerprint(split), "num_classes": ds.num_classes,
+        "model_classes": len(m.labels), "split": split, "limit": limit,
         "n": int(len(preds.y_true)), "skipped": len(skipped), "skipped_files": skipped[:MAX_SKIP_MESSAGES],
         **metrics.summary(), "scoring": alignment.describe(), "outside": int((preds.top_idx[:, 0] < 0).sum()),
         "restricted": compute_metrics(restricted.y_true, restricted.top_idx, ds.num_classes).summary()
@@ -179,7 +185,7 @@ def _predict_split(m: LoadedModel, alignment: Alignment, data: Split, batch_size
     model_seconds = 0.0
     done = 0
     with torch.inference_mode():
-        for batch, positions, bad in _batches(data, m.preprocess, batch_size, dev, num_workers):
+        for batch, positions, bad in iter_batches(data, m.preprocess, batch_size, dev, num_workers):
             skipped += bad
             if len(positions):
                 t = time.perf_counter()
@@ -210,55 +216,6 @@ def _predict_split(m: LoadedModel, alignment: Alignment, data: Split, batch_size
     restricted = (Predictions(**common, top_idx=cat("r_idx", k_r, np.int32), top_prob=cat("r_prob", k_r, np.float32))
                   if both else None)
     return preds, restricted, model_seconds, skipped
-
-
-def _batches(data: Split, pre: Preprocess, batch_size: int, dev: str, num_workers: int | None):
-    """Yield (uint8 batch, positions in split, messages of skipped files)."""
-    if data.images is not None:  # in memory: slice, no workers needed
-        for s in range(0, len(data), batch_size):
-            chunk = data.images[s:s + batch_size]
-            if pre.passthrough(chunk.shape[1], chunk.shape[2], chunk.shape[3]):
-                batch = torch.from_numpy(np.ascontiguousarray(chunk)).permute(0, 3, 1, 2)
-            else:
-                batch = torch.stack([pre.geometry(img) for img in chunk])
-            yield batch, np.arange(s, s + len(chunk)), []
-        return
-    workers = _default_workers(len(data), batch_size) if num_workers is None else num_workers
-    loader = torch.utils.data.DataLoader(
-        _FileImages(data, pre), batch_size=batch_size, num_workers=workers, collate_fn=_collate,
-        pin_memory=dev == "cuda", persistent_workers=False,
-    )
-    yield from loader
-
-
-def _default_workers(n: int, batch_size: int) -> int:
-    if n <= 2 * batch_size:
-        return 0  # starting workers costs more than it saves
-    return max(1, min(4, (os.cpu_count() or 1)))
-
-
-class _FileImages(torch.utils.data.Dataset):
-    """Decode + resize in the worker; a file that cannot be read is reported, not fatal."""
-
-    def __init__(self, data: Split, pre: Preprocess):
-        self.data, self.pre = data, pre
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, i: int):
-        try:
-            return self.pre.geometry(self.data.load(i)), i, None
-        except ImageDecodeError as e:
-            return None, i, str(e)
-
-
-def _collate(items):
-    good = [(x, i) for x, i, err in items if err is None]
-    bad = [err for _, _, err in items if err is not None]
-    if not good:
-        return torch.zeros(0), np.zeros(0, np.int64), bad
-    return torch.stack([x for x, _ in good]), np.array([i for _, i in good], np.int64), bad
 
 
 def _library_versions() -> dict[str, str]:

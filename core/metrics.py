@@ -35,20 +35,24 @@ def top_k_accuracy(y_true: np.ndarray, top: np.ndarray, k: int) -> float:
     return float((top[:, :k] == y_true[:, None]).any(axis=1).mean())
 
 
-def compute_metrics(y_true: np.ndarray, top: np.ndarray, num_classes: int) -> Metrics:
+def compute_metrics(y_true: np.ndarray, top: np.ndarray, num_classes: int, *,
+                    ranked_over: int | None = None) -> Metrics:
     """Metrics over `num_classes` classes from true labels and ranked top-k predictions (N, k).
 
     Classes absent from both truth and predictions still get a row (zeros), so per-class
-    arrays always have `num_classes` entries. Top-5 uses however many ranks are stored (<= 5).
+    arrays always have `num_classes` entries. `ranked_over` is how many classes the ranks were
+    drawn from (default `num_classes`; 1000 for an ImageNet model scored over all its classes):
+    with 5 or fewer, every class is in the top 5 and top-5 is undefined (NaN), not a free 100%.
     A prediction of -1 (a model class the dataset lacks) is wrong, and counted in `outside`.
     """
     with warnings.catch_warnings():
         # small samples miss classes; sklearn warns, and our docstring says what we do instead
         warnings.simplefilter("ignore", UserWarning)
-        return _compute(np.asarray(y_true, dtype=np.int64), np.asarray(top, dtype=np.int64), num_classes)
+        return _compute(np.asarray(y_true, dtype=np.int64), np.asarray(top, dtype=np.int64), num_classes,
+                        num_classes if ranked_over is None else ranked_over)
 
 
-def _compute(y_true: np.ndarray, top: np.ndarray, num_classes: int) -> Metrics:
+def _compute(y_true: np.ndarray, top: np.ndarray, num_classes: int, ranked_over: int) -> Metrics:
     from sklearn.metrics import balanced_accuracy_score, confusion_matrix, precision_recall_fscore_support
 
     top = top.reshape(len(y_true), -1)
@@ -62,7 +66,7 @@ def _compute(y_true: np.ndarray, top: np.ndarray, num_classes: int) -> Metrics:
     return Metrics(
         n=len(y_true),
         top1=top_k_accuracy(y_true, top, 1),
-        top5=top_k_accuracy(y_true, top, 5),
+        top5=top_k_accuracy(y_true, top, 5) if ranked_over > 5 else float("nan"),
         f1_macro=f1_macro,
         cohen_kappa=_kappa(y_true, y_pred),
         balanced_accuracy=float(balanced_accuracy_score(y_true, y_pred)) if len(y_true) else float("nan"),

@@ -14,7 +14,7 @@ TOP = np.array([[0, 1], [1, 0], [1, 0], [1, 2], [2, 1], [0, 1]])
 
 
 def test_metrics_match_hand_computation():
-    m = compute_metrics(Y, TOP, 3)
+    m = compute_metrics(Y, TOP, 3, ranked_over=10)  # as if ranked over 10 classes, two ranks stored
     assert m.top1 == pytest.approx(4 / 6)
     assert m.top5 == pytest.approx(5 / 6)  # only the last image misses in its top 2
     np.testing.assert_array_equal(m.confusion, [[1, 1, 0], [0, 2, 0], [1, 0, 1]])
@@ -43,3 +43,15 @@ def test_top_k_is_membership_in_the_first_k_columns():
 def test_kappa_undefined_for_one_class():
     m = compute_metrics(np.array([2, 2]), np.array([[2], [2]]), 3)
     assert m.top1 == 1.0 and math.isnan(m.cohen_kappa)
+
+
+@pytest.mark.parametrize("classes, defined", [(3, False), (5, False), (6, True), (10, True)])
+def test_top5_undefined_when_five_or_fewer_classes_are_ranked(classes, defined):
+    y = np.arange(classes) % classes
+    top = np.stack([np.roll(np.arange(classes), -i)[:5] for i in range(classes)])[:, ::-1]  # truth ranked last
+    m = compute_metrics(y, top, classes)
+    if defined:
+        assert m.top5 == 1.0 and m.top1 == 0.0  # the true class is 5th of 5 stored ranks
+    else:
+        assert math.isnan(m.top5)  # with <= 5 classes every class is in the top 5
+    assert compute_metrics(y, top, classes, ranked_over=1000).top5 == 1.0  # an ImageNet model's own ranks

@@ -99,14 +99,84 @@ def test_tiny_model_scored_both_ways_and_checked_by_hand(tmp_path, tiny_imagenet
         assert ev.predictions.model_top_idx[row, 0] == best, (kind, i)
         assert ev.predictions.top_idx[row, 0] == expect_all, (kind, i)
         assert ev.restricted.top_idx[row, 0] == expect_restricted, (kind, i)
+        # whole rows: the model's top 5 of 1000 mapped to dataset classes, and the ranking of our 3 classes
+        top5 = logits.topk(5).indices.tolist()
+        assert ev.predictions.model_top_idx[row].tolist() == top5, (kind, i)
+        assert ev.predictions.top_idx[row].tolist() == [cols.index(c) if c in cols else -1 for c in top5]
+        assert ev.restricted.top_idx[row].tolist() == logits[cols].argsort(descending=True).tolist()
+        probs = torch.softmax(logits, 0)
+        np.testing.assert_allclose(ev.predictions.top_prob[row], probs[top5].numpy(), rtol=1e-4, atol=1e-6)
     # the two scorings, recomputed from the hand values
     y = val.labels[ev.predictions.index]
     assert ev.meta["top1"] == pytest.approx(np.mean(ev.predictions.top_idx[:, 0] == y))
     assert ev.meta["restricted"]["top1"] == pytest.approx(np.mean(ev.restricted.top_idx[:, 0] == y))
     assert ev.meta["restricted"]["top1"] >= ev.meta["top1"]  # restricting can only help
     assert ev.meta["outside"] == int((ev.predictions.top_idx[:, 0] == -1).sum())
+    # the two scorings differ exactly on the images whose best class lies outside the dataset
+    differ = ev.predictions.top_idx[:, 0] != ev.restricted.top_idx[:, 0]
+    assert (differ == (ev.predictions.top_idx[:, 0] == -1)).all()
+    assert ev.summary()["outside"] == ev.meta["outside"]
+    assert ev.meta["top5"] == pytest.approx(np.mean((ev.predictions.top_idx == y[:, None]).any(axis=1)))
+    assert np.isnan(ev.meta["restricted"]["top5"])  # 3 dataset classes: top-5 of 3 says nothing
     cached = evaluate(m, ds, "val", store=Store(tmp_path / "store"))
     assert cached.cached and (cached.restricted.top_idx == ev.restricted.top_idx).all()
+
+
+def test_predictions_outside_the_dataset_count_against_all_classes_only(tmp_path, tiny_imagenet):
+    """A head that ranks every image the same way, so the numbers can be worked out by hand:
+    outputs 7 (cock, not in the dataset) > 25 (salamander) > 285 (Egyptian cat) > 1 (goldfish) > the rest."""
+    model, processor = _tiny("vit")
+    with torch.no_grad():
+        head = model.classifier
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[[7, 25, 285, 1]] = torch.tensor([4.0, 3.0, 2.0, 1.0])
+    model.save_pretrained(tmp_path / "vit")
+    processor.save_pretrained(tmp_path / "vit")
+    ev = evaluate(create_model(str(tmp_path / "vit")), load_dataset(tiny_imagenet), "val",
+                  store=Store(tmp_path / "store"), num_workers=0)
+    assert ev.meta["n"] == 12 and ev.meta["outside"] == 12  # every top-1 is the cock
+    assert ev.meta["top1"] == 0.0  # all classes: a prediction outside the dataset is wrong
+    assert ev.meta["top5"] == 1.0  # goldfish, salamander and cat are ranks 2-4 of 1000
+    assert ev.predictions.top_idx[0, :4].tolist() == [-1, 1, 2, 0]
+    assert ev.meta["restricted"]["top1"] == pytest.approx(4 / 12)  # restricted: always salamander, 4 of 12 are
+    assert ev.restricted.top_idx[0].tolist() == [1, 2, 0]
+    assert np.isnan(ev.meta["restricted"]["top5"])
+    s = ev.summary()
+    assert s["top1"] == 0.0 and s["top1_restricted"] == pytest.approx(1 / 3) and s["outside"] == 12
+    from core.results import evaluation_table
+
+    [row] = evaluation_table(Store(tmp_path / "store"))  # the leaderboard row says which number is which
+    assert row["scoring"] == "all 1000 model classes" and row["outside"] == 12
+    assert row["top1"] == 0.0 and row["top1_restricted"] == pytest.approx(1 / 3)
+    assert row["cohen_kappa_restricted"] == 0.0  # always the same class: no agreement beyond chance
+
+
+def test_same_weights_other_class_order_is_not_a_cache_hit(tmp_path, tiny_imagenet):
+    """Two heads with identical weights whose outputs mean other classes predict other classes."""
+    import dataclasses
+
+    from core.models.wrapper import LabelSpace
+
+    torch.manual_seed(0)
+    model, processor = _tiny("vit")
+    with torch.no_grad():
+        [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1].bias[25] += 9.0  # always "salamander"
+    model.save_pretrained(tmp_path / "vit")
+    processor.save_pretrained(tmp_path / "vit")
+    m = create_model(str(tmp_path / "vit"))
+    ds = load_dataset(tiny_imagenet)
+    store = Store(tmp_path / "store")
+    ev = evaluate(m, ds, "val", store=store, num_workers=0)
+    assert (ev.predictions.top_idx[:, 0] == 1).all()  # output 25 is the dataset's class 1
+    wnids = list(m.labels.wnids)
+    wnids[1], wnids[25] = wnids[25], wnids[1]  # output 25 now stands for goldfish (n01443537)
+    names = list(m.labels.names)
+    names[1], names[25] = names[25], names[1]
+    swapped = dataclasses.replace(m, labels=LabelSpace(names, wnids))
+    ev2 = evaluate(swapped, ds, "val", store=store, num_workers=0)
+    assert not ev2.cached and ev2.key != ev.key
+    assert (ev2.predictions.top_idx[:, 0] == 0).all()  # goldfish, the dataset's class 0
 
 
 def test_dataset_class_missing_from_the_model_is_refused(tmp_path, tiny_imagenet):

@@ -74,3 +74,42 @@ def test_pickle_weights_are_refused_safetensors_only(tmp_path):
     torch.save(model.state_dict(), tmp_path / "model" / "pytorch_model.bin")
     with pytest.raises(ModelError, match="not a loadable model folder"):
         create_model(str(tmp_path / "model"))
+
+
+def _save_backbone_only(folder):
+    """A ViTModel (encoder and pooler, no classifier): how backbone checkpoints are saved on the Hub."""
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+
+    cfg = ViTConfig(image_size=32, patch_size=8, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                    intermediate_size=32)
+    ViTModel(cfg).save_pretrained(folder)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+
+
+def test_backbone_without_a_trained_head_is_refused(tmp_path):
+    """AutoModelForImageClassification would give this checkpoint a randomly initialised classifier: refused."""
+    from core.errors import ModelError
+
+    _save_backbone_only(tmp_path / "backbone")
+    with pytest.raises(ModelError, match="no trained classification head") as e:
+        create_model(str(tmp_path / "backbone"))
+    msg = str(e.value)
+    assert "classifier.bias" in msg and "classifier.weight" in msg and "ViTModel" in msg and "new head" in msg, msg
+
+
+def test_cli_refuses_a_backbone_only_folder_in_one_line(tmp_path):
+    """DESIGN.md's CLI contract: exit code 2, one `error:` line on stderr (transformers' load report is not printed)."""
+    import os
+    import subprocess
+    import sys
+
+    from core.settings import REPO_ROOT
+
+    _save_backbone_only(tmp_path / "backbone")
+    proc = subprocess.run([sys.executable, "-m", "core", "evaluate", "--model", str(tmp_path / "backbone"),
+                           "--dataset", "digits"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          env=os.environ | {"CNNVIT_DEVICE": "cpu"}, timeout=300)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "no trained classification head" in lines[0] and "classifier.weight" in lines[0], lines[0]

@@ -18,19 +18,25 @@ def imagenet1k() -> LabelSpace:
     return LabelSpace(names=names, wnids=wnids)
 
 
+ASSUMED_FROM_PLACEHOLDERS = ("ImageNet-1k class names assumed: the head has 1000 outputs with placeholder labels "
+                             "(LABEL_0 ... LABEL_999)")
+
+
 def _generic(names: list[str]) -> bool:
     """transformers' placeholder labels (LABEL_0 ...) or ours (class 0 ...)."""
     return all(n.replace("_", " ").lower() in (f"label {i}", f"class {i}") for i, n in enumerate(names))
 
 
 def label_space_for_head(names: list[str]) -> LabelSpace:
-    """The labels of a pretrained head. A 1000-way head whose names are ImageNet-1k's (or placeholders)
-    gets ImageNet-1k's WordNet ids, so it can be scored on any WordNet-labelled dataset."""
+    """The labels of a pretrained head. A 1000-way head whose names are ImageNet-1k's gets ImageNet-1k's WordNet
+    ids, so it can be scored on any WordNet-labelled dataset. A head of exactly 1000 placeholder labels gets
+    ImageNet-1k's names too, marked `assumed`; any other head keeps its own names."""
     if len(names) == 1000:
         reference = imagenet1k()
         same = sum(a.strip().lower() == b.strip().lower() for a, b in zip(names, reference.names))
         if same >= 900:
-            return LabelSpace(names=list(names), wnids=reference.wnids)
+            return LabelSpace(names=list(names), wnids=list(reference.wnids))
         if _generic(names):
-            return reference
+            return LabelSpace(names=list(reference.names), wnids=list(reference.wnids),
+                              assumed=ASSUMED_FROM_PLACEHOLDERS)
     return LabelSpace(names=list(names))

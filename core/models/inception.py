@@ -154,6 +154,8 @@ class GoogLeNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(cin, shape.num_classes)
+        # the layers that produce class scores (core.models.heads): the final head and the aux heads' last FCs
+        self.head_names = ("fc", *(f"{head}.fc2" for head in AUX_AFTER.values())) if aux_logits else ("fc",)
 
         for m in self.modules():  # torchvision's GoogLeNet initialisation
             if isinstance(m, (nn.Conv2d, nn.Linear)):

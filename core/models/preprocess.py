@@ -6,7 +6,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+# "nearest" is torchvision's legacy nearest (timm, torchvision presets); "nearest-exact" samples pixel centres, as
+# PIL's NEAREST and transformers' image processors do
+INTERPOLATIONS = ("nearest", "nearest-exact", "bilinear", "bicubic")
+# where a centre crop starts when the margin is odd: torchvision's CenterCrop rounds half to even, transformers'
+# image processors floor
+CROP_ANCHORS = ("round", "floor")
 
 
 @dataclass(frozen=True)
@@ -18,6 +23,8 @@ class Preprocess:
       int     shorter side to this length, keeping the aspect ratio (torchvision, BiT, ConvNeXt);
       (h, w)  to exactly this size (DeiT's processor: 256x256, then crop 224).
     channels: what the first layer takes.
+    crop_anchor: "round" (torchvision, timm) or "floor" (transformers): the first row / column a centre crop keeps
+      when the margin is odd, e.g. 343 -> 224 starts at 60 (round(59.5)) or 59.
     """
 
     size: tuple[int, int]
@@ -26,16 +33,23 @@ class Preprocess:
     resize: int | tuple[int, int] | None = None
     interpolation: str = "bilinear"
     channels: int = 3
+    crop_anchor: str = "round"
 
     def __post_init__(self) -> None:
         if self.interpolation not in INTERPOLATIONS:
             raise ValueError(f"interpolation must be one of {INTERPOLATIONS}")
+        if self.crop_anchor not in CROP_ANCHORS:
+            raise ValueError(f"crop_anchor must be one of {CROP_ANCHORS}")
         if len(self.mean) != self.channels or len(self.std) != self.channels:
             raise ValueError("mean and std need one value per channel")
 
     def key(self) -> dict:
-        """What the store fingerprints: every field changes the result."""
-        return asdict(self)
+        """What the store fingerprints: every field changes the result. The default crop anchor is left out, so
+        records made before the field existed keep their fingerprints."""
+        key = asdict(self)
+        if key["crop_anchor"] == "round":
+            del key["crop_anchor"]
+        return key
 
     def passthrough(self, height: int, width: int, channels: int) -> bool:
         """Whether an image of this shape needs no resizing, cropping or channel change at all."""
@@ -57,7 +71,7 @@ class Preprocess:
         x = _match_channels(x, self.channels)
         h, w = x.shape[-2:]
         size = list(self.size)
-        mode = getattr(F.InterpolationMode, self.interpolation.upper())
+        mode = getattr(F.InterpolationMode, self.interpolation.upper().replace("-", "_"))
         if self.resize is None:
             return x.contiguous() if [h, w] == size else F.resize(x, size, interpolation=mode, antialias=True)
         if isinstance(self.resize, int):
@@ -65,7 +79,9 @@ class Preprocess:
                 x = F.resize(x, self.resize, interpolation=mode, antialias=True)
         elif [h, w] != list(self.resize):
             x = F.resize(x, list(self.resize), interpolation=mode, antialias=True)
-        return F.center_crop(x, size) if list(x.shape[-2:]) != size else x.contiguous()
+        if list(x.shape[-2:]) == size:
+            return x.contiguous()
+        return F.center_crop(x, size) if self.crop_anchor == "round" else _center_crop_floor(x, size)
 
     def normalize(self, batch: torch.Tensor) -> torch.Tensor:
         """uint8 (N, C, H, W) on any device -> float32 normalised."""
@@ -76,6 +92,20 @@ class Preprocess:
     def __call__(self, image: np.ndarray) -> torch.Tensor:
         """One image to a normalised float (1, C, H, W) batch."""
         return self.normalize(self.geometry(image).unsqueeze(0))
+
+
+def _center_crop_floor(x: torch.Tensor, size: list[int]) -> torch.Tensor:
+    """transformers' centre crop: zero-pad a side shorter than the crop (as torchvision does), then start at
+    floor(margin / 2)."""
+    from torchvision.transforms.v2 import functional as F
+
+    (ch, cw), (h, w) = size, x.shape[-2:]
+    if ch > h or cw > w:
+        dh, dw = max(ch - h, 0), max(cw - w, 0)
+        x = F.pad(x, [dw // 2, dh // 2, (dw + 1) // 2, (dh + 1) // 2], fill=0)
+        h, w = x.shape[-2:]
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return x[..., top:top + ch, left:left + cw].contiguous()
 
 
 def _match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:

@@ -62,9 +62,15 @@ def _fit_pools(layers: Iterable[nn.Module], side: int) -> tuple[nn.Sequential, i
     return nn.Sequential(*kept), side
 
 
-def _net(features: nn.Module, head: nn.Module) -> nn.Sequential:
-    """`features` then `head`, with those names (what explain code sees in `named_modules`)."""
-    return nn.Sequential(OrderedDict(features=features, head=head))
+def _net(features: nn.Module, head: nn.Sequential, scores: tuple[int, ...] = (-1,)) -> nn.Sequential:
+    """`features` then `head`, with those names (what explain code sees in `named_modules`).
+
+    `head_names` (read by `core.models.heads.with_new_head`) names the layers of `head` at the `scores` indices:
+    those that produce the class scores (the final Linear, and a BatchNorm1d over the scores if one follows).
+    """
+    net = nn.Sequential(OrderedDict(features=features, head=head))
+    net.head_names = tuple(f"head.{i % len(head)}" for i in scores)
+    return net
 
 
 def _with_in_channels(conv: nn.Conv2d, channels: int) -> nn.Conv2d:
@@ -88,7 +94,9 @@ def linear(shape: InputShape) -> nn.Module:
 
     Source: the Tiny ImageNet slides, "LINEAR MODEL" (no architecture details beyond a single linear map).
     """
-    return nn.Sequential(nn.Flatten(), nn.Linear(shape.channels * shape.size ** 2, shape.num_classes))
+    net = nn.Sequential(nn.Flatten(), nn.Linear(shape.channels * shape.size ** 2, shape.num_classes))
+    net.head_names = ("1",)  # the layers that produce the class scores (see `_net`)
+    return net
 
 
 @register_scratch("cnn-2layer", name="2-layer CNN", family="cnn")
@@ -260,7 +268,7 @@ def leaves_cnn(shape: InputShape) -> nn.Module:
     small = _final_side(_leaves_features(shape.channels, small=False), shape.size) < 1
     head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(256, 4096), nn.ReLU(inplace=True),
                          nn.Linear(4096, shape.num_classes), nn.BatchNorm1d(shape.num_classes))
-    return _net(nn.Sequential(*_leaves_features(shape.channels, small)), head)
+    return _net(nn.Sequential(*_leaves_features(shape.channels, small)), head, scores=(4, 5))
 
 
 VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
@@ -306,6 +314,7 @@ def resnet18(shape: InputShape) -> nn.Module:
     """
     net = torchvision.models.resnet18(weights=None, num_classes=shape.num_classes)
     net.conv1 = _with_in_channels(net.conv1, shape.channels)
+    net.head_names = ("fc",)
     return net
 
 
@@ -382,6 +391,8 @@ class PatchEmbed(nn.Module):
 class ViT(nn.Module):
     """Plain ViT (Dosovitskiy et al. 2021): patch tokens + CLS token + learned positions, pre-norm blocks,
     final LayerNorm, Linear head on the CLS token."""
+
+    head_names = ("head",)  # the layer that produces the class scores (core.models.heads)
 
     def __init__(self, shape: InputShape, *, dim: int = 192, depth: int = 6, heads: int = 3, grid: int = 8):
         super().__init__()

@@ -113,30 +113,42 @@ def preprocess_from_data_config(cfg: dict) -> Preprocess:
     )
 
 
+# the tag part of timm's pretrained names that says which ImageNet a head was trained on (resnet50.a1_in1k)
+_SUBSET_TAGS = {"imagenet-1k": "in1k", "imagenet-12k": "in12k", "imagenet-22k": "in22k", "imagenet-22k-ms": "in22k",
+                "imagenet-21k-goog": "in21k", "imagenet-21k-miil": "in21k"}
+
+
 def labels_for(module) -> LabelSpace:
-    """1000 classes: ImageNet-1k (names + WordNet ids); ImageNet-12k/22k heads: timm's info; else config or generic."""
-    from core.models.imagenet import imagenet1k
-
+    """The head's classes: the names its pretrained_cfg gives (label_names, label_descriptions) first; else an
+    ImageNet label set by class count (1000: ImageNet-1k; 11821: ImageNet-12k; ...), marked `assumed` unless the
+    weights' tag names that set (`in1k`); else generic names."""
     n = int(getattr(module, "num_classes", 0) or 0)
-    if n == 1000:
-        return imagenet1k()
-    from timm.data import ImageNetInfo, infer_imagenet_subset
-
-    subset = infer_imagenet_subset(module)
-    if subset:
-        info = ImageNetInfo(subset)
-        if info.num_classes() == n:
-            return LabelSpace(names=[info.index_to_description(i) for i in range(n)],
-                              wnids=[info.index_to_label_name(i) for i in range(n)])
     cfg = getattr(module, "pretrained_cfg", {}) or {}
     label_names = cfg.get("label_names")
-    if isinstance(label_names, dict):
+    if isinstance(label_names, dict):  # index -> name, possibly with gaps
         label_names = [label_names.get(i, label_names.get(str(i), f"class {i}")) for i in range(n)]
     if label_names and len(label_names) == n:
         desc = cfg.get("label_descriptions") or {}
         names = [str(desc.get(k, k)) for k in label_names]
-        wnids = list(label_names) if all(re.fullmatch(r"n\d{8}", str(k)) for k in label_names) else None
+        wnids = [str(k) for k in label_names] if all(re.fullmatch(r"n\d{8}", str(k)) for k in label_names) else None
         return LabelSpace(names=names, wnids=wnids)
+    from timm.data import ImageNetInfo, infer_imagenet_subset
+
+    subset = infer_imagenet_subset(module)  # by class count only
+    if subset:
+        tag = str(cfg.get("tag") or "")
+        assumed = None if _SUBSET_TAGS.get(subset, subset) in tag else (
+            f"{subset.replace('imagenet', 'ImageNet')} class names assumed: the head has {n} outputs and its config "
+            "names no classes")
+        if subset == "imagenet-1k":
+            from core.models.imagenet import imagenet1k
+
+            ref = imagenet1k()
+            return LabelSpace(names=list(ref.names), wnids=list(ref.wnids), assumed=assumed)
+        info = ImageNetInfo(subset)
+        if info.num_classes() == n:
+            return LabelSpace(names=[info.index_to_description(i) for i in range(n)],
+                              wnids=[info.index_to_label_name(i) for i in range(n)], assumed=assumed)
     return LabelSpace(names=[f"class {i}" for i in range(n)])
 
 

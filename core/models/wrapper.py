@@ -15,8 +15,12 @@ SOURCES = ("scratch", "hf", "torchvision", "timm", "local", "trained")
 
 @dataclass
 class LabelSpace:
+    """A head's class names, index for index; WordNet ids where known. `assumed` says why the names were
+    inferred rather than read from the model (None: the model names its classes itself)."""
+
     names: list[str]
     wnids: list[str] | None = None
+    assumed: str | None = None
 
     def __len__(self) -> int:
         return len(self.names)
