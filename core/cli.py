@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +18,10 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(message)
 
 
-def _clean(obj: Any) -> Any:
-    """JSON has no NaN: undefined scores become null."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    return obj
-
-
 def _print_json(obj: Any) -> None:
-    print(json.dumps(_clean(obj), indent=2))
+    from core.store import json_safe
+
+    print(json.dumps(json_safe(obj), indent=2))  # JSON has no NaN: undefined scores become null
 
 
 def _fmt(x: Any, pct: bool = False) -> str:
@@ -62,7 +55,8 @@ def cmd_models(args) -> int:
                                       "from the dataset it runs on)"),
                           ("hf", "Hugging Face defaults (any other id works too; sizes counted offline from the "
                                  "architecture)"),
-                          ("torchvision", "torchvision ImageNet weights")):
+                          ("torchvision", "torchvision ImageNet weights"),
+                          ("trained", "trained runs in the store (python -m core train ...)")):
         group = [r for r in rows if r["source"] == source]
         if not group:
             continue
@@ -136,6 +130,156 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def _recipe(args):
+    from core.train.recipe import Recipe
+
+    fields = {"model": args.model, "dataset": args.dataset}
+    for name in ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup_epochs",
+                 "step_size", "gamma", "min_lr", "clip_norm", "label_smoothing", "augment", "aux_weight", "transfer",
+                 "head_hidden", "unfreeze_every", "limit", "val_limit", "image_size", "seed"):
+        if getattr(args, name) is not None:
+            fields[name] = getattr(args, name)
+    if args.nesterov:
+        fields["nesterov"] = True
+    if args.no_amp:
+        fields["amp"] = False
+    return Recipe(**fields)
+
+
+def _train_line(p: dict) -> str:
+    row = p.get("row")
+    if row is None:
+        eta = p.get("eta_seconds")
+        return (f"epoch {p['epoch'] + 1}/{p['epochs']}  step {p['step']}/{p['steps']}"
+                + (f"  ETA {eta:.0f} s" if eta is not None else ""))
+    val = _fmt(row.get("val_top1"), pct=True)
+    return (f"epoch {row['epoch']}/{p['epochs']}  train loss {row['train_loss']:.4f}  val loss "
+            f"{_fmt(row.get('val_loss'))}  val top-1 {val}  lr {row['lr']:.3g}  {row['seconds']:.1f} s "
+            f"({row['images_per_second']:.0f} images/s)")
+
+
+def _run_job_here(jobs, job, quiet: bool):
+    """Run `job` in this process (the CLI is its worker), waiting while the concurrency limit is full."""
+    waited = False
+    while job.state == "queued":
+        claimed = jobs.claim(job.id)
+        if claimed is not None:
+            job = claimed
+            break
+        if not waited and not quiet:
+            print(f"job {job.id} is queued behind running jobs (limit CNNVIT_MAX_JOBS); waiting", flush=True)
+            waited = True
+        time.sleep(2)
+        job = jobs.get(job.id)
+    if job.state == "running" and job.pid == os.getpid():
+        tty = sys.stdout.isatty()
+
+        def show(p: dict) -> None:  # on stdout: stderr holds only the one `error:` line a failure prints
+            if quiet:
+                return
+            if p.get("row") is not None:
+                print(("\r" if tty else "") + _train_line(p) + " " * 10, flush=True)
+            elif tty and "epoch" in p:
+                print("\r" + _train_line(p), end="", flush=True)
+
+        job = jobs.run(job, on_progress=show)
+    elif job.state == "running":  # another worker has it: follow its progress
+        while job.state == "running":
+            time.sleep(2)
+            job = jobs.get(job.id)
+    return job
+
+
+def cmd_train(args) -> int:
+    from core.jobs import Jobs
+
+    recipe = _recipe(args)
+    jobs = Jobs()
+    spec = {"recipe": recipe.to_dict(), "device": args.device}
+    title = f"train {recipe.model} on {recipe.dataset}, {recipe.epochs} epochs"
+    job = jobs.submit("train", spec, title, start_worker=args.detach)
+    already_done = job.state == "done"
+    if args.detach:
+        print(json.dumps({"job": job.id, "state": job.state, "run_id": recipe.run_id}) if args.json
+              else f"job {job.id} {job.state}: {title} (run {recipe.run_id}); follow it with `python -m core jobs`")
+        return 0
+    if not args.json:
+        print(f"run {recipe.run_id}: {title}", flush=True)
+    job = _run_job_here(jobs, job, quiet=args.json)
+    if job.state != "done":
+        raise UserError(f"job {job.id} {job.state}: {job.error or ''}".rstrip(": "))
+    from core.store import Store
+
+    record = Store().get(recipe.run_id)
+    meta = record.meta
+    history = [{k: h.get(k) for k in ("epoch", "train_loss", "val_loss", "val_top1", "val_top5", "val_f1_macro",
+                                      "val_cohen_kappa", "lr", "seconds", "images_per_second", "grad_norm")}
+               for h in meta["history"]]
+    out = {"run_id": recipe.run_id, "model": recipe.model, "dataset": meta["dataset"], "epochs": recipe.epochs,
+           "history": history, "model_id": meta["model_id"],
+           "cached": already_done or bool(job.result and job.result.get("cached"))}
+    if args.json:
+        _print_json(out)
+    else:
+        if out["cached"]:
+            for h in meta["history"]:
+                print(_train_line({"row": h, "epochs": recipe.epochs}))
+        print(f"done: model id {meta['model_id']} (use it as --model), val top-1 {_fmt(meta['val_top1'], pct=True)} "
+              f"on {meta['val_split']}" + (" [cached]" if out["cached"] else ""))
+    return 0
+
+
+def cmd_jobs(args) -> int:
+    from core.jobs import Jobs
+
+    jobs = Jobs()
+    if args.action == "cancel":
+        job = jobs.cancel(_job_id(args))
+        print(f"job {job.id}: {job.state}" + (" (stops at its next step)" if job.cancel else ""))
+        return 0
+    if args.action == "resume":
+        job = jobs.resume(_job_id(args))
+        print(f"job {job.id}: {job.state}")
+        return 0
+    rows = [j.summary() for j in jobs.list()]
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no jobs")
+    for r in rows:
+        p = r["progress"] or {}
+        where = (f"epoch {p.get('epoch')}/{p.get('epochs')}" if "epochs" in p else
+                 f"{p.get('step')}/{p.get('steps')}" if "steps" in p else "")
+        print(f"{r['id']:>4}  {r['state']:<11} {where:<14} {r['title']}"
+              + (f"\n      {r['error']}" if r["error"] and r["state"] != "done" else ""))
+    return 0
+
+
+def _job_id(args) -> int:
+    if args.job_id is None:
+        raise UserError(f"jobs {args.action} needs a job id (see `python -m core jobs`)")
+    return args.job_id
+
+
+def cmd_worker(args) -> int:
+    from core.jobs import Jobs
+
+    Jobs().work()
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from core.demo import run_demo
+
+    t0 = time.perf_counter()
+    result = run_demo(progress=lambda p: print(p["message"], flush=True) if p.get("message") and not args.json else None)
+    print(json.dumps(result, indent=2) if args.json else
+          f"demo done in {time.perf_counter() - t0:.0f} s: " + ", ".join(
+              f"{r['model']} {_fmt(r['top1'], pct=True)}" for r in result["evaluations"]))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m core", description="CNN vs ViT Lab: compare CNNs and vision transformers")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -165,6 +309,51 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", default=None, help="label space for a scratch model (default: shapes)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(run=cmd_predict)
+
+    s = sub.add_parser("train", help="train a model (a job; runs here, or in the background with --detach)")
+    s.add_argument("--model", required=True, help="scratch id, pretrained id/folder (gets a new head) or run id")
+    s.add_argument("--dataset", required=True)
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
+    s.add_argument("--lr", type=float)
+    s.add_argument("--momentum", type=float)
+    s.add_argument("--nesterov", action="store_true")
+    s.add_argument("--weight-decay", type=float)
+    s.add_argument("--schedule", choices=["constant", "step", "cosine", "cyclic", "plateau"])
+    s.add_argument("--warmup-epochs", type=float)
+    s.add_argument("--step-size", type=int)
+    s.add_argument("--gamma", type=float)
+    s.add_argument("--min-lr", type=float)
+    s.add_argument("--clip-norm", type=float)
+    s.add_argument("--label-smoothing", type=float)
+    s.add_argument("--augment", help="none, flip, slides, ten-crop, cutmix, mixup; combine with + (slides+cutmix)")
+    s.add_argument("--aux-weight", type=float, help="GoogLeNet auxiliary heads' loss weight (0.3)")
+    s.add_argument("--transfer", choices=["none", "new-head", "frozen", "layerwise"])
+    s.add_argument("--head-hidden", type=int, help="512: the leaves study's Linear-ReLU-Dropout-Linear head")
+    s.add_argument("--unfreeze-every", type=int)
+    s.add_argument("--limit", type=int, help="train on a fixed subset of N images")
+    s.add_argument("--val-limit", type=int)
+    s.add_argument("--image-size", type=int, help="scratch models: train at this side (e.g. 32), images resized")
+    s.add_argument("--seed", type=int)
+    s.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    s.add_argument("--detach", action="store_true", help="queue it for a background worker and return")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(run=cmd_train)
+
+    s = sub.add_parser("jobs", help="list jobs; cancel or resume one")
+    s.add_argument("action", nargs="?", choices=["list", "cancel", "resume"], default="list")
+    s.add_argument("job_id", nargs="?", type=int)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(run=cmd_jobs)
+
+    s = sub.add_parser("worker", help="run queued jobs until none is left (started for you)")
+    s.set_defaults(run=cmd_worker)
+
+    s = sub.add_parser("demo", help="fill an empty store: train and evaluate small models on shapes")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(run=cmd_demo)
     return p
 
 

@@ -5,19 +5,21 @@ from dataclasses import dataclass
 
 from core.store import Store
 
-EVALUATION_COLUMNS = ("model", "family", "dataset", "split", "n", "scoring", "top1", "top5", "top1_restricted",
-                      "top5_restricted", "f1_macro", "cohen_kappa", "params", "seconds", "images_per_second", "device")
+EVALUATION_COLUMNS = ("model", "family", "dataset", "split", "n", "scoring", "top1", "top5", "f1_macro", "cohen_kappa",
+                      "outside", "top1_restricted", "top5_restricted", "f1_macro_restricted",
+                      "cohen_kappa_restricted", "params", "seconds", "images_per_second", "device")
 
 
 def evaluation_table(store: Store | None = None) -> list[dict]:
     """One row per stored evaluation, newest first, with the columns a leaderboard shows.
-    `scoring` names what top1/top5 are over; *_restricted are over the dataset's classes only."""
+    `scoring` names what top1/top5/f1_macro/cohen_kappa are over; *_restricted are over the dataset's
+    classes only; `outside` counts top-1 predictions outside the dataset's classes (None when native)."""
     store = store or Store()
     rows = []
     for r in store.records("evaluation"):
         restricted = r.meta.get("restricted") or {}
-        flat = r.meta | {"top1_restricted": restricted.get("top1"), "top5_restricted": restricted.get("top5"),
-                         "scoring": r.meta.get("scoring", "native")}
+        flat = r.meta | {f"{k}_restricted": restricted.get(k) for k in ("top1", "top5", "f1_macro", "cohen_kappa")}
+        flat |= {"scoring": r.meta.get("scoring", "native"), "outside": r.meta.get("outside") if restricted else None}
         rows.append({c: flat.get(c) for c in EVALUATION_COLUMNS})
     return rows
 
@@ -29,10 +31,56 @@ class Choices:
     datasets: list[str]
 
 
-def quick_choices() -> Choices:
+def quick_choices(store: Store | None = None) -> Choices:
+    """Scratch architectures and finished runs (newest first, the default picks), embedded datasets."""
     from core.data.registry import list_datasets
     from core.models.registry import scratch_specs
+    from core.train.runs import list_runs
 
-    models = [s.id for s in scratch_specs()]
-    return Choices(models=models, default_models=[m for m in ("cnn-2layer", "vit-small") if m in models],
+    runs = [r["run_id"] for r in list_runs(store)]
+    models = [s.id for s in scratch_specs()] + runs
+    return Choices(models=models, default_models=runs[:3] or [m for m in ("cnn-2layer", "vit-small") if m in models],
                    datasets=[e.id for e in list_datasets() if e.source == "embedded"])
+
+
+def model_choices(store: Store | None = None) -> list[str]:
+    """What a model picker offers: scratch architectures, finished runs, then the default pretrained ids."""
+    from core.models.defaults import HF_DEFAULTS
+    from core.models.registry import scratch_specs
+    from core.train.runs import list_runs
+
+    return ([s.id for s in scratch_specs()] + [r["run_id"] for r in list_runs(store)] + [h.id for h in HF_DEFAULTS])
+
+
+def run_label(run_id: str, store: Store | None = None) -> str:
+    record = (store or Store()).get(run_id)
+    return f"{run_id}: {record.meta['name']}" if record else run_id
+
+
+def job_rows(store: Store | None = None) -> list[dict]:
+    """The job table as rows for a page: state, progress as a fraction, ETA, error."""
+    from core.jobs import Jobs
+
+    rows = []
+    for j in Jobs(store).list():
+        p = j.progress or {}
+        if j.state == "done":
+            frac = 1.0
+        elif p.get("epochs") and p.get("steps"):  # training: "epoch" counts finished epochs once a row is in
+            within = 0 if p.get("row") else (p.get("step") or 0) / p["steps"]
+            frac = ((p.get("epoch") or 0) + within) / p["epochs"]
+        elif p.get("steps"):
+            frac = (p.get("step") or 0) / p["steps"]
+        else:
+            frac = 0.0
+        rows.append({"id": j.id, "state": j.state, "title": j.title, "progress": min(1.0, frac),
+                     "eta_s": p.get("eta_seconds") if j.state == "running" else None, "error": j.error,
+                     "run_id": (j.result or {}).get("run_id") or (j.spec.get("recipe") and _run_id(j.spec)),
+                     "kind": j.kind})
+    return rows
+
+
+def _run_id(spec: dict) -> str:
+    from core.train.recipe import Recipe
+
+    return Recipe.from_dict(spec["recipe"]).run_id

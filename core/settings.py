@@ -13,6 +13,7 @@ class Settings:
     cache_dir: Path
     hosted: bool
     device: str  # "auto", "cpu" or "cuda"
+    max_jobs: int = 1  # background jobs running at once
 
 
 def get_settings() -> Settings:
@@ -21,7 +22,12 @@ def get_settings() -> Settings:
     device = os.environ.get("CNNVIT_DEVICE", "auto").strip().lower() or "auto"
     if device not in ("auto", "cpu", "cuda"):
         device = "auto"
+    try:
+        max_jobs = max(1, int(os.environ.get("CNNVIT_MAX_JOBS", "1")))
+    except ValueError:
+        max_jobs = 1
     return Settings(
+        max_jobs=max_jobs,
         cache_dir=Path(cache).expanduser().resolve(),
         hosted=os.environ.get("CNNVIT_HOSTED", "") not in ("", "0", "false", "False"),
         device=device,
@@ -42,3 +48,13 @@ def resolve_device(preference: str | None = None) -> str:
     if pref == "cpu":
         return "cpu"
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_description() -> str:
+    """What `auto` resolves to, in words: the GPU's name, or the CPU and its thread count."""
+    import torch
+
+    dev = resolve_device("auto") if get_settings().device != "cpu" else "cpu"
+    if dev == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(0)}"
+    return f"CPU ({torch.get_num_threads()} threads)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import sqlite3
 import tempfile
@@ -40,6 +41,19 @@ def fingerprint(parts: dict[str, Any]) -> str:
     """A stable digest of everything that changes a result (canonical JSON, sorted keys)."""
     blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def json_safe(obj: Any) -> Any:
+    """Plain JSON values: NaN and infinities (undefined scores) become None, numpy scalars Python numbers."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return json_safe(obj.item())
+    return obj
 
 
 def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
@@ -112,14 +126,20 @@ class Store:
             db.executescript(SCHEMA)
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
+    def _db(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(self.root / "store.sqlite", timeout=30)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             with db:  # one transaction, committed on success
+                if immediate:  # take the write lock now: read-then-write without a race (job claims)
+                    db.execute("BEGIN IMMEDIATE")
                 yield db
         finally:
             db.close()
+
+    def transaction(self, immediate: bool = False):
+        """A connection in one transaction on the store's database, for tables other modules own (jobs)."""
+        return self._db(immediate)
 
     def put(self, key: str, kind: str, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> Record:
         """Write the artifact first, then the index row: a crash in between leaves only an orphan file."""
@@ -161,6 +181,10 @@ class Store:
     def delete(self, key: str) -> None:
         with self._db() as db:
             db.execute("DELETE FROM records WHERE key=?", (key,))
+
+    def size_bytes(self) -> int:
+        """Bytes on disk under the store's folder (index, artifacts, runs)."""
+        return sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())
 
     def records(self, kind: str | None = None) -> list[Record]:
         """All records (of one kind), newest first."""

@@ -1,56 +1,75 @@
-"""Overview: what is in the store, and a quick evaluation on an embedded dataset."""
+"""Overview: every stored evaluation as a leaderboard; quick evaluations and the demo as background jobs."""
 import pandas as pd
 import streamlit as st
 
-from core.errors import UserError
-from core.results import evaluation_table, quick_choices
+from core.jobs import Jobs
+from core.results import evaluation_table, job_rows, quick_choices
 
 st.title("CNN vs ViT Lab")
 st.write(
     "Compare convolutional networks and vision transformers on the same images: accuracy, speed and "
-    "what they look at. Pick models and a dataset below; every result is stored and reused."
+    "what they look at. Train or pick models, evaluate them on a dataset, and every result is stored and reused."
 )
+
+rows = evaluation_table()
+if not rows and not Jobs().list():
+    st.info("The store is empty. The demo trains a small CNN, ResNet-20 and a small ViT on the embedded "
+            "`shapes` dataset and evaluates them, offline, in a few minutes on a laptop CPU.")
+    if st.button("Run the demo", type="primary"):
+        Jobs().submit("demo", {}, "demo: train and evaluate a CNN, ResNet-20 and a ViT on shapes")
+        st.rerun()
 
 choices = quick_choices()
 with st.form("quick-evaluate"):
     c1, c2, c3 = st.columns([2, 1, 1])
-    models = c1.multiselect("Models", choices.models, default=choices.default_models, key="ov_models")
+    models = c1.multiselect("Models", choices.models, default=choices.default_models, key="ov_models",
+                            accept_new_options=True)
     dataset = c2.selectbox("Dataset", choices.datasets, key="ov_dataset")
     limit = c3.number_input("Images (0 = whole split)", min_value=0, value=500, step=100, key="ov_limit")
     submitted = st.form_submit_button("Evaluate", type="primary")
-
-st.caption("Scratch models start from random weights; their scores are chance level until they are trained.")
+st.caption("Scratch architectures start from random weights (chance level); trained runs are listed by run id.")
 
 if submitted:
-    # Quick runs on embedded data only; long work moves to background jobs (core/jobs.py) with the Evaluate page.
-    from core.evaluate import evaluate
+    for model_id in models:
+        Jobs().submit("evaluate", {"model": model_id, "dataset": dataset, "split": None, "limit": int(limit) or None},
+                      f"evaluate {model_id} on {dataset}")
 
-    bar = st.progress(0.0, text="starting")
-    for i, model_id in enumerate(models):
-        try:
-            ev = evaluate(model_id, dataset, limit=int(limit) or None,
-                          progress=lambda done, total, i=i: bar.progress(
-                              min(1.0, (i + done / total) / len(models)), text=f"{model_id}: {done}/{total}"))
-        except UserError as e:
-            st.error(f"{model_id}: {e}")
-    bar.empty()
 
-rows = evaluation_table()
+@st.fragment(run_every=2)
+def progress() -> None:
+    active = [r for r in job_rows() if r["state"] in ("queued", "running") and r["kind"] in ("evaluate", "demo")]
+    failed = [r for r in job_rows()[:10] if r["state"] == "failed" and r["kind"] in ("evaluate", "demo")]
+    for r in active:
+        st.progress(r["progress"], text=f"{r['title']}: {r['state']}")
+    for r in failed:
+        st.error(f"{r['title']}: {r['error']}")
+    if st.session_state.get("ov_active") and not active:
+        st.session_state["ov_active"] = False
+        st.rerun()  # jobs finished: redraw the leaderboard
+    st.session_state["ov_active"] = bool(active)
+
+
+progress()
+
 if rows:
     st.subheader("Stored evaluations")
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
         "top1": st.column_config.NumberColumn("top-1", format="percent"),
-        "top5": st.column_config.NumberColumn("top-5", format="percent"),
-        "scoring": st.column_config.TextColumn("top-1/5 over", help="native: the model predicts exactly the "
-                                               "dataset's classes; 'all N model classes': an ImageNet model, where a "
-                                               "prediction outside the dataset counts as wrong (the reference notebook)"),
+        "top5": st.column_config.NumberColumn("top-5", format="percent", help="empty with 5 or fewer classes"),
+        "scoring": st.column_config.TextColumn("scored over", help="what top-1, top-5, macro F1 and κ are over. "
+                                               "native: the model predicts exactly the dataset's classes; 'all N "
+                                               "model classes': an ImageNet model, where a prediction outside the "
+                                               "dataset counts as wrong (the reference notebook)"),
+        "outside": st.column_config.NumberColumn("top-1 outside dataset", help="images whose top-1 class is not "
+                                                 "one of the dataset's (all-classes scoring)"),
         "top1_restricted": st.column_config.NumberColumn("top-1, dataset classes only", format="percent"),
-        "top5_restricted": st.column_config.NumberColumn("top-5, dataset classes only", format="percent"),
+        "top5_restricted": st.column_config.NumberColumn("top-5, dataset classes only", format="percent",
+                                                         help="empty with 5 or fewer classes"),
+        "f1_macro_restricted": st.column_config.NumberColumn("macro F1, dataset classes only", format="%.3f"),
+        "cohen_kappa_restricted": st.column_config.NumberColumn("Cohen's κ, dataset classes only", format="%.3f"),
         "f1_macro": st.column_config.NumberColumn("macro F1", format="%.3f"),
         "cohen_kappa": st.column_config.NumberColumn("Cohen's κ", format="%.3f"),
         "params": st.column_config.NumberColumn("parameters", format="localized"),
         "seconds": st.column_config.NumberColumn("seconds", format="%.2f"),
         "images_per_second": st.column_config.NumberColumn("images/s", format="%.0f"),
     })
-else:
-    st.info("No evaluations yet: press Evaluate above.")

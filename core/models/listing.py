@@ -21,7 +21,17 @@ def model_rows() -> list[dict]:
         rows.append({"id": hub.id, "name": hub.name, "family": hub.family, "source": "hf", "params": params,
                      "input_size": list(hub.input_size), "gflops_per_image": flops / 1e9})
     rows += _torchvision_rows()
+    rows += _trained_rows()
     return rows
+
+
+def _trained_rows() -> list[dict]:
+    """Finished training runs in the store: models like any other (source "trained")."""
+    from core.train.runs import list_runs
+
+    return [{"id": r["run_id"], "name": r["name"], "family": r["family"], "source": "trained", "params": r["params"],
+             "input_size": r.get("input_size"), "gflops_per_image": (r.get("flops_per_image") or 0) / 1e9,
+             "dataset": r["dataset"], "val_top1": r.get("val_top1")} for r in list_runs()]
 
 
 def _torchvision_rows() -> list[dict]:

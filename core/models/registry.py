@@ -64,10 +64,13 @@ def scratch_specs() -> list[ScratchSpec]:
     return list(_SCRATCH.values())
 
 
-def input_shape_for(dataset: "Dataset | None") -> InputShape:
+def input_shape_for(dataset: "Dataset | None", size: int | None = None) -> InputShape:
+    """What a scratch model is built for on `dataset`: its channels and classes, at the dataset's
+    image side (capped at 224) or at `size` when training asks for another resolution."""
     if dataset is None:
-        return DEFAULT_SHAPE
+        return DEFAULT_SHAPE if size is None else InputShape(DEFAULT_SHAPE.channels, size, DEFAULT_SHAPE.num_classes)
     side = min(dataset.image_size[0], MAX_SCRATCH_SIDE) if dataset.image_size else DEFAULT_SHAPE.size
+    side = size or side
     return InputShape(channels=dataset.channels, size=side, num_classes=dataset.num_classes)
 
 
@@ -91,11 +94,13 @@ def build_scratch(model_id: str, shape: InputShape = DEFAULT_SHAPE, *, seed: int
     )
 
 
-def create_model(model_id: str, dataset: "Dataset | None" = None, *, seed: int = 0) -> LoadedModel:
-    """Resolve any `--model` value: a scratch id (sized from `dataset`), a local folder, or a Hub id."""
+def create_model(model_id: str, dataset: "Dataset | None" = None, *, seed: int = 0,
+                 size: int | None = None, store=None) -> LoadedModel:
+    """Resolve any `--model` value: a scratch id (sized from `dataset`, or built for `size`-pixel
+    images), a local folder, or a Hub id."""
     scratch = {s.id for s in scratch_specs()}
     if model_id in scratch:
-        shape = input_shape_for(dataset)
+        shape = input_shape_for(dataset, size)
         return build_scratch(model_id, shape, seed=seed,
                              class_names=dataset.classes if dataset else None,
                              wnids=dataset.wnids if dataset else None)
@@ -109,7 +114,11 @@ def create_model(model_id: str, dataset: "Dataset | None" = None, *, seed: int =
         from core.models.timm_models import load_timm
 
         return load_timm(model_id[len(TIMM_PREFIX):])
+    from core.train import runs
+
     path = Path(model_id).expanduser()
+    if runs.is_run_id(model_id) and not path.exists() or path.is_dir() and runs.is_run_folder(path):
+        return runs.load_trained(model_id, store)  # run ids are looked up in `store` (default: the settings')
     if path.is_dir():
         return pretrained.load_local(path)
     if path.is_file():

@@ -1,0 +1,340 @@
+"""Background jobs: a table in the store's SQLite, worker processes that run them, progress,
+cancel and resume. Pages and the CLI only submit, poll and draw; the work runs here.
+
+States: queued -> running -> done | failed | cancelled | interrupted. A running job whose worker
+died (killed, machine restarted) is marked interrupted the next time anyone looks; resuming it
+queues it again and training continues from its last complete epoch.
+
+The same job (same kind and spec) submitted twice is one job: while queued, running or done it is
+returned as is; when failed, cancelled or interrupted, submitting it again resumes it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from core.errors import UserError
+from core.settings import get_settings
+from core.store import Store, fingerprint, json_safe
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    key       TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    title     TEXT NOT NULL,
+    spec      TEXT NOT NULL,
+    state     TEXT NOT NULL,
+    progress  TEXT,
+    error     TEXT,
+    result    TEXT,
+    pid       INTEGER,
+    host      TEXT,
+    created   REAL NOT NULL,
+    started   REAL,
+    finished  REAL,
+    heartbeat REAL,
+    cancel    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_key ON jobs(key);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created);
+"""
+KINDS = ("train", "evaluate", "demo")
+ACTIVE = ("queued", "running")
+RESUMABLE = ("failed", "cancelled", "interrupted")
+HEARTBEAT_SECONDS = 5.0
+STALE_SECONDS = 60.0  # a running job whose worker has not beaten for this long (another host) is interrupted
+COLUMNS = "id, key, kind, title, spec, state, progress, error, result, pid, host, created, started, finished, heartbeat, cancel"
+
+
+@dataclass
+class Job:
+    id: int
+    key: str
+    kind: str
+    title: str
+    spec: dict
+    state: str
+    progress: dict
+    error: str | None
+    result: dict | None
+    pid: int | None
+    host: str | None
+    created: float
+    started: float | None
+    finished: float | None
+    heartbeat: float | None
+    cancel: bool
+
+    def summary(self) -> dict:
+        """The `jobs --json` row."""
+        return {"id": self.id, "kind": self.kind, "title": self.title, "state": self.state,
+                "progress": self.progress, "error": self.error, "result": self.result, "created": self.created,
+                "started": self.started, "finished": self.finished}
+
+
+def _row(r: tuple) -> Job:
+    (id_, key, kind, title, spec, state, progress, error, result, pid, host, created, started, finished,
+     heartbeat, cancel) = r
+    return Job(id_, key, kind, title, json.loads(spec), state, json.loads(progress or "{}"), error,
+               json.loads(result) if result else None, pid, host, created, started, finished, heartbeat, bool(cancel))
+
+
+class Jobs:
+    """The job table of one store."""
+
+    def __init__(self, store: Store | None = None):
+        self.store = store or Store()
+        with self.store.transaction() as db:
+            db.executescript(SCHEMA)
+
+    # --- submitting and looking -------------------------------------------------------------
+    def submit(self, kind: str, spec: dict, title: str, *, start_worker: bool = True) -> Job:
+        if kind not in KINDS:
+            raise ValueError(kind)
+        key = job_key(kind, spec)
+        with self.store.transaction(immediate=True) as db:
+            row = db.execute(f"SELECT {COLUMNS} FROM jobs WHERE key=? ORDER BY id DESC LIMIT 1", (key,)).fetchone()
+            if row is not None and _row(row).state in RESUMABLE:
+                db.execute("UPDATE jobs SET state='queued', error=NULL, cancel=0, pid=NULL, finished=NULL WHERE id=?",
+                           (row[0],))
+                job_id = row[0]
+            elif row is not None:
+                job_id = row[0]  # queued, running or done: the same job
+            else:
+                cur = db.execute("INSERT INTO jobs(key, kind, title, spec, state, progress, created) "
+                                 "VALUES (?,?,?,?, 'queued', '{}', ?)",
+                                 (key, kind, title, json.dumps(spec), time.time()))
+                job_id = cur.lastrowid
+        if start_worker:
+            self.ensure_worker()
+        return self.get(job_id)
+
+    def get(self, job_id: int) -> Job:
+        self.reap()
+        with self.store.transaction() as db:
+            row = db.execute(f"SELECT {COLUMNS} FROM jobs WHERE id=?", (job_id,)).fetchone()
+        if row is None:
+            raise UserError(f"no job {job_id}")
+        return _row(row)
+
+    def list(self, states: tuple[str, ...] | None = None, limit: int = 200) -> list[Job]:
+        """Newest first; dead workers' jobs are marked interrupted first."""
+        self.reap()
+        q = f"SELECT {COLUMNS} FROM jobs"
+        args: tuple = ()
+        if states:
+            q += f" WHERE state IN ({','.join('?' * len(states))})"
+            args = tuple(states)
+        with self.store.transaction() as db:
+            rows = db.execute(q + " ORDER BY id DESC LIMIT ?", args + (limit,)).fetchall()
+        return [_row(r) for r in rows]
+
+    def cancel(self, job_id: int) -> Job:
+        """A queued job is cancelled at once; a running one stops at its next step (keeping its last
+        complete epoch, so it can be resumed)."""
+        job = self.get(job_id)
+        with self.store.transaction(immediate=True) as db:
+            if job.state == "queued":
+                db.execute("UPDATE jobs SET state='cancelled', finished=? WHERE id=? AND state='queued'",
+                           (time.time(), job_id))
+            elif job.state == "running":
+                db.execute("UPDATE jobs SET cancel=1 WHERE id=?", (job_id,))
+            else:
+                raise UserError(f"job {job_id} is {job.state}; only queued or running jobs can be cancelled")
+        return self.get(job_id)
+
+    def resume(self, job_id: int, *, start_worker: bool = True) -> Job:
+        job = self.get(job_id)
+        if job.state not in RESUMABLE:
+            raise UserError(f"job {job_id} is {job.state}; only {', '.join(RESUMABLE)} jobs can be resumed")
+        return self.submit(job.kind, job.spec, job.title, start_worker=start_worker)
+
+    def reap(self) -> int:
+        """Mark running jobs whose worker is gone as interrupted; returns how many."""
+        now, host = time.time(), socket.gethostname()
+        with self.store.transaction() as db:
+            rows = db.execute("SELECT id, pid, host, heartbeat FROM jobs WHERE state='running'").fetchall()
+            dead = [(job_id, pid) for job_id, pid, h, beat in rows
+                    if (h == host and not _alive(pid)) or (h != host and (beat or 0) < now - STALE_SECONDS)]
+            for job_id, pid in dead:
+                db.execute("UPDATE jobs SET state='interrupted', finished=?, error=? WHERE id=? AND state='running'",
+                           (now, f"the worker process (pid {pid}) stopped while the job was running; resume it to "
+                                 "continue from its last complete epoch", job_id))
+        return len(dead)
+
+    # --- workers -------------------------------------------------------------------------------
+    def ensure_worker(self) -> None:
+        """Start a background worker when jobs are queued and fewer than the limit are running."""
+        self.reap()
+        with self.store.transaction() as db:
+            queued = db.execute("SELECT COUNT(*) FROM jobs WHERE state='queued'").fetchone()[0]
+            running = db.execute("SELECT COUNT(*) FROM jobs WHERE state='running'").fetchone()[0]
+        if queued and running < get_settings().max_jobs:
+            spawn_worker(self.store)
+
+    def claim(self, job_id: int | None = None) -> Job | None:
+        """Take the oldest queued job (or `job_id`) for this process, if the concurrency limit allows."""
+        self.reap()
+        with self.store.transaction(immediate=True) as db:
+            running = db.execute("SELECT COUNT(*) FROM jobs WHERE state='running'").fetchone()[0]
+            if running >= get_settings().max_jobs:
+                return None
+            q = "SELECT id FROM jobs WHERE state='queued'" + (" AND id=?" if job_id is not None else "")
+            row = db.execute(q + " ORDER BY id LIMIT 1", (job_id,) if job_id is not None else ()).fetchone()
+            if row is None:
+                return None
+            now = time.time()
+            db.execute("UPDATE jobs SET state='running', pid=?, host=?, started=?, heartbeat=?, cancel=0, error=NULL "
+                       "WHERE id=?", (os.getpid(), socket.gethostname(), now, now, row[0]))
+        return self.get(row[0])
+
+    def run(self, job: Job, on_progress: Callable[[dict], None] | None = None) -> Job:
+        """Run a claimed job in this process to its end state."""
+        beat = _Heartbeat(self.store, job.id)
+        beat.start()
+        last = {"t": 0.0, "cancel_checked": 0.0, "cancel": False}
+
+        def progress(p: dict) -> None:
+            if on_progress:
+                on_progress(p)
+            now = time.monotonic()
+            if now - last["t"] >= 0.5 or p.get("row") is not None:
+                last["t"] = now
+                self._set(job.id, progress=json.dumps(json_safe(p)))
+
+        def should_stop() -> bool:
+            now = time.monotonic()
+            if now - last["cancel_checked"] >= 0.5:
+                last["cancel_checked"] = now
+                with self.store.transaction() as db:
+                    last["cancel"] = bool(db.execute("SELECT cancel FROM jobs WHERE id=?", (job.id,)).fetchone()[0])
+            return last["cancel"]
+
+        from core.train.loop import Stopped
+
+        try:
+            result = execute(job, self.store, progress, should_stop)
+            self._set(job.id, state="done", result=json.dumps(json_safe(result)), finished=time.time())
+        except Stopped as e:
+            self._set(job.id, state="cancelled", error=str(e), finished=time.time())
+        except UserError as e:
+            self._set(job.id, state="failed", error=str(e), finished=time.time())
+        except (KeyboardInterrupt, SystemExit):
+            self._set(job.id, state="interrupted", error="interrupted; resume it to continue from its last "
+                                                         "complete epoch", finished=time.time())
+            raise
+        except Exception as e:  # a bug, not the user's doing: keep the traceback in the worker log
+            traceback.print_exc()
+            self._set(job.id, state="failed", error=f"{type(e).__name__}: {e}", finished=time.time())
+        finally:
+            beat.stop()
+        return self.get(job.id)
+
+    def work(self, *, max_jobs: int | None = None) -> int:
+        """The worker loop: claim and run queued jobs until none is left (or `max_jobs` ran)."""
+        done = 0
+        while max_jobs is None or done < max_jobs:
+            job = self.claim()
+            if job is None:
+                break
+            self.run(job)
+            done += 1
+        return done
+
+    def _set(self, job_id: int, **fields: Any) -> None:
+        cols = ", ".join(f"{k}=?" for k in fields)
+        with self.store.transaction() as db:
+            db.execute(f"UPDATE jobs SET {cols} WHERE id=?", (*fields.values(), job_id))
+
+
+def job_key(kind: str, spec: dict) -> str:
+    if kind == "train":
+        from core.train.recipe import Recipe
+
+        return Recipe.from_dict(spec["recipe"]).run_id  # the run id: one job per run
+    return fingerprint({"kind": kind, **spec})
+
+
+def execute(job: Job, store: Store, progress: Callable[[dict], None], should_stop: Callable[[], bool]) -> dict:
+    """What each kind of job does; the result is a small JSON-able dict."""
+    spec = job.spec
+    if job.kind == "train":
+        from core.train.loop import train
+        from core.train.recipe import Recipe
+
+        res = train(Recipe.from_dict(spec["recipe"]), store=store, device=spec.get("device"), progress=progress,
+                    should_stop=should_stop)
+        return {"run_id": res.run_id, "model_id": res.model_id, "val_top1": res.meta.get("val_top1"),
+                "cached": res.cached}
+    if job.kind == "evaluate":
+        from core.evaluate import evaluate
+        from core.train.loop import Stopped
+
+        def report(done: int, total: int) -> None:
+            if should_stop():
+                raise Stopped(f"stopped after {done} of {total} images")
+            progress({"step": done, "steps": total})
+
+        ev = evaluate(spec["model"], spec["dataset"], spec.get("split"), limit=spec.get("limit"),
+                      device=spec.get("device"), store=store, progress=report)
+        return ev.summary()
+    if job.kind == "demo":
+        from core.demo import run_demo
+
+        return run_demo(store=store, progress=progress, should_stop=should_stop)
+    raise ValueError(job.kind)
+
+
+def spawn_worker(store: Store) -> int:
+    """A detached `python -m core worker` for this store; its output goes to a log in the store."""
+    from core.settings import REPO_ROOT
+
+    logs = store.root / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = open(logs / "worker.log", "ab")
+    env = os.environ | {"CNNVIT_CACHE_DIR": str(store.root)}
+    proc = subprocess.Popen([sys.executable, "-m", "core", "worker"], cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=log, start_new_session=True)
+    log.close()
+    return proc.pid
+
+
+class _Heartbeat(threading.Thread):
+    """Beats every few seconds from a thread, so a long training step does not look like a dead worker."""
+
+    def __init__(self, store: Store, job_id: int):
+        super().__init__(daemon=True)
+        self.store, self.job_id, self._stop_event = store, job_id, threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(HEARTBEAT_SECONDS):
+            with self.store.transaction() as db:
+                db.execute("UPDATE jobs SET heartbeat=? WHERE id=?", (time.time(), self.job_id))
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (killed, not yet reaped by its parent) is dead for our purposes
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True

@@ -1,0 +1,1 @@
+"""Training: learning-rate schedules, batch augmentation, the loop and its checkpoints."""

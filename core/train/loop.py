@@ -1,0 +1,258 @@
+"""The training loop: a recipe in, a trained run (weights, config, history) in the store out.
+
+Determinism, so a resumed run ends with the weights of one never interrupted: the model is
+initialised from the recipe's seed; every epoch draws its shuffling, augmentation and dropout
+from generators seeded by (seed, epoch) alone; learning rates are a pure function of (epoch, step)
+plus the schedule's saved state; the checkpoint written after each epoch holds weights, buffers
+and optimizer state. Resuming from epoch k therefore replays epochs k+1.. exactly (on the CPU;
+CUDA kernels may differ in the last bits).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.data.base import Dataset, Split
+from core.data.loader import iter_batches
+from core.errors import UserError
+from core.metrics import compute_metrics
+from core.models.wrapper import LoadedModel
+from core.settings import resolve_device
+from core.store import Store
+from core.train import runs
+from core.train.augment import Augmenter
+from core.train.checkpoint import load_checkpoint, save_checkpoint
+from core.train.groups import layer_groups
+from core.train.recipe import Recipe
+from core.train.schedules import ScheduleConfig, make_schedule, set_lr
+
+Progress = Callable[[dict], None]
+
+
+class Stopped(Exception):
+    """The run was asked to stop (cancel); the last complete epoch's checkpoint is kept."""
+
+
+class Diverged(UserError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    model_id: str
+    history: list[dict]
+    meta: dict
+    cached: bool
+
+
+def train(recipe: Recipe, *, store: Store | None = None, device: str | None = None, num_workers: int | None = None,
+          progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> TrainResult:
+    """Train `recipe` to the end, resuming from its last checkpoint when one exists; a finished
+    run is returned from the store without training again."""
+    store = store or Store()
+    run_id = recipe.run_id
+    if (done := store.get(run_id)) is not None and runs.is_complete(store, run_id):
+        return TrainResult(run_id, run_id, done.meta["history"], done.meta, cached=True)
+    dev = resolve_device(device)
+    ds, model = runs.build_for_recipe(recipe)
+    trainer = _Trainer(recipe, ds, model, dev, store, num_workers, progress, should_stop)
+    return trainer.run()
+
+
+class _Trainer:
+    def __init__(self, recipe: Recipe, ds: Dataset, model: LoadedModel, dev: str, store: Store,
+                 num_workers: int | None, progress: Progress | None, should_stop: Callable[[], bool] | None):
+        self.r, self.ds, self.m, self.dev, self.store = recipe, ds, model, dev, store
+        self.workers, self.progress, self.should_stop = num_workers, progress, should_stop
+        self.folder = runs.run_folder(store, recipe.run_id)
+        self.train_split = ds.split("train").limited(recipe.limit)
+        val_name = next((s for s in ("val", "test") if s in ds.splits), "train")
+        self.val_name = val_name
+        self.val_split = ds.split(val_name).limited(recipe.val_limit)
+        self.steps = max(1, math.ceil(len(self.train_split) / recipe.batch_size))
+        self.module = model.module.to(dev)
+        self.groups = layer_groups(self.module)
+        params = [p for p in self.module.parameters()]
+        # transfer modes start with only the new head trainable (with_new_head froze the rest)
+        self.head = {id(p) for p in params if p.requires_grad} if recipe.transfer in ("frozen", "layerwise") else set()
+        self.optimizer = _optimizer(recipe, params)
+        self.schedule = make_schedule(ScheduleConfig(
+            name=recipe.schedule, lr=recipe.lr, epochs=recipe.epochs, steps_per_epoch=self.steps,
+            warmup_epochs=recipe.warmup_epochs, step_size=recipe.step_size, gamma=recipe.gamma,
+            min_lr=recipe.min_lr, plateau_factor=recipe.plateau_factor, plateau_patience=recipe.plateau_patience))
+        self.augment = Augmenter(recipe.augment, ds.num_classes)
+        self.use_amp = recipe.amp and dev == "cuda"
+        self.history: list[dict] = []
+        self.start_epoch = 0
+
+    # --- the run --------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        if len(self.train_split) == 0:
+            raise UserError(f"{self.ds.id} has no training images")
+        ckpt = self.folder / "checkpoint.safetensors"
+        if ckpt.exists():
+            meta = load_checkpoint(ckpt, self.module, self.optimizer)
+            self.history = meta["history"]
+            self.schedule.load_state_dict(meta["schedule"])
+            self.start_epoch = meta["epoch"] + 1
+        runs.write_config(self.folder, self.r, self.ds, self.m)
+        t_start = time.perf_counter()
+        for epoch in range(self.start_epoch, self.r.epochs):
+            row = self._epoch(epoch, t_start)
+            self.history.append(row)
+            save_checkpoint(ckpt, self.module, self.optimizer,
+                            {"epoch": epoch, "history": self.history, "schedule": self.schedule.state_dict(),
+                             "run_id": self.r.run_id})
+            self._report(epoch=epoch + 1, step=self.steps, row=row, t_start=t_start)
+        meta = runs.finish(self.store, self.folder, self.r, self.ds, self.m, self.history, self.dev,
+                           val_split=self.val_name)
+        return TrainResult(self.r.run_id, self.r.run_id, self.history, meta, cached=False)
+
+    def _epoch(self, epoch: int, t_start: float) -> dict:
+        r = self.r
+        self._set_trainable(epoch)
+        seed = r.seed * 1_000_003 + epoch
+        gen = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)  # dropout and anything else drawing from the global generator
+        order = torch.randperm(len(self.train_split), generator=gen).numpy()
+        data = self.train_split.take(order)
+        pre = self.m.preprocess
+        mean = torch.tensor(pre.mean, device=self.dev).view(1, -1, 1, 1)
+        std = torch.tensor(pre.std, device=self.dev).view(1, -1, 1, 1)
+        self.module.train()
+        t0 = time.perf_counter()
+        loss_sum = correct = seen = 0.0
+        norms = {name: 0.0 for name, _ in self.groups}
+        first_lr = lr = self.schedule.lr(epoch, 0)
+        step = -1
+        for step, (batch, _pos, _bad) in enumerate(iter_batches(data, pre, r.batch_size, self.dev, self.workers)):
+            if self.should_stop is not None and self.should_stop():
+                raise Stopped(f"stopped during epoch {epoch + 1}")
+            if len(batch) == 0:
+                continue
+            y = torch.from_numpy(data.labels[_pos]).to(self.dev)
+            lr = self.schedule.lr(epoch, step)
+            set_lr(self.optimizer, lr)
+            x = batch.to(self.dev, non_blocking=True).float() / 255.0
+            x, target = self.augment(x, y, gen)
+            x = (x - mean) / std
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
+                out = self.module(x)
+                logits, loss = self._loss(out, target)
+            if not torch.isfinite(loss):
+                raise Diverged(f"the loss became {float(loss.detach())} at epoch {epoch + 1}, step {step + 1} "
+                               f"(learning rate {lr:.3g}); lower the learning rate or clip gradients")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            for (name, ps), v in zip(self.groups, _group_norms(self.groups)):
+                norms[name] += v
+            if r.clip_norm is not None:
+                nn.utils.clip_grad_norm_(self.module.parameters(), r.clip_norm)
+            self.optimizer.step()
+            n = len(y)
+            loss_sum += float(loss.detach()) * n
+            correct += float((logits.argmax(1) == y).sum())
+            seen += n
+            if step % 10 == 0:
+                self._report(epoch=epoch, step=step + 1, row=None, t_start=t_start)
+        seconds = time.perf_counter() - t0
+        steps_done = max(1, step + 1)
+        val = self._validate()
+        self.schedule.end_epoch(epoch, val["val_loss"])
+        return {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_top1": correct / max(seen, 1),
+                **val, "lr": first_lr, "lr_last": lr, "seconds": seconds, "images_per_second": seen / seconds if seconds > 0 else None,
+                "grad_norm": {k: v / steps_done for k, v in norms.items()},
+                "trainable": sum(p.numel() for p in self.module.parameters() if p.requires_grad)}
+
+    def _loss(self, out, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-entropy on the logits, plus `aux_weight` x each auxiliary head's (GoogLeNet in training mode)."""
+        logits, aux = _split_outputs(out)
+        ce = lambda z: F.cross_entropy(z.float(), target, label_smoothing=self.r.label_smoothing)  # noqa: E731
+        loss = ce(logits)
+        for a in aux:
+            loss = loss + self.r.aux_weight * ce(a)
+        return logits, loss
+
+    def _validate(self) -> dict:
+        self.module.eval()
+        pre = self.m.preprocess
+        loss_sum, tops, ys = 0.0, [], []
+        k = min(5, self.ds.num_classes)
+        with torch.inference_mode():
+            for batch, pos, _bad in iter_batches(self.val_split, pre, 256, self.dev, self.workers):
+                if len(batch) == 0:
+                    continue
+                y = torch.from_numpy(self.val_split.labels[pos]).to(self.dev)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
+                    logits = _split_outputs(self.module(pre.normalize(batch.to(self.dev))))[0].float()
+                loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+                tops.append(logits.topk(k, dim=1).indices.cpu().numpy())
+                ys.append(y.cpu().numpy())
+        if not ys:
+            return {"val_loss": None, "val_top1": None, "val_top5": None, "val_f1_macro": None,
+                    "val_cohen_kappa": None}
+        y = np.concatenate(ys)
+        m = compute_metrics(y, np.concatenate(tops), self.ds.num_classes)
+        return {"val_loss": loss_sum / len(y), "val_top1": m.top1, "val_top5": m.top5, "val_f1_macro": m.f1_macro,
+                "val_cohen_kappa": m.cohen_kappa}
+
+    def _set_trainable(self, epoch: int) -> None:
+        """Transfer modes: `frozen` trains the new head only; `layerwise` also unfreezes backbone layer
+        groups from the top, one more every `unfreeze_every` epochs (a function of the epoch alone, so a
+        resumed run unfreezes the same groups)."""
+        if self.r.transfer != "layerwise":
+            return
+        backbone = [ps for _, ps in self.groups if not all(id(p) in self.head for p in ps)]
+        opened = min(len(backbone), epoch // max(1, self.r.unfreeze_every))
+        for i, ps in enumerate(backbone):
+            for p in ps:
+                if id(p) not in self.head:
+                    p.requires_grad_(i >= len(backbone) - opened)
+
+    def _report(self, *, epoch: int, step: int, row: dict | None, t_start: float) -> None:
+        if self.progress is None:
+            return
+        done = (epoch - self.start_epoch) * self.steps + (step if row is None else 0)
+        total = (self.r.epochs - self.start_epoch) * self.steps
+        elapsed = time.perf_counter() - t_start
+        eta = elapsed / done * (total - done) if done else None
+        self.progress({"epoch": epoch, "epochs": self.r.epochs, "step": step, "steps": self.steps,
+                       "eta_seconds": eta, "row": row})
+
+
+def _split_outputs(out) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """(logits, auxiliary logits) from whatever a module returns: a tensor, a transformers
+    ModelOutput, or GoogLeNet's (logits, aux...) named tuple in training mode."""
+    if isinstance(out, torch.Tensor):
+        return out, []
+    if hasattr(out, "logits") and not isinstance(out, tuple):
+        return out.logits, []
+    if isinstance(out, tuple):
+        return out[0], [a for a in out[1:] if isinstance(a, torch.Tensor)]
+    raise TypeError(f"cannot find logits in a {type(out).__name__}")
+
+
+def _group_norms(groups: list[tuple[str, list[nn.Parameter]]]) -> list[float]:
+    """L2 norm of the gradient of each layer group (0 for a frozen group)."""
+    out = []
+    for _, ps in groups:
+        grads = [p.grad for p in ps if p.grad is not None]
+        out.append(float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))) if grads else 0.0)
+    return out
+
+
+def _optimizer(r: Recipe, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    if r.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=r.lr, momentum=r.momentum, nesterov=r.nesterov and r.momentum > 0,
+                               weight_decay=r.weight_decay)
+    if r.optimizer == "adam":
+        return torch.optim.Adam(params, lr=r.lr, weight_decay=r.weight_decay)
+    return torch.optim.AdamW(params, lr=r.lr, weight_decay=r.weight_decay)

@@ -1,0 +1,97 @@
+"""Train: a recipe form, the job list with cancel and resume, and live curves of the selected run."""
+import pandas as pd
+import streamlit as st
+
+from core.errors import UserError
+from core.jobs import Jobs
+from core.results import job_rows, quick_choices
+from core.train.augment import PRESETS
+from core.train.recipe import TRANSFER, Recipe
+from core.train.runs import run_history
+from core.train.schedules import SCHEDULES
+from ui.charts import training_curves
+
+st.title("Train")
+st.caption("Training runs as a background job: leave the page, close the tab, come back. A run that was "
+           "interrupted resumes from its last complete epoch.")
+
+choices = quick_choices()
+with st.form("recipe"):
+    c1, c2, c3 = st.columns(3)
+    model = c1.selectbox("Architecture", choices.models, index=choices.models.index("resnet20"),
+                         accept_new_options=True, help="a scratch architecture, or type a pretrained id, local "
+                         "folder or run id (it gets a new head for the dataset's classes)")
+    dataset = c2.selectbox("Dataset", choices.datasets, accept_new_options=True,
+                           help="an embedded dataset, or type a folder path")
+    epochs = c3.number_input("Epochs", 1, 1000, 5)
+    c1, c2, c3, c4 = st.columns(4)
+    optimizer = c1.selectbox("Optimizer", ["sgd", "adam", "adamw"])
+    lr = c2.number_input("Learning rate", 1e-6, 10.0, 0.05, format="%.5f")
+    weight_decay = c3.number_input("Weight decay", 0.0, 1.0, 5e-4, format="%.5f")
+    batch_size = c4.number_input("Batch size", 1, 4096, 64)
+    c1, c2, c3, c4 = st.columns(4)
+    schedule = c1.selectbox("Schedule", SCHEDULES, index=SCHEDULES.index("cosine"),
+                            help="cyclic: the Tiny ImageNet study's cosine within every epoch; plateau: "
+                                 "ReduceLROnPlateau, factor 0.5, patience 5 (the leaves study)")
+    warmup = c2.number_input("Warm-up epochs", 0.0, 100.0, 0.0)
+    clip = c3.number_input("Clip gradient norm (0 = off)", 0.0, 1000.0, 0.0, help="the Tiny ImageNet study used 10")
+    smoothing = c4.number_input("Label smoothing", 0.0, 0.9, 0.0)
+    c1, c2, c3 = st.columns([2, 1, 1])
+    augment = c1.multiselect("Augmentation", [p for p in PRESETS if p != "none"],
+                             help="; ".join(f"{k}: {v}" for k, v in PRESETS.items()))
+    momentum = c2.number_input("Momentum (SGD)", 0.0, 0.999, 0.9)
+    nesterov = c3.checkbox("Nesterov")
+    c1, c2, c3, c4 = st.columns(4)
+    transfer = c1.selectbox("Transfer learning", list(TRANSFER), help="; ".join(f"{k}: {v}" for k, v in TRANSFER.items()))
+    head = c2.selectbox("New head", ["linear", "Linear 512 - ReLU - Dropout 0.3 - Linear"])
+    unfreeze = c3.number_input("Unfreeze a block every N epochs", 1, 100, 1)
+    limit = c4.number_input("Train images (0 = all)", 0, 10_000_000, 0, step=500)
+    submitted = st.form_submit_button("Start training", type="primary")
+
+if submitted:
+    try:
+        recipe = Recipe(model=model, dataset=dataset, epochs=int(epochs), batch_size=int(batch_size),
+                        optimizer=optimizer, lr=float(lr), momentum=float(momentum), nesterov=nesterov,
+                        weight_decay=float(weight_decay), schedule=schedule, warmup_epochs=float(warmup),
+                        clip_norm=float(clip) or None, label_smoothing=float(smoothing),
+                        augment="+".join(augment) or "none", transfer=transfer,
+                        head_hidden=None if head == "linear" else 512, unfreeze_every=int(unfreeze),
+                        limit=int(limit) or None)
+        job = Jobs().submit("train", {"recipe": recipe.to_dict()},
+                            f"train {recipe.model} on {recipe.dataset}, {recipe.epochs} epochs")
+        st.session_state["train_run"] = recipe.run_id
+        st.toast(f"job {job.id}: {job.state} (run {recipe.run_id})")
+    except UserError as e:
+        st.error(str(e))
+
+
+@st.fragment(run_every=2)
+def jobs_and_curves() -> None:
+    rows = [r for r in job_rows() if r["kind"] == "train"]
+    if not rows:
+        st.info("No training jobs yet: fill in the recipe above and press Start training.")
+        return
+    st.subheader("Jobs")
+    table = pd.DataFrame(rows)[["id", "state", "title", "progress", "eta_s", "error", "run_id"]]
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
+        "eta_s": st.column_config.NumberColumn("ETA (s)", format="%.0f"),
+    })
+    c1, c2, c3 = st.columns([3, 1, 1])
+    labels = {r["id"]: f"job {r['id']} - {r['state']} - {r['title']}" for r in rows}
+    job_id = c1.selectbox("Job", list(labels), format_func=labels.get, key="train_job")
+    row = next(r for r in rows if r["id"] == job_id)
+    if c2.button("Cancel", disabled=row["state"] not in ("queued", "running"), width="stretch"):
+        Jobs().cancel(job_id)
+    if c3.button("Resume", disabled=row["state"] not in ("failed", "cancelled", "interrupted"), width="stretch"):
+        Jobs().resume(job_id)
+    if row["error"] and row["state"] != "done":
+        st.warning(row["error"])
+    history = run_history(row["run_id"]) if row["run_id"] else []
+    if history:
+        training_curves(history, key=f"curves-{row['run_id']}")
+    elif row["state"] in ("queued", "running"):
+        st.caption("Curves appear after the first epoch.")
+
+
+jobs_and_curves()

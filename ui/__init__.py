@@ -1,0 +1,1 @@
+"""Drawing helpers shared by pages (charts, formatting). Pages draw; core computes."""

@@ -1,0 +1,43 @@
+"""The sidebar every page shows: device, store, running jobs."""
+from __future__ import annotations
+
+import streamlit as st
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _device() -> str:
+    from core.settings import device_description
+
+    return device_description()
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def _store_size(root: str) -> str:
+    from core.store import Store
+
+    return f"{Store(root).size_bytes() / 1e6:,.1f} MB"
+
+
+def sidebar() -> None:
+    from core.settings import get_settings
+
+    root = get_settings().cache_dir
+    with st.sidebar:
+        st.caption(f"**Device:** {_device()}")
+        st.caption(f"**Store:** `{root}` ({_store_size(str(root))})")
+        _jobs()
+
+
+@st.fragment(run_every=3)
+def _jobs() -> None:
+    from core.jobs import Jobs
+
+    active = Jobs().list(states=("queued", "running"))
+    if not active:
+        st.caption("**Jobs:** none running")
+        return
+    st.caption(f"**Jobs:** {len(active)} queued or running")
+    for j in active:
+        p = j.progress or {}
+        where = f" - epoch {p.get('epoch')}/{p.get('epochs')}" if p.get("epochs") else ""
+        st.caption(f"{j.id}: {j.state}{where} - {j.title}")
