@@ -196,7 +196,7 @@ def cmd_train(args) -> int:
     recipe = _recipe(args)
     jobs = Jobs()
     spec = {"recipe": recipe.to_dict(), "device": args.device}
-    title = f"train {recipe.model} on {recipe.dataset}, {recipe.epochs} epochs"
+    title = recipe.title
     job = jobs.submit("train", spec, title, start_worker=args.detach)
     already_done = job.state == "done"
     if args.detach:

@@ -39,7 +39,10 @@ def run_demo(*, store: Store | None = None, progress: Callable[[dict], None] | N
 
         def report(p: dict, i: int = i, model: str = recipe.model) -> None:  # models done, as a fraction
             within = (p.get("epoch") or 0) / p["epochs"] if p.get("epochs") else 0.0
-            say({"step": round(i + within, 3), "steps": len(recipes), "model": model})
+            row = p.get("row")
+            say({"step": round(i + within, 3), "steps": len(recipes), "model": model,
+                 "message": f"      epoch {row['epoch']}/{p['epochs']}: val top-1 {row['val_top1']:.1%}, "
+                            f"{row['seconds']:.1f} s" if row and row.get("val_top1") is not None else None})
 
         res = train(recipe, store=store, progress=report, should_stop=should_stop)
         runs.append({"model": recipe.model, "run_id": res.run_id, "val_top1": res.meta.get("val_top1"),

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from core.store import Store
 
-EVALUATION_COLUMNS = ("model", "family", "dataset", "split", "n", "scoring", "top1", "top5", "f1_macro", "cohen_kappa",
+EVALUATION_COLUMNS = ("model", "model_name", "family", "dataset", "split", "n", "scoring", "top1", "top5", "f1_macro", "cohen_kappa",
                       "outside", "top1_restricted", "top5_restricted", "f1_macro_restricted",
                       "cohen_kappa_restricted", "params", "seconds", "images_per_second", "device")
 

@@ -53,7 +53,12 @@ progress()
 
 if rows:
     st.subheader("Stored evaluations")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={
+    table = pd.DataFrame(rows)
+    numeric = [c for c in table.columns if c not in ("model", "model_name", "family", "dataset", "split", "scoring",
+                                                     "device")]
+    table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")  # None -> empty cell, not "None"
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "model_name": st.column_config.TextColumn("name"),
         "top1": st.column_config.NumberColumn("top-1", format="percent"),
         "top5": st.column_config.NumberColumn("top-5", format="percent", help="empty with 5 or fewer classes"),
         "scoring": st.column_config.TextColumn("scored over", help="what top-1, top-5, macro F1 and κ are over. "

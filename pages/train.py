@@ -7,7 +7,7 @@ from core.jobs import Jobs
 from core.results import job_rows, quick_choices
 from core.train.augment import PRESETS
 from core.train.recipe import TRANSFER, Recipe
-from core.train.runs import run_history
+from core.train.runs import list_runs, run_history
 from core.train.schedules import SCHEDULES
 from ui.charts import training_curves
 
@@ -23,12 +23,14 @@ with st.form("recipe"):
                          "folder or run id (it gets a new head for the dataset's classes)")
     dataset = c2.selectbox("Dataset", choices.datasets, accept_new_options=True,
                            help="an embedded dataset, or type a folder path")
-    epochs = c3.number_input("Epochs", 1, 1000, 5)
-    c1, c2, c3, c4 = st.columns(4)
-    optimizer = c1.selectbox("Optimizer", ["sgd", "adam", "adamw"])
-    lr = c2.number_input("Learning rate", 1e-6, 10.0, 0.05, format="%.5f")
-    weight_decay = c3.number_input("Weight decay", 0.0, 1.0, 5e-4, format="%.5f")
+    epochs = c3.number_input("Epochs", 1, 1000, 8)
+    c1, c2, c3, c4, c5 = st.columns(5)
+    optimizer = c1.selectbox("Optimizer", ["sgd", "adam", "adamw"], index=1)
+    lr = c2.number_input("Learning rate", 1e-6, 10.0, 0.002, format="%.5f")
+    weight_decay = c3.number_input("Weight decay", 0.0, 1.0, 0.0, format="%.5f")
     batch_size = c4.number_input("Batch size", 1, 4096, 64)
+    image_size = c5.number_input("Image side (0 = dataset's)", 0, 224, 32, help="scratch architectures train and "
+                                 "run at this side; 32 px costs a quarter of 64 px")
     c1, c2, c3, c4 = st.columns(4)
     schedule = c1.selectbox("Schedule", SCHEDULES, index=SCHEDULES.index("cosine"),
                             help="cyclic: the Tiny ImageNet study's cosine within every epoch; plateau: "
@@ -56,9 +58,8 @@ if submitted:
                         clip_norm=float(clip) or None, label_smoothing=float(smoothing),
                         augment="+".join(augment) or "none", transfer=transfer,
                         head_hidden=None if head == "linear" else 512, unfreeze_every=int(unfreeze),
-                        limit=int(limit) or None)
-        job = Jobs().submit("train", {"recipe": recipe.to_dict()},
-                            f"train {recipe.model} on {recipe.dataset}, {recipe.epochs} epochs")
+                        limit=int(limit) or None, image_size=int(image_size) or None)
+        job = Jobs().submit("train", {"recipe": recipe.to_dict()}, recipe.title)
         st.session_state["train_run"] = recipe.run_id
         st.toast(f"job {job.id}: {job.state} (run {recipe.run_id})")
     except UserError as e:
@@ -68,11 +69,31 @@ if submitted:
 @st.fragment(run_every=2)
 def jobs_and_curves() -> None:
     rows = [r for r in job_rows() if r["kind"] == "train"]
-    if not rows:
-        st.info("No training jobs yet: fill in the recipe above and press Start training.")
+    if rows:
+        job_list(rows)
+    finished = {r["run_id"]: r["name"] for r in list_runs()}
+    live = {r["run_id"]: r["title"] for r in rows if r["state"] != "done" and r["run_id"] not in finished}
+    options = {**live, **finished}
+    if not options:
+        st.info("No training runs yet: fill in the recipe above and press Start training.")
         return
+    st.subheader("Curves")
+    default = st.session_state.get("train_run")
+    run_id = st.selectbox("Run", list(options), format_func=lambda r: f"{r}: {options[r]}",
+                          index=list(options).index(default) if default in options else 0,
+                          key=f"train_curves_run-{default}")  # a new submission selects its own run
+    history = run_history(run_id)
+    if history:
+        training_curves(history, key=f"curves-{run_id}")
+    else:
+        st.caption("Curves appear after the first epoch.")
+
+
+def job_list(rows: list[dict]) -> None:
     st.subheader("Jobs")
     table = pd.DataFrame(rows)[["id", "state", "title", "progress", "eta_s", "error", "run_id"]]
+    table["eta_s"] = pd.to_numeric(table["eta_s"], errors="coerce")
+    table["error"] = table["error"].fillna("")
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
         "eta_s": st.column_config.NumberColumn("ETA (s)", format="%.0f"),
@@ -87,11 +108,6 @@ def jobs_and_curves() -> None:
         Jobs().resume(job_id)
     if row["error"] and row["state"] != "done":
         st.warning(row["error"])
-    history = run_history(row["run_id"]) if row["run_id"] else []
-    if history:
-        training_curves(history, key=f"curves-{row['run_id']}")
-    elif row["state"] in ("queued", "running"):
-        st.caption("Curves appear after the first epoch.")
 
 
 jobs_and_curves()

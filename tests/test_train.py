@@ -108,9 +108,9 @@ def test_bad_recipes_are_refused_with_a_message():
     with pytest.raises(UserError, match="learning rate"):
         Recipe(model="linear", dataset="digits", lr=0)
     with pytest.raises(UserError, match="transfer learning"):
-        from core.train.runs import build_for_recipe
-
-        build_for_recipe(Recipe(model="linear", dataset="digits", transfer="frozen"))
+        Recipe(model="linear", dataset="digits", transfer="frozen")
+    with pytest.raises(UserError, match="scratch architectures only"):
+        Recipe(model="google/vit-base-patch16-224", dataset="digits", image_size=32)
 
 
 def _tiny_vit_folder(path):

@@ -18,10 +18,12 @@ def training_curves(history: list[dict], *, key: str) -> None:
 
     def lines(df: pd.DataFrame, y: str, title: str, color: str, fmt: str = "", log: bool = False) -> alt.Chart:
         scale = alt.Scale(type="symlog" if log else "linear")
+        legend = alt.Legend(title=None, symbolLimit=0, labelLimit=110, columns=1 if color == "curve" else 2)
         return (alt.Chart(df, title=title).mark_line(point=True)
                 .encode(x, alt.Y(f"{y}:Q", title=None, axis=alt.Axis(format=fmt), scale=scale),
-                        alt.Color(f"{color}:N", title=None), tooltip=["epoch", color, alt.Tooltip(y, format=fmt or ".4g")])
-                .properties(height=220))
+                        alt.Color(f"{color}:N", sort=None, scale=alt.Scale(scheme="tableau10"), legend=legend),
+                        tooltip=["epoch", color, alt.Tooltip(y, format=fmt or ".4g")])
+                .properties(height=300))  # tall enough for a legend of 16 layer groups in two columns
 
     c1, c2 = st.columns(2)
     c1.altair_chart(lines(loss, "value", "cross-entropy loss", "curve"), width="stretch", key=f"{key}-loss")

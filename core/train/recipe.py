@@ -79,6 +79,14 @@ class Recipe:
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise UserError(f"{name} must be a positive number of images")
         parse_preset(self.augment)
+        from core.models.registry import scratch_specs
+
+        scratch = self.model in {s.id for s in scratch_specs()}
+        if scratch and self.transfer != "none":
+            raise UserError(f"transfer learning ({self.transfer}) needs a pretrained model or a trained run; "
+                            f"{self.model} starts from random weights")
+        if not scratch and self.image_size is not None:
+            raise UserError(f"an image size can be chosen for scratch architectures only; {self.model} has its own")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -90,6 +98,20 @@ class Recipe:
         if unknown:
             raise UserError(f"unknown recipe fields: {', '.join(sorted(unknown))}")
         return cls(**d)
+
+    @property
+    def title(self) -> str:
+        """One line for job lists: what is trained on what, and the choices that tell two runs apart."""
+        extra = [f"{self.optimizer} lr {self.lr:g}", self.schedule]
+        if self.limit:
+            extra.append(f"{self.limit} images")
+        if self.image_size:
+            extra.append(f"{self.image_size} px")
+        if self.augment != "none":
+            extra.append(self.augment)
+        if self.transfer != "none":
+            extra.append(self.transfer)
+        return f"train {self.model} on {self.dataset}, {self.epochs} epochs ({', '.join(extra)})"
 
     @property
     def run_id(self) -> str:

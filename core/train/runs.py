@@ -49,12 +49,7 @@ def build_for_recipe(recipe: Recipe) -> tuple[Dataset, LoadedModel]:
     ds = load_dataset(recipe.dataset)
     if "train" not in ds.splits:
         raise UserError(f"{ds.id} has no train split; its splits: {', '.join(ds.splits)}")
-    scratch = recipe.model in {s.id for s in scratch_specs()}
-    if scratch and recipe.transfer != "none":
-        raise UserError(f"transfer learning ({recipe.transfer}) needs a pretrained model or a trained run; "
-                        f"{recipe.model} starts from random weights")
-    if not scratch and recipe.image_size is not None:
-        raise UserError(f"an image size can be chosen for scratch architectures only; {recipe.model} has its own")
+    scratch = recipe.model in {s.id for s in scratch_specs()}  # (Recipe checked transfer and image size)
     model = create_model(recipe.model, ds, seed=recipe.seed, size=recipe.image_size)
     if recipe.transfer != "none" or not scratch and _needs_head(model, ds):
         from core.models.heads import with_new_head
@@ -76,7 +71,8 @@ def write_config(folder: Path, recipe: Recipe, ds: Dataset, model: LoadedModel) 
         "version": CONFIG_VERSION, "run_id": recipe.run_id, "recipe": recipe.to_dict(),
         "base": {"kind": "scratch" if scratch else "pretrained", "model": recipe.model,
                  "new_head": not scratch, "head_hidden": recipe.head_hidden},
-        "name": f"{model.name.split(' + new ')[0]} trained on {ds.name}",
+        "name": f"{model.name.split(' + new ')[0]} trained on {ds.name}"
+                + (f" at {recipe.image_size} px" if recipe.image_size else ""),
         "family": model.family, "classes": list(ds.classes), "wnids": ds.wnids,
         "dataset": ds.id, "dataset_name": ds.name, "channels": model.preprocess.channels,
         "preprocess": model.preprocess.key(),

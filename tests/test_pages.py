@@ -1,0 +1,103 @@
+"""Pages through Streamlit's AppTest on real stores: no exception, key elements, widgets drive what is shown."""
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.jobs import Jobs
+from core.settings import REPO_ROOT
+from core.store import Store
+
+
+@pytest.fixture
+def fresh_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIT_CACHE_DIR", str(tmp_path))
+    return Store(tmp_path)
+
+
+def _app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _by_label(widgets, label: str):
+    [w] = [w for w in widgets if w.label == label]
+    return w
+
+
+def _wait_inactive(jobs: Jobs, job_id: int, timeout: float = 120) -> str:
+    t0 = time.monotonic()
+    while (state := jobs.get(job_id).state) in ("queued", "running") and time.monotonic() - t0 < timeout:
+        time.sleep(0.2)
+    return state
+
+
+def test_empty_store_offers_the_demo_as_a_job(fresh_store):
+    at = _app()
+    assert "store is empty" in at.info[0].value
+    _by_label(at.button, "Run the demo").click()
+    at.run()
+    jobs = Jobs(fresh_store)
+    [job] = jobs.list()
+    assert job.kind == "demo" and job.state in ("queued", "running")
+    jobs.cancel(job.id)  # a real worker was started; stop it rather than train for minutes
+    assert _wait_inactive(jobs, job.id) == "cancelled"
+    assert not [b for b in _app().button if b.label == "Run the demo"]  # the store has a job: no more offer
+
+
+def test_quick_evaluate_submits_jobs_and_the_leaderboard_shows_them(fresh_store):
+    at = _app()
+    _by_label(at.multiselect, "Models").set_value(["linear"])
+    _by_label(at.selectbox, "Dataset").set_value("digits")
+    _by_label(at.button, "Evaluate").click()
+    at.run()
+    jobs = Jobs(fresh_store)
+    [job] = jobs.list()
+    assert job.kind == "evaluate" and job.spec["model"] == "linear"
+    if jobs.claim(job.id) is not None:  # unless the spawned worker got there first, run it here
+        jobs.run(jobs.get(job.id))
+    assert _wait_inactive(jobs, job.id) == "done"
+    at = _app()
+    table = at.dataframe[0].value
+    assert list(table["model"]) == ["linear"] and table["n"].iloc[0] == 359  # digits val, all of it
+
+
+def test_train_form_submits_a_job_and_draws_its_curves(fresh_store):
+    at = _app("pages/train.py")
+    assert "No training runs yet" in at.info[0].value
+    _by_label(at.selectbox, "Architecture").set_value("linear")
+    _by_label(at.selectbox, "Dataset").set_value("digits")
+    _by_label(at.number_input, "Epochs").set_value(2)
+    _by_label(at.number_input, "Image side (0 = dataset's)").set_value(0)
+    _by_label(at.button, "Start training").click()
+    at.run()
+    assert not at.exception
+    jobs = Jobs(fresh_store)
+    [job] = jobs.list()
+    assert job.kind == "train" and job.spec["recipe"]["model"] == "linear" and job.spec["recipe"]["epochs"] == 2
+    if jobs.claim(job.id) is not None:
+        jobs.run(jobs.get(job.id))
+    assert _wait_inactive(jobs, job.id) == "done"
+    at.run()
+    assert not at.exception
+    run = _by_label(at.selectbox, "Run")
+    assert run.value.startswith("run-") and "Linear" in run.format_func(run.value)
+    assert len(at.get("vega_lite_chart")) == 4  # loss, accuracy, learning rate, gradient norms
+    states = at.dataframe[0].value["state"].tolist()
+    assert states == ["done"]
+
+
+def test_bad_recipe_shows_a_message_not_a_traceback(fresh_store):
+    at = _app("pages/train.py")
+    _by_label(at.selectbox, "Architecture").set_value("linear")
+    _by_label(at.selectbox, "Transfer learning").set_value("frozen")
+    _by_label(at.button, "Start training").click()
+    at.run()
+    assert not at.exception
+    assert "transfer learning (frozen) needs a pretrained model" in at.error[0].value
+    assert Jobs(fresh_store).list() == []  # nothing was submitted
