@@ -5,9 +5,13 @@ from ui.sidebar import sidebar
 
 st.set_page_config(page_title="CNN vs ViT Lab", layout="wide")
 
+# The page files live in app_pages/, not pages/: Streamlit treats a folder named `pages` next to the entry
+# file as a v1 multipage app until st.navigation first runs, so a deep link such as /confusion opened on a
+# freshly started server ran the page alone, without this file's navigation and sidebar (seen in Chromium).
 pages = [
-    st.Page("pages/overview.py", title="Overview", icon=":material/leaderboard:", default=True),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("app_pages/overview.py", title="Overview", icon=":material/leaderboard:", default=True),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("app_pages/confusion.py", title="Confusion matrix", icon=":material/grid_on:", url_path="confusion"),
 ]
 nav = st.navigation(pages)
 sidebar()

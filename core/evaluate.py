@@ -163,6 +163,16 @@ def evaluate(model: str | LoadedModel, dataset: str | Dataset, split: str | None
     return Evaluation(key, meta, preds, cached=False, restricted=restricted, _metrics=metrics)
 
 
+def load_evaluation(key: str, store: Store | None = None) -> Evaluation:
+    """A stored evaluation by its key, with its predictions; UserError when it is gone or damaged."""
+    hit = (store or Store()).get_with_arrays(key)
+    if hit is None or hit[0].kind != "evaluation":
+        raise UserError(f"no stored evaluation {key}; evaluate the model again")
+    record, arrays = hit
+    preds, restricted = _from_arrays(arrays)
+    return Evaluation(key, record.meta, preds, cached=True, restricted=restricted)
+
+
 def _from_arrays(arrays: dict[str, np.ndarray]) -> tuple[Predictions, Predictions | None]:
     common = {k: arrays[k] for k in ("index", "y_true")}
     preds = Predictions(**common, top_idx=arrays["top_idx"], top_prob=arrays["top_prob"],

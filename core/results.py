@@ -13,14 +13,15 @@ EVALUATION_COLUMNS = ("model", "model_name", "family", "dataset", "split", "n", 
 def evaluation_table(store: Store | None = None) -> list[dict]:
     """One row per stored evaluation, newest first, with the columns a leaderboard shows.
     `scoring` names what top1/top5/f1_macro/cohen_kappa are over; *_restricted are over the dataset's
-    classes only; `outside` counts top-1 predictions outside the dataset's classes (None when native)."""
+    classes only; `outside` counts top-1 predictions outside the dataset's classes (None when native).
+    `key` is the record's key (for pages that open one evaluation)."""
     store = store or Store()
     rows = []
     for r in store.records("evaluation"):
         restricted = r.meta.get("restricted") or {}
         flat = r.meta | {f"{k}_restricted": restricted.get(k) for k in ("top1", "top5", "f1_macro", "cohen_kappa")}
         flat |= {"scoring": r.meta.get("scoring", "native"), "outside": r.meta.get("outside") if restricted else None}
-        rows.append({c: flat.get(c) for c in EVALUATION_COLUMNS})
+        rows.append({c: flat.get(c) for c in EVALUATION_COLUMNS} | {"key": r.key})
     return rows
 
 

@@ -68,7 +68,7 @@ def test_quick_evaluate_submits_jobs_and_the_leaderboard_shows_them(fresh_store)
 
 
 def test_train_form_submits_a_job_and_draws_its_curves(fresh_store):
-    at = _app("pages/train.py")
+    at = _app("app_pages/train.py")
     assert "No training runs yet" in at.info[0].value
     _by_label(at.selectbox, "Architecture").set_value("linear")
     _by_label(at.selectbox, "Dataset").set_value("digits")
@@ -93,7 +93,7 @@ def test_train_form_submits_a_job_and_draws_its_curves(fresh_store):
 
 
 def test_bad_recipe_shows_a_message_not_a_traceback(fresh_store):
-    at = _app("pages/train.py")
+    at = _app("app_pages/train.py")
     _by_label(at.selectbox, "Architecture").set_value("linear")
     _by_label(at.selectbox, "Transfer learning").set_value("frozen")
     _by_label(at.button, "Start training").click()
@@ -101,3 +101,18 @@ def test_bad_recipe_shows_a_message_not_a_traceback(fresh_store):
     assert not at.exception
     assert "transfer learning (frozen) needs a pretrained model" in at.error[0].value
     assert Jobs(fresh_store).list() == []  # nothing was submitted
+
+
+def test_confusion_page_draws_the_matrix_and_filters_classes(fresh_store):
+    from core.evaluate import evaluate
+
+    assert "No evaluations" in _app("app_pages/confusion.py").info[0].value
+    ev = evaluate("linear", "digits", "val", store=fresh_store)
+    at = _app("app_pages/confusion.py")
+    assert len(at.get("vega_lite_chart")) == 1
+    assert at.query_params["eval"] == [ev.key] or at.query_params["eval"] == ev.key  # the view is in the URL
+    _by_label(at.radio, "Classes").set_value("search")
+    at.run()
+    _by_label(at.text_input, "Search class names").set_value("zebra")
+    at.run()
+    assert not at.exception and "No class matches" in at.info[0].value

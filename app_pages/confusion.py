@@ -1,0 +1,87 @@
+"""Confusion matrix: hover for counts, click a cell for the images behind it with their top-5."""
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core.confusion import SUBSETS, cell_images, class_subset, confusion_cells
+from core.errors import UserError
+from core.evaluate import load_evaluation
+from core.results import evaluation_table
+
+st.title("Confusion matrix")
+rows = evaluation_table()
+if not rows:
+    st.info("No evaluations in the store yet: run the demo or evaluate a model on the Overview page.")
+    st.stop()
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def evaluation(key: str):
+    return load_evaluation(key)
+
+
+labels = {r["key"]: f"{r['model_name'] or r['model']} on {r['dataset']}/{r['split']} ({r['n']} images)" for r in rows}
+keys = list(labels)
+chosen = st.query_params.get("eval")
+c1, c2 = st.columns([3, 1])
+key = c1.selectbox("Evaluation", keys, format_func=labels.get, index=keys.index(chosen) if chosen in keys else 0)
+st.query_params["eval"] = key
+try:
+    ev = evaluation(key)
+except UserError as e:
+    st.error(str(e))
+    st.stop()
+from core.data.registry import load_dataset  # noqa: E402  (class names live with the dataset)
+
+classes = load_dataset(ev.meta["dataset"]).classes
+scorings = ["all"] + (["restricted"] if ev.restricted is not None else [])
+scoring = c2.radio("Scored over", scorings, horizontal=True, format_func=lambda s: {
+    "all": ev.meta.get("scoring", "native"), "restricted": "dataset's classes only"}[s])
+
+c1, c2, c3, c4 = st.columns([3, 1, 2, 1.3])
+mode = c1.radio("Classes", SUBSETS, horizontal=True)
+n = c2.number_input("How many", 2, 200, min(20, len(classes)))
+query = c3.text_input("Search class names", disabled=mode != "search")
+normalise = c4.toggle("Row shares", value=False, help="each row divided by its true class's image count")
+subset = class_subset(ev, classes, mode, int(n), query, scoring)
+if not subset:
+    st.info("No class matches the search.")
+    st.stop()
+
+cells = pd.DataFrame(confusion_cells(ev, classes, subset, scoring))
+value = "row_share" if normalise else "count"
+# correct cells green, errors red, each scaled to its own maximum so small error counts stay visible
+top_right = float(cells.loc[cells["correct"], value].max() or 1)
+top_wrong = float(cells.loc[~cells["correct"], value].max() or 1)
+cells["shade"] = (cells[value] / top_right).where(cells["correct"], -cells[value] / top_wrong)
+order = [classes[i] for i in subset]
+limit = 1.0
+side = max(18, min(36, 700 // max(len(order), 1)))
+pick = alt.selection_point(name="cell", fields=["true", "pred"], on="click", clear="dblclick")
+chart = (alt.Chart(cells).mark_rect(stroke="white", strokeWidth=0.5)
+         .encode(alt.X("pred_name:N", sort=order + ["(outside the dataset)"], title="predicted class"),
+                 alt.Y("true_name:N", sort=order, title="true class"),
+                 color=alt.condition("datum.count == 0", alt.value("#f4f4f4"),
+                                     alt.Color("shade:Q", legend=None, scale=alt.Scale(
+                                         domain=[-limit, 0, limit], range=["#c0392b", "#fdf2f0", "#1e8449"]))),
+                 opacity=alt.condition(pick, alt.value(1.0), alt.value(0.55)),
+                 tooltip=[alt.Tooltip("true_name", title="true"), alt.Tooltip("pred_name", title="predicted"),
+                          alt.Tooltip("count", title="images"), alt.Tooltip("row_share", title="share of row", format=".1%")])
+         .add_params(pick)
+         .properties(width=side * (len(order) + 1), height=side * len(order)))
+event = st.altair_chart(chart, on_select="rerun", key=f"cm-{key}-{scoring}")
+st.caption(f"Green: correct ({value.replace('_', ' ')}); red: errors. Top-1 {ev.meta['top1']:.1%} over "
+           f"{ev.meta.get('scoring', 'native')}. Click a cell for its images; double-click to clear.")
+
+selected = (event.selection.get("cell") if event and event.selection else None) or []
+if selected:
+    true, pred = int(selected[0]["true"]), int(selected[0]["pred"])
+    count, images = cell_images(ev, true, pred, classes, scoring=scoring)
+    pred_name = classes[pred] if pred < len(classes) else "(outside the dataset)"
+    st.subheader(f"true {classes[true]}, predicted {pred_name}: {count} images"
+                 + (f" (first {len(images)})" if count > len(images) else ""))
+    cols = st.columns(6)
+    for i, item in enumerate(images):
+        with cols[i % 6]:
+            st.image(item.image, width="stretch", caption=f"#{item.index}")
+            st.caption("  \n".join(f"{p:.0%} {lab}" for lab, p in item.top))

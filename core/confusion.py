@@ -1,0 +1,112 @@
+"""Confusion matrices as data a page can draw and click: cells, class subsets, the images behind a cell.
+
+Scoring "all" uses the model's top-1 over all its classes (a class outside the dataset becomes
+the extra column "(outside the dataset)"); "restricted" uses the argmax over the dataset's classes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.errors import UserError
+from core.evaluate import Evaluation
+
+OUTSIDE = "(outside the dataset)"
+SUBSETS = ("first", "most confused", "search")
+
+
+@dataclass
+class CellImage:
+    index: int  # position in the full split
+    image: np.ndarray  # uint8 (H, W, 3)
+    true: str
+    top: list[tuple[str, float]]  # ranked (class, probability)
+
+
+def predictions_for(ev: Evaluation, scoring: str = "all"):
+    if scoring == "restricted":
+        if ev.restricted is None:
+            raise UserError("this evaluation has one scoring only (the model predicts the dataset's classes)")
+        return ev.restricted
+    return ev.predictions
+
+
+def confusion(ev: Evaluation, scoring: str = "all") -> np.ndarray:
+    """Counts (true class, predicted class); with scoring "all" and predictions outside the dataset,
+    one more column for them."""
+    p = predictions_for(ev, scoring)
+    n = ev.meta["num_classes"]
+    pred = p.top_idx[:, 0].astype(np.int64)
+    outside = (pred < 0).any()
+    cols = n + 1 if outside else n
+    pred = np.where(pred < 0, n, pred)
+    return np.bincount(p.y_true.astype(np.int64) * cols + pred, minlength=n * cols).reshape(n, cols)
+
+
+def class_subset(ev: Evaluation, classes: list[str], mode: str = "first", n: int = 20, query: str = "",
+                 scoring: str = "all") -> list[int]:
+    """Which classes (rows and columns) to show: the first n, the n with most off-diagonal errors
+    (as true or predicted class), or those whose name contains `query`."""
+    if mode == "search":
+        q = query.strip().lower()
+        return [i for i, c in enumerate(classes) if q in c.lower()][:max(n, 1)] if q else []
+    if mode == "most confused":
+        cm = confusion(ev, scoring)[:, :len(classes)].astype(np.int64)
+        off = cm - np.diag(np.diag(cm))
+        score = off.sum(axis=0) + off.sum(axis=1)
+        return sorted(np.argsort(-score, kind="stable")[:n].tolist())
+    if mode == "first":
+        return list(range(min(n, len(classes))))
+    raise UserError(f"unknown subset {mode!r}; one of {', '.join(SUBSETS)}")
+
+
+def confusion_cells(ev: Evaluation, classes: list[str], subset: list[int], scoring: str = "all") -> list[dict]:
+    """One row per shown cell: true and predicted class (index and name), count, share of the row
+    (over the whole row, not just the shown columns), and whether it is the diagonal."""
+    cm = confusion(ev, scoring)
+    n = len(classes)
+    row_total = cm.sum(axis=1)
+    cols = subset + ([n] if cm.shape[1] > n else [])
+    out = []
+    for t in subset:
+        for p in cols:
+            count = int(cm[t, p])
+            out.append({"true": t, "pred": p, "true_name": classes[t], "pred_name": classes[p] if p < n else OUTSIDE,
+                        "count": count, "row_share": count / row_total[t] if row_total[t] else 0.0,
+                        "correct": t == p})
+    return out
+
+
+def cell_images(ev: Evaluation, true: int, pred: int, classes: list[str], *, scoring: str = "all",
+                limit: int = 24) -> tuple[int, list[CellImage]]:
+    """How many images fall in cell (true, pred), and the first `limit` of them with their top-5."""
+    from core.data.registry import load_dataset
+
+    p = predictions_for(ev, scoring)
+    n = len(classes)
+    top1 = np.where(p.top_idx[:, 0] < 0, n, p.top_idx[:, 0])
+    rows = np.flatnonzero((p.y_true == true) & (top1 == pred))
+    if len(rows) == 0:
+        return 0, []
+    split = load_dataset(ev.meta["dataset"]).split(ev.meta["split"])
+    out = []
+    for r in rows[:limit]:
+        idx = int(p.index[r])
+        top = [(classes[c] if 0 <= c < n else _model_label(ev, r, j), float(prob))
+               for j, (c, prob) in enumerate(zip(p.top_idx[r], p.top_prob[r]))]
+        img = split.load(idx)
+        if img.ndim == 2 or img.shape[-1] == 1:
+            img = np.repeat(img.reshape(img.shape[0], img.shape[1], 1), 3, axis=2)
+        out.append(CellImage(idx, img, classes[true], top))
+    return len(rows), out
+
+
+def _model_label(ev: Evaluation, row: int, rank: int) -> str:
+    """A predicted class the dataset lacks: its ImageNet-1k name (WordNet alignment means an ImageNet head)."""
+    m = ev.predictions.model_top_idx
+    if m is not None and ev.meta.get("model_classes") == 1000:
+        from core.models.imagenet import imagenet1k
+
+        return imagenet1k().names[int(m[row, rank])]
+    return OUTSIDE

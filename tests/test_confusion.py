@@ -1,0 +1,52 @@
+"""Confusion-matrix data on a stored evaluation, worked by hand from its predictions."""
+import numpy as np
+import pytest
+
+from core.confusion import OUTSIDE, cell_images, class_subset, confusion, confusion_cells
+from core.evaluate import Evaluation, Predictions, evaluate, load_evaluation
+from core.errors import UserError
+from core.store import Store
+
+
+def _ev(y, top1, num_classes=3, restricted=None):
+    y, top1 = np.array(y), np.array(top1)
+    preds = Predictions(index=np.arange(len(y)), y_true=y, top_idx=top1[:, None], top_prob=np.ones((len(y), 1)))
+    return Evaluation("k", {"num_classes": num_classes, "dataset": "digits", "split": "val"}, preds, cached=True,
+                      restricted=restricted)
+
+
+def test_counts_rows_shares_and_the_outside_column():
+    ev = _ev([0, 0, 1, 1, 2, 2], [0, -1, 1, 0, 2, 2])  # one image of class 0 predicted outside the dataset
+    np.testing.assert_array_equal(confusion(ev), [[1, 0, 0, 1], [1, 1, 0, 0], [0, 0, 2, 0]])
+    cells = confusion_cells(ev, ["a", "b", "c"], [0, 1], "all")
+    by = {(c["true"], c["pred"]): c for c in cells}
+    assert len(cells) == 2 * 3  # rows a, b; columns a, b and the outside column
+    assert by[(0, 3)]["pred_name"] == OUTSIDE and by[(0, 3)]["row_share"] == 0.5
+    assert by[(1, 0)]["count"] == 1 and not by[(1, 0)]["correct"] and by[(1, 1)]["correct"]
+    with pytest.raises(UserError, match="one scoring only"):
+        confusion(ev, "restricted")
+
+
+def test_class_subsets():
+    ev = _ev([0, 0, 1, 1, 2, 2, 3, 3], [1, 1, 0, 1, 2, 2, 3, 3], num_classes=4)
+    names = ["cat", "dog", "catfish", "eel"]
+    assert class_subset(ev, names, "first", 2) == [0, 1]
+    assert class_subset(ev, names, "most confused", 2) == [0, 1]  # 0<->1 hold every error
+    assert class_subset(ev, names, "search", 5, "CAT") == [0, 2]
+    assert class_subset(ev, names, "search", 5, "") == []
+
+
+def test_a_cell_opens_the_images_behind_it(tmp_path):
+    store = Store(tmp_path)
+    ev = evaluate("linear", "digits", "val", store=store)
+    again = load_evaluation(ev.key, store)
+    assert (again.predictions.top_idx == ev.predictions.top_idx).all()
+    classes = [str(i) for i in range(10)]
+    cm = confusion(again)
+    t, p = np.unravel_index(np.argmax(cm - np.diag(np.diag(cm))), cm.shape)  # the biggest error cell
+    count, images = cell_images(again, int(t), int(p), classes, limit=3)
+    assert count == cm[t, p] and len(images) == min(3, count)
+    for item in images:
+        assert item.true == str(t) and item.top[0][0] == str(p) and item.image.shape == (8, 8, 3)
+    with pytest.raises(UserError, match="no stored evaluation"):
+        load_evaluation("nope", store)
