@@ -36,15 +36,10 @@ def predict_image(model: LoadedModel, image: np.ndarray, top_k: int = 5) -> Pred
 def predict_files(model_id: str, images: list[str], *, top_k: int = 5, dataset: str | None = None) -> list[dict]:
     """The CLI's `predict --json` list: per image {image, top: [{label, probability}]} (or an error)."""
     from core.data.decode import decode_image
-    from core.data.registry import DEFAULT_DATASET, load_dataset
-    from core.models.registry import create_model, scratch_specs
 
     if top_k <= 0:
         raise UserError("--top-k must be positive")
-    ds = None
-    if dataset is not None or model_id in {s.id for s in scratch_specs()}:
-        ds = load_dataset(dataset or DEFAULT_DATASET)
-    model = create_model(model_id, ds)
+    model = load_for_prediction(model_id, dataset)
     out = []
     for path in images:
         if not Path(path).is_file():
@@ -59,3 +54,29 @@ def predict_files(model_id: str, images: list[str], *, top_k: int = 5, dataset: 
         out.append({"image": path, "top": [{"label": lab, "probability": p}
                                            for lab, p in zip(pred.labels, pred.probabilities)]})
     return out
+
+
+def example_images(dataset: str = "shapes", split: str = "val") -> dict[str, np.ndarray]:
+    """One bundled example per class (the first of each in the split), for pages offering examples offline."""
+    from core.data.registry import load_dataset
+
+    ds = load_dataset(dataset)
+    data = ds.split(split)
+    out = {}
+    for c, name in enumerate(ds.classes):
+        hits = np.flatnonzero(data.labels == c)
+        if len(hits):
+            out[f"{name} ({dataset} {split} #{int(hits[0])})"] = data.load(int(hits[0]))
+    return out
+
+
+def load_for_prediction(model_id: str, dataset: str | None = None) -> LoadedModel:
+    """A model ready for `predict_image`: scratch architectures take their label space from `dataset`
+    (default: the embedded default); everything else carries its own labels."""
+    from core.data.registry import DEFAULT_DATASET, load_dataset
+    from core.models.registry import create_model, scratch_specs
+
+    ds = None
+    if dataset is not None or model_id in {s.id for s in scratch_specs()}:
+        ds = load_dataset(dataset or DEFAULT_DATASET)
+    return create_model(model_id, ds)

@@ -116,3 +116,14 @@ def test_confusion_page_draws_the_matrix_and_filters_classes(fresh_store):
     _by_label(at.text_input, "Search class names").set_value("zebra")
     at.run()
     assert not at.exception and "No class matches" in at.info[0].value
+
+
+def test_predict_page_shows_each_models_top5_for_a_bundled_example(fresh_store):
+    at = _app("app_pages/predict.py")
+    _by_label(at.multiselect, "Models").set_value(["linear", "vit-small"])
+    at.run()
+    assert not at.exception
+    tables = at.dataframe
+    assert len(tables) == 2 and all(len(t.value) == 5 for t in tables)  # a top-5 per model
+    assert all(abs(sum(t.value["probability"])) <= 1.0 + 1e-6 for t in tables)
+    assert "circle" in at.subheader[0].value  # the first bundled example
