@@ -1,0 +1,135 @@
+"""The app in a real browser: Debian's Chromium driven by Playwright against `streamlit run app.py`.
+
+Chromium is installed with apt when it is missing (Playwright's own browser download does not work on
+these machines). Screenshots of every page land in the pytest temp folder, named in the output.
+"""
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.settings import REPO_ROOT
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+PAGES = {"": "Overview", "train": "Train", "predict": "Predict", "confusion": "Confusion matrix"}
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium")
+    if found is None and shutil.which("apt-get") and os.geteuid() == 0:
+        env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+        cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+        if subprocess.run(cmd, env=env, capture_output=True, timeout=900).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=900)
+            subprocess.run(cmd, env=env, capture_output=True, timeout=900)
+        found = shutil.which("chromium")
+    if found is None:
+        pytest.fail("Debian's chromium is needed for the browser test and could not be installed with apt-get")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """A store with a trained model and its evaluation, served by a real Streamlit server."""
+    store_dir = tmp_path_factory.mktemp("browser-store")
+    env = os.environ | {"CNNVIT_CACHE_DIR": str(store_dir), "CNNVIT_DEVICE": "cpu"}
+    subprocess.run([sys.executable, "-m", "core", "train", "--model", "cnn-2layer", "--dataset", "digits",
+                    "--epochs", "3", "--optimizer", "adam", "--lr", "0.003", "--json"],
+                   cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=300)
+    run_id = subprocess.run([sys.executable, "-m", "core", "models", "--json"], cwd=REPO_ROOT, env=env, check=True,
+                            capture_output=True, text=True, timeout=300).stdout
+    import json
+
+    model = next(r["id"] for r in json.loads(run_id) if r["source"] == "trained")
+    subprocess.run([sys.executable, "-m", "core", "evaluate", "--model", model, "--dataset", "digits"],
+                   cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=300)
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                               "--server.port", str(port), "--server.address", "127.0.0.1"],
+                              cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=FLAGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 1400})
+        pg.set_default_timeout(90_000)
+        yield pg
+        browser.close()
+
+
+def _open(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector("[data-testid=stSidebarNav]")
+    page.wait_for_load_state("networkidle")
+    time.sleep(2)
+
+
+def test_every_page_opens_from_a_deep_link_without_an_exception(page, app_url, tmp_path):
+    for path, title in PAGES.items():
+        _open(page, f"{app_url}/{path}")
+        page.get_by_role("heading", name=title if path else "CNN vs ViT Lab").first.wait_for()
+        assert page.locator("[data-testid=stException]").count() == 0, path
+        assert page.locator("text=Device:").count() == 1, path  # app.py's sidebar ran: not a bare page
+        page.screenshot(path=tmp_path / f"{path or 'overview'}.png", full_page=True)
+    print(f"screenshots in {tmp_path}")
+
+
+def test_clicking_a_confusion_cell_shows_its_images(page, app_url, tmp_path):
+    _open(page, f"{app_url}/confusion")
+    chart = page.locator("[data-testid=stVegaLiteChart]").first
+    chart.wait_for()
+    time.sleep(2)
+    box = chart.bounding_box()
+    pixels = np.asarray(Image.open(io.BytesIO(chart.screenshot())).convert("RGB")).astype(int)
+    green = (pixels[..., 1] > 100) & (pixels[..., 0] < 90) & (pixels[..., 2] < 120)  # a correct cell
+    ys, xs = np.nonzero(green)
+    assert len(xs), "no green (correct) cell drawn"
+    page.mouse.click(float(box["x"] + xs[len(xs) // 2]), float(box["y"] + ys[len(ys) // 2]))
+    heading = page.locator("h3", has_text="predicted")
+    heading.wait_for()
+    text = heading.inner_text()
+    true, pred = text.split(",")[0].removeprefix("true ").strip(), text.split("predicted ")[1].split(":")[0].strip()
+    assert true == pred  # a diagonal cell
+    page.locator("[data-testid=stImage]").first.wait_for()
+    assert page.locator("text=%").count() >= 5  # the images' top-5 probabilities
+    page.screenshot(path=tmp_path / "confusion-clicked.png", full_page=True)
+
+
+def test_uploading_an_image_on_predict_shows_top5(page, app_url, tmp_path):
+    _open(page, f"{app_url}/predict")
+    img = tmp_path / "upload.png"
+    Image.fromarray((np.eye(8) * 255).astype(np.uint8)).save(img)
+    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(img))
+    page.get_by_role("heading", name="upload.png").wait_for()
+    time.sleep(3)
+    assert page.locator("[data-testid=stException]").count() == 0
+    assert page.locator("text=ms on CPU, batch of 1").count() >= 1  # each model's latency under its top-5
+    page.screenshot(path=tmp_path / "predict-upload.png", full_page=True)
