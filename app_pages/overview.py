@@ -3,7 +3,8 @@ import pandas as pd
 import streamlit as st
 
 from core.jobs import Jobs
-from core.results import evaluation_table, job_rows, quick_choices
+from core.results import evaluation_table, job_rows, pareto_front, quick_choices, speed_rows
+from ui.charts import accuracy_vs_speed
 
 st.title("CNN vs ViT Lab")
 st.write(
@@ -52,6 +53,9 @@ def progress() -> None:
 progress()
 
 if rows:
+    st.subheader("Accuracy against inference time")
+    fast = speed_rows()
+    accuracy_vs_speed(fast, pareto_front(fast), key="overview-pareto")
     st.subheader("Stored evaluations")
     table = pd.DataFrame(rows)
     numeric = [c for c in table.columns if c not in ("model", "model_name", "family", "dataset", "split", "scoring",

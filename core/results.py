@@ -25,6 +25,26 @@ def evaluation_table(store: Store | None = None) -> list[dict]:
     return rows
 
 
+def pareto_front(rows: list[dict], x: str = "ms_per_image", y: str = "top1") -> list[dict]:
+    """The rows no other row beats on both: lower `x` (cost) and higher `y` (accuracy), sorted by `x`."""
+    ok = [r for r in rows if r.get(x) is not None and r.get(y) is not None]
+    front, best = [], float("-inf")
+    for r in sorted(ok, key=lambda r: (r[x], -r[y])):
+        if r[y] > best:
+            front.append(r)
+            best = r[y]
+    return front
+
+
+def speed_rows(store: Store | None = None) -> list[dict]:
+    """Evaluation rows with milliseconds per image (end to end, from the run that computed them)."""
+    rows = evaluation_table(store)
+    for r in rows:
+        ips = r.get("images_per_second")
+        r["ms_per_image"] = 1000.0 / ips if ips else None
+    return rows
+
+
 @dataclass(frozen=True)
 class Choices:
     models: list[str]

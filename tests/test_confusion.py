@@ -50,3 +50,12 @@ def test_a_cell_opens_the_images_behind_it(tmp_path):
         assert item.true == str(t) and item.top[0][0] == str(p) and item.image.shape == (8, 8, 3)
     with pytest.raises(UserError, match="no stored evaluation"):
         load_evaluation("nope", store)
+
+
+def test_pareto_front_keeps_rows_no_other_beats_on_both():
+    from core.results import pareto_front
+
+    rows = [{"m": "a", "ms_per_image": 1, "top1": 0.5}, {"m": "b", "ms_per_image": 2, "top1": 0.4},
+            {"m": "c", "ms_per_image": 3, "top1": 0.9}, {"m": "d", "ms_per_image": 1, "top1": 0.3},
+            {"m": "e", "ms_per_image": None, "top1": 1.0}]
+    assert [r["m"] for r in pareto_front(rows)] == ["a", "c"]  # b is slower and worse than a; d worse than a

@@ -34,3 +34,24 @@ def training_curves(history: list[dict], *, key: str) -> None:
     if not grads.empty:
         c2.altair_chart(lines(grads, "norm", "gradient norm per layer group (mean per step)", "group", log=True),
                         width="stretch", key=f"{key}-grad")
+
+
+def accuracy_vs_speed(rows: list[dict], front: list[dict], *, key: str) -> None:
+    """Top-1 against milliseconds per image, one point per evaluation coloured by family, the Pareto front as a line."""
+    df = pd.DataFrame(rows).dropna(subset=["ms_per_image", "top1"])
+    if df.empty:
+        return
+    df["label"] = df["model_name"].fillna(df["model"]) + " on " + df["dataset"] + "/" + df["split"]
+    base = alt.Chart(df).encode(
+        alt.X("ms_per_image:Q", title="milliseconds per image (end to end, as measured)", scale=alt.Scale(type="log")),
+        alt.Y("top1:Q", title="top-1 (the evaluation's own scoring)", axis=alt.Axis(format=".0%")))
+    points = base.mark_circle(size=120, opacity=0.85).encode(
+        alt.Color("family:N", scale=alt.Scale(domain=["cnn", "vit", "other"], range=["#1f77b4", "#d62728", "#7f7f7f"])),
+        tooltip=["label", "family", alt.Tooltip("top1", format=".1%"), alt.Tooltip("ms_per_image", format=".2f"),
+                 alt.Tooltip("params", format=","), "device", "scoring"])
+    line = alt.Chart(pd.DataFrame(front)).mark_line(strokeDash=[4, 3], color="#444").encode(
+        x="ms_per_image:Q", y="top1:Q") if front else None
+    chart = (points + line if line is not None else points).properties(height=340)
+    st.altair_chart(chart, width="stretch", key=key)
+    st.caption("Dashed: the Pareto front (no other evaluation is both faster and more accurate). Times are "
+               "end to end on the device that computed each result; compare like with like.")
