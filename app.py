@@ -11,6 +11,7 @@ st.set_page_config(page_title="CNN vs ViT Lab", layout="wide")
 pages = [
     st.Page("app_pages/overview.py", title="Overview", icon=":material/leaderboard:", default=True),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("app_pages/predict.py", title="Predict", icon=":material/image_search:"),
     st.Page("app_pages/confusion.py", title="Confusion matrix", icon=":material/grid_on:", url_path="confusion"),
 ]

@@ -45,6 +45,41 @@ def speed_rows(store: Store | None = None) -> list[dict]:
     return rows
 
 
+def compare_rows(keys: list[str], store: Store | None = None) -> list[dict]:
+    """The Compare table: one row per stored evaluation, in the order given."""
+    store = store or Store()
+    out = []
+    for key in keys:
+        r = store.get(key)
+        if r is None:
+            continue
+        m = r.meta
+        ips = m.get("images_per_second")
+        out.append({"key": key, "label": f"{m.get('model_name') or m['model']} on {m['dataset']}/{m['split']}",
+                    "model": m["model"], "family": m.get("family"), "scoring": m.get("scoring", "native"),
+                    "n": m["n"], "top1": m["top1"], "top5": m["top5"], "f1_macro": m["f1_macro"],
+                    "cohen_kappa": m["cohen_kappa"], "params": m.get("params"),
+                    "gflops": (m.get("flops_per_image") or 0) / 1e9 or None,
+                    "ms_per_image": 1000.0 / ips if ips else None, "images_per_second": ips,
+                    "device": m.get("device"), "batch_size": m.get("batch_size")})
+    return out
+
+
+def overlay_histories(keys: list[str], store: Store | None = None) -> list[dict]:
+    """Per-epoch rows of the trained runs behind these evaluations, labelled, for overlaid curves."""
+    store = store or Store()
+    out = []
+    for key in keys:
+        r = store.get(key)
+        run = store.get(r.meta["model"]) if r is not None else None
+        if run is None or run.kind != "run":
+            continue
+        for h in run.meta["history"]:
+            out.append({"label": run.meta["name"], **{k: h.get(k) for k in ("epoch", "train_loss", "val_loss",
+                                                                             "val_top1")}})
+    return out
+
+
 @dataclass(frozen=True)
 class Choices:
     models: list[str]

@@ -127,3 +127,19 @@ def test_predict_page_shows_each_models_top5_for_a_bundled_example(fresh_store):
     assert len(tables) == 2 and all(len(t.value) == 5 for t in tables)  # a top-5 per model
     assert all(abs(sum(t.value["probability"])) <= 1.0 + 1e-6 for t in tables)
     assert "circle" in at.subheader[0].value  # the first bundled example
+
+
+def test_compare_page_tables_bars_curves_and_csv(fresh_store):
+    from core.evaluate import evaluate
+    from core.train.loop import train
+    from core.train.recipe import Recipe
+
+    res = train(Recipe(model="linear", dataset="digits", epochs=2), store=fresh_store)
+    evaluate(res.model_id, "digits", "val", store=fresh_store)
+    evaluate("cnn-2layer", "digits", "val", store=fresh_store)
+    at = _app("app_pages/compare.py")
+    table = at.dataframe[0].value
+    assert len(table) == 2 and set(table["model"]) == {res.model_id, "cnn-2layer"}
+    assert len(at.get("vega_lite_chart")) == 3  # accuracy bars, time bars, the trained run's curves
+    assert table.loc[table["model"] == res.model_id, "top1"].iloc[0] == pytest.approx(res.history[-1]["val_top1"])
+    assert at.get("download_button")  # the table as CSV

@@ -5,6 +5,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+FAMILY_COLORS = alt.Scale(domain=["cnn", "vit", "other"], range=["#1f77b4", "#d62728", "#7f7f7f"])
+
 
 def training_curves(history: list[dict], *, key: str) -> None:
     """Loss, top-1, learning rate and per-layer-group gradient norms over epochs, in a 2x2 grid."""
@@ -46,7 +48,7 @@ def accuracy_vs_speed(rows: list[dict], front: list[dict], *, key: str) -> None:
         alt.X("ms_per_image:Q", title="milliseconds per image (end to end, as measured)", scale=alt.Scale(type="log")),
         alt.Y("top1:Q", title="top-1 (the evaluation's own scoring)", axis=alt.Axis(format=".0%")))
     points = base.mark_circle(size=120, opacity=0.85).encode(
-        alt.Color("family:N", scale=alt.Scale(domain=["cnn", "vit", "other"], range=["#1f77b4", "#d62728", "#7f7f7f"])),
+        alt.Color("family:N", scale=FAMILY_COLORS),
         tooltip=["label", "family", alt.Tooltip("top1", format=".1%"), alt.Tooltip("ms_per_image", format=".2f"),
                  alt.Tooltip("params", format=","), "device", "scoring"])
     line = alt.Chart(pd.DataFrame(front)).mark_line(strokeDash=[4, 3], color="#444").encode(

@@ -1,0 +1,52 @@
+"""Compare: the chosen evaluations side by side - accuracy and time bars, a table, training curves overlaid."""
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core.results import compare_rows, evaluation_table, overlay_histories
+from ui.charts import FAMILY_COLORS
+
+st.title("Compare")
+rows = evaluation_table()
+if not rows:
+    st.info("No evaluations in the store yet: run the demo or evaluate a model on the Overview page.")
+    st.stop()
+
+labels = {r["key"]: f"{r['model_name'] or r['model']} on {r['dataset']}/{r['split']}" for r in rows}
+wanted = [k for k in st.query_params.get_all("eval") if k in labels] or list(labels)[:4]
+keys = st.multiselect("Evaluations", list(labels), default=wanted, format_func=labels.get)
+st.query_params["eval"] = keys
+if not keys:
+    st.stop()
+table = pd.DataFrame(compare_rows(keys))
+
+c1, c2 = st.columns(2)
+bars = alt.Chart(table).encode(alt.Y("label:N", title=None, sort=None), color=alt.Color("family:N", scale=FAMILY_COLORS))
+c1.altair_chart(bars.mark_bar().encode(alt.X("top1:Q", title="top-1 (each evaluation's scoring)",
+                                             axis=alt.Axis(format=".0%")), tooltip=["label", alt.Tooltip("top1", format=".2%")])
+                .properties(title="accuracy", height=40 * len(table) + 40), width="stretch", key="cmp-acc")
+c2.altair_chart(bars.mark_bar().encode(alt.X("ms_per_image:Q", title="milliseconds per image, end to end"),
+                                       tooltip=["label", alt.Tooltip("ms_per_image", format=".3f"), "device"])
+                .properties(title="inference time", height=40 * len(table) + 40), width="stretch", key="cmp-time")
+
+st.dataframe(table.drop(columns=["key"]), hide_index=True, width="stretch", column_config={
+    "top1": st.column_config.NumberColumn("top-1", format="percent"),
+    "top5": st.column_config.NumberColumn("top-5", format="percent"),
+    "f1_macro": st.column_config.NumberColumn("macro F1", format="%.3f"),
+    "cohen_kappa": st.column_config.NumberColumn("Cohen's κ", format="%.3f"),
+    "params": st.column_config.NumberColumn("parameters", format="localized"),
+    "gflops": st.column_config.NumberColumn("GFLOPs/image", format="%.3f", help="torch flop counter, multiply-add = 2"),
+    "ms_per_image": st.column_config.NumberColumn("ms/image", format="%.3f"),
+    "images_per_second": st.column_config.NumberColumn("images/s", format="%.0f"),
+})
+st.download_button("Download the table as CSV", table.to_csv(index=False).encode(), "compare.csv", "text/csv")
+
+curves = overlay_histories(keys)
+if curves:
+    st.subheader("Training curves")
+    df = pd.DataFrame(curves)
+    metric = st.radio("Curve", ["val_top1", "val_loss", "train_loss"], horizontal=True)
+    st.altair_chart(alt.Chart(df).mark_line(point=True).encode(
+        alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), alt.Y(f"{metric}:Q"), alt.Color("label:N", title=None),
+        tooltip=["label", "epoch", alt.Tooltip(metric, format=".4g")]).properties(height=320),
+        width="stretch", key="cmp-curves")
