@@ -110,3 +110,18 @@ def _model_label(ev: Evaluation, row: int, rank: int) -> str:
 
         return imagenet1k().names[int(m[row, rank])]
     return OUTSIDE
+
+
+def class_report(ev: Evaluation, class_index: int, classes: list[str], scoring: str = "all", top: int = 5) -> dict:
+    """One class under one evaluation: precision, recall, F1, support, and where its images went."""
+    from core.metrics import compute_metrics
+
+    p = predictions_for(ev, scoring)
+    m = compute_metrics(p.y_true, p.top_idx, len(classes))
+    row = confusion(ev, scoring)[class_index]
+    n = len(classes)
+    went = [(classes[j] if j < n else OUTSIDE, int(c)) for j, c in enumerate(row) if j != class_index and c > 0]
+    went.sort(key=lambda t: -t[1])
+    return {"precision": float(m.precision[class_index]), "recall": float(m.recall[class_index]),
+            "f1": float(m.f1[class_index]), "support": int(m.support[class_index]), "correct": int(row[class_index]),
+            "confused_with": went[:top]}

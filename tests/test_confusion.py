@@ -59,3 +59,13 @@ def test_pareto_front_keeps_rows_no_other_beats_on_both():
             {"m": "c", "ms_per_image": 3, "top1": 0.9}, {"m": "d", "ms_per_image": 1, "top1": 0.3},
             {"m": "e", "ms_per_image": None, "top1": 1.0}]
     assert [r["m"] for r in pareto_front(rows)] == ["a", "c"]  # b is slower and worse than a; d worse than a
+
+
+def test_class_report_by_hand():
+    from core.confusion import class_report
+
+    ev = _ev([0, 0, 0, 1, 1, 2], [0, 1, 1, 1, 0, 2])
+    r = class_report(ev, 0, ["a", "b", "c"])
+    assert r["support"] == 3 and r["correct"] == 1
+    assert r["recall"] == pytest.approx(1 / 3) and r["precision"] == pytest.approx(1 / 2)  # predicted a: 2, 1 right
+    assert r["confused_with"] == [("b", 2)]

@@ -143,3 +143,17 @@ def test_compare_page_tables_bars_curves_and_csv(fresh_store):
     assert len(at.get("vega_lite_chart")) == 3  # accuracy bars, time bars, the trained run's curves
     assert table.loc[table["model"] == res.model_id, "top1"].iloc[0] == pytest.approx(res.history[-1]["val_top1"])
     assert at.get("download_button")  # the table as CSV
+
+
+def test_drilldown_page_per_class_metrics_for_each_model(fresh_store):
+    from core.evaluate import evaluate
+
+    evaluate("linear", "digits", "val", store=fresh_store)
+    evaluate("cnn-2layer", "digits", "val", store=fresh_store)
+    at = _app("app_pages/drilldown.py")
+    _by_label(at.selectbox, "Class").set_value(3)
+    at.run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 2 and (table["support"] == 36).all()  # digits val holds 36 images of "3"
+    assert at.query_params["class"] in ("3", ["3"])
