@@ -10,6 +10,7 @@ st.set_page_config(page_title="CNN vs ViT Lab", layout="wide")
 # freshly started server ran the page alone, without this file's navigation and sidebar (seen in Chromium).
 pages = [
     st.Page("app_pages/overview.py", title="Overview", icon=":material/leaderboard:", default=True),
+    st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/play_circle:"),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("app_pages/predict.py", title="Predict", icon=":material/image_search:"),

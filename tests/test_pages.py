@@ -157,3 +157,22 @@ def test_drilldown_page_per_class_metrics_for_each_model(fresh_store):
     table = at.dataframe[0].value
     assert len(table) == 2 and (table["support"] == 36).all()  # digits val holds 36 images of "3"
     assert at.query_params["class"] in ("3", ["3"])
+
+
+def test_evaluate_page_submits_one_job_per_pair_and_shows_failures_in_place(fresh_store):
+    at = _app("app_pages/evaluate.py")
+    _by_label(at.multiselect, "Models").set_value(["linear", "no-such-model"])
+    _by_label(at.multiselect, "Datasets").set_value(["digits"])
+    _by_label(at.button, "Evaluate").click()
+    at.run()
+    jobs = Jobs(fresh_store)
+    submitted = jobs.list()
+    assert sorted(j.spec["model"] for j in submitted) == ["linear", "no-such-model"]
+    for j in submitted:
+        if jobs.claim(j.id) is not None:
+            jobs.run(jobs.get(j.id))
+        _wait_inactive(jobs, j.id)
+    at.run()
+    assert not at.exception
+    assert any("unknown model 'no-such-model'" in e.value for e in at.error)  # in place, page still usable
+    assert any("linear on digits/val: done" in s.value for s in at.success)
