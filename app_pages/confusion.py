@@ -85,3 +85,33 @@ if selected:
         with cols[i % 6]:
             st.image(item.image, width="stretch", caption=f"#{item.index}")
             st.caption("  \n".join(f"{p:.0%} {lab}" for lab, p in item.top))
+
+others = [k for k, r in zip(keys, rows) if k != key and r["dataset"] == ev.meta["dataset"] and r["split"] == ev.meta["split"]]
+if others:
+    st.divider()
+    st.subheader("Two models: where they disagree")
+    other = st.selectbox("Model B", others, format_func=labels.get, key="cm_b")
+    from core.confusion import disagreement_images, disagreements  # noqa: E402
+
+    ev_b = evaluation(other)
+    dis = pd.DataFrame(disagreements(ev, ev_b))
+    dis["class"] = [classes[t] for t in dis["true"]]
+    dis = dis[dis["true"].isin(subset)]
+    pick_b = alt.selection_point(name="dis", fields=["true", "which"], on="click", clear="dblclick")
+    bars = (alt.Chart(dis).mark_bar().encode(
+        alt.X("class:N", sort=order, title="true class"), alt.Y("count:Q", title="images"),
+        alt.XOffset("which:N"), alt.Color("which:N", scale=alt.Scale(range=["#1f77b4", "#d62728"]), title=None),
+        opacity=alt.condition(pick_b, alt.value(1.0), alt.value(0.5)), tooltip=["class", "which", "count"])
+        .add_params(pick_b).properties(height=260))
+    ev2 = st.altair_chart(bars, on_select="rerun", key=f"dis-{key}-{other}", width="stretch")
+    st.caption(f"A = {labels[key]}; B = {labels[other]}. Click a bar for its images with both models' top-5.")
+    chosen2 = (ev2.selection.get("dis") if ev2 and ev2.selection else None) or []
+    if chosen2:
+        true, which = int(chosen2[0]["true"]), chosen2[0]["which"]
+        count, pairs = disagreement_images(ev, ev_b, true, which, classes)
+        st.markdown(f"**{classes[true]}: {which}** - {count} images")
+        for a_item, b_item in pairs:
+            c1, c2, c3 = st.columns([1, 2, 2])
+            c1.image(a_item.image, width=96, caption=f"#{a_item.index}")
+            c2.caption("A: " + ", ".join(f"{lab} {p:.0%}" for lab, p in a_item.top[:3]))
+            c3.caption("B: " + ", ".join(f"{lab} {p:.0%}" for lab, p in b_item.top[:3]))

@@ -125,3 +125,44 @@ def class_report(ev: Evaluation, class_index: int, classes: list[str], scoring: 
     return {"precision": float(m.precision[class_index]), "recall": float(m.recall[class_index]),
             "f1": float(m.f1[class_index]), "support": int(m.support[class_index]), "correct": int(row[class_index]),
             "confused_with": went[:top]}
+
+
+def disagreements(a: Evaluation, b: Evaluation, scoring: str = "all") -> list[dict]:
+    """Per true class, how many images A gets right and B wrong, and the reverse, over the images both
+    scored (matched by their position in the split)."""
+    pa, pb = predictions_for(a, scoring), predictions_for(b, scoring)
+    common, ia, ib = np.intersect1d(pa.index, pb.index, return_indices=True)
+    y = pa.y_true[ia]
+    ra, rb = pa.top_idx[ia, 0] == y, pb.top_idx[ib, 0] == y
+    n = a.meta["num_classes"]
+    out = []
+    for which, mask in (("A right, B wrong", ra & ~rb), ("B right, A wrong", rb & ~ra)):
+        counts = np.bincount(y[mask], minlength=n)
+        out += [{"true": c, "which": which, "count": int(counts[c])} for c in range(n)]
+    return out
+
+
+def disagreement_images(a: Evaluation, b: Evaluation, true: int, which: str, classes: list[str], *,
+                        scoring: str = "all", limit: int = 12) -> tuple[int, list[tuple[CellImage, CellImage]]]:
+    """The images of class `true` that one model gets right and the other wrong, each with both models' top-5."""
+    from core.data.registry import load_dataset
+
+    pa, pb = predictions_for(a, scoring), predictions_for(b, scoring)
+    common, ia, ib = np.intersect1d(pa.index, pb.index, return_indices=True)
+    y = pa.y_true[ia]
+    ra, rb = pa.top_idx[ia, 0] == y, pb.top_idx[ib, 0] == y
+    mask = (y == true) & ((ra & ~rb) if which.startswith("A") else (rb & ~ra))
+    rows = np.flatnonzero(mask)
+    split = load_dataset(a.meta["dataset"]).split(a.meta["split"])
+    n = len(classes)
+    out = []
+    for r in rows[:limit]:
+        img = split.load(int(common[r]))
+        if img.ndim == 2 or img.shape[-1] == 1:
+            img = np.repeat(img.reshape(img.shape[0], img.shape[1], 1), 3, axis=2)
+        pair = []
+        for p, row in ((pa, ia[r]), (pb, ib[r])):
+            top = [(classes[c] if 0 <= c < n else OUTSIDE, float(q)) for c, q in zip(p.top_idx[row], p.top_prob[row])]
+            pair.append(CellImage(int(common[r]), img, classes[true], top))
+        out.append((pair[0], pair[1]))
+    return len(rows), out

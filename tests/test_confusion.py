@@ -69,3 +69,13 @@ def test_class_report_by_hand():
     assert r["support"] == 3 and r["correct"] == 1
     assert r["recall"] == pytest.approx(1 / 3) and r["precision"] == pytest.approx(1 / 2)  # predicted a: 2, 1 right
     assert r["confused_with"] == [("b", 2)]
+
+
+def test_disagreements_count_each_way_by_hand():
+    from core.confusion import disagreements
+
+    a = _ev([0, 0, 1, 1], [0, 0, 1, 0])  # right on images 0, 1, 2
+    b = _ev([0, 0, 1, 1], [1, 0, 1, 1])  # right on images 1, 2, 3
+    rows = {(r["true"], r["which"]): r["count"] for r in disagreements(a, b)}
+    assert rows[(0, "A right, B wrong")] == 1 and rows[(1, "B right, A wrong")] == 1
+    assert rows[(0, "B right, A wrong")] == 0 and rows[(1, "A right, B wrong")] == 0
