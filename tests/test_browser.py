@@ -19,7 +19,8 @@ from core.settings import REPO_ROOT
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
-PAGES = {"": "Overview", "train": "Train", "predict": "Predict", "confusion": "Confusion matrix"}
+PAGES = {"": "Overview", "evaluate": "Evaluate", "train": "Train", "compare": "Compare", "predict": "Predict",
+         "confusion": "Confusion matrix", "drilldown": "Class drill-down"}
 
 
 def _chromium() -> str:
