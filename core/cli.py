@@ -280,6 +280,20 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_explain(args) -> int:
+    from core.explain import explain_to_png
+
+    opts = {k: getattr(args, k) for k in ("head_fusion", "discard_ratio") if getattr(args, k) is not None}
+    expl = explain_to_png(args.model, args.image, args.method, args.out, layer=args.layer,
+                          class_index=args.class_index, dataset=args.dataset, **opts)
+    top = f"; top-1 {expl.top5[0][0]} {100 * expl.top5[0][1]:.1f}%" if expl.top5 else ""
+    cls = f" for class {expl.class_index} ({expl.class_label})" if expl.class_index is not None else ""
+    print(f"{args.out}: {args.method} of {args.model}" + (f" at {expl.layer}" if expl.layer else "") + cls + top)
+    if expl.note:
+        print(f"  {expl.note}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m core", description="CNN vs ViT Lab: compare CNNs and vision transformers")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -350,6 +364,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("worker", help="run queued jobs until none is left (started for you)")
     s.set_defaults(run=cmd_worker)
+
+    s = sub.add_parser("explain", help="filters, feature maps, attention, rollout or Grad-CAM of one image as a PNG")
+    s.add_argument("--model", required=True)
+    s.add_argument("--image", required=True)
+    s.add_argument("--method", required=True, choices=["filters", "feature-maps", "attention", "rollout", "gradcam"])
+    s.add_argument("--out", required=True, help="PNG file to write")
+    s.add_argument("--layer", default=None, help="layer name (attention: layer number); default per method")
+    s.add_argument("--class-index", type=int, default=None, help="class to explain (default: the predicted one)")
+    s.add_argument("--dataset", default=None, help="label space for a scratch model (default: shapes)")
+    s.add_argument("--head-fusion", choices=["mean", "max", "min"], default=None, help="rollout: fuse heads by")
+    s.add_argument("--discard-ratio", type=float, default=None, help="rollout: drop this fraction of weakest links")
+    s.set_defaults(run=cmd_explain)
 
     s = sub.add_parser("demo", help="fill an empty store: train and evaluate small models on shapes")
     s.add_argument("--json", action="store_true")

@@ -1,0 +1,19 @@
+"""Explain views: filters, feature maps, attention, rollout, Grad-CAM, attention distance, receptive fields.
+
+Every hook is registered inside a context manager and removed on exit, so a shared, cached model is left as it
+was: same outputs, no hooks, same requires_grad flags and train/eval mode, same attention implementation.
+"""
+from core.explain.activations import feature_maps, layer_output
+from core.explain.attention import (attention_distances, attention_maps, attention_rollout, attention_weights,
+                                    eager_attention, mean_attention_distance, rollout)
+from core.explain.base import METHODS, ExplainError, Explanation
+from core.explain.compare import ModelExplanation, explain, explain_many, explain_to_png
+from core.explain.filters import filters
+from core.explain.gradcam import gradcam
+from core.explain.receptive import receptive_fields
+from core.explain.render import colorize, overlay, render, write_png
+
+__all__ = ["METHODS", "ExplainError", "Explanation", "ModelExplanation", "attention_distances", "attention_maps",
+           "attention_rollout", "attention_weights", "colorize", "eager_attention", "explain", "explain_many",
+           "explain_to_png", "feature_maps", "filters", "gradcam", "layer_output", "mean_attention_distance",
+           "overlay", "receptive_fields", "render", "rollout", "write_png"]

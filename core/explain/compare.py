@@ -1,0 +1,83 @@
+"""One entry point per method, and the side-by-side comparison of several models on the same image and class."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.errors import UserError
+from core.explain.activations import feature_maps
+from core.explain.attention import attention_maps, rollout
+from core.explain.base import METHODS, ExplainError, Explanation, model_input, top5
+from core.explain.filters import filters
+from core.explain.gradcam import gradcam
+from core.models.wrapper import LoadedModel
+
+EXPLAINERS = {"filters": filters, "feature-maps": feature_maps, "attention": attention_maps, "rollout": rollout,
+              "gradcam": gradcam}
+
+
+def explain(model: LoadedModel, image: np.ndarray, method: str, class_index: int | None = None,
+            **opts) -> Explanation:
+    """`method` (one of METHODS) of `model` on one decoded uint8 image. opts: layer, head_fusion,
+    discard_ratio, max_filters, max_channels."""
+    if method not in EXPLAINERS:
+        raise ExplainError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    expl = EXPLAINERS[method](model, image, class_index=class_index, **opts)
+    if not expl.top5:
+        x, _ = model_input(model, image)
+        with torch.no_grad():
+            expl.top5 = top5(model, model.logits(x)[0])
+    return expl
+
+
+@dataclass
+class ModelExplanation:
+    """One model's row of a comparison: its explanation, or the message saying why there is none."""
+
+    model_id: str
+    name: str
+    family: str
+    explanation: Explanation | None
+    error: str | None
+    seconds: float
+
+
+def explain_many(models: list[LoadedModel], image: np.ndarray, method: str, class_index: int | None = None,
+                 **opts) -> list[ModelExplanation]:
+    """The same method, image and class for each model; a model that fails gets its error message instead."""
+    rows = []
+    for model in models:
+        t = time.perf_counter()
+        try:
+            expl, error = explain(model, image, method, class_index, **opts), None
+        except UserError as e:
+            expl, error = None, str(e)
+        except Exception as e:  # noqa: BLE001  (one model's failure must not hide the others' results)
+            expl, error = None, f"{type(e).__name__}: {e}"
+        rows.append(ModelExplanation(model.id, model.name, model.family, expl, error, time.perf_counter() - t))
+    return rows
+
+
+def explain_to_png(model_id: str, image_path: str, method: str, out: str | Path, *, layer: str | None = None,
+                   class_index: int | None = None, dataset: str | None = None, **opts) -> Explanation:
+    """The CLI's `explain`: load the model (scratch ids get `dataset`'s label space, default shapes, as in
+    predict), decode the image with the shared safe decoder, explain, write a PNG atomically."""
+    from core.data.decode import decode_image
+    from core.data.registry import DEFAULT_DATASET, load_dataset
+    from core.explain.render import write_png
+    from core.models.registry import create_model, scratch_specs
+
+    if method not in EXPLAINERS:
+        raise ExplainError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    image = decode_image(image_path)
+    ds = None
+    if dataset is not None or model_id in {s.id for s in scratch_specs()}:
+        ds = load_dataset(dataset or DEFAULT_DATASET)
+    model = create_model(model_id, ds)
+    expl = explain(model, image, method, class_index, layer=layer, **opts)
+    write_png(expl, out)
+    return expl
