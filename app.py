@@ -16,6 +16,8 @@ pages = [
     st.Page("app_pages/predict.py", title="Predict", icon=":material/image_search:"),
     st.Page("app_pages/confusion.py", title="Confusion matrix", icon=":material/grid_on:", url_path="confusion"),
     st.Page("app_pages/drilldown.py", title="Class drill-down", icon=":material/zoom_in:", url_path="drilldown"),
+    st.Page("app_pages/filters.py", title="Filters & feature maps", icon=":material/filter:", url_path="filters"),
+    st.Page("app_pages/attention.py", title="Attention & Grad-CAM", icon=":material/visibility:", url_path="attention"),
 ]
 nav = st.navigation(pages)
 sidebar()

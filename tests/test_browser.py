@@ -20,7 +20,8 @@ from core.settings import REPO_ROOT
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 PAGES = {"": "Overview", "evaluate": "Evaluate", "train": "Train", "compare": "Compare", "predict": "Predict",
-         "confusion": "Confusion matrix", "drilldown": "Class drill-down"}
+         "confusion": "Confusion matrix", "drilldown": "Class drill-down", "filters": "Filters & feature maps",
+         "attention": "Attention & Grad-CAM"}
 
 
 def _chromium() -> str:

@@ -176,3 +176,19 @@ def test_evaluate_page_submits_one_job_per_pair_and_shows_failures_in_place(fres
     assert not at.exception
     assert any("unknown model 'no-such-model'" in e.value for e in at.error)  # in place, page still usable
     assert any("linear on digits/val: done" in s.value for s in at.success)
+
+
+@pytest.mark.parametrize("page, method", [("app_pages/filters.py", "feature-maps"), ("app_pages/attention.py", "rollout")])
+def test_explain_pages_draw_a_cnn_and_a_vit_side_by_side(fresh_store, page, method):
+    at = _app(page)
+    _by_label(at.multiselect, "Models").set_value(["cnn-2layer", "vit-small"])
+    at.run()
+    assert not at.exception
+    assert len(at.get("image")) == 2  # one picture per model
+    radio = _by_label(at.radio, "Show" if "filters" in page else "Method")
+    radio.set_value(method)
+    at.run()
+    assert not at.exception
+    if method == "rollout":  # a CNN has no attention: a message in its column, the ViT still draws
+        assert any("cnn-2layer" in w.value or "attention" in w.value.lower() for w in at.warning)
+        assert len(at.get("vega_lite_chart")) == 1  # attention distance vs receptive field

@@ -67,17 +67,13 @@ def explain_to_png(model_id: str, image_path: str, method: str, out: str | Path,
     """The CLI's `explain`: load the model (scratch ids get `dataset`'s label space, default shapes, as in
     predict), decode the image with the shared safe decoder, explain, write a PNG atomically."""
     from core.data.decode import decode_image
-    from core.data.registry import DEFAULT_DATASET, load_dataset
     from core.explain.render import write_png
-    from core.models.registry import create_model, scratch_specs
+    from core.predict import load_for_prediction
 
     if method not in EXPLAINERS:
         raise ExplainError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     image = decode_image(image_path)
-    ds = None
-    if dataset is not None or model_id in {s.id for s in scratch_specs()}:
-        ds = load_dataset(dataset or DEFAULT_DATASET)
-    model = create_model(model_id, ds)
+    model = load_for_prediction(model_id, dataset)
     expl = explain(model, image, method, class_index, layer=layer, **opts)
     write_png(expl, out)
     return expl

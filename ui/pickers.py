@@ -1,0 +1,58 @@
+"""Widgets several pages share: models (held in a bounded resource cache) and an image to look at."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core.data.decode import decode_image
+from core.errors import ImageDecodeError
+
+
+@st.cache_resource(max_entries=6, show_spinner="loading model")
+def cached_model(model_id: str):
+    """One loaded model per id across reruns and sessions (bounded: the oldest is dropped)."""
+    from core.predict import load_for_prediction
+
+    return load_for_prediction(model_id)
+
+
+@st.cache_data(show_spinner=False)
+def _examples() -> dict[str, np.ndarray]:
+    from core.predict import example_images
+
+    return example_images()
+
+
+def pick_models(key: str, *, families: tuple[str, ...] = ()) -> list[str]:
+    """A model multiselect whose default is the best trained run (validation top-1) of each family in
+    `families` (or the newest runs), remembered in the URL."""
+    from core.results import quick_choices
+    from core.train.runs import list_runs
+
+    choices = quick_choices()
+    runs = sorted(list_runs(), key=lambda r: -(r.get("val_top1") or 0))
+    default = [next(r["run_id"] for r in runs if r["family"] == f) for f in families
+               if any(r["family"] == f for r in runs)] or choices.default_models
+    from_url = [m for m in st.query_params.get_all("model")]
+    picked = st.multiselect("Models", choices.models, default=from_url or default, accept_new_options=True, key=key,
+                            help="scratch architectures and trained runs; type a pretrained id or a local folder")
+    st.query_params["model"] = picked
+    return picked
+
+
+def pick_images(key: str, *, many: bool = True) -> dict[str, np.ndarray]:
+    """Uploaded images (decoded by the one safe decoder; a bad file is a message) or a bundled example."""
+    uploads = st.file_uploader("Images" if many else "Image", key=f"{key}-upload", accept_multiple_files=many,
+                               type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"])
+    uploads = (uploads or []) if many else ([uploads] if uploads else [])
+    images: dict[str, np.ndarray] = {}
+    for f in uploads:
+        try:
+            images[f.name] = decode_image(f.getvalue(), name=f.name)
+        except ImageDecodeError as e:
+            st.error(str(e))
+    if not uploads:
+        ex = _examples()
+        name = st.selectbox("or a bundled example", list(ex), key=f"{key}-example")
+        images[name] = ex[name]
+    return images
