@@ -37,8 +37,14 @@ st.dataframe(table.drop(columns=["key"]), hide_index=True, width="stretch", colu
     "params": st.column_config.NumberColumn("parameters", format="localized"),
     "gflops": st.column_config.NumberColumn("GFLOPs/image", format="%.3f", help="torch flop counter, multiply-add = 2"),
     "ms_per_image": st.column_config.NumberColumn("ms/image", format="%.3f"),
-    "images_per_second": st.column_config.NumberColumn("images/s", format="%.0f"),
+    "images_per_second": st.column_config.NumberColumn("images/s (evaluation)", format="%.0f"),
+    "latency_ms_p50": st.column_config.NumberColumn("batch-1 latency p50 (ms)", format="%.2f",
+                                                    help="from `python -m core bench --model ID`; empty until run"),
+    "forward_images_per_second": st.column_config.NumberColumn("forward images/s (bench)", format="%.0f"),
+    "bench_device": st.column_config.TextColumn("bench machine"),
 })
+if table["latency_ms_p50"].isna().any():
+    st.caption("Batch-1 latency and forward throughput come from `python -m core bench --model ID`.")
 st.download_button("Download the table as CSV", table.to_csv(index=False).encode(), "compare.csv", "text/csv")
 
 curves = overlay_histories(keys)

@@ -294,6 +294,24 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from core.bench import bench
+
+    r = bench(args.model, dataset=args.dataset, batch_size=args.batch_size, device=args.device,
+              repeats=args.repeats)
+    if args.json:
+        _print_json(r)
+        return 0
+    print(f"{r['model']} on {r['device']} ({r['machine']}), {r['dtype']}, batch {r['batch_size']}")
+    print(f"  forward only        {r['forward_images_per_second']:10.1f} images/s  "
+          f"(spread {r['forward_spread'][0]:.1f}-{r['forward_spread'][1]:.1f})")
+    if r["end_to_end_images_per_second"] is not None:
+        print(f"  end to end          {r['end_to_end_images_per_second']:10.1f} images/s  (from {r['end_to_end_dataset']})")
+    print(f"  batch-1 latency     {r['latency_ms_p50']:10.2f} ms p50, {r['latency_ms_p90']:.2f} ms p90")
+    print(f"  GFLOPs per image    {r['gflops_per_image']:10.4f}  (multiply-add = 2)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m core", description="CNN vs ViT Lab: compare CNNs and vision transformers")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -355,6 +373,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--detach", action="store_true", help="queue it for a background worker and return")
     s.add_argument("--json", action="store_true")
     s.set_defaults(run=cmd_train)
+
+    s = sub.add_parser("bench", help="forward, end-to-end and batch-1 speed of a model (stored)")
+    s.add_argument("--model", required=True)
+    s.add_argument("--dataset", default="shapes", help="images for the end-to-end figure (and a scratch model's labels)")
+    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--repeats", type=int, default=5)
+    s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(run=cmd_bench)
 
     s = sub.add_parser("jobs", help="list jobs; cancel or resume one")
     s.add_argument("action", nargs="?", choices=["list", "cancel", "resume"], default="list")

@@ -46,7 +46,10 @@ def speed_rows(store: Store | None = None) -> list[dict]:
 
 
 def compare_rows(keys: list[str], store: Store | None = None) -> list[dict]:
-    """The Compare table: one row per stored evaluation, in the order given."""
+    """The Compare table: one row per stored evaluation, in the order given, with the model's newest
+    `bench` measurement (batch-1 latency, forward throughput) when there is one."""
+    from core.bench import latest_bench
+
     store = store or Store()
     out = []
     for key in keys:
@@ -55,13 +58,16 @@ def compare_rows(keys: list[str], store: Store | None = None) -> list[dict]:
             continue
         m = r.meta
         ips = m.get("images_per_second")
+        b = latest_bench(m["model"], store) or {}
         out.append({"key": key, "label": f"{m.get('model_name') or m['model']} on {m['dataset']}/{m['split']}",
                     "model": m["model"], "family": m.get("family"), "scoring": m.get("scoring", "native"),
                     "n": m["n"], "top1": m["top1"], "top5": m["top5"], "f1_macro": m["f1_macro"],
                     "cohen_kappa": m["cohen_kappa"], "params": m.get("params"),
                     "gflops": (m.get("flops_per_image") or 0) / 1e9 or None,
                     "ms_per_image": 1000.0 / ips if ips else None, "images_per_second": ips,
-                    "device": m.get("device"), "batch_size": m.get("batch_size")})
+                    "device": m.get("device"), "batch_size": m.get("batch_size"),
+                    "latency_ms_p50": b.get("latency_ms_p50"), "forward_images_per_second":
+                        b.get("forward_images_per_second"), "bench_device": b.get("machine")})
     return out
 
 
