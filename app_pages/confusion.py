@@ -35,14 +35,20 @@ from core.data.registry import load_dataset  # noqa: E402  (class names live wit
 
 classes = load_dataset(ev.meta["dataset"]).classes
 scorings = ["all"] + (["restricted"] if ev.restricted is not None else [])
-scoring = c2.radio("Scored over", scorings, horizontal=True, format_func=lambda s: {
+qp = st.query_params
+scoring = c2.radio("Scored over", scorings, horizontal=True,
+                   index=scorings.index(qp["scoring"]) if qp.get("scoring") in scorings else 0, format_func=lambda s: {
     "all": ev.meta.get("scoring", "native"), "restricted": "dataset's classes only"}[s])
 
 c1, c2, c3, c4 = st.columns([3, 1, 2, 1.3])
-mode = c1.radio("Classes", SUBSETS, horizontal=True)
-n = c2.number_input("How many", 2, 200, min(20, len(classes)))
-query = c3.text_input("Search class names", disabled=mode != "search")
-normalise = c4.toggle("Row shares", value=False, help="each row divided by its true class's image count")
+mode = c1.radio("Classes", SUBSETS, horizontal=True,
+                index=SUBSETS.index(qp["classes"]) if qp.get("classes") in SUBSETS else 0)
+n = c2.number_input("How many", 2, 1000, int(qp["n"]) if qp.get("n", "").isdigit() else min(20, len(classes)))
+query = c3.text_input("Search class names", value=qp.get("q", ""), disabled=mode != "search")
+normalise = c4.toggle("Row shares", value=qp.get("rows") == "share",
+                      help="each row divided by its true class's image count")
+qp.update({"scoring": scoring, "classes": mode, "n": str(int(n)), "q": query,
+           "rows": "share" if normalise else "count"})
 subset = class_subset(ev, classes, mode, int(n), query, scoring)
 if not subset:
     st.info("No class matches the search.")

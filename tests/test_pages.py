@@ -192,3 +192,17 @@ def test_explain_pages_draw_a_cnn_and_a_vit_side_by_side(fresh_store, page, meth
     if method == "rollout":  # a CNN has no attention: a message in its column, the ViT still draws
         assert any("cnn-2layer" in w.value or "attention" in w.value.lower() for w in at.warning)
         assert len(at.get("vega_lite_chart")) == 1  # attention distance vs receptive field
+
+
+def test_confusion_view_reopens_from_its_url(fresh_store):
+    from core.evaluate import evaluate
+
+    ev = evaluate("linear", "digits", "val", store=fresh_store)
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
+    at.query_params.update({"eval": ev.key, "classes": "search", "q": "7", "rows": "share", "n": "5"})
+    at.run()
+    at.switch_page("app_pages/confusion.py")
+    at.run()
+    assert not at.exception
+    assert _by_label(at.radio, "Classes").value == "search" and _by_label(at.text_input, "Search class names").value == "7"
+    assert _by_label(at.toggle, "Row shares").value is True and _by_label(at.number_input, "How many").value == 5
