@@ -61,12 +61,15 @@ top_right = float(cells.loc[cells["correct"], value].max() or 1)
 top_wrong = float(cells.loc[~cells["correct"], value].max() or 1)
 cells["shade"] = (cells[value] / top_right).where(cells["correct"], -cells[value] / top_wrong)
 order = [classes[i] for i in subset]
+columns = order + (["(outside the dataset)"] if (cells["pred_name"] == "(outside the dataset)").any() else [])
+cells = cells[(cells["count"] > 0) | cells["correct"]]  # empty error cells are the grey background: fewer marks
 limit = 1.0
-side = max(18, min(36, 700 // max(len(order), 1)))
+side = max(4, min(36, 900 // max(len(order), 1)))
 pick = alt.selection_point(name="cell", fields=["true", "pred"], on="click", clear="dblclick")
-chart = (alt.Chart(cells).mark_rect(stroke="white", strokeWidth=0.5)
-         .encode(alt.X("pred_name:N", sort=order + ["(outside the dataset)"], title="predicted class"),
-                 alt.Y("true_name:N", sort=order, title="true class"),
+chart = (alt.Chart(cells).mark_rect(stroke="white", strokeWidth=0.5 if side >= 10 else 0)
+         .encode(alt.X("pred_name:N", scale=alt.Scale(domain=columns), title="predicted class",
+                       axis=alt.Axis(labels=side >= 10)),
+                 alt.Y("true_name:N", scale=alt.Scale(domain=order), title="true class", axis=alt.Axis(labels=side >= 10)),
                  color=alt.condition("datum.count == 0", alt.value("#f4f4f4"),
                                      alt.Color("shade:Q", legend=None, scale=alt.Scale(
                                          domain=[-limit, 0, limit], range=["#c0392b", "#fdf2f0", "#1e8449"]))),
@@ -74,7 +77,8 @@ chart = (alt.Chart(cells).mark_rect(stroke="white", strokeWidth=0.5)
                  tooltip=[alt.Tooltip("true_name", title="true"), alt.Tooltip("pred_name", title="predicted"),
                           alt.Tooltip("count", title="images"), alt.Tooltip("row_share", title="share of row", format=".1%")])
          .add_params(pick)
-         .properties(width=side * (len(order) + 1), height=side * len(order)))
+         .properties(width=side * len(columns), height=side * len(order))
+         .configure_view(fill="#f4f4f4"))
 event = st.altair_chart(chart, on_select="rerun", key=f"cm-{key}-{scoring}")
 st.caption(f"Green: correct ({value.replace('_', ' ')}); red: errors. Top-1 {ev.meta['top1']:.1%} over "
            f"{ev.meta.get('scoring', 'native')}. Click a cell for its images; double-click to clear.")
