@@ -3,10 +3,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.confusion import SUBSETS, cell_images, class_subset, confusion_cells
+from core.confusion import SUBSETS, cell_images, class_subset, confusion_cells, grouped_cells, superclasses
 from core.errors import UserError
 from core.evaluate import load_evaluation
 from core.results import evaluation_table
+from ui.charts import confusion_chart
 
 st.title("Confusion matrix")
 rows = evaluation_table()
@@ -49,41 +50,34 @@ normalise = c4.toggle("Row shares", value=qp.get("rows") == "share",
                       help="each row divided by its true class's image count")
 qp.update({"scoring": scoring, "classes": mode, "n": str(int(n)), "q": query,
            "rows": "share" if normalise else "count"})
-subset = class_subset(ev, classes, mode, int(n), query, scoring)
+value = "row_share" if normalise else "count"
+if mode == "superclass":
+    groups = superclasses(ev, load_dataset(ev.meta["dataset"]).wnids)
+    if groups is None:
+        st.info("Superclass groups need a dataset with 100 or more WordNet classes (ImageNet, Tiny ImageNet).")
+        st.stop()
+    names = list(groups)
+    picked_group = confusion_chart(pd.DataFrame(grouped_cells(ev, groups, scoring)), names, value=value,
+                                   key=f"cmg-{key}-{scoring}", what="WordNet superclass")
+    st.caption(f"{len(classes)} classes in {len(names)} WordNet superclasses (WordNet 3.0 hypernyms). "
+               "Click a cell to open its classes below.")
+    if not picked_group:
+        st.stop()
+    t, p = int(picked_group[0]["true"]), int(picked_group[0]["pred"])
+    subset = sorted(set(groups[names[t]]) | (set(groups[names[p]]) if p < len(names) else set()))
+    st.subheader(f"{names[t]} -> {names[p] if p < len(names) else 'outside the dataset'}: {len(subset)} classes")
+else:
+    subset = class_subset(ev, classes, mode, int(n), query, scoring)
 if not subset:
     st.info("No class matches the search.")
     st.stop()
 
-cells = pd.DataFrame(confusion_cells(ev, classes, subset, scoring))
-value = "row_share" if normalise else "count"
-# correct cells green, errors red, each scaled to its own maximum so small error counts stay visible
-top_right = float(cells.loc[cells["correct"], value].max() or 1)
-top_wrong = float(cells.loc[~cells["correct"], value].max() or 1)
-cells["shade"] = (cells[value] / top_right).where(cells["correct"], -cells[value] / top_wrong)
 order = [classes[i] for i in subset]
-columns = order + (["(outside the dataset)"] if (cells["pred_name"] == "(outside the dataset)").any() else [])
-cells = cells[(cells["count"] > 0) | cells["correct"]]  # empty error cells are the grey background: fewer marks
-limit = 1.0
-side = max(4, min(36, 900 // max(len(order), 1)))
-pick = alt.selection_point(name="cell", fields=["true", "pred"], on="click", clear="dblclick")
-chart = (alt.Chart(cells).mark_rect(stroke="white", strokeWidth=0.5 if side >= 10 else 0)
-         .encode(alt.X("pred_name:N", scale=alt.Scale(domain=columns), title="predicted class",
-                       axis=alt.Axis(labels=side >= 10)),
-                 alt.Y("true_name:N", scale=alt.Scale(domain=order), title="true class", axis=alt.Axis(labels=side >= 10)),
-                 color=alt.condition("datum.count == 0", alt.value("#f4f4f4"),
-                                     alt.Color("shade:Q", legend=None, scale=alt.Scale(
-                                         domain=[-limit, 0, limit], range=["#c0392b", "#fdf2f0", "#1e8449"]))),
-                 opacity=alt.condition(pick, alt.value(1.0), alt.value(0.55)),
-                 tooltip=[alt.Tooltip("true_name", title="true"), alt.Tooltip("pred_name", title="predicted"),
-                          alt.Tooltip("count", title="images"), alt.Tooltip("row_share", title="share of row", format=".1%")])
-         .add_params(pick)
-         .properties(width=side * len(columns), height=side * len(order))
-         .configure_view(fill="#f4f4f4"))
-event = st.altair_chart(chart, on_select="rerun", key=f"cm-{key}-{scoring}")
+cells = pd.DataFrame(confusion_cells(ev, classes, subset, scoring))
+selected = confusion_chart(cells, order, value=value, key=f"cm-{key}-{scoring}-{mode}")
 st.caption(f"Green: correct ({value.replace('_', ' ')}); red: errors. Top-1 {ev.meta['top1']:.1%} over "
            f"{ev.meta.get('scoring', 'native')}. Click a cell for its images; double-click to clear.")
 
-selected = (event.selection.get("cell") if event and event.selection else None) or []
 if selected:
     true, pred = int(selected[0]["true"]), int(selected[0]["pred"])
     count, images = cell_images(ev, true, pred, classes, scoring=scoring)

@@ -13,7 +13,8 @@ from core.errors import UserError
 from core.evaluate import Evaluation
 
 OUTSIDE = "(outside the dataset)"
-SUBSETS = ("first", "most confused", "search")
+SUBSETS = ("first", "most confused", "search", "superclass")
+GROUPING_MIN_CLASSES = 100  # below this a matrix of classes is readable as it is
 
 
 @dataclass
@@ -76,6 +77,34 @@ def confusion_cells(ev: Evaluation, classes: list[str], subset: list[int], scori
                         "count": count, "row_share": count / row_total[t] if row_total[t] else 0.0,
                         "correct": t == p})
     return out
+
+
+def superclasses(ev: Evaluation, wnids: list[str] | None) -> dict[str, list[int]] | None:
+    """WordNet superclass groups of the dataset's classes, when it has 100+ WordNet classes."""
+    if not wnids or len(wnids) < GROUPING_MIN_CLASSES:
+        return None
+    from core.superclasses import wordnet_groups
+
+    return wordnet_groups(wnids)
+
+
+def grouped_cells(ev: Evaluation, groups: dict[str, list[int]], scoring: str = "all") -> list[dict]:
+    """The confusion matrix summed over superclass groups: one row per (true group, predicted group);
+    predictions outside the dataset form their own column."""
+    cm = confusion(ev, scoring)
+    n = ev.meta["num_classes"]
+    names = list(groups)
+    member = np.full(cm.shape[1], len(names), dtype=np.int64)  # the outside column, if any
+    for g, idx in enumerate(groups.values()):
+        member[idx] = g
+    cols = len(names) + (1 if cm.shape[1] > n else 0)
+    summed = np.zeros((len(names), cols), dtype=np.int64)
+    for g, idx in enumerate(groups.values()):
+        np.add.at(summed[g], member, cm[idx].sum(axis=0))
+    total = summed.sum(axis=1)
+    return [{"true": t, "pred": p, "true_name": names[t], "pred_name": names[p] if p < len(names) else OUTSIDE,
+             "count": int(summed[t, p]), "row_share": summed[t, p] / total[t] if total[t] else 0.0, "correct": t == p}
+            for t in range(len(names)) for p in range(cols)]
 
 
 def cell_images(ev: Evaluation, true: int, pred: int, classes: list[str], *, scoring: str = "all",

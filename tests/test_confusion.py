@@ -79,3 +79,27 @@ def test_disagreements_count_each_way_by_hand():
     rows = {(r["true"], r["which"]): r["count"] for r in disagreements(a, b)}
     assert rows[(0, "A right, B wrong")] == 1 and rows[(1, "B right, A wrong")] == 1
     assert rows[(0, "B right, A wrong")] == 0 and rows[(1, "A right, B wrong")] == 0
+
+
+def test_wordnet_superclasses_cover_imagenet_once_with_real_hypernyms():
+    from core.models.imagenet import imagenet1k
+    from core.superclasses import wordnet_groups
+
+    im = imagenet1k()
+    groups = wordnet_groups(im.wnids)
+    flat = sorted(i for idx in groups.values() for i in idx)
+    assert flat == list(range(1000))  # every class in exactly one group
+    assert max(len(v) for v in groups.values()) <= 125 and 20 <= len(groups) <= 80
+    chihuahua, tabby = im.names.index(next(n for n in im.names if n.startswith("Chihuahua"))), 281
+    group_of = {i: g for g, idx in groups.items() for i in idx}
+    assert group_of[chihuahua] == "dog" and group_of[tabby] == "feline"  # WordNet: toy dog < dog; tabby < cat < feline
+    assert wordnet_groups(["n99999999"]) == {"(not in WordNet's ImageNet tree)": [0]}
+
+
+def test_grouped_cells_sum_the_class_matrix():
+    from core.confusion import grouped_cells
+
+    ev = _ev([0, 0, 1, 2, 3], [1, 2, 1, 3, -1], num_classes=4)  # groups {a: 0,1} {b: 2,3}
+    cells = {(c["true_name"], c["pred_name"]): c["count"] for c in grouped_cells(ev, {"a": [0, 1], "b": [2, 3]})}
+    assert cells[("a", "a")] == 2 and cells[("a", "b")] == 1 and cells[("b", "b")] == 1
+    assert cells[("b", OUTSIDE)] == 1 and cells[("b", "a")] == 0

@@ -206,3 +206,33 @@ def test_confusion_view_reopens_from_its_url(fresh_store):
     assert not at.exception
     assert _by_label(at.radio, "Classes").value == "search" and _by_label(at.text_input, "Search class names").value == "7"
     assert _by_label(at.toggle, "Row shares").value is True and _by_label(at.number_input, "How many").value == 5
+
+
+def test_confusion_page_groups_100_plus_wordnet_classes_by_superclass(fresh_store, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from core.evaluate import evaluate
+    from core.models.imagenet import imagenet1k
+
+    root = tmp_path / "tiny"  # a Tiny-ImageNet tree with 120 real ImageNet classes, one val image each
+    wnids = imagenet1k().wnids[:120]
+    (root / "val" / "images").mkdir(parents=True)
+    (root / "wnids.txt").write_text("\n".join(wnids) + "\n")
+    (root / "words.txt").write_text("".join(f"{w}\t{n}\n" for w, n in zip(wnids, imagenet1k().names)))
+    lines = []
+    for i, w in enumerate(wnids):
+        (root / "train" / w / "images").mkdir(parents=True)
+        Image.fromarray(np.full((64, 64, 3), i, np.uint8)).save(root / "train" / w / "images" / f"{w}_0.png")
+        Image.fromarray(np.full((64, 64, 3), i, np.uint8)).save(root / "val" / "images" / f"v{i}.png")
+        lines.append(f"v{i}.png\t{w}\t0\t0\t63\t63")
+    (root / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
+    evaluate("linear", str(root), "val", store=fresh_store)
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
+    at.query_params["classes"] = "superclass"
+    at.run()
+    at.switch_page("app_pages/confusion.py")
+    at.run()
+    assert not at.exception
+    assert len(at.get("vega_lite_chart")) == 1  # the superclass matrix; classes open on a click
+    assert any("120 classes in" in c.value and "WordNet superclasses" in c.value for c in at.caption)

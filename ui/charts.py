@@ -57,3 +57,33 @@ def accuracy_vs_speed(rows: list[dict], front: list[dict], *, key: str) -> None:
     st.altair_chart(chart, width="stretch", key=key)
     st.caption("Dashed: the Pareto front (no other evaluation is both faster and more accurate). Times are "
                "end to end on the device that computed each result; compare like with like.")
+
+
+def confusion_chart(cells: pd.DataFrame, order: list[str], *, value: str, key: str, what: str = "class"):
+    """A clickable confusion matrix from cell rows (true/pred index and name, count, row_share, correct):
+    correct cells green and errors red, each scaled to its own maximum; empty error cells are the grey
+    background. Returns the selected cells (dicts with "true" and "pred"), or []."""
+    cells = cells.copy()
+    top_right = float(cells.loc[cells["correct"], value].max() or 1)
+    top_wrong = float(cells.loc[~cells["correct"], value].max() or 1)
+    cells["shade"] = (cells[value] / top_right).where(cells["correct"], -cells[value] / top_wrong)
+    columns = order + (["(outside the dataset)"] if (cells["pred_name"] == "(outside the dataset)").any() else [])
+    cells = cells[(cells["count"] > 0) | cells["correct"]]  # fewer marks: 200 x 200 stays fast
+    side = max(4, min(36, 900 // max(len(order), 1)))
+    labels = alt.Axis(labels=side >= 10)
+    pick = alt.selection_point(name="cell", fields=["true", "pred"], on="click", clear="dblclick")
+    chart = (alt.Chart(cells).mark_rect(stroke="white", strokeWidth=0.5 if side >= 10 else 0)
+             .encode(alt.X("pred_name:N", scale=alt.Scale(domain=columns), title=f"predicted {what}", axis=labels),
+                     alt.Y("true_name:N", scale=alt.Scale(domain=order), title=f"true {what}", axis=labels),
+                     color=alt.condition("datum.count == 0", alt.value("#f4f4f4"),
+                                         alt.Color("shade:Q", legend=None, scale=alt.Scale(
+                                             domain=[-1, 0, 1], range=["#c0392b", "#fdf2f0", "#1e8449"]))),
+                     opacity=alt.condition(pick, alt.value(1.0), alt.value(0.55)),
+                     tooltip=[alt.Tooltip("true_name", title="true"), alt.Tooltip("pred_name", title="predicted"),
+                              alt.Tooltip("count", title="images"),
+                              alt.Tooltip("row_share", title="share of row", format=".1%")])
+             .add_params(pick)
+             .properties(width=side * len(columns), height=side * len(order))
+             .configure_view(fill="#f4f4f4"))
+    event = st.altair_chart(chart, on_select="rerun", key=key)
+    return (event.selection.get("cell") if event and event.selection else None) or []
