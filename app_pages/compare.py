@@ -3,7 +3,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.results import compare_rows, evaluation_table, overlay_histories
+from core.results import compare_rows, csv_bytes, evaluation_table, overlay_histories
 from ui.charts import FAMILY_COLORS
 
 st.title("Compare")
@@ -45,7 +45,8 @@ st.dataframe(table.drop(columns=["key"]), hide_index=True, width="stretch", colu
 })
 if table["latency_ms_p50"].isna().any():
     st.caption("Batch-1 latency and forward throughput come from `python -m core bench --model ID`.")
-st.download_button("Download the table as CSV", table.to_csv(index=False).encode(), "compare.csv", "text/csv")
+st.download_button("Download the table as CSV", csv_bytes(table.drop(columns=["key"]).to_dict("records")), "compare.csv",
+                   "text/csv")
 
 curves = overlay_histories(keys)
 if curves:

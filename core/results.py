@@ -45,6 +45,26 @@ def speed_rows(store: Store | None = None) -> list[dict]:
     return rows
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_bytes(rows: list[dict]) -> bytes:
+    """Rows as UTF-8 CSV for download, with text cells that a spreadsheet would run as a formula
+    (starting with = + - @, tab or carriage return) prefixed by an apostrophe (OWASP's CSV injection advice).
+    Numbers are left as numbers: a negative kappa stays -0.12."""
+    import csv
+    import io
+
+    if not rows:
+        return b""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]), extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_START) else v for k, v in r.items()})
+    return buf.getvalue().encode("utf-8")
+
+
 def compare_rows(keys: list[str], store: Store | None = None) -> list[dict]:
     """The Compare table: one row per stored evaluation, in the order given, with the model's newest
     `bench` measurement (batch-1 latency, forward throughput) when there is one."""

@@ -103,3 +103,16 @@ def test_grouped_cells_sum_the_class_matrix():
     cells = {(c["true_name"], c["pred_name"]): c["count"] for c in grouped_cells(ev, {"a": [0, 1], "b": [2, 3]})}
     assert cells[("a", "a")] == 2 and cells[("a", "b")] == 1 and cells[("b", "b")] == 1
     assert cells[("b", OUTSIDE)] == 1 and cells[("b", "a")] == 0
+
+
+def test_csv_export_neutralises_formulas_but_not_numbers():
+    import csv
+    import io
+
+    from core.results import csv_bytes
+
+    rows = [{"label": "=HYPERLINK(\"http://x\")", "model": "@SUM(A1)", "note": "+1", "kappa": -0.12, "n": 3},
+            {"label": "resnet20", "model": "-cmd", "note": "plain", "kappa": 0.5, "n": 4}]
+    back = list(csv.DictReader(io.StringIO(csv_bytes(rows).decode())))
+    assert back[0]["label"] == "'=HYPERLINK(\"http://x\")" and back[0]["model"] == "'@SUM(A1)" and back[0]["note"] == "'+1"
+    assert back[0]["kappa"] == "-0.12" and back[1]["label"] == "resnet20" and back[1]["model"] == "'-cmd"
