@@ -3,14 +3,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.results import compare_rows, csv_bytes, evaluation_table, overlay_histories
+from core.results import compare_rows, csv_bytes, overlay_histories
 from ui.charts import FAMILY_COLORS
+from ui.pickers import stored_evaluations
 
 st.title("Compare")
-rows = evaluation_table()
-if not rows:
-    st.info("No evaluations in the store yet: run the demo or evaluate a model on the Overview page.")
-    st.stop()
+rows = stored_evaluations()
 
 labels = {r["key"]: f"{r['model_name'] or r['model']} on {r['dataset']}/{r['split']}" for r in rows}
 wanted = [k for k in st.query_params.get_all("eval") if k in labels] or list(labels)[:4]

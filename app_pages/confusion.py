@@ -5,21 +5,11 @@ import streamlit as st
 
 from core.confusion import SUBSETS, cell_images, class_subset, confusion_cells, grouped_cells, superclasses
 from core.errors import UserError
-from core.evaluate import load_evaluation
-from core.results import evaluation_table
 from ui.charts import confusion_chart
+from ui.pickers import cached_evaluation, dataset_classes, stored_evaluations
 
 st.title("Confusion matrix")
-rows = evaluation_table()
-if not rows:
-    st.info("No evaluations in the store yet: run the demo or evaluate a model on the Overview page.")
-    st.stop()
-
-
-@st.cache_resource(max_entries=8, show_spinner=False)
-def evaluation(key: str):
-    return load_evaluation(key)
-
+rows = stored_evaluations()
 
 labels = {r["key"]: f"{r['model_name'] or r['model']} on {r['dataset']}/{r['split']} ({r['n']} images)" for r in rows}
 keys = list(labels)
@@ -28,13 +18,11 @@ c1, c2 = st.columns([3, 1])
 key = c1.selectbox("Evaluation", keys, format_func=labels.get, index=keys.index(chosen) if chosen in keys else 0)
 st.query_params["eval"] = key
 try:
-    ev = evaluation(key)
+    ev = cached_evaluation(key)
 except UserError as e:
     st.error(str(e))
     st.stop()
-from core.data.registry import load_dataset  # noqa: E402  (class names live with the dataset)
-
-classes = load_dataset(ev.meta["dataset"]).classes
+classes, wnids = dataset_classes(ev.meta["dataset"])
 scorings = ["all"] + (["restricted"] if ev.restricted is not None else [])
 qp = st.query_params
 scoring = c2.radio("Scored over", scorings, horizontal=True,
@@ -52,7 +40,7 @@ qp.update({"scoring": scoring, "classes": mode, "n": str(int(n)), "q": query,
            "rows": "share" if normalise else "count"})
 value = "row_share" if normalise else "count"
 if mode == "superclass":
-    groups = superclasses(ev, load_dataset(ev.meta["dataset"]).wnids)
+    groups = superclasses(ev, wnids)
     if groups is None:
         st.info("Superclass groups need a dataset with 100 or more WordNet classes (ImageNet, Tiny ImageNet).")
         st.stop()
@@ -97,7 +85,7 @@ if others:
     other = st.selectbox("Model B", others, format_func=labels.get, key="cm_b")
     from core.confusion import disagreement_images, disagreements  # noqa: E402
 
-    ev_b = evaluation(other)
+    ev_b = cached_evaluation(other)
     dis = pd.DataFrame(disagreements(ev, ev_b))
     dis["class"] = [classes[t] for t in dis["true"]]
     dis = dis[dis["true"].isin(subset)]

@@ -3,27 +3,10 @@ import pandas as pd
 import streamlit as st
 
 from core.confusion import cell_images, class_report, confusion
-from core.evaluate import load_evaluation
-from core.results import evaluation_table
+from ui.pickers import cached_evaluation, dataset_classes, stored_evaluations
 
 st.title("Class drill-down")
-rows = evaluation_table()
-if not rows:
-    st.info("No evaluations in the store yet: run the demo or evaluate a model on the Overview page.")
-    st.stop()
-
-
-@st.cache_resource(max_entries=8, show_spinner=False)
-def evaluation(key: str):
-    return load_evaluation(key)
-
-
-@st.cache_data(show_spinner=False)
-def class_names(dataset: str) -> list[str]:
-    from core.data.registry import load_dataset
-
-    return load_dataset(dataset).classes
-
+rows = stored_evaluations()
 
 by_data: dict[str, list[dict]] = {}
 for r in rows:
@@ -32,7 +15,7 @@ where = st.selectbox("Dataset and split", list(by_data))
 candidates = by_data[where]
 labels = {r["key"]: r["model_name"] or r["model"] for r in candidates}
 keys = st.multiselect("Models", list(labels), default=list(labels)[:3], format_func=labels.get)
-classes = class_names(candidates[0]["dataset"])
+classes = dataset_classes(candidates[0]["dataset"])[0]
 chosen = st.query_params.get("class")
 cls = st.selectbox("Class", range(len(classes)), format_func=lambda i: classes[i],
                    index=classes.index(chosen) if chosen in classes else 0)
@@ -40,7 +23,7 @@ st.query_params["class"] = classes[cls]
 if not keys:
     st.stop()
 
-reports = {k: class_report(evaluation(k), cls, classes) for k in keys}
+reports = {k: class_report(cached_evaluation(k), cls, classes) for k in keys}
 st.dataframe(pd.DataFrame([{"model": labels[k], **{f: r[f] for f in ("precision", "recall", "f1", "support")},
                             "most often taken for": ", ".join(f"{c} ({n})" for c, n in r["confused_with"][:3])}
                            for k, r in reports.items()]), hide_index=True, width="stretch", column_config={
@@ -49,7 +32,7 @@ st.dataframe(pd.DataFrame([{"model": labels[k], **{f: r[f] for f in ("precision"
 
 cols = st.columns(len(keys))
 for col, k in zip(cols, keys):
-    ev = evaluation(k)
+    ev = cached_evaluation(k)
     with col:
         st.markdown(f"**{labels[k]}**")
         cm = confusion(ev)

@@ -38,8 +38,9 @@ if submitted:
 
 @st.fragment(run_every=2)
 def progress() -> None:
-    active = [r for r in job_rows() if r["state"] in ("queued", "running") and r["kind"] in ("evaluate", "demo")]
-    failed = [r for r in job_rows()[:10] if r["state"] == "failed" and r["kind"] in ("evaluate", "demo")]
+    mine = [r for r in job_rows() if r["kind"] in ("evaluate", "demo")]  # one read of the job table per poll
+    active = [r for r in mine if r["state"] in ("queued", "running")]
+    failed = [r for r in mine[:10] if r["state"] == "failed"]
     for r in active:
         st.progress(r["progress"], text=f"{r['title']}: {r['state']}")
     for r in failed:

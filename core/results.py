@@ -157,12 +157,7 @@ def job_rows(store: Store | None = None) -> list[dict]:
             frac = 0.0
         rows.append({"id": j.id, "state": j.state, "title": j.title, "progress": min(1.0, frac),
                      "eta_s": p.get("eta_seconds") if j.state == "running" else None, "error": j.error,
-                     "run_id": (j.result or {}).get("run_id") or (j.spec.get("recipe") and _run_id(j.spec)),
+                     "run_id": j.key if j.kind == "train" else None,  # a train job's key is its run id
                      "kind": j.kind})
     return rows
 
-
-def _run_id(spec: dict) -> str:
-    from core.train.recipe import Recipe
-
-    return Recipe.from_dict(spec["recipe"]).run_id

@@ -2,10 +2,6 @@
 fields), every scratch architecture and tiny transformers models, models left untouched, and the CLI's PNGs."""
 import io
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,8 +15,8 @@ from core.models.preprocess import Preprocess
 from core.models.registry import InputShape, build_scratch, create_model, scratch_specs
 from core.models.scratch import ViT
 from core.models.wrapper import LabelSpace, LoadedModel
+from test_cli import assert_user_error, cli  # the CLI harness every CLI test shares
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(0)
 IMAGE = (RNG.random((40, 48, 3)) * 255).astype(np.uint8)  # not square, not the models' size: exercises resize
 
@@ -319,22 +315,6 @@ def test_explain_many_same_class_and_errors_per_model(hf_models):
 
 
 # ------------------------------------------------------------------------------------------- CLI
-
-
-def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                          env=os.environ | {"CNNVIT_DEVICE": "cpu"}, timeout=300)
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def assert_user_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 def test_cli_writes_a_png_per_method(tmp_path):

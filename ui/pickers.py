@@ -56,3 +56,31 @@ def pick_images(key: str, *, many: bool = True) -> dict[str, np.ndarray]:
         name = st.selectbox("or a bundled example", list(ex), key=f"{key}-example")
         images[name] = ex[name]
     return images
+
+
+def stored_evaluations() -> list[dict]:
+    """The leaderboard rows, or an explanation and the end of the page when the store has none."""
+    from core.results import evaluation_table
+
+    rows = evaluation_table()
+    if not rows:
+        st.info("No evaluations in the store yet: run the demo or evaluate a model on the Overview page.")
+        st.stop()
+    return rows
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def cached_evaluation(key: str):
+    """A stored evaluation with its predictions (immutable once written, so cached by key)."""
+    from core.evaluate import load_evaluation
+
+    return load_evaluation(key)
+
+
+@st.cache_data(show_spinner=False)
+def dataset_classes(dataset: str) -> tuple[list[str], list[str] | None]:
+    """Class names and WordNet ids of a dataset, read once (a folder layout scans its files to load)."""
+    from core.data.registry import load_dataset
+
+    ds = load_dataset(dataset)
+    return ds.classes, ds.wnids

@@ -63,6 +63,12 @@ def _needs_head(model: LoadedModel, ds: Dataset) -> bool:
     return [n.strip().lower() for n in model.labels.names] != [c.strip().lower() for c in ds.classes]
 
 
+def run_name(recipe: Recipe, ds: Dataset, model: LoadedModel) -> str:
+    """What pages call a trained run: architecture, dataset, and the resolution when it differs."""
+    return (f"{model.name.split(' + new ')[0]} trained on {ds.name}"
+            + (f" at {recipe.image_size} px" if recipe.image_size else ""))
+
+
 def write_config(folder: Path, recipe: Recipe, ds: Dataset, model: LoadedModel) -> None:
     from core.models.registry import scratch_specs
 
@@ -71,8 +77,7 @@ def write_config(folder: Path, recipe: Recipe, ds: Dataset, model: LoadedModel) 
         "version": CONFIG_VERSION, "run_id": recipe.run_id, "recipe": recipe.to_dict(),
         "base": {"kind": "scratch" if scratch else "pretrained", "model": recipe.model,
                  "new_head": not scratch, "head_hidden": recipe.head_hidden},
-        "name": f"{model.name.split(' + new ')[0]} trained on {ds.name}"
-                + (f" at {recipe.image_size} px" if recipe.image_size else ""),
+        "name": run_name(recipe, ds, model),
         "family": model.family, "classes": list(ds.classes), "wnids": ds.wnids,
         "dataset": ds.id, "dataset_name": ds.name, "channels": model.preprocess.channels,
         "preprocess": model.preprocess.key(),
@@ -93,7 +98,7 @@ def finish(store: Store, folder: Path, recipe: Recipe, ds: Dataset, model: Loade
             "epochs": recipe.epochs, "recipe": recipe.to_dict(), "history": history, "val_split": val_split,
             "val_top1": last.get("val_top1"), "seconds": sum(h["seconds"] for h in history), "device": dev,
             "family": model.family, "params": model.params, "flops_per_image": model.flops_per_image(),
-            "input_size": list(model.preprocess.size), "name": json.loads((folder / "config.json").read_text())["name"]}
+            "input_size": list(model.preprocess.size), "name": run_name(recipe, ds, model)}
     store.put(recipe.run_id, "run", meta)
     return meta
 
