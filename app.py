@@ -1,9 +1,17 @@
 """CNN vs ViT Lab: the entry file routes and draws the sidebar; pages draw; core computes."""
+import logging
+
 import streamlit as st
 
 from ui.sidebar import sidebar
 
 st.set_page_config(page_title="CNN vs ViT Lab", layout="wide")
+
+if not logging.getLogger("core").handlers:  # core's INFO lines (e.g. one per model load) go to the server's log
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger("core").addHandler(_handler)
+    logging.getLogger("core").setLevel(logging.INFO)
 
 # The page files live in app_pages/, not pages/: Streamlit treats a folder named `pages` next to the entry
 # file as a v1 multipage app until st.navigation first runs, so a deep link such as /confusion opened on a

@@ -2,8 +2,10 @@
 import pandas as pd
 import streamlit as st
 
+from core.errors import UserError
+from core.hosted import is_hosted
 from core.jobs import Jobs
-from core.results import evaluation_table, job_rows, pareto_front, quick_choices, speed_rows
+from core.results import evaluation_table, job_rows, model_choices, pareto_front, quick_choices, speed_rows
 from ui.charts import accuracy_vs_speed
 
 st.title("CNN vs ViT Lab")
@@ -17,14 +19,18 @@ if not rows and not Jobs().list():
     st.info("The store is empty. The demo trains a small CNN, ResNet-20 and a small ViT on the embedded "
             "`shapes` dataset and evaluates them, offline, in a few minutes on a laptop CPU.")
     if st.button("Run the demo", type="primary"):
-        Jobs().submit("demo", {}, "demo: train and evaluate a CNN, ResNet-20 and a ViT on shapes")
-        st.rerun()
+        try:
+            Jobs().submit("demo", {}, "demo: train and evaluate a CNN, ResNet-20 and a ViT on shapes")
+            st.rerun()
+        except UserError as e:
+            st.error(str(e))
 
 choices = quick_choices()
+hosted = is_hosted()  # a public deployment: allow-listed models only, nothing typed in
 with st.form("quick-evaluate"):
     c1, c2, c3 = st.columns([2, 1, 1])
-    models = c1.multiselect("Models", choices.models, default=choices.default_models, key="ov_models",
-                            accept_new_options=True)
+    models = c1.multiselect("Models", model_choices() if hosted else choices.models, default=choices.default_models,
+                            key="ov_models", accept_new_options=not hosted)
     dataset = c2.selectbox("Dataset", choices.datasets, key="ov_dataset")
     limit = c3.number_input("Images (0 = whole split)", min_value=0, value=500, step=100, key="ov_limit")
     submitted = st.form_submit_button("Evaluate", type="primary")
@@ -32,8 +38,11 @@ st.caption("Scratch architectures start from random weights (chance level); trai
 
 if submitted:
     for model_id in models:
-        Jobs().submit("evaluate", {"model": model_id, "dataset": dataset, "split": None, "limit": int(limit) or None},
-                      f"evaluate {model_id} on {dataset}")
+        try:
+            Jobs().submit("evaluate", {"model": model_id, "dataset": dataset, "split": None,
+                                       "limit": int(limit) or None}, f"evaluate {model_id} on {dataset}")
+        except UserError as e:
+            st.error(f"{model_id}: {e}")
 
 
 @st.fragment(run_every=2)
@@ -60,7 +69,7 @@ if rows:
     st.subheader("Stored evaluations")
     table = pd.DataFrame(rows)
     numeric = [c for c in table.columns if c not in ("model", "model_name", "family", "dataset", "split", "scoring",
-                                                     "device")]
+                                                     "device", "precision")]
     table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")  # None -> empty cell, not "None"
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         "model_name": st.column_config.TextColumn("name"),

@@ -3,8 +3,9 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import UserError
+from core.hosted import training_limits
 from core.jobs import Jobs
-from core.results import job_rows, quick_choices
+from core.results import job_rows, model_choices, quick_choices
 from core.train.augment import PRESETS
 from core.train.recipe import TRANSFER, Recipe
 from core.train.runs import list_runs, run_history
@@ -16,14 +17,24 @@ st.caption("Training runs as a background job: leave the page, close the tab, co
            "interrupted resumes from its last complete epoch.")
 
 choices = quick_choices()
+limits = training_limits()  # hosted mode: bounded (or off); None elsewhere
+hosted = limits is not None
+if hosted and not limits.enabled:
+    st.info("Training is off on this deployment. Trained runs already in the store work on every page.")
+elif hosted:
+    st.caption(f"This deployment trains at most {limits.max_epochs} epochs on at most {limits.max_images:,} images, "
+               "with the models and datasets listed.")
+models = model_choices() if hosted else choices.models
 with st.form("recipe"):
     c1, c2, c3 = st.columns(3)
-    model = c1.selectbox("Architecture", choices.models, index=choices.models.index("resnet20"),
-                         accept_new_options=True, help="a scratch architecture, or type a pretrained id, local "
-                         "folder or run id (it gets a new head for the dataset's classes)")
-    dataset = c2.selectbox("Dataset", choices.datasets, accept_new_options=True,
-                           help="an embedded dataset, or type a folder path")
-    epochs = c3.number_input("Epochs", 1, 1000, 8)
+    model = c1.selectbox("Architecture", models, index=models.index("resnet20"), accept_new_options=not hosted,
+                         help=("a scratch architecture, a trained run or a pretrained id" if hosted else "a scratch "
+                               "architecture, or type a pretrained id, local folder or run id")
+                         + " (it gets a new head for the dataset's classes)")
+    dataset = c2.selectbox("Dataset", choices.datasets, accept_new_options=not hosted,
+                           help=None if hosted else "an embedded dataset, or type a folder path")
+    max_epochs = limits.max_epochs if hosted and limits.enabled else 1000
+    epochs = c3.number_input("Epochs", 1, max_epochs, min(8, max_epochs))
     c1, c2, c3, c4, c5 = st.columns(5)
     optimizer = c1.selectbox("Optimizer", ["sgd", "adam", "adamw"], index=1)
     lr = c2.number_input("Learning rate", 1e-6, 10.0, 0.002, format="%.5f")
@@ -47,8 +58,12 @@ with st.form("recipe"):
     transfer = c1.selectbox("Transfer learning", list(TRANSFER), help="; ".join(f"{k}: {v}" for k, v in TRANSFER.items()))
     head = c2.selectbox("New head", ["linear", "Linear 512 - ReLU - Dropout 0.3 - Linear"])
     unfreeze = c3.number_input("Unfreeze a block every N epochs", 1, 100, 1)
-    limit = c4.number_input("Train images (0 = all)", 0, 10_000_000, 0, step=500)
-    submitted = st.form_submit_button("Start training", type="primary")
+    if hosted:  # no "all": every run names its image count, within the limit
+        limit = c4.number_input(f"Train images (at most {limits.max_images:,})", 1, limits.max_images,
+                                limits.max_images, step=500)
+    else:
+        limit = c4.number_input("Train images (0 = all)", 0, 10_000_000, 0, step=500)
+    submitted = st.form_submit_button("Start training", type="primary", disabled=hosted and not limits.enabled)
 
 if submitted:
     try:

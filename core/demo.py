@@ -28,8 +28,10 @@ DEMO_RECIPES = (
 def run_demo(*, store: Store | None = None, progress: Callable[[dict], None] | None = None,
              should_stop: Callable[[], bool] | None = None, recipes: tuple[Recipe, ...] = DEMO_RECIPES) -> dict:
     from core.evaluate import evaluate
+    from core.hosted import check_demo
     from core.train.loop import train
 
+    check_demo()  # hosted mode with training off
     store = store or Store()
     say = progress or (lambda p: None)
     runs, evaluations = [], []

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from core.errors import UserError
+from core.hosted import check_job
 from core.settings import get_settings
 from core.store import Store, fingerprint, json_safe
 
@@ -100,6 +101,7 @@ class Jobs:
     def submit(self, kind: str, spec: dict, title: str, *, start_worker: bool = True) -> Job:
         if kind not in KINDS:
             raise ValueError(kind)
+        check_job(kind, spec)  # hosted mode: allow-lists and training limits
         key = job_key(kind, spec)
         with self.store.transaction(immediate=True) as db:
             row = db.execute(f"SELECT {COLUMNS} FROM jobs WHERE key=? ORDER BY id DESC LIMIT 1", (key,)).fetchone()
@@ -267,6 +269,7 @@ def job_key(kind: str, spec: dict) -> str:
 def execute(job: Job, store: Store, progress: Callable[[dict], None], should_stop: Callable[[], bool]) -> dict:
     """What each kind of job does; the result is a small JSON-able dict."""
     spec = job.spec
+    check_job(job.kind, spec)  # a job queued before hosted mode or its limits changed
     if job.kind == "train":
         from core.train.loop import train
         from core.train.recipe import Recipe
@@ -285,7 +288,7 @@ def execute(job: Job, store: Store, progress: Callable[[dict], None], should_sto
             progress({"step": done, "steps": total})
 
         ev = evaluate(spec["model"], spec["dataset"], spec.get("split"), limit=spec.get("limit"),
-                      device=spec.get("device"), store=store, progress=report)
+                      device=spec.get("device"), precision=spec.get("precision"), store=store, progress=report)
         return ev.summary()
     if job.kind == "demo":
         from core.demo import run_demo

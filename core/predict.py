@@ -1,6 +1,7 @@
 """Top-k predictions for single images (uploads, files)."""
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,8 @@ import torch
 
 from core.errors import ImageDecodeError, UserError
 from core.models.wrapper import LoadedModel
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,10 +59,12 @@ def predict_files(model_id: str, images: list[str], *, top_k: int = 5, dataset: 
     return out
 
 
-def example_images(dataset: str = "shapes", split: str = "val") -> dict[str, np.ndarray]:
-    """One bundled example per class (the first of each in the split), for pages offering examples offline."""
-    from core.data.registry import load_dataset
+def example_images(dataset: str | None = None, split: str = "val") -> dict[str, np.ndarray]:
+    """One bundled example per class (the first of each in the split; by default of `shapes`, see
+    `default_dataset`), for pages offering examples offline."""
+    from core.data.registry import default_dataset, load_dataset
 
+    dataset = dataset or default_dataset()
     ds = load_dataset(dataset)
     data = ds.split(split)
     out = {}
@@ -73,10 +78,13 @@ def example_images(dataset: str = "shapes", split: str = "val") -> dict[str, np.
 def load_for_prediction(model_id: str, dataset: str | None = None) -> LoadedModel:
     """A model ready for `predict_image`: scratch architectures take their label space from `dataset`
     (default: the embedded default); everything else carries its own labels."""
-    from core.data.registry import DEFAULT_DATASET, load_dataset
+    from core.data.registry import default_dataset, load_dataset
     from core.models.registry import create_model, scratch_specs
 
+    t = time.perf_counter()
     ds = None
     if dataset is not None or model_id in {s.id for s in scratch_specs()}:
-        ds = load_dataset(dataset or DEFAULT_DATASET)
-    return create_model(model_id, ds)
+        ds = load_dataset(dataset or default_dataset())
+    model = create_model(model_id, ds)
+    log.info("model loaded: %s (%.2f s)", model_id, time.perf_counter() - t)  # the app's server log: one per load
+    return model

@@ -7,7 +7,7 @@ from core.store import Store
 
 EVALUATION_COLUMNS = ("model", "model_name", "family", "dataset", "split", "n", "scoring", "top1", "top5", "f1_macro", "cohen_kappa",
                       "outside", "top1_restricted", "top5_restricted", "f1_macro_restricted",
-                      "cohen_kappa_restricted", "params", "seconds", "images_per_second", "device")
+                      "cohen_kappa_restricted", "params", "seconds", "images_per_second", "device", "precision")
 
 
 def evaluation_table(store: Store | None = None) -> list[dict]:
@@ -85,7 +85,8 @@ def compare_rows(keys: list[str], store: Store | None = None) -> list[dict]:
                     "cohen_kappa": m["cohen_kappa"], "params": m.get("params"),
                     "gflops": (m.get("flops_per_image") or 0) / 1e9 or None,
                     "ms_per_image": 1000.0 / ips if ips else None, "images_per_second": ips,
-                    "device": m.get("device"), "batch_size": m.get("batch_size"),
+                    "device": m.get("device"), "precision": m.get("precision", "fp32"),
+                    "batch_size": m.get("batch_size"),
                     "latency_ms_p50": b.get("latency_ms_p50"), "forward_images_per_second":
                         b.get("forward_images_per_second"), "bench_device": b.get("machine")})
     return out
@@ -114,24 +115,40 @@ class Choices:
 
 
 def quick_choices(store: Store | None = None) -> Choices:
-    """Scratch architectures and finished runs (newest first, the default picks), embedded datasets."""
+    """Scratch architectures and finished runs (newest first, the default picks), embedded datasets
+    (hosted mode: the allow-listed datasets)."""
     from core.data.registry import list_datasets
+    from core.hosted import allowed_datasets, is_hosted
     from core.models.registry import scratch_specs
     from core.train.runs import list_runs
 
     runs = [r["run_id"] for r in list_runs(store)]
     models = [s.id for s in scratch_specs()] + runs
+    datasets = list(allowed_datasets()) if is_hosted() else [e.id for e in list_datasets() if e.source == "embedded"]
     return Choices(models=models, default_models=runs[:3] or [m for m in ("cnn-2layer", "vit-small") if m in models],
-                   datasets=[e.id for e in list_datasets() if e.source == "embedded"])
+                   datasets=datasets)
 
 
 def model_choices(store: Store | None = None) -> list[str]:
-    """What a model picker offers: scratch architectures, finished runs, then the default pretrained ids."""
+    """What a model picker offers: scratch architectures, finished runs, then the default pretrained ids
+    (hosted mode: the allow-listed ones)."""
+    from core.hosted import allowed_hub_models, is_hosted
     from core.models.defaults import HF_DEFAULTS
     from core.models.registry import scratch_specs
     from core.train.runs import list_runs
 
-    return ([s.id for s in scratch_specs()] + [r["run_id"] for r in list_runs(store)] + [h.id for h in HF_DEFAULTS])
+    hub = list(allowed_hub_models()) if is_hosted() else [h.id for h in HF_DEFAULTS]
+    return [s.id for s in scratch_specs()] + [r["run_id"] for r in list_runs(store)] + hub
+
+
+def dataset_labels() -> dict[str, str]:
+    """The datasets a form offers, id -> label: every registered one, or in hosted mode the allow-list
+    (an operator may allow-list a folder; it is offered by its path)."""
+    from core.data.registry import ENTRIES
+    from core.hosted import allowed_datasets, is_hosted
+
+    ids = list(allowed_datasets()) if is_hosted() else list(ENTRIES)
+    return {d: f"{d} - {e.name} ({e.num_classes} classes, {e.source})" if (e := ENTRIES.get(d)) else d for d in ids}
 
 
 def run_label(run_id: str, store: Store | None = None) -> str:

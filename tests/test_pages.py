@@ -135,7 +135,7 @@ def test_compare_page_tables_bars_curves_and_csv(fresh_store):
     from core.train.recipe import Recipe
 
     res = train(Recipe(model="linear", dataset="digits", epochs=2), store=fresh_store)
-    evaluate(res.model_id, "digits", "val", store=fresh_store)
+    evaluate(res.model_id, "digits", "val", store=fresh_store, precision="fp32")  # as the trainer validates
     evaluate("cnn-2layer", "digits", "val", store=fresh_store)
     at = _app("app_pages/compare.py")
     table = at.dataframe[0].value

@@ -1,6 +1,8 @@
 """Widgets several pages share: models (held in a bounded resource cache) and an image to look at."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import streamlit as st
 
@@ -17,42 +19,55 @@ def cached_model(model_id: str):
 
 
 @st.cache_data(show_spinner=False)
-def _examples() -> dict[str, np.ndarray]:
+def _examples(dataset: str) -> dict[str, np.ndarray]:
     from core.predict import example_images
 
-    return example_images()
+    return example_images(dataset)
 
 
 def pick_models(key: str, *, families: tuple[str, ...] = ()) -> list[str]:
     """A model multiselect whose default is the best trained run (validation top-1) of each family in
     `families` (or the newest runs), remembered in the URL."""
-    from core.results import quick_choices
+    from core.hosted import is_hosted
+    from core.results import model_choices, quick_choices
     from core.train.runs import list_runs
 
+    hosted = is_hosted()  # hosted: the allow-listed models only, nothing typed in
     choices = quick_choices()
+    options = model_choices() if hosted else choices.models
     runs = sorted(list_runs(), key=lambda r: -(r.get("val_top1") or 0))
     default = [next(r["run_id"] for r in runs if r["family"] == f) for f in families
                if any(r["family"] == f for r in runs)] or choices.default_models
-    from_url = [m for m in st.query_params.get_all("model")]
-    picked = st.multiselect("Models", choices.models, default=from_url or default, accept_new_options=True, key=key,
-                            help="scratch architectures and trained runs; type a pretrained id or a local folder")
+    from_url = [m for m in st.query_params.get_all("model") if not hosted or m in options]
+    hint = ("scratch architectures, trained runs and the pretrained ids this deployment offers" if hosted else
+            "scratch architectures and trained runs; type a pretrained id or a local folder")
+    picked = st.multiselect("Models", options, default=from_url or default, accept_new_options=not hosted, key=key,
+                            help=hint)
     st.query_params["model"] = picked
     return picked
 
 
 def pick_images(key: str, *, many: bool = True) -> dict[str, np.ndarray]:
-    """Uploaded images (decoded by the one safe decoder; a bad file is a message) or a bundled example."""
+    """Uploaded images (decoded by the one safe decoder; a bad file is a message) or a bundled example.
+    Uploads stay in memory: Streamlit holds their bytes, the decoder reads them from there."""
+    from core.hosted import check_upload, max_upload_bytes
+
+    limit = max_upload_bytes()  # the browser refuses bigger files; check_upload holds whatever the client
     uploads = st.file_uploader("Images" if many else "Image", key=f"{key}-upload", accept_multiple_files=many,
-                               type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"])
+                               type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"],
+                               max_upload_size=max(1, math.ceil(limit / 2**20)) if limit else None)
     uploads = (uploads or []) if many else ([uploads] if uploads else [])
     images: dict[str, np.ndarray] = {}
     for f in uploads:
         try:
+            check_upload(f.name, f.size)  # before decoding
             images[f.name] = decode_image(f.getvalue(), name=f.name)
         except ImageDecodeError as e:
             st.error(str(e))
     if not uploads:
-        ex = _examples()
+        from core.data.registry import default_dataset
+
+        ex = _examples(default_dataset())
         name = st.selectbox("or a bundled example", list(ex), key=f"{key}-example")
         images[name] = ex[name]
     return images

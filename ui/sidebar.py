@@ -21,10 +21,12 @@ def _store_size(root: str) -> str:
 def sidebar() -> None:
     from core.settings import get_settings
 
-    root = get_settings().cache_dir
+    settings = get_settings()
+    root = settings.cache_dir
     with st.sidebar:
         st.caption(f"**Device:** {_device()}")
-        st.caption(f"**Store:** `{root}` ({_store_size(str(root))})")
+        if not settings.hosted:  # a public deployment shows neither its server paths nor walks its store every 10 s
+            st.caption(f"**Store:** `{root}` ({_store_size(str(root))})")
         _jobs()
 
 

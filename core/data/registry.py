@@ -43,13 +43,26 @@ ENTRIES: dict[str, DatasetEntry] = {
 DEFAULT_DATASET = "shapes"
 
 
+def default_dataset() -> str:
+    """What pages fall back on (bundled examples, a scratch model's label space): `shapes`, or in hosted
+    mode the first allow-listed dataset when `shapes` is not allowed."""
+    from core.hosted import allowed_datasets, is_hosted
+
+    allowed = allowed_datasets()
+    return allowed[0] if is_hosted() and DEFAULT_DATASET not in allowed else DEFAULT_DATASET
+
+
 def list_datasets() -> list[DatasetEntry]:
     return list(ENTRIES.values())
 
 
 def load_dataset(dataset: str | Path) -> Dataset:
-    """A dataset by registered id, or a folder in any supported layout (detected)."""
+    """A dataset by registered id, or a folder in any supported layout (detected). In hosted mode,
+    only the allow-listed ids (core/hosted.py)."""
+    from core.hosted import check_dataset
+
     key = str(dataset)
+    check_dataset(key)
     if key in ENTRIES:
         return ENTRIES[key].load()
     path = Path(key).expanduser()

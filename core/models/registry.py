@@ -98,6 +98,10 @@ def create_model(model_id: str, dataset: "Dataset | None" = None, *, seed: int =
                  size: int | None = None, store=None) -> LoadedModel:
     """Resolve any `--model` value: a scratch id (sized from `dataset`, or built for `size`-pixel
     images), a local folder, or a Hub id."""
+    from core.hosted import check_model, is_hosted
+
+    check_model(model_id)  # hosted mode: allow-listed ids only, no folders
+    hosted = is_hosted()
     scratch = {s.id for s in scratch_specs()}
     if model_id in scratch:
         shape = input_shape_for(dataset, size)
@@ -116,6 +120,8 @@ def create_model(model_id: str, dataset: "Dataset | None" = None, *, seed: int =
         return load_timm(model_id[len(TIMM_PREFIX):])
     from core.train import runs
 
+    if hosted:  # the id names a run of the store or a Hub model, never a folder that happens to share its name
+        return runs.load_trained(model_id, store) if runs.is_run_id(model_id) else pretrained.load_hub(model_id)
     path = Path(model_id).expanduser()
     if runs.is_run_id(model_id) and not path.exists() or path.is_dir() and runs.is_run_folder(path):
         return runs.load_trained(model_id, store)  # run ids are looked up in `store` (default: the settings')

@@ -105,10 +105,11 @@ def finish(store: Store, folder: Path, recipe: Recipe, ds: Dataset, model: Loade
 
 def load_trained(ref: str, store: Store | None = None) -> LoadedModel:
     """A trained run as a LoadedModel, by run id or run folder."""
+    from core.hosted import is_hosted
     from core.models.registry import InputShape, build_scratch, create_model
 
     path = Path(ref).expanduser()
-    if is_run_id(ref) and not path.exists():
+    if is_run_id(ref) and (is_hosted() or not path.exists()):  # hosted: the store's run, never a folder
         path = run_folder(store or Store(), ref)
     config_file, weights_file = path / "config.json", path / "weights.safetensors"
     if not config_file.is_file():
