@@ -3,6 +3,10 @@
 Artifacts are `.npz` written without pickle and read with `allow_pickle=False`. Every file is
 written atomically (temp file in the same folder, fsync, rename), and a record whose artifact
 is missing or fails its sha256 is dropped and reported as a miss, so the caller recomputes.
+
+An artifact's name carries its checksum, so rewriting a record never replaces the file the old
+index row points to: a reader, even one racing a writer that is killed half-way, gets the old
+record or the new one, complete. `lock(key)` lets one process compute a key while others wait.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import io
 import json
 import math
 import os
+import re
 import sqlite3
 import tempfile
 import time
@@ -23,6 +28,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from core.settings import get_settings
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # keys used as lock file names as they are
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -78,16 +85,22 @@ def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None
         os.close(dir_fd)
 
 
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> str:
-    """Atomically save arrays (no object dtypes: nothing needs pickle) and return the file's sha256."""
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> tuple[bytes, str]:
+    """An npz file's bytes (no object dtypes: nothing needs pickle) and their sha256."""
     for name, a in arrays.items():
         if np.asarray(a).dtype == object:
             raise TypeError(f"array {name!r} has dtype object, which would need pickle")
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     data = buf.getvalue()
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> str:
+    """Atomically save arrays (no object dtypes: nothing needs pickle) and return the file's sha256."""
+    data, sha = _npz_bytes(arrays)
     atomic_write(path, lambda f: f.write(data))
-    return hashlib.sha256(data).hexdigest()
+    return sha
 
 
 def load_npz(path: Path, sha256: str | None = None) -> dict[str, np.ndarray] | None:
@@ -142,17 +155,24 @@ class Store:
         return self._db(immediate)
 
     def put(self, key: str, kind: str, meta: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> Record:
-        """Write the artifact first, then the index row: a crash in between leaves only an orphan file."""
+        """Write the artifact first, then the index row: a crash in between leaves only an orphan file.
+
+        The artifact is named by key and checksum, so the file an older row names stays in place
+        until the new row is committed; only then is it removed."""
         artifact = sha = None
         if arrays is not None:
-            artifact = f"{kind}/{key}.npz"
-            sha = save_npz(self.artifacts / artifact, arrays)
+            data, sha = _npz_bytes(arrays)
+            artifact = f"{kind}/{key}.{sha[:16]}.npz"
+            atomic_write(self.artifacts / artifact, lambda f: f.write(data))
         record = Record(key, kind, time.time(), meta, artifact, sha)
-        with self._db() as db:
+        with self._db(immediate=True) as db:  # read the old row and replace it in one write transaction
+            old = db.execute("SELECT artifact FROM records WHERE key=?", (key,)).fetchone()
             db.execute(
                 "INSERT OR REPLACE INTO records(key, kind, created, meta, artifact, sha256) VALUES (?,?,?,?,?,?)",
                 (key, kind, record.created, json.dumps(meta, default=str), artifact, sha),
             )
+        if old and old[0] and old[0] != artifact:
+            (self.artifacts / old[0]).unlink(missing_ok=True)  # superseded; a reader holding its row retries
         return record
 
     def get(self, key: str) -> Record | None:
@@ -163,15 +183,51 @@ class Store:
     def get_with_arrays(self, key: str) -> tuple[Record, dict[str, np.ndarray]] | None:
         """A record and its verified arrays; a record whose artifact is missing or corrupt is dropped."""
         record = self.get(key)
-        if record is None:
-            return None
-        if record.artifact is None:
-            return record, {}
-        arrays = load_npz(self.artifacts / record.artifact, record.sha256)
-        if arrays is None:
-            self.delete(key)
-            return None
-        return record, arrays
+        for _ in range(3):  # a writer replacing the record between our two reads: read its new row
+            if record is None:
+                return None
+            if record.artifact is None:
+                return record, {}
+            arrays = load_npz(self.artifacts / record.artifact, record.sha256)
+            if arrays is not None:
+                return record, arrays
+            now = self.get(key)
+            if now is None or (now.artifact, now.sha256) == (record.artifact, record.sha256):
+                break  # the same row with a bad file: damaged, not replaced
+            record = now
+        if record is not None:
+            self._drop_damaged(record)
+        return None
+
+    def _drop_damaged(self, record: Record) -> None:
+        """Delete a record whose artifact failed to load, unless a writer has replaced it meanwhile."""
+        with self._db() as db:
+            gone = db.execute("DELETE FROM records WHERE key=? AND artifact IS ? AND sha256 IS ?",
+                              (record.key, record.artifact, record.sha256)).rowcount
+        if gone and record.artifact:
+            (self.artifacts / record.artifact).unlink(missing_ok=True)
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold the inter-process lock of `key`, waiting while another process holds it.
+
+        For compute-once: check the store, take the lock, check again, compute, put. An flock on
+        `locks/<key>.lock`: the kernel releases it when its holder exits, killed or not, so a crash
+        never leaves a key locked. Not re-entrant: a thread taking the same key twice waits for itself."""
+        try:
+            import fcntl
+        except ImportError:  # Windows: no flock; two processes may then both compute (the results agree)
+            yield
+            return
+        name = key if _SAFE_NAME.fullmatch(key) else hashlib.sha256(key.encode()).hexdigest()[:32]
+        path = self.root / "locks" / f"{name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as f:  # lock files stay (empty); removing one would race a process about to lock it
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def arrays(self, record: Record) -> dict[str, np.ndarray] | None:
         if record.artifact is None:
@@ -184,7 +240,14 @@ class Store:
 
     def size_bytes(self) -> int:
         """Bytes on disk under the store's folder (index, artifacts, runs)."""
-        return sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())
+        total = 0
+        for f in self.root.rglob("*"):
+            try:
+                if f.is_file():
+                    total += f.stat().st_size
+            except FileNotFoundError:  # SQLite's -wal/-shm files and temp files come and go while jobs write
+                pass
+        return total
 
     def records(self, kind: str | None = None) -> list[Record]:
         """All records (of one kind), newest first."""

@@ -239,6 +239,25 @@ def test_csv_path_escaping_root(tmp_path, bad):
     _refused(root, "train.csv line 17", bad)
 
 
+def test_csv_row_naming_a_link_out_of_the_root_or_a_non_image_is_refused(tmp_path):
+    root = _leaves(tmp_path / "l")
+    _img(tmp_path / "evil.jpg")
+    os.symlink(tmp_path / "evil.jpg", root / "images" / "inside-looking.jpg")
+    rows = (root / "train.csv").read_text()
+    (root / "train.csv").write_text(rows + "images/inside-looking.jpg,abies_concolor\n")
+    _refused(root, "train.csv line 17: images/inside-looking.jpg points outside the dataset folder")
+    (root / "images" / "notes.txt").write_text("not an image")
+    (root / "train.csv").write_text(rows + "images/notes.txt,abies_concolor\n")
+    _refused(root, "train.csv line 17: images/notes.txt is not an image file")
+
+
+def test_csv_split_column_with_an_unknown_split_is_refused(tmp_path):
+    root = _leaves(tmp_path / "l", per_class=2, labels=("a", "b"))
+    rows = "images/0.jpg,a,train\nimages/1.jpg,a,val\nimages/2.jpg,b,tset\n"  # a typo, not a third split
+    (root / "train.csv").write_text("image,label,split\n" + rows)
+    _refused(root, "train.csv line 4: split 'tset' is not one of train, val, test, valid, validation")
+
+
 def test_empty_class_folder(tmp_path):
     root = _classes(tmp_path / "f", ["cat", "dog"])
     (root / "emu").mkdir()
@@ -263,16 +282,28 @@ def test_no_images_lists_layouts(tmp_path):
         detect_layout(tmp_path / "nope")
 
 
-def test_symlinks_outside_root_and_loops_are_not_followed(tmp_path):
+def test_symlinks_inside_root_are_read_and_links_out_or_looping_are_refused_by_name(tmp_path):
     root = _classes(tmp_path / "f", ["cat", "dog"])
-    _img(tmp_path / "outside.jpg")
-    os.symlink(tmp_path / "outside.jpg", root / "cat" / "sneaky.jpg")
     os.symlink(root / "dog" / "0.png", root / "cat" / "alias.png")  # inside the root: fine
-    os.symlink(root, root / "dog" / "loop")
     ds = load_folder(root)
     names = [Path(p).name for p in ds.split("all").paths]
     assert names == ["0.png", "1.png", "alias.png", "0.png", "1.png"]
     assert ds.fingerprint()
+    # never followed, and never silently left out: each refused, naming the link
+    _img(tmp_path / "outside.jpg")
+    _img(tmp_path / "elsewhere" / "0.png")
+    bad = [("cat/sneaky.jpg", tmp_path / "outside.jpg", "cat/sneaky.jpg links outside the dataset folder"),
+           ("dog/loop", root, "dog/loop is a link to ., a folder that contains it: a loop"),
+           ("dog/deeper/up", root / "dog", "dog/deeper/up is a link to dog, a folder that contains it: a loop"),
+           ("cat/gone.jpg", tmp_path / "missing.jpg", "cat/gone.jpg is a link that leads nowhere"),
+           ("cat/self.jpg", root / "cat" / "self.jpg", "cat/self.jpg is a link that leads nowhere"),
+           ("emu", tmp_path / "elsewhere", "emu links outside the dataset folder"),  # a whole class folder
+           ("dog/copy", root / "cat", "dog/copy is a link to the folder cat; links to folders are not followed")]
+    for rel, target, message in bad:
+        (root / rel).parent.mkdir(exist_ok=True)
+        os.symlink(target, root / rel)
+        _refused(root, message)
+        (root / rel).unlink()
 
 
 # --- fingerprint -----------------------------------------------------------------------------------------

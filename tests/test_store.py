@@ -64,3 +64,26 @@ def test_store_is_plain_sqlite(store):
     store.put("k", "evaluation", {"a": 1})
     rows = sqlite3.connect(store.root / "store.sqlite").execute("SELECT key, kind FROM records").fetchall()
     assert rows == [("k", "evaluation")]
+
+
+def test_size_bytes_survives_sqlite_files_coming_and_going(tmp_path):
+    """SQLite creates and deletes its -wal/-shm files as connections open and close; the sidebar's store size
+    is read meanwhile (the load run saw FileNotFoundError from it)."""
+    import threading
+
+    store = Store(tmp_path)
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            with Store(tmp_path).transaction() as db:
+                db.execute("SELECT count(*) FROM records").fetchone()
+
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        sizes = [store.size_bytes() for _ in range(300)]
+    finally:
+        stop.set()
+        t.join()
+    assert min(sizes) > 0  # the index file itself is always there

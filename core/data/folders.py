@@ -76,11 +76,33 @@ def _inside(root: Path, p: Path) -> bool:
         return False
 
 
+def _link_refused(root: Path, link: Path) -> NoReturn:
+    """Refuse a symbolic link met while listing a dataset, naming it and saying what is wrong with it."""
+    where = _rel(root, link)
+    try:
+        target = link.resolve(strict=True)
+    except (OSError, RuntimeError):  # RuntimeError: a loop of links
+        _fail(f"{where} is a link that leads nowhere (a missing target or a loop of links); remove it")
+    if not target.is_relative_to(root):
+        _fail(f"{where} links outside the dataset folder {root} (to {target}); copy what it points to into the folder")
+    if target.is_dir() and link.parent.resolve().is_relative_to(target):
+        _fail(f"{where} is a link to {_rel(root, target) or '.'}, a folder that contains it: a loop; remove the link")
+    _fail(f"{where} is a link to the folder {_rel(root, target)}; links to folders are not followed inside a "
+          "dataset: put the folder itself there")
+
+
 def _entry_ok(root: Path, e: os.DirEntry) -> bool:
-    """A regular image file, or a symlink to one that stays inside root (we never read outside the dataset)."""
+    """A regular image file, or a symlink to one that stays inside root (we never read outside the dataset);
+    a link leading out of root or nowhere is refused, by name, rather than silently left out."""
     if not _is_image_name(e.name):
         return False
-    return e.is_file(follow_symlinks=False) or (e.is_symlink() and _inside(root, Path(e.path)) and e.is_file())
+    if e.is_file(follow_symlinks=False):
+        return True
+    if e.is_symlink():
+        if _inside(root, Path(e.path)) and os.path.isfile(e.path):  # os.path: False, not an error, on a loop
+            return True
+        _link_refused(root, Path(e.path))
+    return False
 
 
 def _listable(root: Path, d: Path) -> bool:
@@ -101,25 +123,39 @@ def _images_in(root: Path, d: Path) -> dict[str, Path]:
 
 
 def _walk_images(root: Path, d: Path) -> list[Path]:
-    """Image files anywhere under d, sorted; directory symlinks are not followed, so no loops and no escapes."""
+    """Image files anywhere under d, sorted. A link to a folder is refused, by name, never followed:
+    no loops, no escapes, and nothing behind a link silently left out."""
     found: list[Path] = []
     todo = [d] if _listable(root, d) else []
     while todo:
         with os.scandir(todo.pop()) as entries:
             for e in entries:
+                if _hidden(e.name):
+                    continue
                 if e.is_dir(follow_symlinks=False):
-                    if not _hidden(e.name):
-                        todo.append(Path(e.path))
+                    todo.append(Path(e.path))
+                elif e.is_symlink() and os.path.isdir(e.path):
+                    _link_refused(root, Path(e.path))
                 elif _entry_ok(root, e):
                     found.append(Path(e.path))
     return sorted(found)
 
 
-def _subdirs(d: Path) -> list[Path]:
-    """Real (non-symlink, non-hidden) sub-folders of d, sorted by name."""
+def _subdirs(d: Path, root: Path | None = None) -> list[Path]:
+    """Real (non-symlink, non-hidden) sub-folders of d, sorted by name. With `root`, a link to a folder
+    among them is refused by name instead of being left out."""
     if not d.is_dir() or d.is_symlink():
         return []
-    return sorted(p for p in d.iterdir() if p.is_dir() and not p.is_symlink() and not _hidden(p.name))
+    subs = []
+    for p in d.iterdir():
+        if _hidden(p.name) or not p.is_dir():
+            continue
+        if p.is_symlink():
+            if root is not None:
+                _link_refused(root, p)
+            continue
+        subs.append(p)
+    return sorted(subs)
 
 
 def _sort_classes(names: set[str] | list[str]) -> list[str]:
@@ -168,14 +204,14 @@ def _read_names(root: Path, path: Path) -> dict[str, str]:
 
 
 def _first_size(paths: list[Path]) -> tuple[int, int] | None:
-    """(H, W) of the first image, read from its header without decoding pixels."""
-    from PIL import Image
+    """(H, W) of the first image, read from its header by the safe decoder's rules, without decoding pixels."""
+    from core.data.decode import header_size
+    from core.errors import ImageDecodeError
 
     try:
-        with Image.open(paths[0]) as im:
-            w, h = im.size
+        w, h = header_size(paths[0])
         return (h, w)
-    except Exception:  # an unreadable file is reported when it is decoded, not here
+    except ImageDecodeError:  # an unreadable (or refused: a bomb) file is reported when it is decoded, not here
         return None
 
 
@@ -199,7 +235,7 @@ def _scan_classes(root: Path, split_dir: Path, index: dict[str, int], inner: str
     """Images of every class folder in split_dir (under `inner` inside each), labelled by index."""
     paths: list[Path] = []
     labels: list[int] = []
-    folders = _subdirs(split_dir)
+    folders = _subdirs(split_dir, root)
     for d in folders:
         if d.name not in index:
             _fail(f"folder {_rel(root, d)} is not one of the {len(index)} classes of this dataset")
@@ -360,6 +396,8 @@ def _csv_folder(root: Path) -> _Found:
             missing.append(cells[0])
         paths.append(p)
         raw.append(cells[1])
+        if si is not None and cells[2].lower() not in CSV_SPLITS:  # a typo would silently be a split of its own
+            _fail(f"{where}: split {cells[2]!r} is not one of {', '.join(CSV_SPLITS)}")
         split_of.append(CSV_SPLITS.get(cells[2].lower(), cells[2]))  # valid, validation, VAL: all "val"
     if missing:
         _fail(f"{table.name} names {len(missing)} image(s) that do not exist: {', '.join(missing[:5])}")

@@ -22,6 +22,7 @@ from torch import nn
 from core.data.base import Dataset, Split
 from core.data.loader import iter_batches
 from core.errors import UserError
+from core.evaluate import BatchSize, in_chunks
 from core.metrics import compute_metrics
 from core.models.wrapper import LoadedModel
 from core.settings import resolve_device
@@ -34,6 +35,7 @@ from core.train.recipe import Recipe
 from core.train.schedules import ScheduleConfig, make_schedule, set_lr
 
 Progress = Callable[[dict], None]
+VAL_BATCH = 256
 
 
 class Stopped(Exception):
@@ -73,10 +75,11 @@ class _Trainer:
         self.r, self.ds, self.m, self.dev, self.store = recipe, ds, model, dev, store
         self.workers, self.progress, self.should_stop = num_workers, progress, should_stop
         self.folder = runs.run_folder(store, recipe.run_id)
-        self.train_split = ds.split("train").limited(recipe.limit)
+        # in-memory images are resized to the model's geometry once, not in every epoch's batches
+        self.train_split = in_geometry(ds.split("train").limited(recipe.limit), model.preprocess)
         val_name = next((s for s in ("val", "test") if s in ds.splits), "train")
         self.val_name = val_name
-        self.val_split = ds.split(val_name).limited(recipe.val_limit)
+        self.val_split = in_geometry(ds.split(val_name).limited(recipe.val_limit), model.preprocess)
         self.steps = max(1, math.ceil(len(self.train_split) / recipe.batch_size))
         self.module = model.module.to(dev)
         self.groups = layer_groups(self.module)
@@ -92,6 +95,9 @@ class _Trainer:
         self.use_amp = recipe.amp and dev == "cuda"
         self.history: list[dict] = []
         self.start_epoch = 0
+        self.micro = recipe.batch_size  # the largest batch the device holds: halved on out-of-memory
+        self.oom_halvings = 0
+        self.val_fit = BatchSize(VAL_BATCH)  # validation's batch size, halved on out-of-memory
 
     # --- the run --------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -103,6 +109,8 @@ class _Trainer:
             self.history = meta["history"]
             self.schedule.load_state_dict(meta["schedule"])
             self.start_epoch = meta["epoch"] + 1
+            self.micro = meta.get("micro_batch", self.micro)  # a resumed run starts at the size that fitted
+            self.oom_halvings = meta.get("oom_halvings", 0)
         runs.write_config(self.folder, self.r, self.ds, self.m)
         t_start = time.perf_counter()
         for epoch in range(self.start_epoch, self.r.epochs):
@@ -110,7 +118,7 @@ class _Trainer:
             self.history.append(row)
             save_checkpoint(ckpt, self.module, self.optimizer,
                             {"epoch": epoch, "history": self.history, "schedule": self.schedule.state_dict(),
-                             "run_id": self.r.run_id})
+                             "run_id": self.r.run_id, "micro_batch": self.micro, "oom_halvings": self.oom_halvings})
             self._report(epoch=epoch + 1, step=self.steps, row=row, t_start=t_start)
         meta = runs.finish(self.store, self.folder, self.r, self.ds, self.m, self.history, self.dev,
                            val_split=self.val_name)
@@ -144,14 +152,8 @@ class _Trainer:
             x = batch.to(self.dev, non_blocking=True).float() / 255.0
             x, target = self.augment(x, y, gen)
             x = (x - mean) / std
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
-                out = self.module(x)
-                logits, loss = self._loss(out, target)
-            if not torch.isfinite(loss):
-                raise Diverged(f"the loss became {float(loss.detach())} at epoch {epoch + 1}, step {step + 1} "
-                               f"(learning rate {lr:.3g}); lower the learning rate or clip gradients")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            logits, loss = self._forward_backward(x, target, f"epoch {epoch + 1}, step {step + 1} "
+                                                             f"(learning rate {lr:.3g})")
             for (name, ps), v in zip(self.groups, _group_norms(self.groups)):
                 norms[name] += v
             if r.clip_norm is not None:
@@ -170,7 +172,58 @@ class _Trainer:
         return {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_top1": correct / max(seen, 1),
                 **val, "lr": first_lr, "lr_last": lr, "seconds": seconds, "images_per_second": seen / seconds if seconds > 0 else None,
                 "grad_norm": {k: v / steps_done for k, v in norms.items()},
+                # the batch size the device held (micro-batches, gradients accumulated) after out-of-memory
+                "micro_batch": min(self.micro, r.batch_size), "oom_halvings": self.oom_halvings,
+                "val_batch": self.val_fit.size, "val_oom_halvings": self.val_fit.halvings,
                 "trainable": sum(p.numel() for p in self.module.parameters() if p.requires_grad)}
+
+    def _forward_backward(self, x: torch.Tensor, target: torch.Tensor, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward and backward of one step: (logits, loss), gradients in the parameters.
+
+        The whole batch at once, until the device runs out of memory: then the step is retried in
+        micro-batches of half the size (halved again as needed, down to 1), each micro-batch's loss
+        weighted by its share of the batch, so the gradients and the optimizer step are the batch's
+        (up to float rounding; BatchNorm sees the smaller batches). The micro-batch size stays for the
+        rest of the run and every history row records it (`micro_batch`, `oom_halvings`)."""
+        buffers = [b.detach().clone() for b in self.module.buffers()]  # small: BatchNorm statistics
+        while True:
+            try:
+                self.optimizer.zero_grad(set_to_none=True)
+                if self.micro >= len(x):
+                    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
+                        logits, loss = self._loss(self.module(x), target)
+                    self._check_finite(loss, where)
+                    loss.backward()
+                    return logits, loss
+                parts, total = [], 0.0
+                for s in range(0, len(x), self.micro):
+                    xs, ts = x[s:s + self.micro], target[s:s + self.micro]
+                    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
+                        logits, loss = self._loss(self.module(xs), ts)
+                    self._check_finite(loss, where)
+                    (loss * (len(xs) / len(x))).backward()
+                    parts.append(logits.detach())
+                    total += float(loss.detach()) * len(xs)
+                return torch.cat(parts), torch.tensor(total / len(x))
+            except torch.OutOfMemoryError:
+                if self.micro <= 1 or len(x) <= 1:
+                    raise UserError(f"out of memory on {self.dev} even with a batch of 1 image at {where}; "
+                                    "free the device or train on the CPU") from None
+                self.micro = max(1, min(self.micro, len(x)) // 2)
+                self.oom_halvings += 1
+            # out of the except block, so the failed attempt's tensors are released first
+            with torch.no_grad():  # BatchNorm statistics as before the failed attempt
+                for b, saved in zip(self.module.buffers(), buffers):
+                    b.copy_(saved)
+            self.optimizer.zero_grad(set_to_none=True)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+    @staticmethod
+    def _check_finite(loss: torch.Tensor, where: str) -> None:
+        if not torch.isfinite(loss):
+            raise Diverged(f"the loss became {float(loss.detach())} at {where}; "
+                           "lower the learning rate or clip gradients")
 
     def _loss(self, out, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross-entropy on the logits, plus `aux_weight` x each auxiliary head's (GoogLeNet in training mode)."""
@@ -187,12 +240,13 @@ class _Trainer:
         loss_sum, tops, ys = 0.0, [], []
         k = min(5, self.ds.num_classes)
         with torch.inference_mode():
-            for batch, pos, _bad in iter_batches(self.val_split, pre, 256, self.dev, self.workers):
+            for batch, pos, _bad in iter_batches(self.val_split, pre, VAL_BATCH, self.dev, self.workers):
                 if len(batch) == 0:
                     continue
                 y = torch.from_numpy(self.val_split.labels[pos]).to(self.dev)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
-                    logits = _split_outputs(self.module(pre.normalize(batch.to(self.dev))))[0].float()
+                    logits, = in_chunks(lambda xb: (_split_outputs(self.module(xb))[0].float(),),
+                                        pre.normalize(batch.to(self.dev)), self.val_fit, self.dev)
                 loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
                 tops.append(logits.topk(k, dim=1).indices.cpu().numpy())
                 ys.append(y.cpu().numpy())
@@ -238,6 +292,18 @@ def _split_outputs(out) -> tuple[torch.Tensor, list[torch.Tensor]]:
     if isinstance(out, tuple):
         return out[0], [a for a in out[1:] if isinstance(a, torch.Tensor)]
     raise TypeError(f"cannot find logits in a {type(out).__name__}")
+
+
+def in_geometry(split: Split, pre) -> Split:
+    """An in-memory split with its images already in the model's geometry (uint8 (N, H, W, C), so the
+    loader passes them through); files and images already in shape are returned as they are."""
+    if split.images is None or len(split) == 0:
+        return split
+    shape = split.images.shape
+    if pre.passthrough(shape[1], shape[2], shape[3] if len(shape) == 4 else 1):
+        return split
+    images = pre.geometry_batch(split.images).permute(0, 2, 3, 1).contiguous().numpy()
+    return Split(labels=split.labels, images=images, index=split.index)
 
 
 def _group_norms(groups: list[tuple[str, list[nn.Parameter]]]) -> list[float]:
