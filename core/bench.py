@@ -1,13 +1,22 @@
-"""Speed of one model on one device: forward-only throughput on preloaded tensors, batch-1 latency,
-and end-to-end throughput from a dataset's images (decode, resize, normalise, forward). Stored, so
-pages can show latency next to accuracy.
+"""Speed of one model on one device, measured so the figures can be trusted and compared:
 
-Measured with warm-up and repetitions (median and spread); tests never assert on these numbers.
+- forward-only images/s on preloaded tensors, and batch-1 latency p50 / p90;
+- decode + preprocess images/s per core (one thread, the dataset's own images);
+- end-to-end images/s: `evaluate` from the dataset's files to stored predictions, in a scratch store;
+- pipeline efficiency = end-to-end / the ideal the isolated rates allow on the same cores, where the
+  cores decode and compute in turn: 1 / (1 / (cores x decode per core) + 1 / forward);
+- compute utilisation = FLOPs per image x forward images/s / the device's measured matrix-multiply
+  FLOP/s in the same dtype.
+
+Every figure is the median of several repetitions after warm-up, with its spread. Stored as a `bench`
+record so pages can show latency next to accuracy. Tests never assert on these numbers.
 """
 from __future__ import annotations
 
+import os
 import platform
 import statistics
+import tempfile
 import time
 
 import numpy as np
@@ -15,10 +24,12 @@ import torch
 
 from core.errors import UserError
 from core.models.wrapper import LoadedModel
+from core.precision import cpu_flags, cpu_has_amx, inference_fn, resolve_precision
 from core.settings import resolve_device
 from core.store import Store, fingerprint
 
-BENCH_CODE_VERSION = 1
+BENCH_CODE_VERSION = 2
+MATMUL_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def _sync(dev: str) -> None:
@@ -26,7 +37,8 @@ def _sync(dev: str) -> None:
         torch.cuda.synchronize()
 
 
-def _timed(fn, dev: str, repeats: int, warmup: int) -> list[float]:
+def timed(fn, dev: str = "cpu", repeats: int = 5, warmup: int = 1) -> list[float]:
+    """Seconds per call of `fn`, `repeats` times after `warmup` untimed calls (device synchronised)."""
     for _ in range(warmup):
         fn()
     _sync(dev)
@@ -39,48 +51,146 @@ def _timed(fn, dev: str, repeats: int, warmup: int) -> list[float]:
     return out
 
 
+def rate(count: int, seconds: list[float]) -> dict:
+    """Items/s as median and spread (slowest, fastest repetition)."""
+    return {"median": count / statistics.median(seconds), "min": count / max(seconds), "max": count / min(seconds),
+            "repeats": len(seconds)}
+
+
+def cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def matmul_flops(dev: str, precision: str, n: int | None = None, repeats: int = 5) -> dict:
+    """Measured FLOP/s of an n x n matrix multiply (2 n^3 FLOPs) in `precision`'s dtype: the device's
+    practical peak that compute utilisation is a fraction of."""
+    n = n or (8192 if dev == "cuda" else 2048)
+    dtype = MATMUL_DTYPES[precision]
+    a = torch.randn(n, n, device=dev).to(dtype)
+    b = torch.randn(n, n, device=dev).to(dtype)
+    return rate(2 * n ** 3, timed(lambda: a @ b, dev, repeats, warmup=2))
+
+
+def forward_rate(run, x: torch.Tensor, dev: str, repeats: int, warmup: int) -> dict:
+    with torch.inference_mode():
+        return rate(len(x), timed(lambda: run(x), dev, repeats, warmup))
+
+
+def latency_ms(run, one: torch.Tensor, dev: str, repeats: int, warmup: int) -> dict:
+    with torch.inference_mode():
+        ms = sorted(1000 * t for t in timed(lambda: run(one), dev, max(20, repeats), warmup))
+    return {"p50": float(np.percentile(ms, 50)), "p90": float(np.percentile(ms, 90))}
+
+
+def decode_rate_per_core(data, pre, images: int = 128, repeats: int = 3, channels_last: bool = False) -> dict:
+    """Images/s of the per-image preprocessing on one thread: decode (the safe decoder), resize/crop to the
+    model's geometry and normalise into the model's layout; in-memory images through the batched resize and
+    normalisation the loader uses."""
+    n = min(images, len(data))
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if data.images is not None:
+            chunk = data.images[:n]
+            return rate(n, timed(lambda: pre.normalize(pre.geometry_batch(chunk), channels_last), "cpu", repeats, 1))
+        buf = torch.empty((1, pre.channels, *pre.size), memory_format=layout)
+        return rate(n, timed(lambda: [pre.normalize_into(buf[0], pre.geometry(data.load(i))) for i in range(n)],
+                             "cpu", repeats, 1))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def end_to_end_rate(m: LoadedModel, ds, split: str, images: int, batch_size: int, dev: str, precision: str,
+                    repeats: int) -> dict:
+    """`evaluate` from the dataset's images to stored predictions (a scratch store, `force` so each
+    repetition computes), after a one-batch warm-up."""
+    from core.evaluate import evaluate
+
+    with tempfile.TemporaryDirectory(prefix="cnnvit-bench-") as tmp:
+        store = Store(tmp)
+
+        def run(limit: int | None) -> None:
+            evaluate(m, ds, split, limit=limit, batch_size=batch_size, device=dev, precision=precision,
+                     store=store, force=True)
+
+        run(batch_size)  # warm-up: kernels chosen, workers' imports cached
+        n = min(images, len(ds.split(split)))
+        return rate(n, timed(lambda: run(n), dev, repeats, warmup=0))
+
+
+def ideal_rate(decode_per_core: float, forward: float, n_cores: int) -> float:
+    """Images/s if the cores decoded and computed in turn with no overhead at all."""
+    return 1.0 / (1.0 / (decode_per_core * n_cores) + 1.0 / forward)
+
+
 def bench(model: str | LoadedModel, *, dataset: str | None = "shapes", split: str | None = None,
-          batch_size: int = 64, device: str | None = None, repeats: int = 5, warmup: int = 2,
-          end_to_end_images: int = 512, store: Store | None = None) -> dict:
+          batch_size: int = 64, device: str | None = None, precision: str | None = None, repeats: int = 5,
+          warmup: int = 2, end_to_end_images: int = 512, compile: bool = False, label_dataset: str | None = None,
+          store: Store | None = None) -> dict:
     """DESIGN.md's `bench` object (model, device, dtype, batch_size, forward_images_per_second,
-    end_to_end_images_per_second, latency_ms_p50, gflops_per_image) plus spreads and the machine."""
-    from core.data.loader import iter_batches
+    end_to_end_images_per_second, latency_ms_p50, gflops_per_image) plus spreads, the decode rate,
+    pipeline efficiency, compute utilisation and the machine. `dataset=None` skips the end-to-end figures;
+    `label_dataset` then names the classes a scratch model is built for."""
     from core.data.registry import load_dataset
     from core.predict import load_for_prediction
 
     if batch_size <= 0 or repeats <= 0 or warmup < 0:
         raise UserError("--batch-size and --repeats must be positive")
     dev = resolve_device(device)
-    m = model if isinstance(model, LoadedModel) else load_for_prediction(model, dataset)
-    m.to(dev)
+    prec = resolve_precision(precision, dev)
+    m = model if isinstance(model, LoadedModel) else load_for_prediction(model, dataset or label_dataset)
     pre = m.preprocess
-    x = torch.randn(batch_size, pre.channels, *pre.size, device=dev)
-    one = x[:1]
-    with torch.inference_mode():
-        fwd = _timed(lambda: m.logits(x), dev, repeats, warmup)
-        lat = _timed(lambda: m.logits(one), dev, max(20, repeats), warmup)
-        e2e = None
-        if dataset is not None:
-            ds = load_dataset(dataset)
-            data = ds.split(split or ds.default_split()).limited(end_to_end_images)
-
-            def run_all() -> None:
-                for batch, _pos, _bad in iter_batches(data, pre, batch_size, dev, None):
-                    if len(batch):
-                        m.logits(pre.normalize(batch.to(dev))).float().argmax(1).cpu()
-
-            e2e_times = _timed(run_all, dev, max(1, repeats // 2), 1)
-            e2e = len(data) / statistics.median(e2e_times)
-    lat_ms = sorted(1000 * t for t in lat)
+    gflops = m.flops_per_image() / 1e9  # counted in fp32 on the CPU, before the model moves
+    run = inference_fn(m, dev, prec)
+    compile_seconds = None
+    if compile:
+        compiled = torch.compile(m.module)
+        eager = m.module
+        m.module = compiled
+        t = time.perf_counter()
+        with torch.inference_mode():
+            run(torch.randn(batch_size, pre.channels, *pre.size, device=dev))
+        _sync(dev)
+        compile_seconds = time.perf_counter() - t
+    try:
+        x = torch.randn(batch_size, pre.channels, *pre.size, device=dev)
+        if run.channels_last:  # preloaded in the layout the model runs in, as the pipeline hands it over
+            x = x.contiguous(memory_format=torch.channels_last)
+        fwd = forward_rate(run, x, dev, repeats, warmup)
+        lat = latency_ms(run, x[:1], dev, repeats, warmup)
+    finally:
+        if compile:
+            m.module = eager
+    peak = matmul_flops(dev, prec)
     result = {
-        "model": m.id, "name": m.name, "family": m.family, "device": dev, "dtype": "fp32", "batch_size": batch_size,
-        "forward_images_per_second": batch_size / statistics.median(fwd),
-        "forward_spread": [batch_size / max(fwd), batch_size / min(fwd)],
-        "end_to_end_images_per_second": e2e, "end_to_end_dataset": dataset,
-        "latency_ms_p50": float(np.percentile(lat_ms, 50)), "latency_ms_p90": float(np.percentile(lat_ms, 90)),
-        "gflops_per_image": m.flops_per_image() / 1e9, "params": m.params, "threads": torch.get_num_threads(),
-        "machine": _machine(dev), "repeats": repeats, "input_size": list(pre.size),
+        "model": m.id, "name": m.name, "family": m.family, "device": dev, "dtype": prec, "batch_size": batch_size,
+        "forward_images_per_second": fwd["median"], "forward_spread": [fwd["min"], fwd["max"]],
+        "latency_ms_p50": lat["p50"], "latency_ms_p90": lat["p90"],
+        "gflops_per_image": gflops, "params": m.params,
+        "matmul_gflops_per_second": peak["median"] / 1e9,
+        "utilisation": gflops * fwd["median"] / (peak["median"] / 1e9) if gflops else None,
+        "compiled": compile, "compile_seconds": compile_seconds,
+        "end_to_end_images_per_second": None, "end_to_end_dataset": dataset, "end_to_end_spread": None,
+        "decode_images_per_second_per_core": None, "pipeline_efficiency": None,
+        "threads": torch.get_num_threads(), "cores": cores(), "machine": machine(dev), "cpu": cpu_description(),
+        "repeats": repeats, "input_size": list(pre.size), "torch": torch.__version__,
     }
+    if dataset is not None and not compile:
+        ds = load_dataset(dataset)
+        split = split or ds.default_split()
+        data = ds.split(split).limited(end_to_end_images)
+        dec = decode_rate_per_core(data, pre, channels_last=run.channels_last)
+        e2e = end_to_end_rate(m, ds, split, end_to_end_images, batch_size, dev, prec, max(1, repeats // 2))
+        ideal = ideal_rate(dec["median"], fwd["median"], cores()) if dev == "cpu" else None
+        result |= {"end_to_end_images_per_second": e2e["median"], "end_to_end_spread": [e2e["min"], e2e["max"]],
+                   "end_to_end_images": len(data), "decode_images_per_second_per_core": dec["median"],
+                   "ideal_images_per_second": ideal,
+                   "pipeline_efficiency": e2e["median"] / ideal if ideal else e2e["median"] / fwd["median"]}
     store = store or Store()
     key = fingerprint({"kind": "bench", "code": BENCH_CODE_VERSION, "model": m.id, "weights": m.weights_digest(),
                        "device": dev, "batch": batch_size, "threads": result["threads"], "time": time.time()})
@@ -96,16 +206,25 @@ def latest_bench(model_id: str, store: Store | None = None) -> dict | None:
     return None
 
 
-def _machine(dev: str) -> str:
-    if dev == "cuda":
-        return torch.cuda.get_device_name(0)
-    cpu = platform.processor() or platform.machine()
+def cpu_description() -> dict:
+    """The CPU model, its core count and whether it has the bf16 paths that make bf16 fast."""
+    name = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
+                    name = line.split(":", 1)[1].strip()
                     break
     except OSError:
         pass
-    return f"{cpu}, {torch.get_num_threads()} threads"
+    flags = cpu_flags()
+    return {"name": name, "cores": cores(), "amx_bf16": cpu_has_amx(), "avx512_bf16": "avx512_bf16" in flags,
+            "capability": torch.backends.cpu.get_cpu_capability()}
+
+
+def machine(dev: str) -> str:
+    if dev == "cuda":
+        return torch.cuda.get_device_name(0)
+    cpu = cpu_description()
+    extra = ", AMX bf16" if cpu["amx_bf16"] else (", AVX-512 bf16" if cpu["avx512_bf16"] else "")
+    return f"{cpu['name']}, {cpu['cores']} cores{extra}, {torch.get_num_threads()} threads"

@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UserError
+from core.settings import PRECISIONS
+
+PRECISION_HELP = "auto (default): bf16 on CPUs with AMX and on GPUs, fp32 elsewhere; CNNVIT_PRECISION sets the default"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,7 +87,7 @@ def cmd_evaluate(args) -> int:
     from core.evaluate import evaluate
 
     ev = evaluate(args.model, args.dataset, args.split, limit=args.limit, batch_size=args.batch_size,
-                  device=args.device, progress=_progress(not args.json and sys.stderr.isatty()))
+                  device=args.device, precision=args.precision, progress=_progress(not args.json and sys.stderr.isatty()))
     s = ev.summary()
     if args.json:
         _print_json(s)
@@ -104,7 +107,8 @@ def cmd_evaluate(args) -> int:
             for k in ("f1_macro", "cohen_kappa"):
                 print(f"  {k:<18} {_fmt(scores[k])}")
         print(f"  {'seconds':<18} {m['seconds']:.3f} end-to-end, {m['model_seconds']:.3f} in the model "
-              f"({m['images_per_second']:.1f} images/s on {m['device']}, batch {m['batch_size']})"
+              f"({m['images_per_second']:.1f} images/s on {m['device']}, {m.get('precision', 'fp32')}, "
+              f"batch {m['batch_size']})"
               + (" - timings of the run that computed it" if ev.cached else ""))
     return 0
 
@@ -297,18 +301,30 @@ def cmd_explain(args) -> int:
 def cmd_bench(args) -> int:
     from core.bench import bench
 
-    r = bench(args.model, dataset=args.dataset, batch_size=args.batch_size, device=args.device,
-              repeats=args.repeats)
+    r = bench(args.model, dataset=None if args.no_end_to_end else args.dataset, split=args.split,
+              batch_size=args.batch_size, device=args.device, precision=args.precision, repeats=args.repeats,
+              end_to_end_images=args.images, compile=args.compile, label_dataset=args.dataset)
     if args.json:
         _print_json(r)
         return 0
     print(f"{r['model']} on {r['device']} ({r['machine']}), {r['dtype']}, batch {r['batch_size']}")
+    if r["compile_seconds"] is not None:
+        print(f"  torch.compile       {r['compile_seconds']:10.1f} s to compile")
     print(f"  forward only        {r['forward_images_per_second']:10.1f} images/s  "
           f"(spread {r['forward_spread'][0]:.1f}-{r['forward_spread'][1]:.1f})")
     if r["end_to_end_images_per_second"] is not None:
-        print(f"  end to end          {r['end_to_end_images_per_second']:10.1f} images/s  (from {r['end_to_end_dataset']})")
+        lo, hi = r["end_to_end_spread"]
+        print(f"  end to end          {r['end_to_end_images_per_second']:10.1f} images/s  (spread {lo:.1f}-{hi:.1f}; "
+              f"{r['end_to_end_images']} images of {r['end_to_end_dataset']} to stored predictions)")
+        print(f"  decode + resize     {r['decode_images_per_second_per_core']:10.1f} images/s per core")
+        if r["ideal_images_per_second"]:
+            print(f"  pipeline efficiency {r['pipeline_efficiency']:10.2f}  (end to end / {r['ideal_images_per_second']:.1f}"
+                  f" images/s, the ideal the decode and forward rates allow on {r['cores']} cores)")
     print(f"  batch-1 latency     {r['latency_ms_p50']:10.2f} ms p50, {r['latency_ms_p90']:.2f} ms p90")
     print(f"  GFLOPs per image    {r['gflops_per_image']:10.4f}  (multiply-add = 2)")
+    if r["utilisation"] is not None:
+        print(f"  utilisation         {100 * r['utilisation']:9.1f}%  of a measured {r['dtype']} matrix multiply "
+              f"({r['matmul_gflops_per_second']:.0f} GFLOP/s)")
     return 0
 
 
@@ -331,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=None, help="score a fixed subset of N images")
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    s.add_argument("--precision", choices=PRECISIONS, default=None, help=PRECISION_HELP)
     s.add_argument("--json", action="store_true")
     s.set_defaults(run=cmd_evaluate)
 
@@ -378,8 +395,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", required=True)
     s.add_argument("--dataset", default="shapes", help="images for the end-to-end figure (and a scratch model's labels)")
     s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--split", default=None)
+    s.add_argument("--images", type=int, default=512, help="images for the end-to-end figure")
+    s.add_argument("--no-end-to-end", action="store_true", help="forward and latency only")
     s.add_argument("--repeats", type=int, default=5)
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    s.add_argument("--precision", choices=PRECISIONS, default=None, help=PRECISION_HELP)
+    s.add_argument("--compile", action="store_true", help="torch.compile the model first (reports compile time; "
+                   "forward and latency only)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(run=cmd_bench)
 

@@ -1,6 +1,7 @@
 """model x dataset -> stored predictions, timings and metrics. A repeated call is a cache hit."""
 from __future__ import annotations
 
+import functools
 import platform
 import time
 from dataclasses import dataclass, field
@@ -10,11 +11,12 @@ import numpy as np
 import torch
 
 from core.data.base import Dataset, Split
-from core.data.loader import iter_batches
+from core.data.loader import iter_inputs
 from core.errors import UserError
 from core.labels import Alignment, align
 from core.metrics import Metrics, compute_metrics
 from core.models.wrapper import LoadedModel
+from core.precision import inference_fn, resolve_precision
 from core.settings import resolve_device
 from core.store import Store, fingerprint
 
@@ -107,8 +109,9 @@ def evaluation_key(model: LoadedModel, dataset: Dataset, split: str, limit: int 
 def evaluate(model: str | LoadedModel, dataset: str | Dataset, split: str | None = None, *,
              limit: int | None = None, batch_size: int = 64, device: str | None = None,
              num_workers: int | None = None, store: Store | None = None, progress: Progress | None = None,
-             force: bool = False) -> Evaluation:
-    """Score `model` on one split of `dataset`, reading the store first and writing it after."""
+             force: bool = False, precision: str | None = None) -> Evaluation:
+    """Score `model` on one split of `dataset`, reading the store first and writing it after.
+    `precision`: auto (the default: bf16 where the device runs it fast), fp32, bf16 or fp16."""
     from core.data.registry import load_dataset
     from core.models.registry import create_model
 
@@ -128,39 +131,82 @@ def evaluate(model: str | LoadedModel, dataset: str | Dataset, split: str | None
     store = store or Store()
     m = model if isinstance(model, LoadedModel) else create_model(model, ds, store=store)
     alignment = align(m.labels, ds)
-    precision = "fp32"
+    precision = resolve_precision(precision, dev)
     key = evaluation_key(m, ds, split, limit, precision, alignment)
-    if not force and (hit := store.get_with_arrays(key)) is not None:
-        record, arrays = hit
-        preds, restricted = _from_arrays(arrays)
-        return Evaluation(key, record.meta, preds, cached=True, restricted=restricted)
+    if not force and (hit := _stored(store, key)) is not None:
+        return hit
+    # one process computes a key: another asking for it meanwhile waits here, then reads the record
+    with store.lock(key):
+        if not force and (hit := _stored(store, key)) is not None:
+            return hit  # computed by another process while we waited
 
-    m.to(dev)
-    t0 = time.perf_counter()
-    preds, restricted, model_seconds, skipped = _predict_split(m, alignment, data, batch_size, dev, num_workers,
-                                                               progress)
-    seconds = time.perf_counter() - t0
-    metrics = compute_metrics(preds.y_true, preds.top_idx, ds.num_classes, ranked_over=len(m.labels))
-    meta = {
-        "model": m.id, "model_name": m.name, "family": m.family, "source": m.source, "params": m.params,
-        "flops_per_image": m.flops_per_image(), "dataset": ds.id, "dataset_name": ds.name,
-        "dataset_fingerprint": ds.split_fingerprint(split), "num_classes": ds.num_classes,
-        "model_classes": len(m.labels), "split": split, "limit": limit,
-        "n": int(len(preds.y_true)), "skipped": len(skipped), "skipped_files": skipped[:MAX_SKIP_MESSAGES],
-        **metrics.summary(), "scoring": alignment.describe(), "outside": int((preds.top_idx[:, 0] < 0).sum()),
-        "restricted": compute_metrics(restricted.y_true, restricted.top_idx, ds.num_classes).summary()
-        if restricted is not None else None,
-        "seconds": seconds, "model_seconds": model_seconds,
-        "images_per_second": len(preds.y_true) / seconds if seconds > 0 else None,
-        "batch_size": batch_size, "device": dev, "precision": precision, "preprocess": m.preprocess.key(),
-        "versions": _versions(),
-    }
-    if meta["n"] == 0:
-        raise UserError(f"none of the {len(data)} images of {ds.id}/{split} could be read; first: {skipped[0]}")
-    arrays = preds.arrays() | ({"r_top_idx": restricted.top_idx, "r_top_prob": restricted.top_prob}
-                               if restricted is not None else {})
-    store.put(key, "evaluation", meta, arrays)
-    return Evaluation(key, meta, preds, cached=False, restricted=restricted, _metrics=metrics)
+        run = inference_fn(m, dev, precision)
+        t0 = time.perf_counter()
+        fit = BatchSize(batch_size)
+        preds, restricted, model_seconds, skipped = _predict_split(m, run, alignment, data, fit, dev, num_workers,
+                                                                   progress)
+        seconds = time.perf_counter() - t0
+        metrics = compute_metrics(preds.y_true, preds.top_idx, ds.num_classes, ranked_over=len(m.labels))
+        meta = {
+            "model": m.id, "model_name": m.name, "family": m.family, "source": m.source, "params": m.params,
+            "flops_per_image": m.flops_per_image(), "dataset": ds.id, "dataset_name": ds.name,
+            "dataset_fingerprint": ds.split_fingerprint(split), "num_classes": ds.num_classes,
+            "model_classes": len(m.labels), "split": split, "limit": limit,
+            "n": int(len(preds.y_true)), "skipped": len(skipped), "skipped_files": skipped[:MAX_SKIP_MESSAGES],
+            **metrics.summary(), "scoring": alignment.describe(), "outside": int((preds.top_idx[:, 0] < 0).sum()),
+            "restricted": compute_metrics(restricted.y_true, restricted.top_idx, ds.num_classes).summary()
+            if restricted is not None else None,
+            "seconds": seconds, "model_seconds": model_seconds,
+            "images_per_second": len(preds.y_true) / seconds if seconds > 0 else None,
+            # the batch size that fitted: out of memory halves it (oom_halvings times) and retries
+            "batch_size": fit.size, "batch_size_requested": batch_size, "oom_halvings": fit.halvings,
+            "device": dev, "precision": precision, "preprocess": m.preprocess.key(),
+            "versions": _versions(),
+        }
+        if meta["n"] == 0:
+            raise UserError(f"none of the {len(data)} images of {ds.id}/{split} could be read; first: {skipped[0]}")
+        arrays = preds.arrays() | ({"r_top_idx": restricted.top_idx, "r_top_prob": restricted.top_prob}
+                                   if restricted is not None else {})
+        store.put(key, "evaluation", meta, arrays)
+        return Evaluation(key, meta, preds, cached=False, restricted=restricted, _metrics=metrics)
+
+
+def _stored(store: Store, key: str) -> Evaluation | None:
+    """The stored evaluation under `key`, or None (never computed, or its artifact failed its checksum)."""
+    if (hit := store.get_with_arrays(key)) is None:
+        return None
+    record, arrays = hit
+    preds, restricted = _from_arrays(arrays)
+    return Evaluation(key, record.meta, preds, cached=True, restricted=restricted)
+
+
+@dataclass
+class BatchSize:
+    """The batch size that fits on the device: what was asked, halved on each out-of-memory error."""
+
+    size: int
+    halvings: int = 0
+
+
+def in_chunks(fn: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], x: torch.Tensor, fit: BatchSize,
+              device: str) -> tuple[torch.Tensor, ...]:
+    """`fn` over `x` in chunks of at most `fit.size` rows, outputs concatenated. When the device runs out
+    of memory the size is halved (for this batch and every later one) and the batch retried, down to 1;
+    a single image that does not fit is a UserError."""
+    while True:
+        try:
+            size = min(fit.size, len(x))
+            parts = [fn(x[s:s + size]) for s in range(0, len(x), size)]
+            return tuple(torch.cat(p) for p in zip(*parts))
+        except torch.OutOfMemoryError:
+            if fit.size == 1:
+                raise UserError(f"out of memory on {device} even with a batch of 1 image; free the device "
+                                "(other jobs, other programs) or use --device cpu") from None
+            fit.size = max(1, min(fit.size, len(x)) // 2)
+            fit.halvings += 1
+        # out of the except block, so the failed attempt's tensors are released before the cache is emptied
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
 
 def load_evaluation(key: str, store: Store | None = None) -> Evaluation:
@@ -182,10 +228,11 @@ def _from_arrays(arrays: dict[str, np.ndarray]) -> tuple[Predictions, Prediction
     return preds, restricted
 
 
-def _predict_split(m: LoadedModel, alignment: Alignment, data: Split, batch_size: int, dev: str,
+def _predict_split(m: LoadedModel, run, alignment: Alignment, data: Split, fit: BatchSize, dev: str,
                    num_workers: int | None, progress: Progress | None):
     """Predictions over all model classes (mapped to dataset classes), the restricted ones when they
-    differ, model-only seconds and the messages of skipped files."""
+    differ, model-only seconds and the messages of skipped files. `run` maps a normalised batch to float32
+    logits at the chosen precision; `fit` shrinks on out-of-memory."""
     k = min(TOP_K, len(m.labels))
     k_r = min(TOP_K, len(alignment.model_index))
     both = alignment.scored_both_ways
@@ -194,16 +241,22 @@ def _predict_split(m: LoadedModel, alignment: Alignment, data: Split, batch_size
     skipped: list[str] = []
     model_seconds = 0.0
     done = 0
+
+    def ranked(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        logits = run(x)
+        top_prob, top_idx = torch.softmax(logits, dim=1).topk(k, dim=1)
+        if not both:
+            return top_prob, top_idx
+        return (top_prob, top_idx, *torch.softmax(logits[:, cols.to(logits.device)], dim=1).topk(k_r, dim=1))
+
     with torch.inference_mode():
-        for batch, positions, bad in iter_batches(data, m.preprocess, batch_size, dev, num_workers):
+        for x, positions, bad in iter_inputs(data, m.preprocess, fit.size, dev, num_workers, run.channels_last):
             skipped += bad
             if len(positions):
                 t = time.perf_counter()
-                x = m.preprocess.normalize(batch.to(dev, non_blocking=True))
-                logits = m.logits(x).float()
-                top_prob, top_idx = torch.softmax(logits, dim=1).topk(k, dim=1)
+                top_prob, top_idx, *r = in_chunks(ranked, x, fit, dev)
                 if both:
-                    r_prob, r_idx = torch.softmax(logits[:, cols.to(logits.device)], dim=1).topk(k_r, dim=1)
+                    r_prob, r_idx = r
                     out["r_idx"].append(r_idx.cpu().numpy())
                     out["r_prob"].append(r_prob.cpu().numpy())
                 out["idx"].append(top_idx.cpu().numpy())  # .cpu() waits for the device
@@ -228,6 +281,7 @@ def _predict_split(m: LoadedModel, alignment: Alignment, data: Split, batch_size
     return preds, restricted, model_seconds, skipped
 
 
+@functools.lru_cache(maxsize=1)  # read once: parsing package metadata took half of a cache hit's time
 def _library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 

@@ -6,6 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # inference; core/precision.py resolves "auto"
+
+
+HOSTED_DATASETS = ("shapes", "digits")  # the embedded datasets: no download, no folder
+HOSTED_MAX_UPLOAD_MB = 5.0
+HOSTED_MAX_EPOCHS = 10
+HOSTED_MAX_TRAIN_IMAGES = 5000  # all of `shapes`' train split
 
 
 @dataclass(frozen=True)
@@ -14,6 +21,13 @@ class Settings:
     hosted: bool
     device: str  # "auto", "cpu" or "cuda"
     max_jobs: int = 1  # background jobs running at once
+    precision: str = "auto"  # inference: "auto" (bf16 on AMX CPUs and GPUs), "fp32", "bf16" or "fp16"
+    # hosted mode (CNNVIT_HOSTED=1); core/hosted.py applies these
+    hosted_datasets: tuple[str, ...] = HOSTED_DATASETS
+    hosted_models: tuple[str, ...] | None = None  # Hub ids allowed besides scratch and trained; None: the defaults
+    max_upload_mb: float | None = None  # per uploaded file; None: only Streamlit's server.maxUploadSize
+    hosted_max_epochs: int = HOSTED_MAX_EPOCHS  # 0: training is off
+    hosted_max_train_images: int = HOSTED_MAX_TRAIN_IMAGES
 
 
 def get_settings() -> Settings:
@@ -26,12 +40,40 @@ def get_settings() -> Settings:
         max_jobs = max(1, int(os.environ.get("CNNVIT_MAX_JOBS", "1")))
     except ValueError:
         max_jobs = 1
+    hosted = os.environ.get("CNNVIT_HOSTED", "") not in ("", "0", "false", "False")
+    upload = _number("CNNVIT_MAX_UPLOAD_MB", float, HOSTED_MAX_UPLOAD_MB if hosted else None)
     return Settings(
         max_jobs=max_jobs,
+        precision=os.environ.get("CNNVIT_PRECISION", "auto").strip().lower() or "auto",
         cache_dir=Path(cache).expanduser().resolve(),
-        hosted=os.environ.get("CNNVIT_HOSTED", "") not in ("", "0", "false", "False"),
+        hosted=hosted,
         device=device,
+        hosted_datasets=_names("CNNVIT_HOSTED_DATASETS") or HOSTED_DATASETS,
+        hosted_models=_names("CNNVIT_HOSTED_MODELS"),
+        max_upload_mb=upload if upload and upload > 0 else None,
+        hosted_max_epochs=max(0, _number("CNNVIT_HOSTED_MAX_EPOCHS", int, HOSTED_MAX_EPOCHS)),
+        hosted_max_train_images=max(1, _number("CNNVIT_HOSTED_MAX_TRAIN_IMAGES", int, HOSTED_MAX_TRAIN_IMAGES)),
     )
+
+
+def _names(var: str) -> tuple[str, ...] | None:
+    """A comma-separated list (None when the variable is unset; empty when set to nothing)."""
+    raw = os.environ.get(var)
+    return None if raw is None else tuple(n.strip() for n in raw.split(",") if n.strip())
+
+
+def _number(var: str, kind: type, default):
+    """A number from the environment; a value that does not parse is an error, not a silent default
+    (a typo in a limit must not lift it)."""
+    raw = os.environ.get(var, "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        from core.errors import UserError
+
+        raise UserError(f"{var}={raw!r} is not a number") from None
 
 
 def resolve_device(preference: str | None = None) -> str:

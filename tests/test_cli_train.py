@@ -17,7 +17,7 @@ def test_train_json_then_the_run_is_a_model_everywhere(tmp_path):
     assert again["cached"] and again["run_id"] == out["run_id"]  # the same recipe: one run
 
     model = out["model_id"]
-    ev = json.loads(cli("evaluate", "--model", model, "--dataset", "digits", "--json").stdout)
+    ev = json.loads(cli("evaluate", "--model", model, "--dataset", "digits", "--precision", "fp32", "--json").stdout)
     assert ev["top1"] == out["history"][-1]["val_top1"]  # the trainer's val top-1, recomputed by evaluate
     rows = {r["id"]: r for r in json.loads(cli("models", "--json").stdout)}
     assert rows[model]["source"] == "trained" and rows[model]["family"] == "cnn"

@@ -113,6 +113,17 @@ def test_folder_dataset_with_unreadable_file_is_scored_and_the_file_reported(tmp
     assert "broken.png" in ev.meta["skipped_files"][0]
     ev2 = evaluate("cnn-2layer", tmp_path / "data", store=store, num_workers=2, force=True)
     np.testing.assert_array_equal(np.sort(ev2.predictions.index), np.sort(ev.predictions.index))
+    # the CPU's own pipeline (threads decode and normalise each batch, the broken file mid-batch) gives the same
+    # predictions, in fp32 and in bf16 (channels-last input written by the threads)
+    for precision in ("fp32", "bf16"):
+        ref = evaluate("cnn-2layer", tmp_path / "data", store=store, num_workers=0, precision=precision, force=True)
+        threaded = evaluate("cnn-2layer", tmp_path / "data", store=store, batch_size=4, precision=precision,
+                            force=True)  # 11 files > a batch of 4: the threaded path
+        assert threaded.meta["n"] == 10 and threaded.meta["skipped"] == 1
+        assert "broken.png" in threaded.meta["skipped_files"][0]
+        np.testing.assert_array_equal(threaded.predictions.index, ref.predictions.index)
+        np.testing.assert_array_equal(threaded.predictions.top_idx, ref.predictions.top_idx)
+        np.testing.assert_allclose(threaded.predictions.top_prob, ref.predictions.top_prob, atol=1e-6)
 
 
 @pytest.mark.parametrize("dataset_id", ["digits", "shapes"])

@@ -1,6 +1,7 @@
 """Our preprocessing equals each model's own transformers image processor on real image files."""
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from core.data.decode import decode_image
@@ -192,3 +193,23 @@ def test_decoder_refuses_extreme_aspect_ratios(tmp_path):
         decode_image(tmp_path / "strip.png")
     Image.fromarray(np.zeros((10, 900, 3), np.uint8)).save(tmp_path / "banner.png")
     assert decode_image(tmp_path / "banner.png").shape == (10, 900, 3)  # 90:1 is still an image
+
+
+@pytest.mark.parametrize("pre", [
+    Preprocess((32, 32), (0.5,) * 3, (0.5,) * 3),  # straight resize
+    Preprocess((24, 24), (0.5,) * 3, (0.5,) * 3, resize=28, interpolation="bicubic", crop_anchor="floor"),
+    Preprocess((20, 20), (0.5,), (0.5,), resize=(25, 25), channels=1),  # RGB to luma, then resize and crop
+    Preprocess((16, 16), (0.5,) * 3, (0.5,) * 3, resize=16, interpolation="nearest-exact"),
+])
+def test_batched_geometry_gives_the_same_pixels_as_one_image_at_a_time(pre):
+    """The loader and the trainer resize whole in-memory batches at once; every pixel must equal the per-image
+    path's (and so the stored evaluations made before)."""
+    rng = np.random.default_rng(0)
+    for images in (rng.integers(0, 256, (7, 37, 53, 3), dtype=np.uint8),  # RGB
+                   rng.integers(0, 256, (5, 30, 30), dtype=np.uint8)):  # grey, no channel axis
+        if images.ndim == 3 and pre.channels == 1:
+            continue
+        one_by_one = torch.stack([pre.geometry(img) for img in images])
+        batched = pre.geometry_batch(images)
+        assert batched.dtype == torch.uint8 and batched.shape == (len(images), pre.channels, *pre.size)
+        assert torch.equal(batched, one_by_one)

@@ -20,8 +20,11 @@ def iter_batches(data: Split, pre: Preprocess, batch_size: int, dev: str, num_wo
             if pre.passthrough(chunk.shape[1], chunk.shape[2], chunk.shape[3]):
                 batch = torch.from_numpy(np.ascontiguousarray(chunk)).permute(0, 3, 1, 2)
             else:
-                batch = torch.stack([pre.geometry(img) for img in chunk])
+                batch = pre.geometry_batch(chunk)
             yield batch, np.arange(s, s + len(chunk)), []
+        return
+    if dev == "cpu" and num_workers is None and len(data) > batch_size:
+        yield from _decode_then_compute(data, pre, batch_size)
         return
     workers = _default_workers(len(data), batch_size) if num_workers is None else num_workers
     loader = torch.utils.data.DataLoader(
@@ -29,6 +32,58 @@ def iter_batches(data: Split, pre: Preprocess, batch_size: int, dev: str, num_wo
         pin_memory=dev == "cuda", persistent_workers=False,
     )
     yield from loader
+
+
+def _decode_then_compute(data: Split, pre: Preprocess, batch_size: int, channels_last: bool | None = None):
+    """On the CPU the model and the decoding share the same cores, so they take turns: each batch is decoded,
+    resized (and, when `channels_last` is not None, normalised straight into the float batch the model reads,
+    in its layout) by one thread per core - Pillow and torch release the GIL, each thread's torch ops use one
+    thread - then the model gets every core for it. Worker processes decoding ahead while the model runs
+    would fight its threads for the cores, and an OpenMP region runs at the pace of its slowest thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    images = _FileImages(data, pre)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    with ThreadPoolExecutor(_cores(), initializer=torch.set_num_threads, initargs=(1,),
+                            thread_name_prefix="decode") as pool:
+        for s in range(0, len(data), batch_size):
+            idx = range(s, min(len(data), s + batch_size))
+            if channels_last is None:
+                yield _collate(list(pool.map(images.__getitem__, idx)))
+                continue
+            out = torch.empty((len(idx), pre.channels, *pre.size), dtype=torch.float32, memory_format=layout)
+
+            def fill(j: int):
+                x, _i, err = images[idx[j]]
+                if err is None:
+                    with torch.inference_mode():  # `out` may be an inference tensor (made inside evaluate's mode)
+                        pre.normalize_into(out[j], x)
+                return err
+
+            errors = list(pool.map(fill, range(len(idx))))
+            ok = [j for j, e in enumerate(errors) if e is None]
+            if len(ok) < len(idx):
+                out = out[ok].contiguous(memory_format=layout)
+            yield out, np.array([idx[j] for j in ok], np.int64), [e for e in errors if e is not None]
+
+
+def iter_inputs(data: Split, pre: Preprocess, batch_size: int, dev: str, num_workers: int | None,
+                channels_last: bool = False):
+    """Like `iter_batches`, but yields the normalised float32 batch on `dev` that the model reads (channels-last
+    when asked). On the CPU, files are normalised by the decoding threads, image by image, while in cache."""
+    if data.images is None and dev == "cpu" and num_workers is None and len(data) > batch_size:
+        yield from _decode_then_compute(data, pre, batch_size, channels_last)
+        return
+    for batch, positions, bad in iter_batches(data, pre, batch_size, dev, num_workers):
+        x = pre.normalize(batch.to(dev, non_blocking=True), channels_last=channels_last) if len(positions) else batch
+        yield x, positions, bad
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def _default_workers(n: int, batch_size: int) -> int:

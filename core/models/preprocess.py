@@ -63,11 +63,21 @@ class Preprocess:
 
     def geometry(self, image: np.ndarray) -> torch.Tensor:
         """uint8 (H, W, C) -> uint8 (channels, *size), resized and cropped the model's way."""
-        from torchvision.transforms.v2 import functional as F
-
         x = torch.from_numpy(np.ascontiguousarray(image))
         x = x.unsqueeze(-1) if x.ndim == 2 else x
-        x = x.permute(2, 0, 1)
+        return self._geometry(x.permute(2, 0, 1))
+
+    def geometry_batch(self, images: np.ndarray) -> torch.Tensor:
+        """uint8 (N, H, W, C) of one size -> uint8 (N, channels, *size), in one call per step instead of one per
+        image; the same pixels as `geometry` on each image."""
+        x = torch.from_numpy(np.ascontiguousarray(images))
+        x = x.unsqueeze(-1) if x.ndim == 3 else x
+        return self._geometry(x.permute(0, 3, 1, 2))
+
+    def _geometry(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., C, H, W) uint8 -> (..., channels, *size)."""
+        from torchvision.transforms.v2 import functional as F
+
         x = _match_channels(x, self.channels)
         h, w = x.shape[-2:]
         size = list(self.size)
@@ -83,11 +93,21 @@ class Preprocess:
             return x.contiguous()
         return F.center_crop(x, size) if self.crop_anchor == "round" else _center_crop_floor(x, size)
 
-    def normalize(self, batch: torch.Tensor) -> torch.Tensor:
-        """uint8 (N, C, H, W) on any device -> float32 normalised."""
+    def normalize(self, batch: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+        """uint8 (N, C, H, W) on any device -> float32 normalised, channels-last if asked: one conversion pass
+        into the layout the model runs in, then subtract and divide in place (the same arithmetic either way)."""
         mean = torch.tensor(self.mean, device=batch.device).view(1, -1, 1, 1) * 255.0
         std = torch.tensor(self.std, device=batch.device).view(1, -1, 1, 1) * 255.0
-        return (batch.float() - mean) / std
+        layout = torch.channels_last if channels_last and batch.ndim == 4 else torch.contiguous_format
+        x = torch.empty(batch.shape, dtype=torch.float32, device=batch.device, memory_format=layout)
+        return x.copy_(batch).sub_(mean).div_(std)
+
+    def normalize_into(self, out: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """One uint8 (C, H, W) image normalised into `out` (a row of a preallocated float batch, in any layout):
+        the same arithmetic as `normalize`, element for element."""
+        mean = torch.tensor(self.mean).view(-1, 1, 1) * 255.0
+        std = torch.tensor(self.std).view(-1, 1, 1) * 255.0
+        return out.copy_(image).sub_(mean).div_(std)
 
     def __call__(self, image: np.ndarray) -> torch.Tensor:
         """One image to a normalised float (1, C, H, W) batch."""
@@ -109,16 +129,17 @@ def _center_crop_floor(x: torch.Tensor, size: list[int]) -> torch.Tensor:
 
 
 def _match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
-    c = x.shape[0]
+    """(..., C, H, W) to `channels` channels: grey repeated to RGB, alpha dropped, RGB to luma."""
+    c = x.shape[-3]
     if c == channels:
         return x
     if c == 1 and channels == 3:
-        return x.expand(3, -1, -1)
+        return x.expand(*x.shape[:-3], 3, -1, -1)
     if c == 4:
-        x = x[:3]
+        x = x[..., :3, :, :]
         c = 3
     if c == 3 and channels == 1:
         # ITU-R 601 luma, as PIL's convert("L") does
         w = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
-        return (x.float() * w).sum(0, keepdim=True).round().clamp(0, 255).to(torch.uint8)
-    return x[:channels]
+        return (x.float() * w).sum(-3, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    return x[..., :channels, :, :]

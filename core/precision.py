@@ -1,0 +1,89 @@
+"""Inference precision: fp32, or bfloat16/float16 autocast where the hardware runs it fast.
+
+`auto` picks bf16 on a CPU with AMX (Intel Sapphire Rapids and later: bf16 matrix multiplies run
+several times faster than fp32) and on a CUDA GPU (bf16 where supported, fp16 otherwise), and
+fp32 everywhere else. Convolutional models also get channels-last memory layout under reduced
+precision, which oneDNN and cuDNN need for their fastest kernels. The precision is part of an
+evaluation's key, so fp32 and bf16 results are stored side by side and never mixed up.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import torch
+
+from core.errors import UserError
+from core.settings import PRECISIONS
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_amx() -> bool:
+    """AMX tiles with bf16, advertised by the CPU and enabled for this process by the kernel."""
+    if not {"amx_bf16", "amx_tile"} <= cpu_flags():
+        return False
+    init = getattr(getattr(torch._C, "_cpu", None), "_init_amx", None)  # asks the kernel for the AMX state
+    return bool(init()) if init is not None else True
+
+
+def resolve_precision(requested: str | None, device: str) -> str:
+    """auto|fp32|bf16|fp16 -> the precision to run with on `device` ("cpu" or "cuda")."""
+    from core.settings import get_settings  # read afresh: tests change the environment
+
+    p = (requested or get_settings().precision).lower()
+    if p not in PRECISIONS:
+        raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, not {p!r}")
+    if p == "auto":
+        if device == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if cpu_has_amx() else "fp32"
+    if p == "fp16" and device != "cuda":
+        raise UserError("--precision fp16 needs a CUDA device; on the CPU use bf16 or fp32")
+    return p
+
+
+def autocast(precision: str, device: str):
+    """The context a forward pass runs in: autocast to bf16/fp16, or nothing for fp32."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda" if device == "cuda" else "cpu", dtype=_DTYPES[precision])
+
+
+def use_channels_last(model, precision: str) -> bool:
+    """Whether a LoadedModel runs channels-last: a convolutional network under reduced precision. Converts its
+    weights in place when so (results are the same up to float rounding; a ViT's one patch-embedding convolution
+    does not gain from it)."""
+    if precision == "fp32" or model.family != "cnn":
+        return False
+    model.module.to(memory_format=torch.channels_last)
+    return True
+
+
+def inference_fn(model, device: str, precision: str):
+    """Move `model` to `device` and return f(normalised float batch) -> float32 logits at `precision`;
+    `f.channels_last` says which layout the model wants its input in."""
+    model.to(device)
+    cl = use_channels_last(model, precision)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        if cl:
+            x = x.contiguous(memory_format=torch.channels_last)  # a no-op when normalize made it so
+        with autocast(precision, device):
+            return model.logits(x).float()
+
+    run.channels_last = cl  # for `Preprocess.normalize`, to write the input in the model's layout at once
+    return run
