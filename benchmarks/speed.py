@@ -31,6 +31,29 @@ from core.bench_data import TINY_SIZE, jpeg_folder, random_hf_model  # noqa: E40
 
 SECTIONS = ("machine", "inference", "notebook", "precision", "compile", "cache", "memory", "training", "app")
 CMD = ".venv/bin/python benchmarks/speed.py --only {}"
+NOTES = """## Notes
+
+- **Precision.** `auto` resolves to bf16 on a CPU whose flags include `amx_bf16` and whose kernel grants AMX
+  (`torch._C._cpu._init_amx()`), and on CUDA (bf16, or fp16 where bf16 is unsupported); fp32 elsewhere. It is part
+  of the evaluation key, so fp32 and bf16 results are stored side by side. The trainer validates in fp32, so a
+  trained run's validation top-1 and its `auto` evaluation can differ by a few images.
+- **Why the CPU pipeline takes turns.** Decoding in worker processes while the model runs (a DataLoader) made the
+  workers and the model's OpenMP threads share 2 cores; its efficiency was 0.65 in fp32 before this work. Decoding
+  each batch on one thread per core and then running the model on both cores reaches the ideal closely. Threads
+  are limited by the GIL in the decoder's Python steps: 2 threads decoded 500x375 JPEGs 1.49x and 64x64 JPEGs 0.97x
+  as fast as one (measured). Two forked decode processes writing into shared memory decoded 1.16x and 1.44x faster
+  than the threads, but end to end came out lower (0.86 and 0.87 efficiency against 0.90 and 0.91 in the same
+  session), so the threads stay.
+- **Efficiency above 1** means the isolated forward figure came out slower than the forward inside
+  the pipeline; the spread columns show how noisy a shared 2-core machine is.
+- **torch.compile** times depend on inductor's on-disk cache: a cold compile of ResNet-18 took 23.9 s in an
+  earlier run, a warm one 1.8 s.
+- **Cache hit.** The ~7 ms of a hit is rebuilding the model and hashing its weights for the key (a key is never
+  trusted without the weights' digest). bf16 made ResNet-20's first run on `shapes` val 0.7 s, so that fixed cost
+  is now about 1% of it; for a larger first run it is a smaller share.
+- **GPU.** No GPU was lent to this task, so the CUDA figures of the issue (ViT-B/16, BiT-50, ResNet-50 with AMP on
+  2,000 JPEGs) were not measured; `python -m core bench --device cuda` and this script run there unchanged.
+"""
 
 
 def fmt(x, digits: int = 1) -> str:
@@ -351,7 +374,7 @@ def write(rep: Report, out: Path, only, seconds: float) -> None:
         head += ["## Targets", "", "| target | measured | |", "|---|---|---|"]
         head += [f"| {a} | {b} | {c} |" for a, b, c in rep.targets] + [""]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(head + rep.lines) + "\n")
+    out.write_text("\n".join(head + rep.lines) + "\n" + ("\n" + NOTES if not only else ""))
     (rep.work / "benchmarks.json").write_text(json.dumps(rep.raw, indent=1, default=str))
     print(f"\nwrote {out}")
     for a, b, c in rep.targets:
