@@ -66,6 +66,13 @@ def check_dataset(ref: str) -> None:
     raise DatasetError(f"dataset {ref!r} is not offered on this deployment; choose one of: {choices}")
 
 
+def dataset_offered(ref: str) -> bool:
+    """Whether results on dataset `ref` may be shown: always outside hosted mode; in it, only the allow-list's
+    (a store copied from a workstation may hold evaluations of server folders)."""
+    settings = get_settings()
+    return not settings.hosted or ref in settings.hosted_datasets
+
+
 def check_model(ref: str) -> None:
     """Refuse, in hosted mode, a model that is not a scratch architecture, a trained run id or an
     allow-listed Hub id (every local folder included)."""

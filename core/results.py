@@ -14,10 +14,15 @@ def evaluation_table(store: Store | None = None) -> list[dict]:
     """One row per stored evaluation, newest first, with the columns a leaderboard shows.
     `scoring` names what top1/top5/f1_macro/cohen_kappa are over; *_restricted are over the dataset's
     classes only; `outside` counts top-1 predictions outside the dataset's classes (None when native).
-    `key` is the record's key (for pages that open one evaluation)."""
+    `key` is the record's key (for pages that open one evaluation). In hosted mode, only evaluations on
+    the allow-listed datasets."""
+    from core.hosted import dataset_offered
+
     store = store or Store()
     rows = []
     for r in store.records("evaluation"):
+        if not dataset_offered(r.meta.get("dataset", "")):
+            continue  # hosted: a server folder's results are neither listed nor opened
         restricted = r.meta.get("restricted") or {}
         flat = r.meta | {f"{k}_restricted": restricted.get(k) for k in ("top1", "top5", "f1_macro", "cohen_kappa")}
         flat |= {"scoring": r.meta.get("scoring", "native"), "outside": r.meta.get("outside") if restricted else None}

@@ -245,3 +245,22 @@ def test_hosted_predict_falls_back_on_an_allowed_dataset(hosted):
     examples = next(w for w in at.selectbox if w.label == "or a bundled example").options
     assert len(examples) == 10 and all("(digits val #" in e for e in examples)
     assert len(at.dataframe) >= 1  # the default models predicted the first example
+
+
+def test_results_on_server_folders_are_not_shown_hosted(image_folder, tmp_path, monkeypatch, hosted):
+    """A store filled on a workstation (a folder dataset's evaluation beside an embedded one's) and then deployed:
+    the folder's results are neither listed nor opened, and the result pages draw without an exception."""
+    from core.evaluate import evaluate
+    from core.results import evaluation_table
+    from core.store import Store
+
+    store_dir = tmp_path / "copied-store"
+    monkeypatch.setenv("CNNVIT_CACHE_DIR", str(store_dir))
+    monkeypatch.delenv("CNNVIT_HOSTED")
+    evaluate("linear", str(image_folder), store=Store(store_dir))
+    evaluate("linear", "digits", "val", store=Store(store_dir))
+    assert {r["dataset"] for r in evaluation_table(Store(store_dir))} == {str(image_folder), "digits"}
+    monkeypatch.setenv("CNNVIT_HOSTED", "1")
+    assert [r["dataset"] for r in evaluation_table(Store(store_dir))] == ["digits"]
+    for page in ("app_pages/overview.py", "app_pages/compare.py", "app_pages/confusion.py", "app_pages/drilldown.py"):
+        _page(page)  # asserts no exception
