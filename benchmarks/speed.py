@@ -162,7 +162,7 @@ def sec_notebook(rep: Report, d: dict) -> None:
                              ("ViT-B/16 on 500x375 JPEGs", "vit", "imagenet", 96)):
         split = load_dataset(str(d[dk])).split("val").limited(n)
         nb = notebook_pipeline(d[mk], list(split.paths), list(split.labels))
-        ours = {p: _evaluate_rate(d[mk], d[dk], n, p) for p in ("auto", "fp32")}
+        ours = {p: _evaluate_rate(rep, d[mk], d[dk], n, p) for p in ("auto", "fp32")}
         ratio = ours["auto"]["rate"] / nb["images_per_second"]
         rows.append([label, len(split), nb["processor"], fmt(nb["images_per_second"]),
                      f"{fmt(ours['fp32']['rate'])} ({ours['fp32']['rate'] / nb['images_per_second']:.1f}x)",
@@ -326,24 +326,20 @@ def _scratch_store(rep: Report):
     return Store(tempfile.mkdtemp(dir=rep.work, prefix="store-"))
 
 
-def _evaluate_rate(model: Path, folder: Path, n: int, precision: str) -> dict:
+def _evaluate_rate(rep: Report, model: Path, folder: Path, n: int, precision: str) -> dict:
     from core.data.registry import load_dataset
     from core.evaluate import evaluate
     from core.predict import load_for_prediction
 
     ds = load_dataset(str(folder))
     m = load_for_prediction(str(model), None)
-    store = _scratch_store(REPORT)
+    store = _scratch_store(rep)
     evaluate(m, ds, "val", limit=64, precision=precision, store=store, force=True)  # warm-up
     ev = evaluate(m, ds, "val", limit=n, precision=precision, store=store, force=True)
     return {"rate": ev.meta["n"] / ev.meta["seconds"], "precision": ev.meta["precision"]}
 
 
-REPORT: Report | None = None
-
-
 def main() -> None:
-    global REPORT
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", choices=SECTIONS, action="append", help="run only these sections (repeatable)")
     p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "cnnvit-bench"),
@@ -353,7 +349,7 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("CNNVIT_CACHE_DIR", str(work / "default-store"))
-    REPORT = rep = Report(work)
+    rep = Report(work)
     t0 = time.perf_counter()
     d = data(work)
     print(f"data and models ready in {time.perf_counter() - t0:.1f} s", flush=True)

@@ -13,7 +13,6 @@ record so pages can show latency next to accuracy. Tests never assert on these n
 """
 from __future__ import annotations
 
-import os
 import platform
 import statistics
 import tempfile
@@ -25,7 +24,7 @@ import torch
 from core.errors import UserError
 from core.models.wrapper import LoadedModel
 from core.precision import cpu_flags, cpu_has_amx, inference_fn, resolve_precision
-from core.settings import resolve_device
+from core.settings import cpu_cores as cores, resolve_device
 from core.store import Store, fingerprint
 
 BENCH_CODE_VERSION = 2
@@ -55,14 +54,6 @@ def rate(count: int, seconds: list[float]) -> dict:
     """Items/s as median and spread (slowest, fastest repetition)."""
     return {"median": count / statistics.median(seconds), "min": count / max(seconds), "max": count / min(seconds),
             "repeats": len(seconds)}
-
-
-def cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def matmul_flops(dev: str, precision: str, n: int | None = None, repeats: int = 5) -> dict:

@@ -76,6 +76,14 @@ def _number(var: str, kind: type, default):
         raise UserError(f"{var}={raw!r} is not a number") from None
 
 
+def cpu_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, where the platform has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def resolve_device(preference: str | None = None) -> str:
     """Turn auto|cpu|cuda into the device string torch should use ("cuda" only when present)."""
     import torch

@@ -1,7 +1,6 @@
 """Batches of images in a model's geometry, from memory or from files; unreadable files are reported, not fatal."""
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import torch
@@ -9,6 +8,7 @@ import torch
 from core.data.base import Split
 from core.errors import ImageDecodeError
 from core.models.preprocess import Preprocess
+from core.settings import cpu_cores
 
 
 def iter_batches(data: Split, pre: Preprocess, batch_size: int, dev: str, num_workers: int | None):
@@ -44,7 +44,7 @@ def _decode_then_compute(data: Split, pre: Preprocess, batch_size: int, channels
 
     images = _FileImages(data, pre)
     layout = torch.channels_last if channels_last else torch.contiguous_format
-    with ThreadPoolExecutor(_cores(), initializer=torch.set_num_threads, initargs=(1,),
+    with ThreadPoolExecutor(cpu_cores(), initializer=torch.set_num_threads, initargs=(1,),
                             thread_name_prefix="decode") as pool:
         for s in range(0, len(data), batch_size):
             idx = range(s, min(len(data), s + batch_size))
@@ -79,17 +79,10 @@ def iter_inputs(data: Split, pre: Preprocess, batch_size: int, dev: str, num_wor
         yield x, positions, bad
 
 
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def _default_workers(n: int, batch_size: int) -> int:
     if n <= 2 * batch_size:
         return 0  # starting workers costs more than it saves
-    return max(1, min(4, (os.cpu_count() or 1)))
+    return min(4, cpu_cores())
 
 
 class _FileImages(torch.utils.data.Dataset):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -96,8 +97,7 @@ class Preprocess:
     def normalize(self, batch: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
         """uint8 (N, C, H, W) on any device -> float32 normalised, channels-last if asked: one conversion pass
         into the layout the model runs in, then subtract and divide in place (the same arithmetic either way)."""
-        mean = torch.tensor(self.mean, device=batch.device).view(1, -1, 1, 1) * 255.0
-        std = torch.tensor(self.std, device=batch.device).view(1, -1, 1, 1) * 255.0
+        mean, std = (t.to(batch.device) for t in self._scale)
         layout = torch.channels_last if channels_last and batch.ndim == 4 else torch.contiguous_format
         x = torch.empty(batch.shape, dtype=torch.float32, device=batch.device, memory_format=layout)
         return x.copy_(batch).sub_(mean).div_(std)
@@ -105,9 +105,13 @@ class Preprocess:
     def normalize_into(self, out: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """One uint8 (C, H, W) image normalised into `out` (a row of a preallocated float batch, in any layout):
         the same arithmetic as `normalize`, element for element."""
-        mean = torch.tensor(self.mean).view(-1, 1, 1) * 255.0
-        std = torch.tensor(self.std).view(-1, 1, 1) * 255.0
+        mean, std = self._scale
         return out.copy_(image).sub_(mean).div_(std)
+
+    @cached_property
+    def _scale(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std on the uint8 scale, shaped (C, 1, 1): made once, not for every image of a hot loop."""
+        return (torch.tensor(self.mean).view(-1, 1, 1) * 255.0, torch.tensor(self.std).view(-1, 1, 1) * 255.0)
 
     def __call__(self, image: np.ndarray) -> torch.Tensor:
         """One image to a normalised float (1, C, H, W) batch."""
