@@ -15,6 +15,8 @@ from core.data.loader import iter_inputs
 from core.errors import UserError
 from core.labels import Alignment, align
 from core.metrics import Metrics, compute_metrics
+from core.models import identity
+from core.models.identity import ModelIdentity
 from core.models.wrapper import LoadedModel
 from core.precision import inference_fn, resolve_precision
 from core.settings import resolve_device
@@ -22,7 +24,7 @@ from core.store import Store, fingerprint
 
 # Bump when a change to evaluation, decoding or preprocessing code changes results; library
 # versions that can change results (torch, torchvision, transformers) are in the key as well.
-EVAL_CODE_VERSION = 4
+EVAL_CODE_VERSION = 5
 TOP_K = 5
 MAX_SKIP_MESSAGES = 20
 
@@ -91,17 +93,18 @@ class Evaluation:
         return out
 
 
-def evaluation_key(model: LoadedModel, dataset: Dataset, split: str, limit: int | None, precision: str,
-                   alignment: Alignment) -> str:
+def evaluation_key(model: LoadedModel | ModelIdentity, dataset: Dataset, split: str, limit: int | None,
+                   precision: str, alignment: Alignment) -> str:
     """Everything that changes the predictions. Batch size and device do not (up to float noise):
     a hit computed elsewhere keeps the timings, device and batch size of the run that made it.
     The label space and its alignment are in: the same weights with the classes in another order
     (or mapped to another dataset's classes) predict other classes."""
+    ident = model if isinstance(model, ModelIdentity) else ModelIdentity.of(model)
     return fingerprint({
-        "kind": "evaluation", "code": EVAL_CODE_VERSION, "libraries": _library_versions(), "model": model.id,
-        "weights": model.weights_digest(), "revision": model.revision, "dataset": dataset.split_fingerprint(split),
-        "split": split, "limit": limit, "preprocess": model.preprocess.key(), "precision": precision,
-        "labels": fingerprint({"names": model.labels.names, "wnids": model.labels.wnids}),
+        "kind": "evaluation", "code": EVAL_CODE_VERSION, "libraries": _library_versions(), "model": ident.id,
+        "weights": ident.weights, "revision": ident.revision, "dataset": dataset.split_fingerprint(split),
+        "split": split, "limit": limit, "preprocess": ident.preprocess, "precision": precision,
+        "labels": fingerprint({"names": ident.labels.names, "wnids": ident.labels.wnids}),
         "alignment": [alignment.kind, alignment.model_index.tolist()],
     })
 
@@ -129,16 +132,19 @@ def evaluate(model: str | LoadedModel, dataset: str | Dataset, split: str | None
     if len(data) == 0:
         raise UserError(f"split {split!r} of {ds.id} has no images")
     store = store or Store()
-    m = model if isinstance(model, LoadedModel) else create_model(model, ds, store=store)
-    alignment = align(m.labels, ds)
+    # a model built before in this process is not built again just to compute the key (core/models/identity.py)
+    m, ident = (model, ModelIdentity.of(model)) if isinstance(model, LoadedModel) else _identify(model, ds, store)
+    alignment = align(ident.labels, ds)
     precision = resolve_precision(precision, dev)
-    key = evaluation_key(m, ds, split, limit, precision, alignment)
+    key = evaluation_key(ident, ds, split, limit, precision, alignment)
     if not force and (hit := _stored(store, key)) is not None:
         return hit
     # one process computes a key: another asking for it meanwhile waits here, then reads the record
     with store.lock(key):
         if not force and (hit := _stored(store, key)) is not None:
             return hit  # computed by another process while we waited
+        if m is None:
+            m = create_model(model, ds, store=store)  # the same files and code the remembered identity names
 
         run = inference_fn(m, dev, precision)
         t0 = time.perf_counter()
@@ -169,6 +175,19 @@ def evaluate(model: str | LoadedModel, dataset: str | Dataset, split: str | None
                                    if restricted is not None else {})
         store.put(key, "evaluation", meta, arrays)
         return Evaluation(key, meta, preds, cached=False, restricted=restricted, _metrics=metrics)
+
+
+def _identify(model_id: str, ds: Dataset, store: Store) -> tuple[LoadedModel | None, ModelIdentity]:
+    """(the model, built only when this process has not built it before; its identity)."""
+    from core.hosted import check_model
+    from core.models.registry import create_model
+
+    check_model(model_id)  # hosted mode's allow-list holds for remembered models too
+    token = identity.token(model_id, ds, store)
+    if (ident := identity.known(token)) is not None:
+        return None, ident
+    m = create_model(model_id, ds, store=store)
+    return m, identity.remember(token, m)
 
 
 def _stored(store: Store, key: str) -> Evaluation | None:

@@ -151,3 +151,44 @@ def test_digest_covers_buffers_and_changes_with_weights():
         bn.running_mean += 0.5  # a buffer, not a parameter: changes predictions, so must change the key
     b._digest = None
     assert b.weights_digest() != a.weights_digest()
+
+
+def test_a_model_built_once_keys_like_the_built_model_without_being_built_again(store):
+    """The second evaluate of an id reads the identity remembered from the first build; its key
+    must be the one the built model gives, in either order."""
+    from core.models import identity
+    from core.models.registry import create_model
+
+    ds = load_dataset("digits")
+    first = evaluate("cnn-2layer", ds, "val", store=store)
+    assert identity.known(identity.token("cnn-2layer", ds, store)) is not None
+    built = evaluate(create_model("cnn-2layer", ds), ds, "val", store=store)
+    assert built.cached and built.key == first.key
+    # another seed or another label space is another model: not the remembered one
+    assert identity.token("cnn-2layer", ds, seed=1) != identity.token("cnn-2layer", ds)
+    assert identity.token("cnn-2layer", load_dataset("shapes")) != identity.token("cnn-2layer", ds)
+
+
+def test_a_run_whose_weights_are_rewritten_is_evaluated_again(tmp_path):
+    """A trained run's remembered identity is tied to its files: new weights under the same run id
+    are a new evaluation, with the new weights' predictions (zero weights, bias on class 3)."""
+    from core.store import Store
+    from core.train.checkpoint import load_tensors, save_tensors
+    from core.train.loop import train
+    from core.train.recipe import Recipe
+    from core.train.runs import run_folder
+
+    store = Store(tmp_path)
+    res = train(Recipe(model="linear", epochs=1, dataset="digits", limit=64, batch_size=32), store=store)
+    before = evaluate(res.model_id, "digits", "val", store=store)
+    assert evaluate(res.model_id, "digits", "val", store=store).cached
+    path = run_folder(store, res.run_id) / "weights.safetensors"
+    tensors, meta = load_tensors(path)
+    constant = {k: torch.zeros_like(v) for k, v in tensors.items()}
+    bias = [k for k in constant if k.endswith("bias")][-1]
+    constant[bias][3] = 1.0
+    save_tensors(path, constant, meta)
+    after = evaluate(res.model_id, "digits", "val", store=store)
+    assert not after.cached and after.key != before.key
+    assert (after.predictions.top_idx[:, 0] == 3).all()
+    assert evaluate(res.model_id, "digits", "val", store=store).cached
