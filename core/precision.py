@@ -1,7 +1,7 @@
 """Inference precision: fp32, or bfloat16/float16 autocast where the hardware runs it fast.
 
-`auto` picks bf16 on a CPU with AMX (Intel Sapphire Rapids and later: bf16 matrix multiplies run
-several times faster than fp32) and on a CUDA GPU (bf16 where supported, fp16 otherwise), and
+`auto` picks bf16 on a CPU with bf16 dot products in hardware (AMX: Intel Sapphire Rapids and later;
+AVX-512 BF16: AMD Zen 4 and later; bf16 matrix multiplies run several times faster than fp32) and on a CUDA GPU (bf16 where supported, fp16 otherwise), and
 fp32 everywhere else. Convolutional models also get channels-last memory layout under reduced
 precision, which oneDNN and cuDNN need for their fastest kernels. The precision is part of an
 evaluation's key, so fp32 and bf16 results are stored side by side and never mixed up.
@@ -9,6 +9,7 @@ evaluation's key, so fp32 and bf16 results are stored side by side and never mix
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 
 import torch
@@ -32,6 +33,13 @@ def cpu_flags() -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=1)
+def cpu_has_fast_bf16() -> bool:
+    """bf16 dot products in hardware: AMX tiles, or AVX-512 BF16 (AMD Zen 4 and later, Intel Cooper Lake).
+    Without them oneDNN emulates bf16 with fp32 arithmetic and conversions, which is no faster than fp32."""
+    return cpu_has_amx() or "avx512_bf16" in cpu_flags()
+
+
+@functools.lru_cache(maxsize=1)
 def cpu_has_amx() -> bool:
     """AMX tiles with bf16, advertised by the CPU and enabled for this process by the kernel."""
     if not {"amx_bf16", "amx_tile"} <= cpu_flags():
@@ -50,7 +58,7 @@ def resolve_precision(requested: str | None, device: str) -> str:
     if p == "auto":
         if device == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "bf16" if cpu_has_amx() else "fp32"
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
     if p == "fp16" and device != "cuda":
         raise UserError("--precision fp16 needs a CUDA device; on the CPU use bf16 or fp32")
     return p
@@ -63,27 +71,32 @@ def autocast(precision: str, device: str):
     return torch.autocast("cuda" if device == "cuda" else "cpu", dtype=_DTYPES[precision])
 
 
-def use_channels_last(model, precision: str) -> bool:
-    """Whether a LoadedModel runs channels-last: a convolutional network under reduced precision. Converts its
-    weights in place when so (results are the same up to float rounding; a ViT's one patch-embedding convolution
-    does not gain from it)."""
-    if precision == "fp32" or model.family != "cnn":
-        return False
-    model.module.to(memory_format=torch.channels_last)
-    return True
-
-
 def inference_fn(model, device: str, precision: str):
     """Move `model` to `device` and return f(normalised float batch) -> float32 logits at `precision`;
-    `f.channels_last` says which layout the model wants its input in."""
+    `f.channels_last` says which layout the model wants its input in.
+
+    The forward runs a copy with batch norms folded into their convolutions where the model has such pairs
+    (core/models/fold.py); a convolutional network under reduced precision runs channels-last, the layout
+    oneDNN's and cuDNN's fastest kernels want (a ViT's one patch-embedding convolution does not gain from it).
+    `model` itself is left as it was, apart from the device."""
+    from core.models.fold import fold_batchnorm
+
     model.to(device)
-    cl = use_channels_last(model, precision)
+    example = torch.randn(1, model.preprocess.channels, *model.preprocess.size, device=device)
+    folded = fold_batchnorm(model.module, example)
+    module = folded if folded is not None else model.module
+    cl = precision != "fp32" and model.family == "cnn"
+    if cl:
+        module = module if folded is not None else copy.deepcopy(module)
+        module.to(memory_format=torch.channels_last)
 
     def run(x: torch.Tensor) -> torch.Tensor:
         if cl:
             x = x.contiguous(memory_format=torch.channels_last)  # a no-op when normalize made it so
         with autocast(precision, device):
-            return model.logits(x).float()
+            out = module(x)
+            return getattr(out, "logits", out).float()
 
     run.channels_last = cl  # for `Preprocess.normalize`, to write the input in the model's layout at once
+    run.folded = folded is not None  # reported by the bench
     return run

@@ -21,7 +21,7 @@ class Settings:
     hosted: bool
     device: str  # "auto", "cpu" or "cuda"
     max_jobs: int = 1  # background jobs running at once
-    precision: str = "auto"  # inference: "auto" (bf16 on AMX CPUs and GPUs), "fp32", "bf16" or "fp16"
+    precision: str = "auto"  # inference: "auto" (bf16 on CPUs with AMX or AVX-512 BF16, and GPUs), "fp32", "bf16" or "fp16"
     # hosted mode (CNNVIT_HOSTED=1); core/hosted.py applies these
     hosted_datasets: tuple[str, ...] = HOSTED_DATASETS
     hosted_models: tuple[str, ...] | None = None  # Hub ids allowed besides scratch and trained; None: the defaults

@@ -41,17 +41,18 @@ def test_ideal_rate_by_hand():
     assert ideal_rate(1e12, 50, 2) == pytest.approx(50)  # free decoding: the forward alone
 
 
-def _amx() -> bool:
+def _fast_bf16() -> bool:
+    """Read independently of core/precision.py: the CPU has bf16 dot products (AMX or AVX-512 BF16)."""
     flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "").split()
-    return "amx_bf16" in flags
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def test_auto_precision_is_bf16_exactly_on_amx_cpus(monkeypatch):
+def test_auto_precision_is_bf16_exactly_on_cpus_with_bf16_hardware(monkeypatch):
     from core.errors import UserError
     from core.precision import resolve_precision
 
     monkeypatch.delenv("CNNVIT_PRECISION", raising=False)
-    assert resolve_precision(None, "cpu") == ("bf16" if _amx() else "fp32")
+    assert resolve_precision(None, "cpu") == ("bf16" if _fast_bf16() else "fp32")
     assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
     monkeypatch.setenv("CNNVIT_PRECISION", "fp32")
     assert resolve_precision(None, "cpu") == "fp32"
@@ -90,7 +91,7 @@ def test_compare_rows_carry_the_newest_bench(tmp_path):
 def test_bench_cli_json_and_errors():
     out = json.loads(cli("bench", "--model", "linear", "--dataset", "digits", "--repeats", "1", "--json").stdout)
     assert out["model"] == "linear" and out["forward_images_per_second"] > 0
-    assert out["dtype"] == ("bf16" if _amx() else "fp32")
+    assert out["dtype"] == ("bf16" if _fast_bf16() else "fp32")
     text = cli("bench", "--model", "linear", "--dataset", "digits", "--repeats", "1", "--precision", "fp32").stdout
     assert "fp32" in text and "pipeline efficiency" in text and "utilisation" in text
     out = json.loads(cli("bench", "--model", "linear", "--dataset", "digits", "--repeats", "1", "--no-end-to-end",
