@@ -79,8 +79,11 @@ def inference_fn(model, device: str, precision: str):
     (core/models/fold.py); a convolutional network under reduced precision runs channels-last, the layout
     oneDNN's and cuDNN's fastest kernels want (a ViT's one patch-embedding convolution does not gain from it).
     `model` itself is left as it was, apart from the device."""
+    from core.allocator import keep_freed_memory
     from core.models.fold import fold_batchnorm
 
+    if device == "cpu":
+        keep_freed_memory()  # large activations stop costing page faults on every batch
     model.to(device)
     example = torch.randn(1, model.preprocess.channels, *model.preprocess.size, device=device)
     folded = fold_batchnorm(model.module, example)

@@ -21,6 +21,7 @@ class Settings:
     hosted: bool
     device: str  # "auto", "cpu" or "cuda"
     max_jobs: int = 1  # background jobs running at once
+    keep_freed_memory: bool = True  # CPU inference and training: see core/allocator.py
     precision: str = "auto"  # inference: "auto" (bf16 on CPUs with AMX or AVX-512 BF16, and GPUs), "fp32", "bf16" or "fp16"
     # hosted mode (CNNVIT_HOSTED=1); core/hosted.py applies these
     hosted_datasets: tuple[str, ...] = HOSTED_DATASETS
@@ -45,6 +46,7 @@ def get_settings() -> Settings:
     return Settings(
         max_jobs=max_jobs,
         precision=os.environ.get("CNNVIT_PRECISION", "auto").strip().lower() or "auto",
+        keep_freed_memory=os.environ.get("CNNVIT_KEEP_FREED_MEMORY", "1").strip() not in ("0", "false", "False"),
         cache_dir=Path(cache).expanduser().resolve(),
         hosted=hosted,
         device=device,
