@@ -60,8 +60,10 @@ NOTES = """## Notes
   session), so the threads stay.
 - **Efficiency above 1** means the isolated forward figure came out slower than the forward inside
   the pipeline; the spread columns show how noisy a shared 2-core machine is.
-- **torch.compile** times depend on inductor's on-disk cache: a cold compile of ResNet-18 took 23.9 s in an
-  earlier run, a warm one 1.8 s.
+- **torch.compile** times depend on inductor's on-disk cache: a cold compile of ResNet-18 took 17.6 s (fp32, AMD
+  EPYC) and 23.9 s (Intel) in earlier runs, a warm one 0.3-1.8 s. In fp32 without batch-norm folding and the
+  allocator fix, compiling ResNet-18 gave 2.25x (47.7 -> 107.5 images/s, AMD EPYC, 2026-11-30); the eager path
+  now gets nearly all of that itself, so compile adds only a few percent and stays an option.
 - **Cache hit.** A hit used to rebuild the model and hash its weights to compute the key: about 7 ms for
   ResNet-20, 1.02% of a 0.7 s first run (Intel AMX machine, 2026-11-23). The process now remembers the identity of
   each scratch model and trained run it has built, under a token of what the weights follow from (architecture,
