@@ -37,8 +37,9 @@ with st.form("evaluate"):
     limit = c3.number_input("Images (0 = all)", 0, 10_000_000, 0, step=500)
     precision = st.radio("Precision", ["auto", "fp32", "bf16"], horizontal=True,
                          help=f"auto runs {auto_precision()} here: bf16 on GPUs and on CPUs with bf16 hardware "
-                              "(AMX, AVX-512 BF16), where it is several times faster, fp32 elsewhere. The precision is part of the stored result, "
-                              "so fp32 and bf16 runs sit side by side on the leaderboard.")
+                              "(AMX, AVX-512 BF16), where it is several times faster, fp32 elsewhere. The "
+                              "precision is part of the stored result, so fp32 and bf16 runs sit side by side on "
+                              "the leaderboard.")
     submitted = st.form_submit_button("Evaluate", type="primary")
 
 if submitted:

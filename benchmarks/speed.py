@@ -179,7 +179,8 @@ def sec_notebook(rep: Report, d: dict) -> None:
 
     rep.section("Against the reference notebook's pipeline", "notebook",
                 "The notebook: the Hugging Face processor (slow PIL/NumPy class) on each image inside the Dataset, "
-                "DataLoader batch 64 with no workers, fp32 under `no_grad`, in a Python process of its own. Ours: `evaluate` with precision `auto`, "
+                "DataLoader batch 64 with no workers, fp32 under `no_grad`, in a Python process of its own. "
+                "Ours: `evaluate` with precision `auto`, "
                 "and again forced to fp32 to separate the pipeline's share from bf16's. Same images, same model "
                 "weights, one run.")
     rows = []
@@ -210,11 +211,10 @@ def sec_precision(rep: Report, d: dict) -> None:
 
     rep.section("bf16 against fp32: speed-up and top-1 change on a fixed subset", "precision",
                 "`auto` picks bf16 on a CPU with AMX or AVX-512 BF16 and on CUDA, fp32 elsewhere; convolutional "
-                "networks also run "
-                "channels-last under bf16. The accuracy check needs trained weights: ResNet-20 and the multi-layer "
-                "CNN trained here on `shapes` (32 px, 4 epochs, the demo's recipe otherwise), scored on all 1,000 "
-                "val images. For the random-weight ImageNet models only the agreement of the top-1 class is "
-                "meaningful.")
+                "networks also run channels-last under bf16. The accuracy check needs trained weights: ResNet-20 "
+                "and the multi-layer CNN trained here on `shapes` (32 px, 4 epochs, the demo's recipe otherwise), "
+                "scored on all 1,000 val images. For the random-weight ImageNet models only the agreement of the "
+                "top-1 class is meaningful.")
     store = Store(rep.work / "precision-store")
     rows = []
     for model in ("resnet20", "cnn-multilayer"):
@@ -394,7 +394,8 @@ def write(rep: Report, out: Path, only, seconds: float) -> None:
     cpu = cpu_description()
     head = ["# Benchmarks", "",
             f"Written by `benchmarks/speed.py` on {time.strftime('%Y-%m-%d')}: {cpu['name']}, {cores()} cores"
-            f"{', AMX bf16' if cpu['amx_bf16'] else ', AVX-512 bf16' if cpu['avx512_bf16'] else ''}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+            f"{', AMX bf16' if cpu['amx_bf16'] else ', AVX-512 bf16' if cpu['avx512_bf16'] else ''}"
+            f", torch {torch.__version__}, {torch.get_num_threads()} threads"
             f"; the run took {seconds / 60:.1f} minutes" + (f" (sections: {', '.join(only)})" if only else "") + ".",
             "Every figure is a median after warm-up with its spread where it has one; every ratio compares figures "
             "from this one run.", ""]

@@ -13,7 +13,8 @@ from typing import Any
 from core.errors import UserError
 from core.settings import PRECISIONS
 
-PRECISION_HELP = "auto (default): bf16 on CPUs with AMX or AVX-512 BF16 and on GPUs, fp32 elsewhere; CNNVIT_PRECISION sets the default"
+PRECISION_HELP = ("auto (default): bf16 on CPUs with AMX or AVX-512 BF16 and on GPUs, fp32 elsewhere; "
+                  "CNNVIT_PRECISION sets the default")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -93,18 +93,17 @@ class Evaluation:
         return out
 
 
-def evaluation_key(model: LoadedModel | ModelIdentity, dataset: Dataset, split: str, limit: int | None,
-                   precision: str, alignment: Alignment) -> str:
+def evaluation_key(model: ModelIdentity, dataset: Dataset, split: str, limit: int | None, precision: str,
+                   alignment: Alignment) -> str:
     """Everything that changes the predictions. Batch size and device do not (up to float noise):
     a hit computed elsewhere keeps the timings, device and batch size of the run that made it.
     The label space and its alignment are in: the same weights with the classes in another order
     (or mapped to another dataset's classes) predict other classes."""
-    ident = model if isinstance(model, ModelIdentity) else ModelIdentity.of(model)
     return fingerprint({
-        "kind": "evaluation", "code": EVAL_CODE_VERSION, "libraries": _library_versions(), "model": ident.id,
-        "weights": ident.weights, "revision": ident.revision, "dataset": dataset.split_fingerprint(split),
-        "split": split, "limit": limit, "preprocess": ident.preprocess, "precision": precision,
-        "labels": fingerprint({"names": ident.labels.names, "wnids": ident.labels.wnids}),
+        "kind": "evaluation", "code": EVAL_CODE_VERSION, "libraries": _library_versions(), "model": model.id,
+        "weights": model.weights, "revision": model.revision, "dataset": dataset.split_fingerprint(split),
+        "split": split, "limit": limit, "preprocess": model.preprocess, "precision": precision,
+        "labels": fingerprint({"names": model.labels.names, "wnids": model.labels.wnids}),
         "alignment": [alignment.kind, alignment.model_index.tolist()],
     })
 

@@ -1,9 +1,10 @@
 """Inference precision: fp32, or bfloat16/float16 autocast where the hardware runs it fast.
 
-`auto` picks bf16 on a CPU with bf16 dot products in hardware (AMX: Intel Sapphire Rapids and later;
-AVX-512 BF16: AMD Zen 4 and later; bf16 matrix multiplies run several times faster than fp32) and on a CUDA GPU (bf16 where supported, fp16 otherwise), and
-fp32 everywhere else. Convolutional models also get channels-last memory layout under reduced
-precision, which oneDNN and cuDNN need for their fastest kernels. The precision is part of an
+`auto` picks bf16 on a CPU with bf16 dot products in hardware (AMX: Intel Sapphire Rapids and
+later; AVX-512 BF16: AMD Zen 4 and later; bf16 matrix multiplies run several times faster than
+fp32) and on a CUDA GPU (bf16 where supported, fp16 otherwise), and fp32 everywhere else.
+Convolutional models also get channels-last memory layout under reduced precision, which oneDNN
+and cuDNN need for their fastest kernels. The precision is part of an
 evaluation's key, so fp32 and bf16 results are stored side by side and never mixed up.
 """
 from __future__ import annotations
@@ -81,6 +82,7 @@ def inference_fn(model, device: str, precision: str):
     `model` itself is left as it was, apart from the device."""
     from core.allocator import keep_freed_memory
     from core.models.fold import fold_batchnorm
+    from core.models.wrapper import logits_of
 
     if device == "cpu":
         keep_freed_memory()  # large activations stop costing page faults on every batch
@@ -97,9 +99,8 @@ def inference_fn(model, device: str, precision: str):
         if cl:
             x = x.contiguous(memory_format=torch.channels_last)  # a no-op when normalize made it so
         with autocast(precision, device):
-            out = module(x)
-            return getattr(out, "logits", out).float()
+            return logits_of(module(x)).float()
 
     run.channels_last = cl  # for `Preprocess.normalize`, to write the input in the model's layout at once
-    run.folded = folded is not None  # reported by the bench
+    run.folded = folded is not None  # whether the batch-norm-folded copy runs
     return run

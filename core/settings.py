@@ -21,8 +21,8 @@ class Settings:
     hosted: bool
     device: str  # "auto", "cpu" or "cuda"
     max_jobs: int = 1  # background jobs running at once
-    keep_freed_memory: bool = True  # CPU inference and training: see core/allocator.py
-    precision: str = "auto"  # inference: "auto" (bf16 on CPUs with AMX or AVX-512 BF16, and GPUs), "fp32", "bf16" or "fp16"
+    keep_freed_memory: bool = True  # CPU inference: see core/allocator.py
+    precision: str = "auto"  # inference: auto (bf16 on GPUs and CPUs with AMX or AVX-512 BF16), fp32, bf16, fp16
     # hosted mode (CNNVIT_HOSTED=1); core/hosted.py applies these
     hosted_datasets: tuple[str, ...] = HOSTED_DATASETS
     hosted_models: tuple[str, ...] | None = None  # Hub ids allowed besides scratch and trained; None: the defaults
@@ -41,12 +41,12 @@ def get_settings() -> Settings:
         max_jobs = max(1, int(os.environ.get("CNNVIT_MAX_JOBS", "1")))
     except ValueError:
         max_jobs = 1
-    hosted = os.environ.get("CNNVIT_HOSTED", "") not in ("", "0", "false", "False")
+    hosted = _flag("CNNVIT_HOSTED", False)
     upload = _number("CNNVIT_MAX_UPLOAD_MB", float, HOSTED_MAX_UPLOAD_MB if hosted else None)
     return Settings(
         max_jobs=max_jobs,
         precision=os.environ.get("CNNVIT_PRECISION", "auto").strip().lower() or "auto",
-        keep_freed_memory=os.environ.get("CNNVIT_KEEP_FREED_MEMORY", "1").strip() not in ("0", "false", "False"),
+        keep_freed_memory=_flag("CNNVIT_KEEP_FREED_MEMORY", True),
         cache_dir=Path(cache).expanduser().resolve(),
         hosted=hosted,
         device=device,
@@ -56,6 +56,12 @@ def get_settings() -> Settings:
         hosted_max_epochs=max(0, _number("CNNVIT_HOSTED_MAX_EPOCHS", int, HOSTED_MAX_EPOCHS)),
         hosted_max_train_images=max(1, _number("CNNVIT_HOSTED_MAX_TRAIN_IMAGES", int, HOSTED_MAX_TRAIN_IMAGES)),
     )
+
+
+def _flag(var: str, default: bool) -> bool:
+    """On or off: unset or empty is `default`; 0, false or False is off; anything else is on."""
+    raw = os.environ.get(var, "")
+    return default if raw == "" else raw not in ("0", "false", "False")
 
 
 def _names(var: str) -> tuple[str, ...] | None:

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from core.models.wrapper import logits_of
+
 # folded logits must agree with the original's to float rounding: |diff| <= RTOL * max|logit| + ATOL
 RTOL, ATOL = 1e-3, 1e-4
 
@@ -50,7 +52,7 @@ def _trace(module: nn.Module, example: torch.Tensor) -> tuple[list[tuple[str, st
     hooks += [m.register_forward_hook(on_norm) for m in module.modules() if type(m) is nn.BatchNorm2d]
     try:
         with torch.no_grad():
-            output = _logits(module(example))
+            output = logits_of(module(example)).float()
     finally:
         for h in hooks:
             h.remove()
@@ -77,7 +79,7 @@ def fold_batchnorm(module: nn.Module, example: torch.Tensor) -> nn.Module | None
         _replace(folded, conv, fuse_conv_bn_eval(folded.get_submodule(conv), folded.get_submodule(norm)))
         _replace(folded, norm, nn.Identity())
     with torch.no_grad():
-        got = _logits(folded(example))
+        got = logits_of(folded(example)).float()
     if want.shape != got.shape or not ((want - got).abs().max() <= RTOL * want.abs().max() + ATOL):
         return None
     return folded
@@ -86,7 +88,3 @@ def fold_batchnorm(module: nn.Module, example: torch.Tensor) -> nn.Module | None
 def _replace(root: nn.Module, name: str, new: nn.Module) -> None:
     parent, _, attr = name.rpartition(".")
     setattr(root.get_submodule(parent) if parent else root, attr, new)
-
-
-def _logits(out) -> torch.Tensor:
-    return getattr(out, "logits", out).float()

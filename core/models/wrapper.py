@@ -13,6 +13,11 @@ FAMILIES = ("cnn", "vit", "other")
 SOURCES = ("scratch", "hf", "torchvision", "timm", "local", "trained")
 
 
+def logits_of(out) -> torch.Tensor:
+    """The logits of a module's output: a Hugging Face model returns an object holding them, others the tensor."""
+    return getattr(out, "logits", out)
+
+
 @dataclass
 class LabelSpace:
     """A head's class names, index for index; WordNet ids where known. `assumed` says why the names were
@@ -56,8 +61,7 @@ class LoadedModel:
         return next(self.module.parameters()).device
 
     def logits(self, batch: torch.Tensor) -> torch.Tensor:
-        out = self.module(batch)
-        return getattr(out, "logits", out)
+        return logits_of(self.module(batch))
 
     def weights_digest(self) -> str:
         """sha256 over parameter and buffer names, shapes, dtypes and bytes: the weights' identity."""
