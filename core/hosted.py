@@ -1,13 +1,15 @@
 """Hosted mode (`CNNVIT_HOSTED=1`): what a public deployment accepts.
 
-The loading entry points (`load_dataset`, `create_model`), job submission and the upload picker
-ask here, so pages, the CLI and job workers obey the same rules. Outside hosted mode every check
-passes (except an explicit `CNNVIT_MAX_UPLOAD_MB`, which applies everywhere).
+Datasets, uploads and training are judged here; models where a model reference is classified
+(core/models/reference.py). `load_dataset`, the model resolver, job submission and the upload picker
+ask, so pages, the CLI and job workers obey the same rules. Outside hosted mode every check passes
+(except an explicit `CNNVIT_MAX_UPLOAD_MB`, which applies everywhere).
 
 - datasets: only ids on the allow-list (`CNNVIT_HOSTED_DATASETS`, default the embedded `shapes`,
   `digits`); a folder path is refused without looking at the file system.
-- models: scratch architectures, trained runs of the store, and the Hub ids on the allow-list
-  (`CNNVIT_HOSTED_MODELS`, default the pretrained list of `models`); no local folders.
+- models (judged in core/models/reference.py): scratch architectures, trained runs of the store, and
+  the Hub ids on the allow-list (`CNNVIT_HOSTED_MODELS`, default the pretrained list of `models`); no
+  local folders.
 - uploads: at most `CNNVIT_MAX_UPLOAD_MB` per file (default 5 in hosted mode), checked before decoding.
 - training: at most `CNNVIT_HOSTED_MAX_EPOCHS` epochs (0 turns training off) on at most
   `CNNVIT_HOSTED_MAX_TRAIN_IMAGES` images.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.errors import DatasetError, ImageDecodeError, ModelError, UserError
+from core.errors import DatasetError, ImageDecodeError, UserError
 from core.settings import Settings, get_settings
 
 
@@ -40,17 +42,7 @@ def allowed_datasets(settings: Settings | None = None) -> tuple[str, ...]:
     return (settings or get_settings()).hosted_datasets
 
 
-def allowed_hub_models(settings: Settings | None = None) -> tuple[str, ...]:
-    """Pretrained ids (Hugging Face, torchvision:NAME, timm:NAME) a hosted deployment loads."""
-    listed = (settings or get_settings()).hosted_models
-    if listed is not None:
-        return listed
-    from core.models.defaults import HF_DEFAULTS
-
-    return tuple(h.id for h in HF_DEFAULTS)
-
-
-def _looks_like_path(ref: str) -> bool:
+def looks_like_path(ref: str) -> bool:
     """Judged from the text alone: hosted mode never looks at the file system for a user's string."""
     return ref.startswith(("/", ".", "~")) or "\\" in ref or ref.count("/") > 1 or ":" in ref and "/" in ref
 
@@ -61,7 +53,7 @@ def check_dataset(ref: str) -> None:
     if not settings.hosted or ref in settings.hosted_datasets:
         return
     choices = ", ".join(settings.hosted_datasets)
-    if "/" in ref or _looks_like_path(ref):
+    if "/" in ref or looks_like_path(ref):
         raise DatasetError(f"this deployment does not read dataset folders ({ref}); choose one of: {choices}")
     raise DatasetError(f"dataset {ref!r} is not offered on this deployment; choose one of: {choices}")
 
@@ -71,25 +63,6 @@ def dataset_offered(ref: str) -> bool:
     (a store copied from a workstation may hold evaluations of server folders)."""
     settings = get_settings()
     return not settings.hosted or ref in settings.hosted_datasets
-
-
-def check_model(ref: str) -> None:
-    """Refuse, in hosted mode, a model that is not a scratch architecture, a trained run id or an
-    allow-listed Hub id (every local folder included)."""
-    settings = get_settings()
-    if not settings.hosted:
-        return
-    from core.models.registry import scratch_specs
-    from core.train.runs import is_run_id
-
-    hub = allowed_hub_models(settings)
-    if ref in hub or is_run_id(ref) or ref in {s.id for s in scratch_specs()}:
-        return
-    if _looks_like_path(ref):
-        raise ModelError(f"this deployment does not load model folders ({ref}); choose a listed model")
-    listed = ", ".join(hub) if hub else "none"
-    raise ModelError(f"model {ref!r} is not on this deployment's allow-list; it offers the scratch architectures, "
-                     f"trained runs and these pretrained ids: {listed}")
 
 
 def max_upload_bytes() -> int | None:
@@ -132,20 +105,3 @@ def check_demo() -> None:
     limits = training_limits()
     if limits is not None and not limits.enabled:
         raise UserError("the demo trains models, and training is off on this deployment (CNNVIT_HOSTED_MAX_EPOCHS=0)")
-
-
-def check_job(kind: str, spec: dict) -> None:
-    """Refuse, in hosted mode, a background job this deployment does not run: called where a job is
-    submitted (pages, CLI) and again where a worker starts it (a job queued before the limits changed)."""
-    if not is_hosted():
-        return
-    if kind == "train":
-        recipe = spec["recipe"]
-        check_model(recipe["model"])
-        check_dataset(recipe["dataset"])
-        check_training(int(recipe["epochs"]), recipe.get("limit"))
-    elif kind == "evaluate":
-        check_model(spec["model"])
-        check_dataset(spec["dataset"])
-    elif kind == "demo":
-        check_demo()

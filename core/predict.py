@@ -9,7 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.data.decode import decode_image
+from core.data.registry import default_dataset, load_dataset
 from core.errors import ImageDecodeError, UserError
+from core.models.reference import ModelKind, resolve
+from core.models.registry import create_model
 from core.models.wrapper import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -38,8 +42,6 @@ def predict_image(model: LoadedModel, image: np.ndarray, top_k: int = 5) -> Pred
 
 def predict_files(model_id: str, images: list[str], *, top_k: int = 5, dataset: str | None = None) -> list[dict]:
     """The CLI's `predict --json` list: per image {image, top: [{label, probability}]} (or an error)."""
-    from core.data.decode import decode_image
-
     if top_k <= 0:
         raise UserError("--top-k must be positive")
     model = load_for_prediction(model_id, dataset)
@@ -62,8 +64,6 @@ def predict_files(model_id: str, images: list[str], *, top_k: int = 5, dataset: 
 def example_images(dataset: str | None = None, split: str = "val") -> dict[str, np.ndarray]:
     """One bundled example per class (the first of each in the split; by default of `shapes`, see
     `default_dataset`), for pages offering examples offline."""
-    from core.data.registry import default_dataset, load_dataset
-
     dataset = dataset or default_dataset()
     ds = load_dataset(dataset)
     data = ds.split(split)
@@ -78,13 +78,11 @@ def example_images(dataset: str | None = None, split: str = "val") -> dict[str, 
 def load_for_prediction(model_id: str, dataset: str | None = None) -> LoadedModel:
     """A model ready for `predict_image`: scratch architectures take their label space from `dataset`
     (default: the embedded default); everything else carries its own labels."""
-    from core.data.registry import default_dataset, load_dataset
-    from core.models.registry import create_model, scratch_specs
-
     t = time.perf_counter()
+    ref = resolve(model_id)
     ds = None
-    if dataset is not None or model_id in {s.id for s in scratch_specs()}:
+    if dataset is not None or ref.kind is ModelKind.SCRATCH:
         ds = load_dataset(dataset or default_dataset())
-    model = create_model(model_id, ds)
+    model = create_model(ref, ds)
     log.info("model loaded: %s (%.2f s)", model_id, time.perf_counter() - t)  # the app's server log: one per load
     return model

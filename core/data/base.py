@@ -8,6 +8,9 @@ from typing import Callable
 
 import numpy as np
 
+from core.data.decode import decode_image
+from core.errors import DatasetError
+
 LIMIT_SEED = 0  # --limit N takes the first N of one fixed permutation, so limited runs still cover classes
 
 
@@ -39,7 +42,6 @@ class Split:
         """Image i as uint8 (H, W, C)."""
         if self.images is not None:
             return self.images[i]
-        from core.data.decode import decode_image
 
         return decode_image(self.paths[i])
 
@@ -92,8 +94,6 @@ class Dataset:
 
     def split(self, name: str) -> Split:
         if name not in self.split_loaders:
-            from core.errors import DatasetError
-
             raise DatasetError(f"dataset {self.id!r} has no split {name!r}; its splits: {', '.join(self.splits)}")
         if name not in self._split_cache:
             self._split_cache[name] = self.split_loaders[name]()

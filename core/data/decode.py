@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.errors import ImageDecodeError
 
@@ -33,8 +34,6 @@ def decode_image(source: bytes | str | Path, *, max_pixels: int = MAX_PIXELS, na
     """Decode an image file or bytes into uint8 RGB (H, W, 3), refusing anything we do not trust.
 
     Every refusal is an ImageDecodeError whose message names the file (`name`, the path, or "upload")."""
-    from PIL import ImageOps
-
     def to_array(img, label: str) -> np.ndarray:
         # Image.open stands on frame 0 of an animation; n_frames is not asked (it walks the whole file)
         img = ImageOps.exif_transpose(img)
@@ -67,8 +66,6 @@ def _checked(source: bytes | str | Path, name: str | None, max_pixels: int, use:
 
 
 def _open(fp, label: str, max_pixels: int, use: Callable[[Any, str], T]) -> T:
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with warnings.catch_warnings():
             # (catch_warnings is process-wide, so threads can race on it; MAX_PIXELS, below Pillow's limit,
@@ -97,8 +94,6 @@ def _open(fp, label: str, max_pixels: int, use: Callable[[Any, str], T]) -> T:
 
 
 def _to_rgb(img, label: str):
-    from PIL import Image
-
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
         top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0

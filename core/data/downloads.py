@@ -64,6 +64,7 @@ def ensure_cifar(spec: CifarSpec, root: Path | None = None) -> Path:
     folder = root / spec.folder
     if all((folder / f).is_file() for f in spec.train_files + spec.test_files + (spec.names_file,)):
         return folder
+    # lazy: torchvision costs ~1.5 s to import, and listing or reading datasets needs no torch
     from torchvision.datasets.utils import download_and_extract_archive
 
     try:

@@ -6,6 +6,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from core.data import shapes
 from core.data.base import Dataset, Split
 from core.settings import get_settings
 from core.store import load_npz, save_npz
@@ -32,6 +33,7 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
 @lru_cache(maxsize=1)
 def _digits_arrays() -> dict[str, np.ndarray]:
     """scikit-learn's 1,797 8x8 digits (values 0..16 -> 0..255), stratified 60/20/20 with a fixed seed."""
+    # lazy: scikit-learn takes ~1.5 s to import; only building a split needs it
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -60,15 +62,11 @@ def digits() -> Dataset:
 
 
 def _shapes_path():
-    from core.data import shapes
-
     return get_settings().cache_dir / "datasets" / f"shapes-v{shapes.GENERATOR_VERSION}-seed{SPLIT_SEED}.npz"
 
 
 def shapes_arrays() -> dict[str, np.ndarray]:
     """Generate `shapes` once into the cache (atomically); later calls read the file."""
-    from core.data import shapes
-
     path = _shapes_path()
     arrays = load_npz(path)
     expected = {f"x_{s}" for s in shapes.SPLIT_SIZES} | {f"y_{s}" for s in shapes.SPLIT_SIZES}
@@ -91,8 +89,6 @@ def _shapes_cached() -> dict[str, np.ndarray]:
 
 
 def shapes_dataset() -> Dataset:
-    from core.data import shapes
-
     return Dataset(
         id="shapes", name="Shapes (generated, 64x64)", source="embedded", layout="shapes",
         classes=list(shapes.CLASSES),

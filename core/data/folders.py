@@ -15,7 +15,8 @@ from typing import NoReturn
 import numpy as np
 
 from core.data.base import Dataset, Split, fingerprint_files, fingerprint_text_files
-from core.errors import DatasetError
+from core.data.decode import header_size
+from core.errors import DatasetError, ImageDecodeError
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 WNID = re.compile(r"^n\d{8}$")
@@ -205,9 +206,6 @@ def _read_names(root: Path, path: Path) -> dict[str, str]:
 
 def _first_size(paths: list[Path]) -> tuple[int, int] | None:
     """(H, W) of the first image, read from its header by the safe decoder's rules, without decoding pixels."""
-    from core.data.decode import header_size
-    from core.errors import ImageDecodeError
-
     try:
         w, h = header_size(paths[0])
         return (h, w)
@@ -367,6 +365,7 @@ def _stratified(raw_labels: list[str]) -> dict[str, np.ndarray]:
     n_val = math.ceil(0.2 * n)  # how sklearn sizes test_size=0.2
     if min(Counter(raw_labels).values()) < 2 or n_val < len(classes) or n - n_val < len(classes):
         return {"all": np.arange(n)}  # sklearn refuses: a class of one, or fewer slots than classes on a side
+    # lazy: scikit-learn takes ~1.5 s to import; only building a split needs it
     from sklearn.model_selection import train_test_split
 
     # stratify on the raw label strings, as the study did: sklearn's per-class order, hence the split, depends on them

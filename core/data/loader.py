@@ -1,13 +1,14 @@
 """Batches of images in a model's geometry, from memory or from files; unreadable files are reported, not fatal."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
 from core.data.base import Split
+from core.data.transforms import Preprocess
 from core.errors import ImageDecodeError
-from core.models.preprocess import Preprocess
 from core.settings import cpu_cores
 
 
@@ -40,8 +41,6 @@ def _decode_then_compute(data: Split, pre: Preprocess, batch_size: int, channels
     in its layout) by one thread per core - Pillow and torch release the GIL, each thread's torch ops use one
     thread - then the model gets every core for it. Worker processes decoding ahead while the model runs
     would fight its threads for the cores, and an OpenMP region runs at the pace of its slowest thread."""
-    from concurrent.futures import ThreadPoolExecutor
-
     images = _FileImages(data, pre)
     layout = torch.channels_last if channels_last else torch.contiguous_format
     with ThreadPoolExecutor(cpu_cores(), initializer=torch.set_num_threads, initargs=(1,),

@@ -7,7 +7,10 @@ from typing import Callable
 
 from core.data import embedded
 from core.data.base import Dataset
+from core.data.downloads import cifar
+from core.data.folders import load_folder
 from core.errors import DatasetError
+from core.hosted import allowed_datasets, check_dataset, is_hosted
 
 
 @dataclass(frozen=True)
@@ -23,12 +26,7 @@ class DatasetEntry:
 
 
 def _cifar(dataset_id: str) -> Callable[[], Dataset]:
-    def load() -> Dataset:
-        from core.data.downloads import cifar
-
-        return cifar(dataset_id)
-
-    return load
+    return lambda: cifar(dataset_id)
 
 
 ENTRIES: dict[str, DatasetEntry] = {
@@ -46,8 +44,6 @@ DEFAULT_DATASET = "shapes"
 def default_dataset() -> str:
     """What pages fall back on (bundled examples, a scratch model's label space): `shapes`, or in hosted
     mode the first allow-listed dataset when `shapes` is not allowed."""
-    from core.hosted import allowed_datasets, is_hosted
-
     allowed = allowed_datasets()
     return allowed[0] if is_hosted() and DEFAULT_DATASET not in allowed else DEFAULT_DATASET
 
@@ -59,8 +55,6 @@ def list_datasets() -> list[DatasetEntry]:
 def load_dataset(dataset: str | Path) -> Dataset:
     """A dataset by registered id, or a folder in any supported layout (detected). In hosted mode,
     only the allow-listed ids (core/hosted.py)."""
-    from core.hosted import check_dataset
-
     key = str(dataset)
     check_dataset(key)
     if key in ENTRIES:
@@ -69,8 +63,6 @@ def load_dataset(dataset: str | Path) -> Dataset:
     if path.exists():
         if not path.is_dir():
             raise DatasetError(f"{path} is a file; a dataset folder or one of these ids is needed: {', '.join(ENTRIES)}")
-        from core.data.folders import load_folder
-
         return load_folder(path)
     if "/" in key or "\\" in key or key.startswith((".", "~")):
         raise DatasetError(f"dataset folder {key} does not exist")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 CLASSES = ["circle", "square", "triangle", "star", "cross", "ring", "hexagon", "heart", "arrow", "crescent"]
 SIZE = 64
@@ -45,8 +46,6 @@ def _polygon(kind: str) -> list[tuple[float, float]] | None:
 
 def _shape_mask(kind: str, cx: float, cy: float, r: float, angle: float):
     """Antialiased float mask (SIZE, SIZE) in 0..1 of one shape."""
-    from PIL import Image, ImageDraw
-
     big = SIZE * _SS
     mask = Image.new("L", (big, big), 0)
     draw = ImageDraw.Draw(mask)
@@ -81,8 +80,6 @@ def _background(rng: np.random.Generator) -> np.ndarray:
 
 def _clutter(img: np.ndarray, rng: np.random.Generator) -> None:
     """Line segments and small blobs that are not the shape: a linear model cannot just count pixels."""
-    from PIL import Image, ImageDraw
-
     layer = Image.new("L", (SIZE, SIZE), 0)
     draw = ImageDraw.Draw(layer)
     colours = []

@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.explain.base import (ExplainError, Explanation, as_maps, check_class, class_label, executed_convs, find_layer,
-                               first_tensor, forward_hooks, model_input, normalise, prefix_tokens, top5)
+from core.explain.base import (ExplainError, Explanation, as_maps, check_class, class_label, find_layer, first_tensor,
+                               forward_hooks, model_input, normalise, prefix_tokens, top5)
+from core.explain.layers import default_layer
 from core.models.wrapper import LoadedModel
 
 
@@ -28,19 +29,6 @@ def layer_output(model: LoadedModel, x: torch.Tensor, layer: str) -> tuple[torch
         raise ExplainError(f"layer {layer!r} of {model.id} does not run when the model classifies an image "
                            "(an auxiliary head?); pick another layer")
     return logits, got[layer]
-
-
-def default_layer(model: LoadedModel, x: torch.Tensor) -> str:
-    """Grad-CAM's and feature maps' default: a CNN's last conv; a ViT's last block input norm (see gradcam)."""
-    from core.explain.gradcam import default_token_layer
-
-    if model.family == "vit":
-        return default_token_layer(model, x)
-    convs = executed_convs(model, x)
-    if not convs:
-        raise ExplainError(f"{model.id} has no convolution or token layers: it has no feature maps (its filters "
-                           "view shows its class templates)")
-    return convs[-1]
 
 
 def feature_maps(model: LoadedModel, image: np.ndarray, layer: str | None = None, *, max_channels: int = 64,

@@ -1,5 +1,3 @@
-from core.models.preprocess import Preprocess
-from core.models.registry import InputShape, create_model, register_scratch, scratch_specs
-from core.models.wrapper import LabelSpace, LoadedModel
-
-__all__ = ["InputShape", "LabelSpace", "LoadedModel", "Preprocess", "create_model", "register_scratch", "scratch_specs"]
+"""Models: a reference classified (reference.py), built by the one factory (registry.py), answering through one
+wrapper (wrapper.py). Scratch architectures: spec.py, scratch.py, inception.py; pretrained adapters: pretrained.py
+(Hugging Face), torchvision_models.py, timm_models.py; trained runs: trained.py, weights.py."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class HubModel:
 
     def architecture(self, device: str = "meta") -> nn.Module:
         """The checkpoint's architecture with no weights (on `meta`: free to build, for counting)."""
+        # lazy: transformers builds these architectures only when their sizes are counted (python -m core models)
         import transformers
 
         cfg = getattr(transformers, self.config_class)(num_labels=1000, **self.config)
@@ -53,8 +55,6 @@ HF_DEFAULTS: tuple[HubModel, ...] = (
 
 def count(module: nn.Module, input_size: tuple[int, int], channels: int = 3) -> tuple[int, int]:
     """(parameters, FLOPs of one image) of a module, on whatever device it lives (meta included)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     device = next(module.parameters()).device
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():

@@ -8,7 +8,7 @@ the model is made from:
 
 - scratch architectures: id, input shape, seed and the dataset's classes. The weights follow
   from these and the code, which cannot change under a running process.
-- trained runs of the store: the run folder and the size, mtime and inode of its weights and
+- trained runs (of the store, or a run folder): the run folder and the size, mtime and inode of its weights and
   config files, so a run written again is built again.
 
 Other sources (Hub ids, local folders, torchvision and timm names) have no token and are built
@@ -18,14 +18,16 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.models.reference import ModelKind, ModelRef, resolve
+from core.models.spec import input_shape_for
+from core.models.trained import CONFIG, WEIGHTS, run_folder
 from core.models.wrapper import LabelSpace, LoadedModel
+from core.store import Store
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # type hints only: a dataset's classes and image size are read, its type is not needed
     from core.data.base import Dataset
-    from core.store import Store
 
 MAX_REMEMBERED = 256
 
@@ -48,25 +50,21 @@ class ModelIdentity:
 _REMEMBERED: OrderedDict[tuple, ModelIdentity] = OrderedDict()
 
 
-def token(model_id: str, dataset: "Dataset | None", store: "Store | None" = None, *, seed: int = 0) -> tuple | None:
-    """A hashable name for everything `create_model(model_id, dataset, seed=seed, store=store)` builds
-    from, or None where there is none cheap enough to compute (then the model is built every time)."""
-    from core.hosted import is_hosted
-    from core.models.registry import input_shape_for, scratch_specs
-    from core.train import runs
-
-    if model_id in {s.id for s in scratch_specs()}:
+def token(ref: str | ModelRef, dataset: "Dataset | None", store: Store | None = None, *,
+          seed: int = 0) -> tuple | None:
+    """A hashable name for everything `create_model(ref, dataset, seed=seed, store=store)` builds from, or
+    None where there is none cheap enough to compute (then the model is built every time)."""
+    ref = resolve(ref)
+    if ref.kind is ModelKind.SCRATCH:
         shape = input_shape_for(dataset, None)
         classes = tuple(dataset.classes) if dataset else None
         wnids = tuple(dataset.wnids) if dataset and dataset.wnids else None
-        return ("scratch", model_id, shape, seed, classes, wnids)
-    if runs.is_run_id(model_id) and (is_hosted() or not Path(model_id).expanduser().exists()):
-        from core.store import Store
-
-        folder = runs.run_folder(store or Store(), model_id)
+        return ("scratch", ref.name, shape, seed, classes, wnids)
+    if ref.kind is ModelKind.TRAINED:
+        folder = ref.folder or run_folder(store or Store(), ref.name)
         try:
             stats = [(f.st_size, f.st_mtime_ns, f.st_ino) for f in
-                     ((folder / "weights.safetensors").stat(), (folder / "config.json").stat())]
+                     ((folder / WEIGHTS).stat(), (folder / CONFIG).stat())]
         except OSError:
             return None  # not finished (or not there): create_model says why
         return ("trained", str(folder.resolve()), *stats)

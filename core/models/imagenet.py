@@ -9,6 +9,7 @@ from core.models.wrapper import LabelSpace
 @lru_cache(maxsize=1)
 def imagenet1k() -> LabelSpace:
     """Index i is class i of every ImageNet-1k classifier (sorted WordNet ids, as the challenge numbers them)."""
+    # lazy: timm takes ~2 s to import; only timm models and ImageNet label lookups need it
     from timm.data import ImageNetInfo
 
     info = ImageNetInfo("imagenet-1k")

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torchvision.models.googlenet import BasicConv2d  # conv (no bias) + BatchNorm(eps=1e-3) + ReLU
 
-from core.models.registry import InputShape
+from core.models.spec import InputShape
 
 # Szegedy et al. 2015, Table 1: (#1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj) of the nine modules.
 TABLE1: tuple[tuple[str, tuple[int, int, int, int, int, int]], ...] = (

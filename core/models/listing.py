@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import torch
+import torchvision
 
 from core.models.defaults import HF_DEFAULTS, count
+from core.models.scratch import build_scratch, scratch_specs
+from core.models.spec import DEFAULT_SHAPE
+from core.models.torchvision_models import TORCHVISION_DEFAULTS
+from core.models.trained import list_runs
 
 
 def model_rows() -> list[dict]:
     """DESIGN.md's `models --json` rows (id, name, family, source, params, input_size) plus GFLOPs per image."""
-    from core.models.registry import DEFAULT_SHAPE, build_scratch, scratch_specs
-
     rows = []
     for spec in scratch_specs():
         m = build_scratch(spec.id, DEFAULT_SHAPE)
@@ -27,20 +30,12 @@ def model_rows() -> list[dict]:
 
 def _trained_rows() -> list[dict]:
     """Finished training runs in the store: models like any other (source "trained")."""
-    from core.train.runs import list_runs
-
     return [{"id": r["run_id"], "name": r["name"], "family": r["family"], "source": "trained", "params": r["params"],
              "input_size": r.get("input_size"), "gflops_per_image": (r.get("flops_per_image") or 0) / 1e9,
              "dataset": r["dataset"], "val_top1": r.get("val_top1")} for r in list_runs()]
 
 
 def _torchvision_rows() -> list[dict]:
-    try:
-        from core.models.torchvision_models import TORCHVISION_DEFAULTS
-    except ImportError:
-        return []
-    import torchvision
-
     rows = []
     for name in TORCHVISION_DEFAULTS:
         weights = torchvision.models.get_model_weights(name).DEFAULT

@@ -1,139 +1,71 @@
-"""The one model factory: `create_model(id, dataset)` for scratch architectures, Hub ids and folders."""
+"""The one model factory: `create_model(ref, dataset)` builds whatever a model reference names.
+
+core/models/reference.py decides what a reference is (and whether hosted mode offers it); this module
+builds it: a scratch architecture sized from the dataset, a trained run (its architecture rebuilt, its
+weights loaded), a Hub or local `save_pretrained` model, a torchvision or timm model.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable
-
-import torch
-from torch import nn
+import dataclasses
+from typing import TYPE_CHECKING
 
 from core.errors import ModelError
-from core.models.preprocess import Preprocess
+from core.models import pretrained
+from core.models.heads import with_new_head
+from core.models.reference import ModelKind, ModelRef, resolve
+from core.models.scratch import build_scratch
+from core.models.spec import InputShape, input_shape_for
+from core.models.timm_models import load_timm
+from core.models.torchvision_models import load_torchvision
+from core.models.trained import WEIGHTS, read_run, run_folder
+from core.models.weights import load_tensors
 from core.models.wrapper import LabelSpace, LoadedModel
+from core.store import Store
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # type hints only: a dataset sizes scratch models, its type is not needed to build one
     from core.data.base import Dataset
 
 
-@dataclass(frozen=True)
-class InputShape:
-    """What a scratch architecture is sized from: the dataset's channels, image side and classes."""
-
-    channels: int = 3
-    size: int = 64
-    num_classes: int = 10
-
-
-DEFAULT_SHAPE = InputShape()  # the `shapes` dataset: what `models --json` reports sizes for
-TORCHVISION_PREFIX = "torchvision:"  # torchvision:resnet18 -> torchvision's ImageNet weights
-TIMM_PREFIX = "timm:"  # timm:convnext_tiny -> timm's pretrained weights
-MAX_SCRATCH_SIDE = 224  # a folder of 4000-px photos trains scratch models at 224 px, not at 4000
-
-
-@dataclass(frozen=True)
-class ScratchSpec:
-    id: str
-    name: str
-    family: str
-    build: Callable[[InputShape], nn.Module]
-
-    @property
-    def citation(self) -> str:
-        return (self.build.__doc__ or "").strip()
-
-
-_SCRATCH: dict[str, ScratchSpec] = {}
-
-
-def register_scratch(id: str, *, name: str, family: str = "cnn"):
-    """Decorator: register `build(shape) -> nn.Module` as a scratch architecture; its docstring cites the source."""
-
-    def wrap(build: Callable[[InputShape], nn.Module]):
-        if id in _SCRATCH:
-            raise ValueError(f"model id {id!r} registered twice")
-        _SCRATCH[id] = ScratchSpec(id=id, name=name, family=family, build=build)
-        return build
-
-    return wrap
-
-
-def scratch_specs() -> list[ScratchSpec]:
-    import core.models.scratch  # noqa: F401  (registers the architectures)
-
-    return list(_SCRATCH.values())
-
-
-def input_shape_for(dataset: "Dataset | None", size: int | None = None) -> InputShape:
-    """What a scratch model is built for on `dataset`: its channels and classes, at the dataset's
-    image side (capped at 224) or at `size` when training asks for another resolution."""
-    if dataset is None:
-        return DEFAULT_SHAPE if size is None else InputShape(DEFAULT_SHAPE.channels, size, DEFAULT_SHAPE.num_classes)
-    side = min(dataset.image_size[0], MAX_SCRATCH_SIDE) if dataset.image_size else DEFAULT_SHAPE.size
-    side = size or side
-    return InputShape(channels=dataset.channels, size=side, num_classes=dataset.num_classes)
-
-
-def scratch_preprocess(shape: InputShape) -> Preprocess:
-    c = shape.channels
-    return Preprocess(size=(shape.size, shape.size), mean=(0.5,) * c, std=(0.5,) * c, resize=shape.size, channels=c)
-
-
-def build_scratch(model_id: str, shape: InputShape = DEFAULT_SHAPE, *, seed: int = 0,
-                  class_names: list[str] | None = None, wnids: list[str] | None = None) -> LoadedModel:
-    """A freshly initialised scratch architecture; the seed makes its weights (and digest) reproducible."""
-    specs = {s.id: s for s in scratch_specs()}
-    spec = specs[model_id]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        module = spec.build(shape)
-    names = class_names or [f"class {i}" for i in range(shape.num_classes)]
-    return LoadedModel(
-        id=model_id, name=spec.name, family=spec.family, source="scratch", module=module,
-        preprocess=scratch_preprocess(shape), labels=LabelSpace(names, wnids), citation=spec.citation,
-    )
-
-
-def create_model(model_id: str, dataset: "Dataset | None" = None, *, seed: int = 0,
-                 size: int | None = None, store=None) -> LoadedModel:
-    """Resolve any `--model` value: a scratch id (sized from `dataset`, or built for `size`-pixel
-    images), a local folder, or a Hub id."""
-    from core.hosted import check_model, is_hosted
-
-    check_model(model_id)  # hosted mode: allow-listed ids only, no folders
-    hosted = is_hosted()
-    scratch = {s.id for s in scratch_specs()}
-    if model_id in scratch:
+def create_model(ref: str | ModelRef, dataset: "Dataset | None" = None, *, seed: int = 0,
+                 size: int | None = None, store: Store | None = None) -> LoadedModel:
+    """Build any `--model` value: a scratch id (sized from `dataset`, or built for `size`-pixel images),
+    a trained run (looked up in `store`, default the settings'), a local folder, or a pretrained id."""
+    ref = resolve(ref)
+    if ref.kind is ModelKind.SCRATCH:
         shape = input_shape_for(dataset, size)
-        return build_scratch(model_id, shape, seed=seed,
-                             class_names=dataset.classes if dataset else None,
+        return build_scratch(ref.name, shape, seed=seed, class_names=dataset.classes if dataset else None,
                              wnids=dataset.wnids if dataset else None)
-    from core.models import pretrained
+    if ref.kind is ModelKind.TORCHVISION:
+        return load_torchvision(ref.name)
+    if ref.kind is ModelKind.TIMM:
+        return load_timm(ref.name)
+    if ref.kind is ModelKind.TRAINED:
+        return load_trained(ref, store)
+    if ref.kind is ModelKind.LOCAL:
+        return pretrained.load_local(ref.folder)
+    return pretrained.load_hub(ref.name)
 
-    if model_id.startswith(TORCHVISION_PREFIX):
-        from core.models.torchvision_models import load_torchvision
 
-        return load_torchvision(model_id[len(TORCHVISION_PREFIX):])
-    if model_id.startswith(TIMM_PREFIX):
-        from core.models.timm_models import load_timm
-
-        return load_timm(model_id[len(TIMM_PREFIX):])
-    from core.train import runs
-
-    if hosted:  # the id names a run of the store or a Hub model, never a folder that happens to share its name
-        return runs.load_trained(model_id, store) if runs.is_run_id(model_id) else pretrained.load_hub(model_id)
-    path = Path(model_id).expanduser()
-    if runs.is_run_id(model_id) and not path.exists() or path.is_dir() and runs.is_run_folder(path):
-        return runs.load_trained(model_id, store)  # run ids are looked up in `store` (default: the settings')
-    if path.is_dir():
-        return pretrained.load_local(path)
-    if path.is_file():
-        raise ModelError(f"{model_id} is a file; --model needs a model id or a model folder (save_pretrained form)")
-    if pretrained.looks_like_hub_id(model_id):
-        return pretrained.load_hub(model_id)
-    if model_id.startswith((".", "/", "~")) or "\\" in model_id:
-        raise ModelError(f"model folder {model_id} does not exist")
-    raise ModelError(
-        f"unknown model {model_id!r}; scratch models: {', '.join(sorted(scratch))}; "
-        "or a Hugging Face id like google/vit-base-patch16-224, or a path to a local model folder"
-    )
+def load_trained(ref: str | ModelRef, store: Store | None = None) -> LoadedModel:
+    """A trained run as a LoadedModel: its architecture as the run built it, its final weights, its labels."""
+    ref = resolve(ref)
+    if ref.kind is not ModelKind.TRAINED:
+        raise ModelError(f"{ref.text} is not a trained run")
+    folder = ref.folder or run_folder(store or Store(), ref.name)
+    config = read_run(folder, ref.text)
+    pre, classes, wnids = config.preprocess, config.classes, config.wnids
+    try:
+        if config.base_kind == "scratch":
+            shape = InputShape(channels=pre.channels, size=pre.size[0], num_classes=len(classes))
+            model = build_scratch(config.base_model, shape, class_names=classes, wnids=wnids)
+        else:
+            model = with_new_head(create_model(config.base_model), classes, wnids=wnids, hidden=config.head_hidden)
+        tensors, _ = load_tensors(folder / WEIGHTS)
+        model.module.load_state_dict(tensors)
+    except (KeyError, TypeError, ValueError, RuntimeError, OSError) as e:
+        raise ModelError(f"run {ref.text} cannot be loaded: {str(e).splitlines()[0][:200]}") from None
+    model.module.eval()
+    for p in model.module.parameters():
+        p.requires_grad_(False)
+    return dataclasses.replace(model, id=config.run_id, name=config.name, source="trained", preprocess=pre,
+                               labels=LabelSpace(classes, wnids), _digest=None, _flops=None)

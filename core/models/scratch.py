@@ -15,8 +15,10 @@ import torchvision
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from core.data.transforms import Preprocess
 from core.models.inception import GoogLeNet, build_googlenet
-from core.models.registry import InputShape, register_scratch
+from core.models.spec import DEFAULT_SHAPE, SCRATCH, InputShape, ScratchSpec, register_scratch
+from core.models.wrapper import LabelSpace, LoadedModel
 
 # --------------------------------------------------------------------------------------------- shared helpers
 
@@ -423,3 +425,34 @@ def vit_small(shape: InputShape) -> nn.Module:
     weights in `last_attention` when `return_attention` is set.
     """
     return ViT(shape)
+
+
+# ---------------------------------------------------------------------------------- the registry's answers
+
+
+def scratch_specs() -> list[ScratchSpec]:
+    """Every registered architecture, in registration order (this module registers them as it is imported)."""
+    return list(SCRATCH.values())
+
+
+def is_scratch(model_id: str) -> bool:
+    return model_id in SCRATCH
+
+
+def scratch_preprocess(shape: InputShape) -> Preprocess:
+    c = shape.channels
+    return Preprocess(size=(shape.size, shape.size), mean=(0.5,) * c, std=(0.5,) * c, resize=shape.size, channels=c)
+
+
+def build_scratch(model_id: str, shape: InputShape = DEFAULT_SHAPE, *, seed: int = 0,
+                  class_names: list[str] | None = None, wnids: list[str] | None = None) -> LoadedModel:
+    """A freshly initialised scratch architecture; the seed makes its weights (and digest) reproducible."""
+    spec = SCRATCH[model_id]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = spec.build(shape)
+    names = class_names or [f"class {i}" for i in range(shape.num_classes)]
+    return LoadedModel(
+        id=model_id, name=spec.name, family=spec.family, source="scratch", module=module,
+        preprocess=scratch_preprocess(shape), labels=LabelSpace(names, wnids), citation=spec.citation,
+    )

@@ -18,8 +18,12 @@ import math
 import re
 from pathlib import Path
 
+from torch import nn
+
+from core.data.transforms import INTERPOLATIONS, Preprocess
 from core.errors import ModelError
-from core.models.preprocess import INTERPOLATIONS, Preprocess
+from core.models.imagenet import imagenet1k
+from core.models.pretrained import hub_reachable
 from core.models.wrapper import LabelSpace, LoadedModel
 
 LOCAL_PREFIX = "local-dir:"
@@ -71,8 +75,6 @@ def family_of(architecture: str, module=None) -> str:
     if arch.startswith(CNN_PREFIXES):
         return "cnn"
     if module is not None:
-        from torch import nn
-
         kinds = {type(m).__name__ for m in module.modules()}
         if any(k.endswith("Attention") for k in kinds) or nn.MultiheadAttention.__name__ in kinds:
             return "vit"
@@ -88,6 +90,7 @@ def preprocess_from_data_config(cfg: dict) -> Preprocess:
     "squash": resize to exactly (floor(h / crop_pct), floor(w / crop_pct)), then CenterCrop(size).
     "border" (letterbox padding) and a non-square "center" target (timm's ResizeKeepRatio) have no Preprocess form.
     """
+    # lazy: timm takes ~2 s to import; only timm models and ImageNet label lookups need it
     from timm.data import DEFAULT_CROP_PCT
 
     channels, h, w = (int(v) for v in cfg["input_size"])
@@ -132,6 +135,7 @@ def labels_for(module) -> LabelSpace:
         names = [str(desc.get(k, k)) for k in label_names]
         wnids = [str(k) for k in label_names] if all(re.fullmatch(r"n\d{8}", str(k)) for k in label_names) else None
         return LabelSpace(names=names, wnids=wnids)
+    # lazy: timm takes ~2 s to import; only timm models and ImageNet label lookups need it
     from timm.data import ImageNetInfo, infer_imagenet_subset
 
     subset = infer_imagenet_subset(module)  # by class count only
@@ -141,8 +145,6 @@ def labels_for(module) -> LabelSpace:
             f"{subset.replace('imagenet', 'ImageNet')} class names assumed: the head has {n} outputs and its config "
             "names no classes")
         if subset == "imagenet-1k":
-            from core.models.imagenet import imagenet1k
-
             ref = imagenet1k()
             return LabelSpace(names=list(ref.names), wnids=list(ref.wnids), assumed=assumed)
         info = ImageNetInfo(subset)
@@ -175,6 +177,7 @@ def _hub_file(repo_id: str, filename: str, *, revision: str | None, online: bool
     local_files_only=True builds request headers, and huggingface_hub 2.x then fetches its agent registry
     from the Hub (a 3 s timeout) unless HF_HUB_OFFLINE was set before it was imported.
     """
+    # lazy: huggingface_hub loads only when a timm checkpoint is fetched
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
@@ -198,6 +201,7 @@ def _hub_file(repo_id: str, filename: str, *, revision: str | None, online: bool
 
 
 def _create(timm_name: str, label: str, **kw):
+    # lazy: timm takes ~2 s to import; only timm models and ImageNet label lookups need it
     import timm
 
     try:
@@ -210,10 +214,9 @@ def _create(timm_name: str, label: str, **kw):
 
 def load_timm(name: str) -> LoadedModel:
     """timm's pretrained model `name` (registry name, `local-dir:DIR` or `hf-hub:REPO`) as a LoadedModel."""
+    # lazy: timm takes ~2 s to import; only timm models and ImageNet label lookups need it
     import timm
     from timm.models import get_pretrained_cfg, split_model_name_tag
-
-    from core.models.pretrained import hub_reachable
 
     revision = None
     if name.startswith(LOCAL_PREFIX):
@@ -248,6 +251,7 @@ def load_timm(name: str) -> LoadedModel:
     cfg = dict(getattr(module, "pretrained_cfg", {}) or {})
     if not getattr(module, "num_classes", 0):
         raise ModelError(f"timm {name} has no classification head (num_classes 0): it gives features, not logits")
+    # lazy: timm takes ~2 s to import; only timm models and ImageNet label lookups need it
     from timm.data import resolve_data_config
 
     preprocess = preprocess_from_data_config(resolve_data_config({}, model=module))

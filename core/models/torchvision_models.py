@@ -17,10 +17,18 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from urllib.parse import urlparse
 
+import torch
+import torchvision.models as tvm
+from torch.hub import HASH_REGEX, download_url_to_file
+from torchvision.models import _api
+from torchvision.transforms._presets import ImageClassification
+
+from core.data.transforms import INTERPOLATIONS, Preprocess
 from core.errors import ModelError
-from core.models.preprocess import INTERPOLATIONS, Preprocess
+from core.models.imagenet import imagenet1k
 from core.models.wrapper import LabelSpace, LoadedModel
 
 # the architectures the lab compares; any other torchvision classification name works too
@@ -65,15 +73,11 @@ def family_of(name: str) -> str:
 
 
 def classification_names() -> list[str]:
-    import torchvision.models as tvm
-
     return tvm.list_models(module=tvm)
 
 
 def resolve_weights(name: str, weights: str = "DEFAULT"):
     """The weights enum member for `name` (`DEFAULT`, `IMAGENET1K_V2` or `ResNet50_Weights.IMAGENET1K_V2`)."""
-    import torchvision.models as tvm
-
     if name not in classification_names():
         raise ModelError(
             f"unknown torchvision model {name!r}; the lab's: {', '.join(TORCHVISION_DEFAULTS)} "
@@ -101,8 +105,6 @@ def torchvision_published(name: str, weights: str = "DEFAULT") -> dict:
 
 def checkpoint_path(w) -> str:
     """Where torchvision looks for (and caches) these weights."""
-    import torch
-
     return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(urlparse(w.url).path))
 
 
@@ -118,8 +120,6 @@ def _first_line(e: BaseException) -> str:
 
 def _reachable(url: str, timeout: float = REACH_TIMEOUT_S) -> bool:
     """One TCP connect to the weights' host, so an offline machine fails at once instead of hanging in urlopen."""
-    import socket
-
     parts = urlparse(url)
     try:
         socket.create_connection((parts.hostname, parts.port or 443), timeout=timeout).close()
@@ -136,9 +136,6 @@ def _safe_load_state_dict_from_url(url, model_dir=None, map_location=None, progr
     download, if one is needed, is done here (progress on stderr, sha256 prefix checked before the file is
     moved into the cache); torch then only loads the cached file, with the weights_only unpickler.
     """
-    import torch
-    from torch.hub import HASH_REGEX, download_url_to_file
-
     model_dir = model_dir or os.path.join(torch.hub.get_dir(), "checkpoints")
     filename = file_name or os.path.basename(urlparse(url).path)
     cached = os.path.join(model_dir, filename)
@@ -166,16 +163,12 @@ def _safe_load_state_dict_from_url(url, model_dir=None, map_location=None, progr
 
 def _install_safe_loader() -> None:
     """Route torchvision's weights loading (WeightsEnum.get_state_dict) through the weights_only loader."""
-    from torchvision.models import _api
-
     if getattr(_api, "load_state_dict_from_url", None) is not _safe_load_state_dict_from_url:
         _api.load_state_dict_from_url = _safe_load_state_dict_from_url
 
 
 def preprocess_from_preset(preset) -> Preprocess:
     """torchvision's ImageClassification preset (resize shorter side, centre crop, normalise) as our Preprocess."""
-    from torchvision.transforms._presets import ImageClassification
-
     if not isinstance(preset, ImageClassification):
         raise ModelError(f"unsupported torchvision preprocessing {type(preset).__name__} (not ImageClassification)")
     crop = [int(v) for v in preset.crop_size]
@@ -195,18 +188,12 @@ def preprocess_from_preset(preset) -> Preprocess:
 
 
 def _citation(name: str) -> str:
-    import torchvision.models as tvm
-
     doc = (tvm.get_model_builder(name).__doc__ or "").strip()
     return " ".join(doc.split("\n\n")[0].split())
 
 
 def load_torchvision(name: str, weights: str = "DEFAULT") -> LoadedModel:
     """torchvision's pretrained ImageNet classifier `name` (optionally `name@WEIGHTS`) as a LoadedModel."""
-    import torchvision.models as tvm
-
-    from core.models.imagenet import imagenet1k
-
     spec = name
     if "@" in name:
         name, weights = name.split("@", 1)

@@ -6,16 +6,29 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
-from core.models.preprocess import Preprocess
+from core.data.transforms import Preprocess
 
 FAMILIES = ("cnn", "vit", "other")
 SOURCES = ("scratch", "hf", "torchvision", "timm", "local", "trained")
 
 
+def split_outputs(out) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """(logits, auxiliary logits) from whatever a module returns: a tensor, a transformers ModelOutput
+    (an object holding them), or GoogLeNet's (logits, aux...) named tuple in training mode."""
+    if isinstance(out, torch.Tensor):
+        return out, []
+    if hasattr(out, "logits") and not isinstance(out, tuple):
+        return out.logits, []
+    if isinstance(out, tuple):
+        return out[0], [a for a in out[1:] if isinstance(a, torch.Tensor)]
+    raise TypeError(f"cannot find logits in a {type(out).__name__}")
+
+
 def logits_of(out) -> torch.Tensor:
-    """The logits of a module's output: a Hugging Face model returns an object holding them, others the tensor."""
-    return getattr(out, "logits", out)
+    """The logits of a module's output (see `split_outputs`)."""
+    return split_outputs(out)[0]
 
 
 @dataclass
@@ -78,8 +91,6 @@ class LoadedModel:
     def flops_per_image(self) -> int:
         """FLOPs of one forward pass on one image (a multiply-add counts 2), by torch's flop counter."""
         if self._flops is None:
-            from torch.utils.flop_counter import FlopCounterMode
-
             x = torch.zeros(1, self.preprocess.channels, *self.preprocess.size, device=self.device)
             counter = FlopCounterMode(display=False)
             # nn.MultiheadAttention's fused inference fast path is invisible to the counter

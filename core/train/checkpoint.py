@@ -1,45 +1,15 @@
-"""Checkpoints and trained weights as safetensors: tensors in the file, everything else as JSON
-in its metadata. Nothing is pickled, so loading a checkpoint can never run code. Each file is
-written atomically: a reader (or a resumed run) sees the last complete epoch, never half of one.
+"""Training checkpoints: weights, buffers and optimizer state in one safetensors file per run
+(core/models/weights.py writes it atomically), so a resumed run sees the last complete epoch,
+never half of one.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from core.store import atomic_write
-
-_META_KEY = "cnnvit"
-
-
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    from safetensors.torch import save
-
-    data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
-                metadata={_META_KEY: json.dumps(meta, default=str)})
-    atomic_write(path, lambda f: f.write(data))
-
-
-def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    from safetensors import safe_open
-
-    out = {}
-    with safe_open(str(path), framework="pt") as f:
-        meta = json.loads((f.metadata() or {}).get(_META_KEY, "{}"))
-        for k in f.keys():
-            out[k] = f.get_tensor(k)
-    return out, meta
-
-
-def read_meta(path: Path) -> dict[str, Any]:
-    """Only the JSON metadata of a safetensors file (its header), without reading the tensors."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        return json.loads((f.metadata() or {}).get(_META_KEY, "{}"))
+from core.models.weights import load_tensors, save_tensors
 
 
 def flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:

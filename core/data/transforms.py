@@ -6,6 +6,7 @@ from functools import cached_property
 
 import numpy as np
 import torch
+from torchvision.transforms.v2 import functional as F
 
 # "nearest" is torchvision's legacy nearest (timm, torchvision presets); "nearest-exact" samples pixel centres, as
 # PIL's NEAREST and transformers' image processors do
@@ -52,6 +53,13 @@ class Preprocess:
             del key["crop_anchor"]
         return key
 
+    @classmethod
+    def from_key(cls, key: dict) -> "Preprocess":
+        """The Preprocess whose `key()` this is (JSON turned its tuples into lists)."""
+        resize = key.get("resize")
+        return cls(**{**key, "size": tuple(key["size"]), "mean": tuple(key["mean"]), "std": tuple(key["std"]),
+                      "resize": tuple(resize) if isinstance(resize, list) else resize})
+
     def passthrough(self, height: int, width: int, channels: int) -> bool:
         """Whether an image of this shape needs no resizing, cropping or channel change at all."""
         if (height, width) != tuple(self.size) or channels != self.channels:
@@ -77,8 +85,6 @@ class Preprocess:
 
     def _geometry(self, x: torch.Tensor) -> torch.Tensor:
         """(..., C, H, W) uint8 -> (..., channels, *size)."""
-        from torchvision.transforms.v2 import functional as F
-
         x = _match_channels(x, self.channels)
         h, w = x.shape[-2:]
         size = list(self.size)
@@ -121,8 +127,6 @@ class Preprocess:
 def _center_crop_floor(x: torch.Tensor, size: list[int]) -> torch.Tensor:
     """transformers' centre crop: zero-pad a side shorter than the crop (as torchvision does), then start at
     floor(margin / 2)."""
-    from torchvision.transforms.v2 import functional as F
-
     (ch, cw), (h, w) = size, x.shape[-2:]
     if ch > h or cw > w:
         dh, dw = max(ch - h, 0), max(cw - w, 0)

@@ -1,0 +1,65 @@
+"""Which layer a view reads by default, and a hook that captures layers' outputs inside the autograd graph.
+
+Grad-CAM and feature maps share both: a CNN's last executed conv, a token model's last LayerNorm whose patch
+tokens reach the class score.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from core.explain.base import ExplainError, executed_convs, first_tensor, forward_hooks, prefix_tokens, token_grid
+from core.models.wrapper import LoadedModel
+
+
+@contextlib.contextmanager
+def capture_outputs(modules: dict[str, nn.Module]) -> Iterator[dict[str, torch.Tensor]]:
+    """Each module's first output, kept in the autograd graph. A tensor output is passed on as a clone, so an
+    in-place op downstream (ReLU(inplace=True)) cannot change the captured value or its gradient."""
+    got: dict[str, torch.Tensor] = {}
+
+    def hook_for(name):
+        def hook(m, inp, out):
+            if name in got:
+                return None
+            if isinstance(out, torch.Tensor):
+                got[name] = out
+                return out.clone()
+            t = first_tensor(out)
+            if t is not None:
+                got[name] = t
+            return None
+        return hook
+
+    with forward_hooks(modules, hook_for):
+        yield got
+
+
+def default_token_layer(model: LoadedModel, x: torch.Tensor) -> str:
+    """A token model's Grad-CAM layer: the last LayerNorm (in forward order) whose patch tokens get a gradient
+    from the top class: a ViT's last block input norm (the final norm feeds only the CLS token to the head),
+    Swin's final norm (its head averages all tokens)."""
+    norms = {n: m for n, m in model.module.named_modules() if isinstance(m, nn.LayerNorm)}
+    prefix, hw = prefix_tokens(model.module), tuple(x.shape[-2:])
+    with capture_outputs(norms) as got, torch.enable_grad():
+        logits = model.logits(x.clone().requires_grad_(True))
+        names = [n for n, t in got.items() if t.ndim == 3 and token_grid(t.shape[1], prefix, hw) and t.requires_grad]
+        grads = torch.autograd.grad(logits[0].max(), [got[n] for n in names], allow_unused=True) if names else []
+    for name, g in reversed(list(zip(names, grads))):
+        if g is not None and g[0, token_grid(g.shape[1], prefix, hw)[0]:].abs().sum() > 0:
+            return name
+    raise ExplainError(f"{model.id} has no token layer whose patch tokens reach the class score; pass --layer")
+
+
+def default_layer(model: LoadedModel, x: torch.Tensor) -> str:
+    """Grad-CAM's and feature maps' default: a CNN's last conv; a ViT's last block input norm (see gradcam)."""
+    if model.family == "vit":
+        return default_token_layer(model, x)
+    convs = executed_convs(model, x)
+    if not convs:
+        raise ExplainError(f"{model.id} has no convolution or token layers: it has no feature maps (its filters "
+                           "view shows its class templates)")
+    return convs[-1]
