@@ -3,7 +3,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.confusion import SUBSETS, cell_images, class_subset, confusion_cells, grouped_cells, superclasses
+from core.confusion import (SUBSETS, cell_images, class_subset, confusion_cells, disagreement_images, disagreements,
+                            grouped_cells, superclasses)
 from core.errors import UserError
 from ui.charts import confusion_chart
 from ui.pickers import cached_evaluation, dataset_classes, stored_evaluations
@@ -22,12 +23,12 @@ try:
 except UserError as e:
     st.error(str(e))
     st.stop()
-classes, wnids = dataset_classes(ev.meta["dataset"])
+classes, wnids = dataset_classes(ev.meta.dataset)
 scorings = ["all"] + (["restricted"] if ev.restricted is not None else [])
 qp = st.query_params
 scoring = c2.radio("Scored over", scorings, horizontal=True,
                    index=scorings.index(qp["scoring"]) if qp.get("scoring") in scorings else 0, format_func=lambda s: {
-    "all": ev.meta.get("scoring", "native"), "restricted": "dataset's classes only"}[s])
+    "all": ev.meta.scoring, "restricted": "dataset's classes only"}[s])
 
 c1, c2, c3, c4 = st.columns([3, 1, 2, 1.3])
 mode = c1.radio("Classes", SUBSETS, horizontal=True,
@@ -63,8 +64,8 @@ if not subset:
 order = [classes[i] for i in subset]
 cells = pd.DataFrame(confusion_cells(ev, classes, subset, scoring))
 selected = confusion_chart(cells, order, value=value, key=f"cm-{key}-{scoring}-{mode}")
-st.caption(f"Green: correct ({value.replace('_', ' ')}); red: errors. Top-1 {ev.meta['top1']:.1%} over "
-           f"{ev.meta.get('scoring', 'native')}. Click a cell for its images; double-click to clear.")
+st.caption(f"Green: correct ({value.replace('_', ' ')}); red: errors. Top-1 {ev.meta.top1:.1%} over "
+           f"{ev.meta.scoring}. Click a cell for its images; double-click to clear.")
 
 if selected:
     true, pred = int(selected[0]["true"]), int(selected[0]["pred"])
@@ -78,13 +79,11 @@ if selected:
             st.image(item.image, width="stretch", caption=f"#{item.index}")
             st.caption("  \n".join(f"{p:.0%} {lab}" for lab, p in item.top))
 
-others = [k for k, r in zip(keys, rows) if k != key and r["dataset"] == ev.meta["dataset"] and r["split"] == ev.meta["split"]]
+others = [k for k, r in zip(keys, rows) if k != key and r["dataset"] == ev.meta.dataset and r["split"] == ev.meta.split]
 if others:
     st.divider()
     st.subheader("Two models: where they disagree")
     other = st.selectbox("Model B", others, format_func=labels.get, key="cm_b")
-    from core.confusion import disagreement_images, disagreements  # noqa: E402
-
     ev_b = cached_evaluation(other)
     dis = pd.DataFrame(disagreements(ev, ev_b))
     dis["class"] = [classes[t] for t in dis["true"]]

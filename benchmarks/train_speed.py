@@ -27,7 +27,8 @@ def recipe_for(model: str, epochs: int = 3, limit: int | None = 2000):
 
 def pure_step_rate(recipe, epochs: int = 3) -> float:
     """Images/s of forward + backward + optimizer step over preloaded, already normalised tensors."""
-    from core.train.loop import _optimizer, _split_outputs
+    from core.models.wrapper import split_outputs
+    from core.train.loop import _optimizer
     from core.train.runs import build_for_recipe
 
     ds, model = build_for_recipe(recipe)
@@ -46,7 +47,7 @@ def pure_step_rate(recipe, epochs: int = 3) -> float:
         t = time.perf_counter()
         for s in range(0, len(order), recipe.batch_size):
             idx = order[s:s + recipe.batch_size]
-            logits, _aux = _split_outputs(module(x_all[idx]))
+            logits, _aux = split_outputs(module(x_all[idx]))
             loss = F.cross_entropy(logits.float(), y_all[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -9,8 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.data.registry import load_dataset
 from core.errors import UserError
 from core.evaluate import Evaluation
+from core.metrics import compute_metrics
+from core.models.imagenet import imagenet1k
+from core.superclasses import wordnet_groups
 
 OUTSIDE = "(outside the dataset)"
 SUBSETS = ("first", "most confused", "search", "superclass")
@@ -37,7 +41,7 @@ def confusion(ev: Evaluation, scoring: str = "all") -> np.ndarray:
     """Counts (true class, predicted class); with scoring "all" and predictions outside the dataset,
     one more column for them."""
     p = predictions_for(ev, scoring)
-    n = ev.meta["num_classes"]
+    n = ev.meta.num_classes
     pred = p.top_idx[:, 0].astype(np.int64)
     outside = (pred < 0).any()
     cols = n + 1 if outside else n
@@ -83,7 +87,6 @@ def superclasses(ev: Evaluation, wnids: list[str] | None) -> dict[str, list[int]
     """WordNet superclass groups of the dataset's classes, when it has 100+ WordNet classes."""
     if not wnids or len(wnids) < GROUPING_MIN_CLASSES:
         return None
-    from core.superclasses import wordnet_groups
 
     return wordnet_groups(wnids)
 
@@ -92,7 +95,7 @@ def grouped_cells(ev: Evaluation, groups: dict[str, list[int]], scoring: str = "
     """The confusion matrix summed over superclass groups: one row per (true group, predicted group);
     predictions outside the dataset form their own column."""
     cm = confusion(ev, scoring)
-    n = ev.meta["num_classes"]
+    n = ev.meta.num_classes
     names = list(groups)
     member = np.full(cm.shape[1], len(names), dtype=np.int64)  # the outside column, if any
     for g, idx in enumerate(groups.values()):
@@ -110,15 +113,13 @@ def grouped_cells(ev: Evaluation, groups: dict[str, list[int]], scoring: str = "
 def cell_images(ev: Evaluation, true: int, pred: int, classes: list[str], *, scoring: str = "all",
                 limit: int = 24) -> tuple[int, list[CellImage]]:
     """How many images fall in cell (true, pred), and the first `limit` of them with their top-5."""
-    from core.data.registry import load_dataset
-
     p = predictions_for(ev, scoring)
     n = len(classes)
     top1 = np.where(p.top_idx[:, 0] < 0, n, p.top_idx[:, 0])
     rows = np.flatnonzero((p.y_true == true) & (top1 == pred))
     if len(rows) == 0:
         return 0, []
-    split = load_dataset(ev.meta["dataset"]).split(ev.meta["split"])
+    split = load_dataset(ev.meta.dataset).split(ev.meta.split)
     out = []
     for r in rows[:limit]:
         idx = int(p.index[r])
@@ -134,17 +135,13 @@ def cell_images(ev: Evaluation, true: int, pred: int, classes: list[str], *, sco
 def _model_label(ev: Evaluation, row: int, rank: int) -> str:
     """A predicted class the dataset lacks: its ImageNet-1k name (WordNet alignment means an ImageNet head)."""
     m = ev.predictions.model_top_idx
-    if m is not None and ev.meta.get("model_classes") == 1000:
-        from core.models.imagenet import imagenet1k
-
+    if m is not None and ev.meta.model_classes == 1000:
         return imagenet1k().names[int(m[row, rank])]
     return OUTSIDE
 
 
 def class_report(ev: Evaluation, class_index: int, classes: list[str], scoring: str = "all", top: int = 5) -> dict:
     """One class under one evaluation: precision, recall, F1, support, and where its images went."""
-    from core.metrics import compute_metrics
-
     p = predictions_for(ev, scoring)
     m = compute_metrics(p.y_true, p.top_idx, len(classes))
     row = confusion(ev, scoring)[class_index]
@@ -163,7 +160,7 @@ def disagreements(a: Evaluation, b: Evaluation, scoring: str = "all") -> list[di
     common, ia, ib = np.intersect1d(pa.index, pb.index, return_indices=True)
     y = pa.y_true[ia]
     ra, rb = pa.top_idx[ia, 0] == y, pb.top_idx[ib, 0] == y
-    n = a.meta["num_classes"]
+    n = a.meta.num_classes
     out = []
     for which, mask in (("A right, B wrong", ra & ~rb), ("B right, A wrong", rb & ~ra)):
         counts = np.bincount(y[mask], minlength=n)
@@ -174,15 +171,13 @@ def disagreements(a: Evaluation, b: Evaluation, scoring: str = "all") -> list[di
 def disagreement_images(a: Evaluation, b: Evaluation, true: int, which: str, classes: list[str], *,
                         scoring: str = "all", limit: int = 12) -> tuple[int, list[tuple[CellImage, CellImage]]]:
     """The images of class `true` that one model gets right and the other wrong, each with both models' top-5."""
-    from core.data.registry import load_dataset
-
     pa, pb = predictions_for(a, scoring), predictions_for(b, scoring)
     common, ia, ib = np.intersect1d(pa.index, pb.index, return_indices=True)
     y = pa.y_true[ia]
     ra, rb = pa.top_idx[ia, 0] == y, pb.top_idx[ib, 0] == y
     mask = (y == true) & ((ra & ~rb) if which.startswith("A") else (rb & ~ra))
     rows = np.flatnonzero(mask)
-    split = load_dataset(a.meta["dataset"]).split(a.meta["split"])
+    split = load_dataset(a.meta.dataset).split(a.meta.split)
     n = len(classes)
     out = []
     for r in rows[:limit]:

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from typing import Callable
 
+from core.evaluate import evaluate
+from core.hosted import check_demo
+from core.progress import Progress
 from core.store import Store
+from core.train.loop import train
 from core.train.recipe import Recipe
 
 DEMO_DATASET = "shapes"
@@ -25,31 +29,27 @@ DEMO_RECIPES = (
 )
 
 
-def run_demo(*, store: Store | None = None, progress: Callable[[dict], None] | None = None,
+def run_demo(*, store: Store | None = None, progress: Callable[[Progress], None] | None = None,
              should_stop: Callable[[], bool] | None = None, recipes: tuple[Recipe, ...] = DEMO_RECIPES) -> dict:
-    from core.evaluate import evaluate
-    from core.hosted import check_demo
-    from core.train.loop import train
-
     check_demo()  # hosted mode with training off
     store = store or Store()
     say = progress or (lambda p: None)
     runs, evaluations = [], []
     for i, recipe in enumerate(recipes):
-        say({"message": f"[{i + 1}/{len(recipes)}] training {recipe.model} on {recipe.dataset} "
-                        f"({recipe.epochs} epochs, {recipe.limit or 'all'} images)", "step": i, "steps": len(recipes)})
+        say(Progress(step=i, steps=len(recipes), message=f"[{i + 1}/{len(recipes)}] training {recipe.model} on "
+                     f"{recipe.dataset} ({recipe.epochs} epochs, {recipe.limit or 'all'} images)"))
 
-        def report(p: dict, i: int = i, model: str = recipe.model) -> None:  # models done, as a fraction
-            within = (p.get("epoch") or 0) / p["epochs"] if p.get("epochs") else 0.0
-            row = p.get("row")
-            say({"step": round(i + within, 3), "steps": len(recipes), "model": model,
-                 "message": f"      epoch {row['epoch']}/{p['epochs']}: val top-1 {row['val_top1']:.1%}, "
-                            f"{row['seconds']:.1f} s" if row and row.get("val_top1") is not None else None})
+        def report(p: Progress, i: int = i, model: str = recipe.model) -> None:  # models done, as a fraction
+            within = (p.epoch or 0) / p.epochs if p.epochs else 0.0
+            row = p.row
+            say(Progress(step=round(i + within, 3), steps=len(recipes), model=model,
+                         message=f"      epoch {row['epoch']}/{p.epochs}: val top-1 {row['val_top1']:.1%}, "
+                                 f"{row['seconds']:.1f} s" if row and row.get("val_top1") is not None else None))
 
         res = train(recipe, store=store, progress=report, should_stop=should_stop)
         runs.append({"model": recipe.model, "run_id": res.run_id, "val_top1": res.meta.get("val_top1"),
                      "cached": res.cached})
-        say({"message": f"      evaluating {res.model_id} on {recipe.dataset}/val", "step": i, "steps": len(recipes)})
+        say(Progress(step=i, steps=len(recipes), message=f"      evaluating {res.model_id} on {recipe.dataset}/val"))
         ev = evaluate(res.model_id, recipe.dataset, "val", store=store)
         evaluations.append({"model": recipe.model, "model_id": res.model_id, **{k: ev.summary()[k] for k in (
             "dataset", "split", "n", "top1", "top5", "cached")}})

@@ -15,3 +15,7 @@ class ModelError(UserError):
 
 class ImageDecodeError(UserError):
     """A file is not an image we accept (format, size, corruption)."""
+
+
+class Stopped(Exception):
+    """A job was asked to stop (cancel) and stopped at its next step; training keeps its last complete epoch."""

@@ -5,20 +5,26 @@ import functools
 import platform
 import time
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from typing import Callable
 
 import numpy as np
 import torch
 
+from core.batching import BatchSize, in_chunks
 from core.data.base import Dataset, Split
 from core.data.loader import iter_inputs
+from core.data.registry import load_dataset
 from core.errors import UserError
 from core.labels import Alignment, align
 from core.metrics import Metrics, compute_metrics
 from core.models import identity
 from core.models.identity import ModelIdentity
+from core.models.reference import ModelRef, resolve
+from core.models.registry import create_model
 from core.models.wrapper import LoadedModel
 from core.precision import inference_fn, resolve_precision
+from core.records import JsonRecord
 from core.settings import resolve_device
 from core.store import Store, fingerprint
 
@@ -28,7 +34,7 @@ EVAL_CODE_VERSION = 5
 TOP_K = 5
 MAX_SKIP_MESSAGES = 20
 
-Progress = Callable[[int, int], None]
+ImagesDone = Callable[[int, int], None]  # (images done, images in all)
 
 
 @dataclass
@@ -55,6 +61,61 @@ class Predictions:
 RESTRICTED = "restricted to the dataset's classes"
 
 
+@dataclass(frozen=True)
+class EvaluationMeta(JsonRecord):
+    """What an evaluation record says besides its predictions: the model, the data, the scores, the cost.
+
+    top1..balanced_accuracy are over all the model's classes, named by `scoring`; for a model with more
+    classes than the dataset, `restricted` holds the same scores over the dataset's classes only and
+    `outside` counts top-1 predictions outside them. Timings, device and batch size are those of the run
+    that computed the record."""
+
+    model: str = ""
+    dataset: str = ""
+    split: str = ""
+    n: int = 0
+    num_classes: int = 0
+    top1: float | None = None
+    top5: float | None = None
+    f1_macro: float | None = None
+    cohen_kappa: float | None = None
+    balanced_accuracy: float | None = None
+    scoring: str = "native"
+    outside: int | None = None
+    restricted: dict | None = None
+    model_name: str | None = None
+    family: str | None = None
+    source: str | None = None
+    params: int | None = None
+    flops_per_image: int | None = None
+    dataset_name: str | None = None
+    dataset_fingerprint: str | None = None
+    model_classes: int | None = None
+    limit: int | None = None
+    skipped: int = 0
+    skipped_files: list[str] = field(default_factory=list)
+    seconds: float | None = None
+    model_seconds: float | None = None
+    images_per_second: float | None = None
+    # the batch size that fitted: out of memory halves it (oom_halvings times) and retries
+    batch_size: int | None = None
+    batch_size_requested: int | None = None
+    oom_halvings: int = 0
+    device: str | None = None
+    precision: str = "fp32"  # records from before the precision choice ran in fp32
+    preprocess: dict | None = None
+    versions: dict | None = None
+
+    @property
+    def label(self) -> str:
+        """How pages name the evaluation: the model's name on the dataset's split."""
+        return f"{self.model_name or self.model} on {self.dataset}/{self.split}"
+
+    @property
+    def ms_per_image(self) -> float | None:
+        return 1000.0 / self.images_per_second if self.images_per_second else None
+
+
 @dataclass
 class Evaluation:
     """Scores over all the model's classes (`predictions`, flat keys of `meta`, named by meta["scoring"])
@@ -62,34 +123,38 @@ class Evaluation:
     (`restricted`, meta["restricted"])."""
 
     key: str
-    meta: dict
+    meta: EvaluationMeta  # a stored record's JSON is read into one
     predictions: Predictions
     cached: bool
     restricted: Predictions | None = None
     _metrics: Metrics | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.meta, EvaluationMeta):  # read from its stored JSON
+            self.meta = EvaluationMeta.from_json(self.meta)
+
     @property
     def metrics(self) -> Metrics:
         if self._metrics is None:
-            self._metrics = compute_metrics(self.predictions.y_true, self.predictions.top_idx, self.meta["num_classes"],
-                                            ranked_over=self.meta.get("model_classes"))
+            self._metrics = compute_metrics(self.predictions.y_true, self.predictions.top_idx, self.meta.num_classes,
+                                            ranked_over=self.meta.model_classes)
         return self._metrics
 
     def restricted_metrics(self) -> Metrics | None:
         if self.restricted is None:
             return None
-        return compute_metrics(self.restricted.y_true, self.restricted.top_idx, self.meta["num_classes"])
+        return compute_metrics(self.restricted.y_true, self.restricted.top_idx, self.meta.num_classes)
 
     def summary(self) -> dict:
         """The CLI's `evaluate --json` object (DESIGN.md), plus which scoring the numbers use."""
         m = self.meta
-        out = {"model": m["model"], "dataset": m["dataset"], "split": m["split"], "n": m["n"],
-               "top1": m["top1"], "top5": m["top5"], "f1_macro": m["f1_macro"], "cohen_kappa": m["cohen_kappa"],
-               "seconds": m["seconds"], "images_per_second": m["images_per_second"], "cached": self.cached,
-               "scoring": m.get("scoring", "native"), "balanced_accuracy": m.get("balanced_accuracy")}
-        if m.get("restricted"):
-            out |= {f"{k}_restricted": v for k, v in m["restricted"].items()}
-            out["outside"] = m.get("outside")  # top-1 predictions outside the dataset's classes (all-classes scoring)
+        out = {"model": m.model, "dataset": m.dataset, "split": m.split, "n": m.n, "top1": m.top1, "top5": m.top5,
+               "f1_macro": m.f1_macro, "cohen_kappa": m.cohen_kappa, "seconds": m.seconds,
+               "images_per_second": m.images_per_second, "cached": self.cached, "scoring": m.scoring,
+               "balanced_accuracy": m.balanced_accuracy}
+        if m.restricted:
+            out |= {f"{k}_restricted": v for k, v in m.restricted.items()}
+            out["outside"] = m.outside  # top-1 predictions outside the dataset's classes (all-classes scoring)
         return out
 
 
@@ -108,15 +173,12 @@ def evaluation_key(model: ModelIdentity, dataset: Dataset, split: str, limit: in
     })
 
 
-def evaluate(model: str | LoadedModel, dataset: str | Dataset, split: str | None = None, *,
+def evaluate(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split: str | None = None, *,
              limit: int | None = None, batch_size: int = 64, device: str | None = None,
-             num_workers: int | None = None, store: Store | None = None, progress: Progress | None = None,
+             num_workers: int | None = None, store: Store | None = None, progress: ImagesDone | None = None,
              force: bool = False, precision: str | None = None) -> Evaluation:
     """Score `model` on one split of `dataset`, reading the store first and writing it after.
     `precision`: auto (the default: bf16 where the device runs it fast), fp32, bf16 or fp16."""
-    from core.data.registry import load_dataset
-    from core.models.registry import create_model
-
     if limit is not None and limit <= 0:
         raise UserError("--limit must be a positive number of images")
     if batch_size <= 0:
@@ -132,7 +194,11 @@ def evaluate(model: str | LoadedModel, dataset: str | Dataset, split: str | None
         raise UserError(f"split {split!r} of {ds.id} has no images")
     store = store or Store()
     # a model built before in this process is not built again just to compute the key (core/models/identity.py)
-    m, ident = (model, ModelIdentity.of(model)) if isinstance(model, LoadedModel) else _identify(model, ds, store)
+    if isinstance(model, LoadedModel):
+        ref, m, ident = None, model, ModelIdentity.of(model)
+    else:
+        ref = resolve(model)  # classified and judged by hosted mode once, remembered models included
+        m, ident = _identify(ref, ds, store)
     alignment = align(ident.labels, ds)
     precision = resolve_precision(precision, dev)
     key = evaluation_key(ident, ds, split, limit, precision, alignment)
@@ -143,7 +209,7 @@ def evaluate(model: str | LoadedModel, dataset: str | Dataset, split: str | None
         if not force and (hit := _stored(store, key)) is not None:
             return hit  # computed by another process while we waited
         if m is None:
-            m = create_model(model, ds, store=store)  # the same files and code the remembered identity names
+            m = create_model(ref, ds, store=store)  # the same files and code the remembered identity names
 
         run = inference_fn(m, dev, precision)
         t0 = time.perf_counter()
@@ -152,40 +218,34 @@ def evaluate(model: str | LoadedModel, dataset: str | Dataset, split: str | None
                                                                    progress)
         seconds = time.perf_counter() - t0
         metrics = compute_metrics(preds.y_true, preds.top_idx, ds.num_classes, ranked_over=len(m.labels))
-        meta = {
-            "model": m.id, "model_name": m.name, "family": m.family, "source": m.source, "params": m.params,
-            "flops_per_image": m.flops_per_image(), "dataset": ds.id, "dataset_name": ds.name,
-            "dataset_fingerprint": ds.split_fingerprint(split), "num_classes": ds.num_classes,
-            "model_classes": len(m.labels), "split": split, "limit": limit,
-            "n": int(len(preds.y_true)), "skipped": len(skipped), "skipped_files": skipped[:MAX_SKIP_MESSAGES],
-            **metrics.summary(), "scoring": alignment.describe(), "outside": int((preds.top_idx[:, 0] < 0).sum()),
-            "restricted": compute_metrics(restricted.y_true, restricted.top_idx, ds.num_classes).summary()
-            if restricted is not None else None,
-            "seconds": seconds, "model_seconds": model_seconds,
-            "images_per_second": len(preds.y_true) / seconds if seconds > 0 else None,
-            # the batch size that fitted: out of memory halves it (oom_halvings times) and retries
-            "batch_size": fit.size, "batch_size_requested": batch_size, "oom_halvings": fit.halvings,
-            "device": dev, "precision": precision, "preprocess": m.preprocess.key(),
-            "versions": _versions(),
-        }
-        if meta["n"] == 0:
+        if len(preds.y_true) == 0:
             raise UserError(f"none of the {len(data)} images of {ds.id}/{split} could be read; first: {skipped[0]}")
+        meta = EvaluationMeta(
+            model=m.id, model_name=m.name, family=m.family, source=m.source, params=m.params,
+            flops_per_image=m.flops_per_image(), dataset=ds.id, dataset_name=ds.name,
+            dataset_fingerprint=ds.split_fingerprint(split), num_classes=ds.num_classes,
+            model_classes=len(m.labels), split=split, limit=limit,
+            n=int(len(preds.y_true)), skipped=len(skipped), skipped_files=skipped[:MAX_SKIP_MESSAGES],
+            **metrics.summary(), scoring=alignment.describe(), outside=int((preds.top_idx[:, 0] < 0).sum()),
+            restricted=compute_metrics(restricted.y_true, restricted.top_idx, ds.num_classes).summary()
+            if restricted is not None else None,
+            seconds=seconds, model_seconds=model_seconds,
+            images_per_second=len(preds.y_true) / seconds if seconds > 0 else None,
+            batch_size=fit.size, batch_size_requested=batch_size, oom_halvings=fit.halvings,
+            device=dev, precision=precision, preprocess=m.preprocess.key(), versions=_versions(),
+        )
         arrays = preds.arrays() | ({"r_top_idx": restricted.top_idx, "r_top_prob": restricted.top_prob}
                                    if restricted is not None else {})
-        store.put(key, "evaluation", meta, arrays)
+        store.put(key, "evaluation", meta.to_json(), arrays)
         return Evaluation(key, meta, preds, cached=False, restricted=restricted, _metrics=metrics)
 
 
-def _identify(model_id: str, ds: Dataset, store: Store) -> tuple[LoadedModel | None, ModelIdentity]:
+def _identify(ref: ModelRef, ds: Dataset, store: Store) -> tuple[LoadedModel | None, ModelIdentity]:
     """(the model, built only when this process has not built it before; its identity)."""
-    from core.hosted import check_model
-    from core.models.registry import create_model
-
-    check_model(model_id)  # hosted mode's allow-list holds for remembered models too
-    token = identity.token(model_id, ds, store)
+    token = identity.token(ref, ds, store)
     if (ident := identity.known(token)) is not None:
         return None, ident
-    m = create_model(model_id, ds, store=store)
+    m = create_model(ref, ds, store=store)
     return m, identity.remember(token, m)
 
 
@@ -196,35 +256,6 @@ def _stored(store: Store, key: str) -> Evaluation | None:
     record, arrays = hit
     preds, restricted = _from_arrays(arrays)
     return Evaluation(key, record.meta, preds, cached=True, restricted=restricted)
-
-
-@dataclass
-class BatchSize:
-    """The batch size that fits on the device: what was asked, halved on each out-of-memory error."""
-
-    size: int
-    halvings: int = 0
-
-
-def in_chunks(fn: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], x: torch.Tensor, fit: BatchSize,
-              device: str) -> tuple[torch.Tensor, ...]:
-    """`fn` over `x` in chunks of at most `fit.size` rows, outputs concatenated. When the device runs out
-    of memory the size is halved (for this batch and every later one) and the batch retried, down to 1;
-    a single image that does not fit is a UserError."""
-    while True:
-        try:
-            size = min(fit.size, len(x))
-            parts = [fn(x[s:s + size]) for s in range(0, len(x), size)]
-            return tuple(torch.cat(p) for p in zip(*parts))
-        except torch.OutOfMemoryError:
-            if fit.size == 1:
-                raise UserError(f"out of memory on {device} even with a batch of 1 image; free the device "
-                                "(other jobs, other programs) or use --device cpu") from None
-            fit.size = max(1, min(fit.size, len(x)) // 2)
-            fit.halvings += 1
-        # out of the except block, so the failed attempt's tensors are released before the cache is emptied
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
 
 
 def load_evaluation(key: str, store: Store | None = None) -> Evaluation:
@@ -247,7 +278,7 @@ def _from_arrays(arrays: dict[str, np.ndarray]) -> tuple[Predictions, Prediction
 
 
 def _predict_split(m: LoadedModel, run, alignment: Alignment, data: Split, fit: BatchSize, dev: str,
-                   num_workers: int | None, progress: Progress | None):
+                   num_workers: int | None, progress: ImagesDone | None):
     """Predictions over all model classes (mapped to dataset classes), the restricted ones when they
     differ, model-only seconds and the messages of skipped files. `run` maps a normalised batch to float32
     logits at the chosen precision; `fit` shrinks on out-of-memory."""
@@ -301,8 +332,6 @@ def _predict_split(m: LoadedModel, run, alignment: Alignment, data: Split, fit: 
 
 @functools.lru_cache(maxsize=1)  # read once: parsing package metadata took half of a cache hit's time
 def _library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
     out = {}
     for name in ("torch", "torchvision", "transformers", "timm"):
         try:

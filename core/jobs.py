@@ -18,13 +18,19 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, ClassVar
 
-from core.errors import UserError
-from core.hosted import check_job
-from core.settings import get_settings
+from core.demo import run_demo
+from core.errors import Stopped, UserError
+from core.evaluate import evaluate
+from core.hosted import check_dataset, check_demo, check_training, is_hosted
+from core.models.reference import resolve
+from core.progress import Progress
+from core.settings import REPO_ROOT, get_settings
 from core.store import Store, fingerprint, json_safe
+from core.train.loop import train
+from core.train.recipe import Recipe
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -48,12 +54,105 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_key ON jobs(key);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created);
 """
-KINDS = ("train", "evaluate", "demo")
 ACTIVE = ("queued", "running")
 RESUMABLE = ("failed", "cancelled", "interrupted")
 HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 60.0  # a running job whose worker has not beaten for this long (another host) is interrupted
 COLUMNS = "id, key, kind, title, spec, state, progress, error, result, pid, host, created, started, finished, heartbeat, cancel"
+
+
+@dataclass(frozen=True)
+class EvaluateJob:
+    """Score `model` on one split of `dataset` (core.evaluate.evaluate's arguments)."""
+
+    model: str
+    dataset: str
+    split: str | None = None
+    limit: int | None = None
+    device: str | None = None
+    precision: str | None = None
+    kind: ClassVar[str] = "evaluate"
+
+    @property
+    def title(self) -> str:
+        return (f"evaluate {self.model} on {self.dataset}" + (f"/{self.split}" if self.split else "")
+                + (f" ({self.limit} images)" if self.limit else ""))
+
+    @property
+    def key(self) -> str:
+        return fingerprint({"kind": self.kind, **self.to_json()})
+
+    def check(self) -> None:
+        """Hosted mode: the model and the dataset must be offered (elsewhere a bad id fails when the job runs,
+        with its message in the job list)."""
+        if is_hosted():
+            resolve(self.model)
+            check_dataset(self.dataset)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """Train `recipe` to the end (one job per run: the key is the run id)."""
+
+    recipe: Recipe
+    device: str | None = None
+    kind: ClassVar[str] = "train"
+
+    @property
+    def title(self) -> str:
+        return self.recipe.title
+
+    @property
+    def key(self) -> str:
+        return self.recipe.run_id
+
+    def check(self) -> None:
+        """Hosted mode: the model and dataset must be offered, the recipe within the training limits."""
+        if is_hosted():
+            resolve(self.recipe.model)
+            check_dataset(self.recipe.dataset)
+            check_training(self.recipe.epochs, self.recipe.limit)
+
+    def to_json(self) -> dict:
+        return {"recipe": self.recipe.to_dict(), "device": self.device}
+
+
+@dataclass(frozen=True)
+class DemoJob:
+    """Train and evaluate the demo's three models (core/demo.py)."""
+
+    kind: ClassVar[str] = "demo"
+    title: ClassVar[str] = "demo: train and evaluate a CNN, ResNet-20 and a ViT on shapes"
+
+    @property
+    def key(self) -> str:
+        return fingerprint({"kind": self.kind})
+
+    def check(self) -> None:
+        check_demo()
+
+    def to_json(self) -> dict:
+        return {}
+
+
+JobSpec = EvaluateJob | TrainJob | DemoJob
+
+
+def job_spec(kind: str, spec: dict) -> JobSpec:
+    """A job table row's (kind, spec JSON) as its typed spec; a UserError for a spec that does not read."""
+    try:
+        if kind == "train":
+            return TrainJob(Recipe.from_dict(spec["recipe"]), device=spec.get("device"))
+        if kind == "evaluate":
+            return EvaluateJob(**spec)
+        if kind == "demo":
+            return DemoJob()
+    except (KeyError, TypeError) as e:
+        raise UserError(f"a {kind} job's spec does not read: {e}") from None
+    raise ValueError(kind)
 
 
 @dataclass
@@ -62,9 +161,9 @@ class Job:
     key: str
     kind: str
     title: str
-    spec: dict
+    spec: dict  # as stored; `task` reads it
     state: str
-    progress: dict
+    progress: Progress
     error: str | None
     result: dict | None
     pid: int | None
@@ -75,17 +174,21 @@ class Job:
     heartbeat: float | None
     cancel: bool
 
+    @property
+    def task(self) -> JobSpec:
+        return job_spec(self.kind, self.spec)
+
     def summary(self) -> dict:
         """The `jobs --json` row."""
         return {"id": self.id, "kind": self.kind, "title": self.title, "state": self.state,
-                "progress": self.progress, "error": self.error, "result": self.result, "created": self.created,
+                "progress": self.progress.to_json(), "error": self.error, "result": self.result, "created": self.created,
                 "started": self.started, "finished": self.finished}
 
 
 def _row(r: tuple) -> Job:
     (id_, key, kind, title, spec, state, progress, error, result, pid, host, created, started, finished,
      heartbeat, cancel) = r
-    return Job(id_, key, kind, title, json.loads(spec), state, json.loads(progress or "{}"), error,
+    return Job(id_, key, kind, title, json.loads(spec), state, Progress.from_json(json.loads(progress or "{}")), error,
                json.loads(result) if result else None, pid, host, created, started, finished, heartbeat, bool(cancel))
 
 
@@ -98,11 +201,15 @@ class Jobs:
             db.executescript(SCHEMA)
 
     # --- submitting and looking -------------------------------------------------------------
-    def submit(self, kind: str, spec: dict, title: str, *, start_worker: bool = True) -> Job:
-        if kind not in KINDS:
-            raise ValueError(kind)
-        check_job(kind, spec)  # hosted mode: allow-lists and training limits
-        key = job_key(kind, spec)
+    def submit(self, task: JobSpec | str, spec: dict | None = None, title: str | None = None, *,
+               start_worker: bool = True) -> Job:
+        """Queue `task`, or return the same job already queued, running or done (resuming it when it
+        failed, was cancelled or interrupted). Hosted mode's allow-lists and training limits apply here.
+        `task` is a typed spec, or a kind whose spec comes as the JSON the job table stores."""
+        if isinstance(task, str):
+            task = job_spec(task, spec or {})
+        task.check()
+        kind, key, spec, title = task.kind, task.key, task.to_json(), title or task.title
         with self.store.transaction(immediate=True) as db:
             row = db.execute(f"SELECT {COLUMNS} FROM jobs WHERE key=? ORDER BY id DESC LIMIT 1", (key,)).fetchone()
             if row is not None and _row(row).state in RESUMABLE:
@@ -158,7 +265,7 @@ class Jobs:
         job = self.get(job_id)
         if job.state not in RESUMABLE:
             raise UserError(f"job {job_id} is {job.state}; only {', '.join(RESUMABLE)} jobs can be resumed")
-        return self.submit(job.kind, job.spec, job.title, start_worker=start_worker)
+        return self.submit(job.task, start_worker=start_worker)
 
     def reap(self) -> int:
         """Mark running jobs whose worker is gone as interrupted; returns how many."""
@@ -205,13 +312,13 @@ class Jobs:
         beat.start()
         last = {"t": 0.0, "cancel_checked": 0.0, "cancel": False}
 
-        def progress(p: dict) -> None:
+        def progress(p: Progress) -> None:
             if on_progress:
                 on_progress(p)
             now = time.monotonic()
-            if now - last["t"] >= 0.5 or p.get("row") is not None:
+            if now - last["t"] >= 0.5 or p.row is not None:
                 last["t"] = now
-                self._set(job.id, progress=json.dumps(json_safe(p)))
+                self._set(job.id, progress=json.dumps(json_safe(p.to_json())))
 
         def should_stop() -> bool:
             now = time.monotonic()
@@ -220,8 +327,6 @@ class Jobs:
                 with self.store.transaction() as db:
                     last["cancel"] = bool(db.execute("SELECT cancel FROM jobs WHERE id=?", (job.id,)).fetchone()[0])
             return last["cancel"]
-
-        from core.train.loop import Stopped
 
         try:
             result = execute(job, self.store, progress, should_stop)
@@ -258,49 +363,28 @@ class Jobs:
             db.execute(f"UPDATE jobs SET {cols} WHERE id=?", (*fields.values(), job_id))
 
 
-def job_key(kind: str, spec: dict) -> str:
-    if kind == "train":
-        from core.train.recipe import Recipe
-
-        return Recipe.from_dict(spec["recipe"]).run_id  # the run id: one job per run
-    return fingerprint({"kind": kind, **spec})
-
-
-def execute(job: Job, store: Store, progress: Callable[[dict], None], should_stop: Callable[[], bool]) -> dict:
+def execute(job: Job, store: Store, progress: Callable[[Progress], None], should_stop: Callable[[], bool]) -> dict:
     """What each kind of job does; the result is a small JSON-able dict."""
-    spec = job.spec
-    check_job(job.kind, spec)  # a job queued before hosted mode or its limits changed
-    if job.kind == "train":
-        from core.train.loop import train
-        from core.train.recipe import Recipe
-
-        res = train(Recipe.from_dict(spec["recipe"]), store=store, device=spec.get("device"), progress=progress,
-                    should_stop=should_stop)
+    task = job.task  # hosted mode is judged again below: the job may have been queued before its limits changed
+    if isinstance(task, TrainJob):
+        check_training(task.recipe.epochs, task.recipe.limit)  # (train checks the model and the dataset)
+        res = train(task.recipe, store=store, device=task.device, progress=progress, should_stop=should_stop)
         return {"run_id": res.run_id, "model_id": res.model_id, "val_top1": res.meta.get("val_top1"),
                 "cached": res.cached}
-    if job.kind == "evaluate":
-        from core.evaluate import evaluate
-        from core.train.loop import Stopped
-
+    if isinstance(task, EvaluateJob):
         def report(done: int, total: int) -> None:
             if should_stop():
                 raise Stopped(f"stopped after {done} of {total} images")
-            progress({"step": done, "steps": total})
+            progress(Progress(step=done, steps=total))
 
-        ev = evaluate(spec["model"], spec["dataset"], spec.get("split"), limit=spec.get("limit"),
-                      device=spec.get("device"), precision=spec.get("precision"), store=store, progress=report)
+        ev = evaluate(task.model, task.dataset, task.split, limit=task.limit, device=task.device,
+                      precision=task.precision, store=store, progress=report)
         return ev.summary()
-    if job.kind == "demo":
-        from core.demo import run_demo
-
-        return run_demo(store=store, progress=progress, should_stop=should_stop)
-    raise ValueError(job.kind)
+    return run_demo(store=store, progress=progress, should_stop=should_stop)  # (checks that training is on)
 
 
 def spawn_worker(store: Store) -> int:
     """A detached `python -m core worker` for this store; its output goes to a log in the store."""
-    from core.settings import REPO_ROOT
-
     logs = store.root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = open(logs / "worker.log", "ab")

@@ -1,8 +1,19 @@
 """Read-side helpers for pages: stored results as plain rows, and the choices a form offers."""
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 
+from core.bench import latest_bench
+from core.data.registry import ENTRIES, list_datasets
+from core.evaluate import EvaluationMeta
+from core.hosted import allowed_datasets, dataset_offered, is_hosted
+from core.jobs import Jobs
+from core.models.defaults import HF_DEFAULTS
+from core.models.reference import allowed_hub_models
+from core.models.scratch import scratch_specs
+from core.models.trained import list_runs
 from core.store import Store
 
 EVALUATION_COLUMNS = ("model", "model_name", "family", "dataset", "split", "n", "scoring", "top1", "top5", "f1_macro", "cohen_kappa",
@@ -16,16 +27,15 @@ def evaluation_table(store: Store | None = None) -> list[dict]:
     classes only; `outside` counts top-1 predictions outside the dataset's classes (None when native).
     `key` is the record's key (for pages that open one evaluation). In hosted mode, only evaluations on
     the allow-listed datasets."""
-    from core.hosted import dataset_offered
-
     store = store or Store()
     rows = []
     for r in store.records("evaluation"):
-        if not dataset_offered(r.meta.get("dataset", "")):
+        m = EvaluationMeta.from_json(r.meta)
+        if not dataset_offered(m.dataset):
             continue  # hosted: a server folder's results are neither listed nor opened
-        restricted = r.meta.get("restricted") or {}
-        flat = r.meta | {f"{k}_restricted": restricted.get(k) for k in ("top1", "top5", "f1_macro", "cohen_kappa")}
-        flat |= {"scoring": r.meta.get("scoring", "native"), "outside": r.meta.get("outside") if restricted else None}
+        restricted = m.restricted or {}
+        flat = dict(m) | {f"{k}_restricted": restricted.get(k) for k in ("top1", "top5", "f1_macro", "cohen_kappa")}
+        flat["outside"] = m.outside if restricted else None
         rows.append({c: flat.get(c) for c in EVALUATION_COLUMNS} | {"key": r.key})
     return rows
 
@@ -57,9 +67,6 @@ def csv_bytes(rows: list[dict]) -> bytes:
     """Rows as UTF-8 CSV for download, with text cells that a spreadsheet would run as a formula
     (starting with = + - @, tab or carriage return) prefixed by an apostrophe (OWASP's CSV injection advice).
     Numbers are left as numbers: a negative kappa stays -0.12."""
-    import csv
-    import io
-
     if not rows:
         return b""
     buf = io.StringIO()
@@ -73,25 +80,19 @@ def csv_bytes(rows: list[dict]) -> bytes:
 def compare_rows(keys: list[str], store: Store | None = None) -> list[dict]:
     """The Compare table: one row per stored evaluation, in the order given, with the model's newest
     `bench` measurement (batch-1 latency, forward throughput) when there is one."""
-    from core.bench import latest_bench
-
     store = store or Store()
     out = []
     for key in keys:
         r = store.get(key)
         if r is None:
             continue
-        m = r.meta
-        ips = m.get("images_per_second")
-        b = latest_bench(m["model"], store) or {}
-        out.append({"key": key, "label": f"{m.get('model_name') or m['model']} on {m['dataset']}/{m['split']}",
-                    "model": m["model"], "family": m.get("family"), "scoring": m.get("scoring", "native"),
-                    "n": m["n"], "top1": m["top1"], "top5": m["top5"], "f1_macro": m["f1_macro"],
-                    "cohen_kappa": m["cohen_kappa"], "params": m.get("params"),
-                    "gflops": (m.get("flops_per_image") or 0) / 1e9 or None,
-                    "ms_per_image": 1000.0 / ips if ips else None, "images_per_second": ips,
-                    "device": m.get("device"), "precision": m.get("precision", "fp32"),
-                    "batch_size": m.get("batch_size"),
+        m = EvaluationMeta.from_json(r.meta)
+        b = latest_bench(m.model, store) or {}
+        out.append({"key": key, "label": m.label, "model": m.model, "family": m.family, "scoring": m.scoring,
+                    "n": m.n, "top1": m.top1, "top5": m.top5, "f1_macro": m.f1_macro, "cohen_kappa": m.cohen_kappa,
+                    "params": m.params, "gflops": (m.flops_per_image or 0) / 1e9 or None,
+                    "ms_per_image": m.ms_per_image, "images_per_second": m.images_per_second,
+                    "device": m.device, "precision": m.precision, "batch_size": m.batch_size,
                     "latency_ms_p50": b.get("latency_ms_p50"), "forward_images_per_second":
                         b.get("forward_images_per_second"), "bench_device": b.get("machine")})
     return out
@@ -122,11 +123,6 @@ class Choices:
 def quick_choices(store: Store | None = None) -> Choices:
     """Scratch architectures and finished runs (newest first, the default picks), embedded datasets
     (hosted mode: the allow-listed datasets)."""
-    from core.data.registry import list_datasets
-    from core.hosted import allowed_datasets, is_hosted
-    from core.models.registry import scratch_specs
-    from core.train.runs import list_runs
-
     runs = [r["run_id"] for r in list_runs(store)]
     models = [s.id for s in scratch_specs()] + runs
     datasets = list(allowed_datasets()) if is_hosted() else [e.id for e in list_datasets() if e.source == "embedded"]
@@ -137,11 +133,6 @@ def quick_choices(store: Store | None = None) -> Choices:
 def model_choices(store: Store | None = None) -> list[str]:
     """What a model picker offers: scratch architectures, finished runs, then the default pretrained ids
     (hosted mode: the allow-listed ones)."""
-    from core.hosted import allowed_hub_models, is_hosted
-    from core.models.defaults import HF_DEFAULTS
-    from core.models.registry import scratch_specs
-    from core.train.runs import list_runs
-
     hub = list(allowed_hub_models()) if is_hosted() else [h.id for h in HF_DEFAULTS]
     return [s.id for s in scratch_specs()] + [r["run_id"] for r in list_runs(store)] + hub
 
@@ -149,36 +140,16 @@ def model_choices(store: Store | None = None) -> list[str]:
 def dataset_labels() -> dict[str, str]:
     """The datasets a form offers, id -> label: every registered one, or in hosted mode the allow-list
     (an operator may allow-list a folder; it is offered by its path)."""
-    from core.data.registry import ENTRIES
-    from core.hosted import allowed_datasets, is_hosted
-
     ids = list(allowed_datasets()) if is_hosted() else list(ENTRIES)
     return {d: f"{d} - {e.name} ({e.num_classes} classes, {e.source})" if (e := ENTRIES.get(d)) else d for d in ids}
 
 
-def run_label(run_id: str, store: Store | None = None) -> str:
-    record = (store or Store()).get(run_id)
-    return f"{run_id}: {record.meta['name']}" if record else run_id
-
-
 def job_rows(store: Store | None = None) -> list[dict]:
     """The job table as rows for a page: state, progress as a fraction, ETA, error."""
-    from core.jobs import Jobs
-
     rows = []
     for j in Jobs(store).list():
-        p = j.progress or {}
-        if j.state == "done":
-            frac = 1.0
-        elif p.get("epochs") and p.get("steps"):  # training: "epoch" counts finished epochs once a row is in
-            within = 0 if p.get("row") else (p.get("step") or 0) / p["steps"]
-            frac = ((p.get("epoch") or 0) + within) / p["epochs"]
-        elif p.get("steps"):
-            frac = (p.get("step") or 0) / p["steps"]
-        else:
-            frac = 0.0
-        rows.append({"id": j.id, "state": j.state, "title": j.title, "progress": min(1.0, frac),
-                     "eta_s": p.get("eta_seconds") if j.state == "running" else None, "error": j.error,
+        rows.append({"id": j.id, "state": j.state, "title": j.title, "progress": j.progress.fraction(j.state == "done"),
+                     "eta_s": j.progress.eta_seconds if j.state == "running" else None, "error": j.error,
                      "run_id": j.key if j.kind == "train" else None,  # a train job's key is its run id
                      "kind": j.kind})
     return rows

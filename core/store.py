@@ -215,7 +215,7 @@ class Store:
         `locks/<key>.lock`: the kernel releases it when its holder exits, killed or not, so a crash
         never leaves a key locked. Not re-entrant: a thread taking the same key twice waits for itself."""
         try:
-            import fcntl
+            import fcntl  # lazy: POSIX only (Windows has no fcntl)
         except ImportError:  # Windows: no flock; two processes may then both compute (the results agree)
             yield
             return
@@ -233,10 +233,6 @@ class Store:
         if record.artifact is None:
             return {}
         return load_npz(self.artifacts / record.artifact, record.sha256)
-
-    def delete(self, key: str) -> None:
-        with self._db() as db:
-            db.execute("DELETE FROM records WHERE key=?", (key,))
 
     def size_bytes(self) -> int:
         """Bytes on disk under the store's folder (index, artifacts, runs)."""

@@ -19,12 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.batching import BatchSize, halving_on_oom, in_chunks
 from core.data.base import Dataset, Split
 from core.data.loader import iter_batches
-from core.errors import UserError
-from core.evaluate import BatchSize, in_chunks
+from core.errors import Stopped, UserError
 from core.metrics import compute_metrics
-from core.models.wrapper import LoadedModel
+from core.models.wrapper import LoadedModel, logits_of, split_outputs
+from core.progress import Progress
 from core.settings import resolve_device
 from core.store import Store
 from core.train import runs
@@ -34,12 +35,7 @@ from core.train.groups import layer_groups
 from core.train.recipe import Recipe
 from core.train.schedules import ScheduleConfig, make_schedule, set_lr
 
-Progress = Callable[[dict], None]
 VAL_BATCH = 256
-
-
-class Stopped(Exception):
-    """The run was asked to stop (cancel); the last complete epoch's checkpoint is kept."""
 
 
 class Diverged(UserError):
@@ -56,7 +52,7 @@ class TrainResult:
 
 
 def train(recipe: Recipe, *, store: Store | None = None, device: str | None = None, num_workers: int | None = None,
-          progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> TrainResult:
+          progress: Callable[[Progress], None] | None = None, should_stop: Callable[[], bool] | None = None) -> TrainResult:
     """Train `recipe` to the end, resuming from its last checkpoint when one exists; a finished
     run is returned from the store without training again."""
     store = store or Store()
@@ -71,7 +67,7 @@ def train(recipe: Recipe, *, store: Store | None = None, device: str | None = No
 
 class _Trainer:
     def __init__(self, recipe: Recipe, ds: Dataset, model: LoadedModel, dev: str, store: Store,
-                 num_workers: int | None, progress: Progress | None, should_stop: Callable[[], bool] | None):
+                 num_workers: int | None, progress: Callable[[Progress], None] | None, should_stop: Callable[[], bool] | None):
         self.r, self.ds, self.m, self.dev, self.store = recipe, ds, model, dev, store
         self.workers, self.progress, self.should_stop = num_workers, progress, should_stop
         self.folder = runs.run_folder(store, recipe.run_id)
@@ -95,8 +91,7 @@ class _Trainer:
         self.use_amp = recipe.amp and dev == "cuda"
         self.history: list[dict] = []
         self.start_epoch = 0
-        self.micro = recipe.batch_size  # the largest batch the device holds: halved on out-of-memory
-        self.oom_halvings = 0
+        self.micro = BatchSize(recipe.batch_size)  # the largest batch the device holds: halved on out-of-memory
         self.val_fit = BatchSize(VAL_BATCH)  # validation's batch size, halved on out-of-memory
 
     # --- the run --------------------------------------------------------------------------------
@@ -109,8 +104,8 @@ class _Trainer:
             self.history = meta["history"]
             self.schedule.load_state_dict(meta["schedule"])
             self.start_epoch = meta["epoch"] + 1
-            self.micro = meta.get("micro_batch", self.micro)  # a resumed run starts at the size that fitted
-            self.oom_halvings = meta.get("oom_halvings", 0)
+            # a resumed run starts at the size that fitted
+            self.micro = BatchSize(meta.get("micro_batch", self.micro.size), meta.get("oom_halvings", 0))
         runs.write_config(self.folder, self.r, self.ds, self.m)
         t_start = time.perf_counter()
         for epoch in range(self.start_epoch, self.r.epochs):
@@ -118,7 +113,7 @@ class _Trainer:
             self.history.append(row)
             save_checkpoint(ckpt, self.module, self.optimizer,
                             {"epoch": epoch, "history": self.history, "schedule": self.schedule.state_dict(),
-                             "run_id": self.r.run_id, "micro_batch": self.micro, "oom_halvings": self.oom_halvings})
+                             "run_id": self.r.run_id, "micro_batch": self.micro.size, "oom_halvings": self.micro.halvings})
             self._report(epoch=epoch + 1, step=self.steps, row=row, t_start=t_start)
         meta = runs.finish(self.store, self.folder, self.r, self.ds, self.m, self.history, self.dev,
                            val_split=self.val_name)
@@ -173,7 +168,7 @@ class _Trainer:
                 **val, "lr": first_lr, "lr_last": lr, "seconds": seconds, "images_per_second": seen / seconds if seconds > 0 else None,
                 "grad_norm": {k: v / steps_done for k, v in norms.items()},
                 # the batch size the device held (micro-batches, gradients accumulated) after out-of-memory
-                "micro_batch": min(self.micro, r.batch_size), "oom_halvings": self.oom_halvings,
+                "micro_batch": min(self.micro.size, r.batch_size), "oom_halvings": self.micro.halvings,
                 "val_batch": self.val_fit.size, "val_oom_halvings": self.val_fit.halvings,
                 "trainable": sum(p.numel() for p in self.module.parameters() if p.requires_grad)}
 
@@ -186,38 +181,35 @@ class _Trainer:
         (up to float rounding; BatchNorm sees the smaller batches). The micro-batch size stays for the
         rest of the run and every history row records it (`micro_batch`, `oom_halvings`)."""
         buffers = [b.detach().clone() for b in self.module.buffers()]  # small: BatchNorm statistics
-        while True:
-            try:
-                self.optimizer.zero_grad(set_to_none=True)
-                if self.micro >= len(x):
-                    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
-                        logits, loss = self._loss(self.module(x), target)
-                    self._check_finite(loss, where)
-                    loss.backward()
-                    return logits, loss
-                parts, total = [], 0.0
-                for s in range(0, len(x), self.micro):
-                    xs, ts = x[s:s + self.micro], target[s:s + self.micro]
-                    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
-                        logits, loss = self._loss(self.module(xs), ts)
-                    self._check_finite(loss, where)
-                    (loss * (len(xs) / len(x))).backward()
-                    parts.append(logits.detach())
-                    total += float(loss.detach()) * len(xs)
-                return torch.cat(parts), torch.tensor(total / len(x))
-            except torch.OutOfMemoryError:
-                if self.micro <= 1 or len(x) <= 1:
-                    raise UserError(f"out of memory on {self.dev} even with a batch of 1 image at {where}; "
-                                    "free the device or train on the CPU") from None
-                self.micro = max(1, min(self.micro, len(x)) // 2)
-                self.oom_halvings += 1
-            # out of the except block, so the failed attempt's tensors are released first
+
+        def attempt(micro: int) -> tuple[torch.Tensor, torch.Tensor]:
+            self.optimizer.zero_grad(set_to_none=True)
+            if micro >= len(x):
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
+                    logits, loss = self._loss(self.module(x), target)
+                self._check_finite(loss, where)
+                loss.backward()
+                return logits, loss
+            parts, total = [], 0.0
+            for s in range(0, len(x), micro):
+                xs, ts = x[s:s + micro], target[s:s + micro]
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
+                    logits, loss = self._loss(self.module(xs), ts)
+                self._check_finite(loss, where)
+                (loss * (len(xs) / len(x))).backward()
+                parts.append(logits.detach())
+                total += float(loss.detach()) * len(xs)
+            return torch.cat(parts), torch.tensor(total / len(x))
+
+        def reset() -> None:
             with torch.no_grad():  # BatchNorm statistics as before the failed attempt
                 for b, saved in zip(self.module.buffers(), buffers):
                     b.copy_(saved)
             self.optimizer.zero_grad(set_to_none=True)
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+
+        return halving_on_oom(self.micro, len(x), attempt, reset=reset,
+                              too_big=f"out of memory on {self.dev} even with a batch of 1 image at {where}; "
+                                      "free the device or train on the CPU")
 
     @staticmethod
     def _check_finite(loss: torch.Tensor, where: str) -> None:
@@ -227,7 +219,7 @@ class _Trainer:
 
     def _loss(self, out, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross-entropy on the logits, plus `aux_weight` x each auxiliary head's (GoogLeNet in training mode)."""
-        logits, aux = _split_outputs(out)
+        logits, aux = split_outputs(out)
         ce = lambda z: F.cross_entropy(z.float(), target, label_smoothing=self.r.label_smoothing)  # noqa: E731
         loss = ce(logits)
         for a in aux:
@@ -245,7 +237,7 @@ class _Trainer:
                     continue
                 y = torch.from_numpy(self.val_split.labels[pos]).to(self.dev)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
-                    logits, = in_chunks(lambda xb: (_split_outputs(self.module(xb))[0].float(),),
+                    logits, = in_chunks(lambda xb: (logits_of(self.module(xb)).float(),),
                                         pre.normalize(batch.to(self.dev)), self.val_fit, self.dev)
                 loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
                 tops.append(logits.topk(k, dim=1).indices.cpu().numpy())
@@ -278,20 +270,8 @@ class _Trainer:
         total = (self.r.epochs - self.start_epoch) * self.steps
         elapsed = time.perf_counter() - t_start
         eta = elapsed / done * (total - done) if done else None
-        self.progress({"epoch": epoch, "epochs": self.r.epochs, "step": step, "steps": self.steps,
-                       "eta_seconds": eta, "row": row})
-
-
-def _split_outputs(out) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """(logits, auxiliary logits) from whatever a module returns: a tensor, a transformers
-    ModelOutput, or GoogLeNet's (logits, aux...) named tuple in training mode."""
-    if isinstance(out, torch.Tensor):
-        return out, []
-    if hasattr(out, "logits") and not isinstance(out, tuple):
-        return out.logits, []
-    if isinstance(out, tuple):
-        return out[0], [a for a in out[1:] if isinstance(a, torch.Tensor)]
-    raise TypeError(f"cannot find logits in a {type(out).__name__}")
+        self.progress(Progress(epoch=epoch, epochs=self.r.epochs, step=step, steps=self.steps, eta_seconds=eta,
+                               row=row))
 
 
 def in_geometry(split: Split, pre) -> Split:
