@@ -6,6 +6,7 @@ import streamlit as st
 from core.results import compare_rows, csv_bytes, overlay_histories
 from ui.charts import FAMILY_COLORS
 from ui.pickers import stored_evaluations
+from ui.tables import column_config, leaderboard_frame
 
 st.title("Compare")
 rows = stored_evaluations()
@@ -16,7 +17,8 @@ keys = st.multiselect("Evaluations", list(labels), default=wanted, format_func=l
 st.query_params["eval"] = keys
 if not keys:
     st.stop()
-table = pd.DataFrame(compare_rows(keys))
+compared = compare_rows(keys)
+table = pd.DataFrame(compared)
 
 c1, c2 = st.columns(2)
 bars = alt.Chart(table).encode(alt.Y("label:N", title=None, sort=None), color=alt.Color("family:N", scale=FAMILY_COLORS))
@@ -27,20 +29,9 @@ c2.altair_chart(bars.mark_bar().encode(alt.X("ms_per_image:Q", title="millisecon
                                        tooltip=["label", alt.Tooltip("ms_per_image", format=".3f"), "device"])
                 .properties(title="inference time", height=40 * len(table) + 40), width="stretch", key="cmp-time")
 
-st.dataframe(table.drop(columns=["key"]), hide_index=True, width="stretch", column_config={
-    "top1": st.column_config.NumberColumn("top-1", format="percent"),
-    "top5": st.column_config.NumberColumn("top-5", format="percent"),
-    "f1_macro": st.column_config.NumberColumn("macro F1", format="%.3f"),
-    "cohen_kappa": st.column_config.NumberColumn("Cohen's κ", format="%.3f"),
-    "params": st.column_config.NumberColumn("parameters", format="localized"),
-    "gflops": st.column_config.NumberColumn("GFLOPs/image", format="%.3f", help="torch flop counter, multiply-add = 2"),
-    "ms_per_image": st.column_config.NumberColumn("ms/image", format="%.3f"),
-    "images_per_second": st.column_config.NumberColumn("images/s (evaluation)", format="%.0f"),
-    "latency_ms_p50": st.column_config.NumberColumn("batch-1 latency p50 (ms)", format="%.2f",
-                                                    help="from `python -m core bench --model ID`; empty until run"),
-    "forward_images_per_second": st.column_config.NumberColumn("forward images/s (bench)", format="%.0f"),
-    "bench_device": st.column_config.TextColumn("bench machine"),
-})
+shown = leaderboard_frame(compared)
+st.dataframe(shown, hide_index=True, width="stretch",
+             column_config=column_config(shown.columns, labels={"images_per_second": "images/s (evaluation)"}))
 if table["latency_ms_p50"].isna().any():
     st.caption("Batch-1 latency and forward throughput come from `python -m core bench --model ID`.")
 st.download_button("Download the table as CSV", csv_bytes(table.drop(columns=["key"]).to_dict("records")), "compare.csv",

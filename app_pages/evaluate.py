@@ -4,35 +4,33 @@ import itertools
 import streamlit as st
 
 from core.errors import UserError
-from core.hosted import is_hosted
-from core.jobs import Jobs
-from core.results import dataset_labels, job_rows, model_choices
+from core.jobs import EvaluateJob, Jobs
+from core.precision import resolve_precision
+from core.results import job_rows
+from core.settings import resolve_device
+from ui.pickers import dataset_select, model_select, typing_accepted
 
 
 @st.cache_data(show_spinner=False)
 def auto_precision() -> str:
-    from core.precision import resolve_precision
-    from core.settings import resolve_device
-
     return resolve_precision("auto", resolve_device())
 
-st.title("Evaluate")
-hosted = is_hosted()  # a public deployment: the allow-lists only, no paths typed in
-st.caption("Each model x dataset pair is a background job; a pair already in the store is a cache hit. "
-           + ("This deployment offers the models and datasets listed." if hosted else
-              "Pretrained ids need internet or a local copy (type its folder path)."))
 
-datasets = dataset_labels()
+st.title("Evaluate")
+st.caption("Each model x dataset pair is a background job; a pair already in the store is a cache hit. "
+           + ("Pretrained ids need internet or a local copy (type its folder path)." if typing_accepted() else
+              "This deployment offers the models and datasets listed."))
+
 with st.form("evaluate"):
-    models = st.multiselect("Models", model_choices(), accept_new_options=not hosted,
-                            help="scratch architectures, trained runs and pretrained ids" if hosted else
-                                 "scratch architectures, trained runs, pretrained Hub ids, torchvision:NAME, "
-                                 "timm:NAME, or a local model folder")
+    models = model_select("Models", multi=True, pretrained=True,
+                          help_typed="scratch architectures, trained runs, pretrained Hub ids, torchvision:NAME, "
+                                     "timm:NAME, or a local model folder",
+                          help_hosted="scratch architectures, trained runs and pretrained ids")
     c1, c2, c3 = st.columns([2, 1, 1])
-    chosen = c1.multiselect("Datasets", list(datasets), default=[d for d in ("shapes",) if d in datasets],
-                            format_func=lambda d: datasets.get(d, d), accept_new_options=not hosted,
-                            help=None if hosted else "or type a folder path (Tiny ImageNet, ImageNet val, "
-                                                     "an image folder, a CSV-labelled folder)")
+    with c1:
+        chosen = dataset_select("Datasets", multi=True, registered=True, default=["shapes"],
+                                help_typed="or type a folder path (Tiny ImageNet, ImageNet val, an image folder, "
+                                           "a CSV-labelled folder)")
     split = c2.selectbox("Split", ["val", "test", "train"])
     limit = c3.number_input("Images (0 = all)", 0, 10_000_000, 0, step=500)
     precision = st.radio("Precision", ["auto", "fp32", "bf16"], horizontal=True,
@@ -46,9 +44,7 @@ if submitted:
     jobs = Jobs()
     for model_id, dataset in itertools.product(models, chosen):
         try:
-            jobs.submit("evaluate", {"model": model_id, "dataset": dataset, "split": split,
-                                     "limit": int(limit) or None, "precision": precision},
-                        f"evaluate {model_id} on {dataset}/{split}" + (f" ({int(limit)} images)" if limit else ""))
+            jobs.submit(EvaluateJob(model_id, dataset, split, limit=int(limit) or None, precision=precision))
         except UserError as e:
             st.error(f"{model_id} on {dataset}: {e}")
     if not models or not chosen:

@@ -1,12 +1,12 @@
 """Overview: every stored evaluation as a leaderboard; quick evaluations and the demo as background jobs."""
-import pandas as pd
 import streamlit as st
 
 from core.errors import UserError
-from core.hosted import is_hosted
-from core.jobs import Jobs
-from core.results import evaluation_table, job_rows, model_choices, pareto_front, quick_choices, speed_rows
+from core.jobs import DemoJob, EvaluateJob, Jobs
+from core.results import evaluation_table, job_rows, pareto_front, quick_choices, speed_rows
 from ui.charts import accuracy_vs_speed
+from ui.pickers import model_select
+from ui.tables import column_config, leaderboard_frame
 
 st.title("CNN vs ViT Lab")
 st.write(
@@ -20,17 +20,16 @@ if not rows and not Jobs().list():
             "`shapes` dataset and evaluates them, offline, in a few minutes on a laptop CPU.")
     if st.button("Run the demo", type="primary"):
         try:
-            Jobs().submit("demo", {}, "demo: train and evaluate a CNN, ResNet-20 and a ViT on shapes")
+            Jobs().submit(DemoJob())
             st.rerun()
         except UserError as e:
             st.error(str(e))
 
 choices = quick_choices()
-hosted = is_hosted()  # a public deployment: allow-listed models only, nothing typed in
 with st.form("quick-evaluate"):
     c1, c2, c3 = st.columns([2, 1, 1])
-    models = c1.multiselect("Models", model_choices() if hosted else choices.models, default=choices.default_models,
-                            key="ov_models", accept_new_options=not hosted)
+    with c1:
+        models = model_select("Models", multi=True, key="ov_models", default=choices.default_models)
     dataset = c2.selectbox("Dataset", choices.datasets, key="ov_dataset")
     limit = c3.number_input("Images (0 = whole split)", min_value=0, value=500, step=100, key="ov_limit")
     submitted = st.form_submit_button("Evaluate", type="primary")
@@ -39,8 +38,7 @@ st.caption("Scratch architectures start from random weights (chance level); trai
 if submitted:
     for model_id in models:
         try:
-            Jobs().submit("evaluate", {"model": model_id, "dataset": dataset, "split": None,
-                                       "limit": int(limit) or None}, f"evaluate {model_id} on {dataset}")
+            Jobs().submit(EvaluateJob(model_id, dataset, limit=int(limit) or None))
         except UserError as e:
             st.error(f"{model_id}: {e}")
 
@@ -67,28 +65,5 @@ if rows:
     fast = speed_rows()
     accuracy_vs_speed(fast, pareto_front(fast), key="overview-pareto")
     st.subheader("Stored evaluations")
-    table = pd.DataFrame(rows)
-    numeric = [c for c in table.columns if c not in ("model", "model_name", "family", "dataset", "split", "scoring",
-                                                     "device", "precision")]
-    table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")  # None -> empty cell, not "None"
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
-        "model_name": st.column_config.TextColumn("name"),
-        "top1": st.column_config.NumberColumn("top-1", format="percent"),
-        "top5": st.column_config.NumberColumn("top-5", format="percent", help="empty with 5 or fewer classes"),
-        "scoring": st.column_config.TextColumn("scored over", help="what top-1, top-5, macro F1 and κ are over. "
-                                               "native: the model predicts exactly the dataset's classes; 'all N "
-                                               "model classes': an ImageNet model, where a prediction outside the "
-                                               "dataset counts as wrong (the reference notebook)"),
-        "outside": st.column_config.NumberColumn("top-1 outside dataset", help="images whose top-1 class is not "
-                                                 "one of the dataset's (all-classes scoring)"),
-        "top1_restricted": st.column_config.NumberColumn("top-1, dataset classes only", format="percent"),
-        "top5_restricted": st.column_config.NumberColumn("top-5, dataset classes only", format="percent",
-                                                         help="empty with 5 or fewer classes"),
-        "f1_macro_restricted": st.column_config.NumberColumn("macro F1, dataset classes only", format="%.3f"),
-        "cohen_kappa_restricted": st.column_config.NumberColumn("Cohen's κ, dataset classes only", format="%.3f"),
-        "f1_macro": st.column_config.NumberColumn("macro F1", format="%.3f"),
-        "cohen_kappa": st.column_config.NumberColumn("Cohen's κ", format="%.3f"),
-        "params": st.column_config.NumberColumn("parameters", format="localized"),
-        "seconds": st.column_config.NumberColumn("seconds", format="%.2f"),
-        "images_per_second": st.column_config.NumberColumn("images/s", format="%.0f"),
-    })
+    table = leaderboard_frame(rows)
+    st.dataframe(table, hide_index=True, width="stretch", column_config=column_config(table.columns))

@@ -1,48 +1,111 @@
-"""Widgets several pages share: models (held in a bounded resource cache) and an image to look at."""
+"""Widgets several pages share: model and dataset pickers, models (held in a bounded resource cache) and an
+image to look at."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import streamlit as st
 
 from core.data.decode import decode_image
+from core.data.registry import default_dataset, load_dataset
 from core.errors import ImageDecodeError
+from core.evaluate import load_evaluation
+from core.hosted import check_upload, is_hosted, max_upload_bytes
+from core.models.trained import list_runs
+from core.predict import example_images, load_for_prediction
+from core.results import dataset_labels, evaluation_table, model_choices, quick_choices
+
+
+@dataclass(frozen=True)
+class PickerOptions:
+    """What a picker offers and whether it takes a typed value (an id or a folder) besides."""
+
+    options: list[str]
+    typed: bool
+    labels: dict[str, str] = field(default_factory=dict)  # option -> what the picker shows, where not the id
+
+    def label(self, option: str) -> str:
+        return self.labels.get(option, option)
+
+
+def typing_accepted() -> bool:
+    """Whether pickers take typed ids and folders: everywhere but a hosted deployment, which offers its
+    allow-lists only (core refuses anything else anyway; the picker does not invite it)."""
+    return not is_hosted()
+
+
+def model_options(*, pretrained: bool = False) -> PickerOptions:
+    """Scratch architectures and trained runs, with `pretrained` the default pretrained ids too, and a typed
+    id or folder; hosted: scratch architectures, runs and the allow-listed pretrained ids, nothing typed."""
+    typed = typing_accepted()
+    return PickerOptions(model_choices() if pretrained or not typed else quick_choices().models, typed)
+
+
+def dataset_options(*, registered: bool = False) -> PickerOptions:
+    """The embedded datasets (with `registered`, every registered one, labelled) and a typed folder;
+    hosted: the allow-list, nothing typed."""
+    if registered:
+        labels = dataset_labels()
+        return PickerOptions(list(labels), typing_accepted(), labels)
+    return PickerOptions(quick_choices().datasets, typing_accepted())
+
+
+def model_select(label: str, *, multi: bool = False, key: str | None = None, default: str | list[str] | None = None,
+                 pretrained: bool = False, help_typed: str | None = None,
+                 help_hosted: str | None = None) -> str | list[str] | None:
+    """A model selectbox (or multiselect) over `model_options`, with the help text of the mode it runs in."""
+    return choice_widget(label, model_options(pretrained=pretrained), multi=multi, key=key, default=default,
+                         help_typed=help_typed, help_hosted=help_hosted)
+
+
+def dataset_select(label: str, *, multi: bool = False, key: str | None = None, default: str | list[str] | None = None,
+                   registered: bool = False, help_typed: str | None = None,
+                   help_hosted: str | None = None) -> str | list[str] | None:
+    """A dataset selectbox (or multiselect) over `dataset_options`, with the help text of the mode it runs in."""
+    return choice_widget(label, dataset_options(registered=registered), multi=multi, key=key, default=default,
+                         help_typed=help_typed, help_hosted=help_hosted)
+
+
+def choice_widget(label: str, picker: PickerOptions, *, multi: bool, key: str | None,
+                  default: str | list[str] | None, help_typed: str | None,
+                  help_hosted: str | None) -> str | list[str] | None:
+    """Draw `picker` as a selectbox or multiselect. A default it does not offer was typed (kept, as an option,
+    where typing is accepted) or is not on the allow-list (dropped); a selectbox without one starts on the first."""
+    wanted = [] if default is None else [default] if isinstance(default, str) else list(default)
+    options = picker.options + [d for d in wanted if picker.typed and d not in picker.options]
+    wanted = [d for d in wanted if d in options]
+    common = dict(key=key, format_func=picker.label, accept_new_options=picker.typed,
+                  help=help_typed if picker.typed else help_hosted)
+    if multi:
+        return st.multiselect(label, options, default=wanted, **common)
+    return st.selectbox(label, options, index=options.index(wanted[0]) if wanted else 0, **common)
 
 
 @st.cache_resource(max_entries=6, show_spinner="loading model")
 def cached_model(model_id: str):
     """One loaded model per id across reruns and sessions (bounded: the oldest is dropped)."""
-    from core.predict import load_for_prediction
-
     return load_for_prediction(model_id)
 
 
 @st.cache_data(show_spinner=False)
 def _examples(dataset: str) -> dict[str, np.ndarray]:
-    from core.predict import example_images
-
     return example_images(dataset)
 
 
 def pick_models(key: str, *, families: tuple[str, ...] = ()) -> list[str]:
     """A model multiselect whose default is the best trained run (validation top-1) of each family in
     `families` (or the newest runs), remembered in the URL."""
-    from core.hosted import is_hosted
-    from core.results import model_choices, quick_choices
-    from core.train.runs import list_runs
-
-    hosted = is_hosted()  # hosted: the allow-listed models only, nothing typed in
-    choices = quick_choices()
-    options = model_choices() if hosted else choices.models
+    picker = model_options()
     runs = sorted(list_runs(), key=lambda r: -(r.get("val_top1") or 0))
     default = [next(r["run_id"] for r in runs if r["family"] == f) for f in families
-               if any(r["family"] == f for r in runs)] or choices.default_models
-    from_url = [m for m in st.query_params.get_all("model") if not hosted or m in options]
-    hint = ("scratch architectures, trained runs and the pretrained ids this deployment offers" if hosted else
-            "scratch architectures and trained runs; type a pretrained id or a local folder")
-    picked = st.multiselect("Models", options, default=from_url or default, accept_new_options=not hosted, key=key,
-                            help=hint)
+               if any(r["family"] == f for r in runs)] or quick_choices().default_models
+    from_url = [m for m in st.query_params.get_all("model") if picker.typed or m in picker.options]
+    picked = choice_widget("Models", picker, multi=True, key=key, default=from_url or default,
+                           help_typed="scratch architectures and trained runs; type a pretrained id or a local folder",
+                           help_hosted="scratch architectures, trained runs and the pretrained ids this deployment "
+                                       "offers")
     st.query_params["model"] = picked
     return picked
 
@@ -50,8 +113,6 @@ def pick_models(key: str, *, families: tuple[str, ...] = ()) -> list[str]:
 def pick_images(key: str, *, many: bool = True) -> dict[str, np.ndarray]:
     """Uploaded images (decoded by the one safe decoder; a bad file is a message) or a bundled example.
     Uploads stay in memory: Streamlit holds their bytes, the decoder reads them from there."""
-    from core.hosted import check_upload, max_upload_bytes
-
     limit = max_upload_bytes()  # the browser refuses bigger files; check_upload holds whatever the client
     uploads = st.file_uploader("Images" if many else "Image", key=f"{key}-upload", accept_multiple_files=many,
                                type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"],
@@ -65,8 +126,6 @@ def pick_images(key: str, *, many: bool = True) -> dict[str, np.ndarray]:
         except ImageDecodeError as e:
             st.error(str(e))
     if not uploads:
-        from core.data.registry import default_dataset
-
         ex = _examples(default_dataset())
         name = st.selectbox("or a bundled example", list(ex), key=f"{key}-example")
         images[name] = ex[name]
@@ -75,8 +134,6 @@ def pick_images(key: str, *, many: bool = True) -> dict[str, np.ndarray]:
 
 def stored_evaluations() -> list[dict]:
     """The leaderboard rows, or an explanation and the end of the page when the store has none."""
-    from core.results import evaluation_table
-
     rows = evaluation_table()
     if not rows:
         st.info("No evaluations in the store yet: run the demo or evaluate a model on the Overview page.")
@@ -87,15 +144,11 @@ def stored_evaluations() -> list[dict]:
 @st.cache_resource(max_entries=8, show_spinner=False)
 def cached_evaluation(key: str):
     """A stored evaluation with its predictions (immutable once written, so cached by key)."""
-    from core.evaluate import load_evaluation
-
     return load_evaluation(key)
 
 
 @st.cache_data(show_spinner=False)
 def dataset_classes(dataset: str) -> tuple[list[str], list[str] | None]:
     """Class names and WordNet ids of a dataset, read once (a folder layout scans its files to load)."""
-    from core.data.registry import load_dataset
-
     ds = load_dataset(dataset)
     return ds.classes, ds.wnids

@@ -3,24 +3,22 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.jobs import Jobs
+from core.settings import device_description, get_settings
+from core.store import Store
+
 
 @st.cache_data(ttl=30, show_spinner=False)
 def _device() -> str:
-    from core.settings import device_description
-
     return device_description()
 
 
 @st.cache_data(ttl=10, show_spinner=False)
 def _store_size(root: str) -> str:
-    from core.store import Store
-
     return f"{Store(root).size_bytes() / 1e6:,.1f} MB"
 
 
 def sidebar() -> None:
-    from core.settings import get_settings
-
     settings = get_settings()
     root = settings.cache_dir
     with st.sidebar:
@@ -32,14 +30,11 @@ def sidebar() -> None:
 
 @st.fragment(run_every=3)
 def _jobs() -> None:
-    from core.jobs import Jobs
-
     active = Jobs().list(states=("queued", "running"))
     if not active:
         st.caption("**Jobs:** none running")
         return
     st.caption(f"**Jobs:** {len(active)} queued or running")
     for j in active:
-        p = j.progress or {}
-        where = f" - epoch {p.get('epoch')}/{p.get('epochs')}" if p.get("epochs") else ""
+        where = f" - {j.progress.where()}" if j.progress.epochs else ""
         st.caption(f"{j.id}: {j.state}{where} - {j.title}")

@@ -1,0 +1,147 @@
+"""The shared drawing helpers in ui/: result columns' labels and formats, and the model and dataset pickers
+(what they offer, whether they take typed ids) in and outside hosted mode, driven through AppTest."""
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.evaluate import evaluate
+from core.results import model_choices, quick_choices
+from core.settings import REPO_ROOT
+from core.store import Store
+from ui.tables import column_config, leaderboard_frame
+
+PICKERS = """
+from ui.pickers import dataset_select, model_select
+
+model_select("Model", default="resnet20")
+model_select("Models", multi=True, default=["cnn-2layer"])
+model_select("Models with pretrained", multi=True, pretrained=True, help_typed="typed", help_hosted="listed")
+dataset_select("Dataset")
+"""
+
+
+@pytest.fixture
+def own_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIT_CACHE_DIR", str(tmp_path))
+    for var in ("CNNVIT_HOSTED", "CNNVIT_HOSTED_DATASETS", "CNNVIT_HOSTED_MODELS"):
+        monkeypatch.delenv(var, raising=False)
+    return monkeypatch
+
+
+def _run(script: str) -> AppTest:
+    at = AppTest.from_string(script, default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _widget(at: AppTest, label: str):
+    [w] = [w for w in [*at.selectbox, *at.multiselect] if w.label == label]
+    return w
+
+
+def _page(page: str, query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page(page)
+    at.query_params.update(query or {})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+# --- result columns ----------------------------------------------------------------------------------------
+
+def test_leaderboard_columns_are_labelled_and_formatted():
+    config = column_config(["model", "top1", "top5", "params", "scoring"])
+    assert set(config) == {"top1", "top5", "params", "scoring"}  # `model` keeps its own name
+    assert config["top1"]["label"] == "top-1" and config["top1"]["type_config"]["format"] == "percent"
+    assert config["top5"]["help"] == "empty with 5 or fewer classes"
+    assert config["params"]["label"] == "parameters" and config["params"]["type_config"]["format"] == "localized"
+    assert config["scoring"]["label"] == "scored over" and config["scoring"]["type_config"]["type"] == "text"
+
+
+def test_a_table_can_rename_a_column_for_itself():
+    assert column_config(["images_per_second"])["images_per_second"]["label"] == "images/s"
+    renamed = column_config(["images_per_second"], labels={"images_per_second": "images/s (evaluation)"})
+    assert renamed["images_per_second"]["label"] == "images/s (evaluation)"
+    assert renamed["images_per_second"]["type_config"]["format"] == "%.0f"
+
+
+def test_leaderboard_frame_drops_the_key_and_leaves_missing_numbers_empty():
+    table = leaderboard_frame([{"key": "abc", "model": "linear", "top1": 0.5, "top5": None, "outside": None},
+                               {"key": "def", "model": "vit-small", "top1": 0.25, "top5": None, "outside": None}])
+    assert list(table.columns) == ["model", "top1", "top5", "outside"]
+    assert table["top5"].dtype == float and table["top5"].isna().all()  # an empty cell, not "None"
+    assert list(table["model"]) == ["linear", "vit-small"]
+
+
+def test_overview_and_compare_draw_the_shared_columns_with_their_own_labels(own_store, tmp_path):
+    evaluate("linear", "digits", "val", store=Store(tmp_path))
+    overview_table = _page("app_pages/overview.py").dataframe[0]
+    compare_table = _page("app_pages/compare.py").dataframe[0]
+    overview, compare = json.loads(overview_table.proto.columns), json.loads(compare_table.proto.columns)
+    assert overview["top1"] == compare["top1"] == {"label": "top-1", "type_config": {"type": "number",
+                                                                                   "format": "percent"}}
+    assert overview["images_per_second"]["label"] == "images/s"
+    assert compare["images_per_second"]["label"] == "images/s (evaluation)"
+    assert "gflops" in compare and "gflops" not in overview  # only the columns a table has
+    assert "key" not in overview_table.value.columns and "key" not in compare_table.value.columns
+
+
+# --- pickers -----------------------------------------------------------------------------------------------
+
+def test_pickers_offer_scratch_and_runs_and_take_typed_ids_outside_hosted_mode(own_store):
+    at = _run(PICKERS)
+    model, models = _widget(at, "Model"), _widget(at, "Models")
+    assert list(model.options) == list(models.options) == quick_choices().models
+    assert "resnet20" in model.options and not any("/" in m for m in model.options)  # no pretrained Hub id
+    assert model.value == "resnet20" and models.value == ["cnn-2layer"]
+    assert model.proto.accept_new_options and models.proto.accept_new_options
+    pretrained = _widget(at, "Models with pretrained")
+    assert list(pretrained.options) == model_choices() and "google/vit-base-patch16-224" in pretrained.options
+    assert pretrained.proto.help == "typed"
+    dataset = _widget(at, "Dataset")
+    assert list(dataset.options) == ["shapes", "digits"] and dataset.proto.accept_new_options
+
+
+def test_pickers_offer_the_allow_lists_and_refuse_typing_in_hosted_mode(own_store):
+    own_store.setenv("CNNVIT_HOSTED", "1")
+    own_store.setenv("CNNVIT_HOSTED_MODELS", "microsoft/resnet-18")
+    own_store.setenv("CNNVIT_HOSTED_DATASETS", "digits")
+    at = _run(PICKERS)
+    for label in ("Model", "Models", "Models with pretrained"):
+        w = _widget(at, label)
+        assert list(w.options) == model_choices() and w.options[-1] == "microsoft/resnet-18", label
+        assert not w.proto.accept_new_options, label
+    assert _widget(at, "Models with pretrained").proto.help == "listed"
+    dataset = _widget(at, "Dataset")
+    assert list(dataset.options) == ["digits"] and not dataset.proto.accept_new_options
+
+
+@pytest.mark.parametrize("page, label", [("app_pages/overview.py", "Models"), ("app_pages/train.py", "Architecture")])
+def test_pages_offer_what_the_picker_decides(own_store, page, label):
+    assert list(_widget(_page(page), label).options) == quick_choices().models
+    own_store.setenv("CNNVIT_HOSTED", "1")
+    w = _widget(_page(page), label)
+    assert list(w.options) == model_choices() and not w.proto.accept_new_options
+
+
+def test_evaluate_page_offers_the_default_pretrained_ids_in_both_modes(own_store):
+    w = _widget(_page("app_pages/evaluate.py"), "Models")
+    assert list(w.options) == model_choices() and w.proto.accept_new_options and w.value == []
+    own_store.setenv("CNNVIT_HOSTED", "1")
+    own_store.setenv("CNNVIT_HOSTED_DATASETS", "digits")  # `shapes`, the page's default dataset, is not offered
+    at = _page("app_pages/evaluate.py")
+    assert list(_widget(at, "Models").options) == model_choices()
+    datasets = _widget(at, "Datasets")
+    assert datasets.value == [] and not datasets.proto.accept_new_options
+
+
+def test_a_typed_model_in_the_url_is_kept_outside_hosted_mode_and_dropped_in_it(own_store):
+    at = _page("app_pages/predict.py", {"model": ["linear", "/no/such/model-folder"]})
+    assert _widget(at, "Models").value == ["linear", "/no/such/model-folder"]
+    own_store.setenv("CNNVIT_HOSTED", "1")
+    at = _page("app_pages/predict.py", {"model": ["linear", "/no/such/model-folder"]})
+    assert _widget(at, "Models").value == ["linear"]
