@@ -21,10 +21,14 @@ import time
 import numpy as np
 import torch
 
+from core.data.registry import load_dataset
 from core.errors import UserError
+from core.evaluate import evaluate
 from core.models.wrapper import LoadedModel
 from core.precision import cpu_flags, cpu_has_amx, inference_fn, resolve_precision
-from core.settings import cpu_cores as cores, resolve_device
+from core.predict import load_for_prediction
+from core.settings import cpu_cores as cores
+from core.settings import resolve_device
 from core.store import Store, fingerprint
 
 BENCH_CODE_VERSION = 2
@@ -100,8 +104,6 @@ def end_to_end_rate(m: LoadedModel, ds, split: str, images: int, batch_size: int
                     repeats: int) -> dict:
     """`evaluate` from the dataset's images to stored predictions (a scratch store, `force` so each
     repetition computes), after a one-batch warm-up."""
-    from core.evaluate import evaluate
-
     with tempfile.TemporaryDirectory(prefix="cnnvit-bench-") as tmp:
         store = Store(tmp)
 
@@ -127,9 +129,6 @@ def bench(model: str | LoadedModel, *, dataset: str | None = "shapes", split: st
     end_to_end_images_per_second, latency_ms_p50, gflops_per_image) plus spreads, the decode rate,
     pipeline efficiency, compute utilisation and the machine. `dataset=None` skips the end-to-end figures;
     `label_dataset` then names the classes a scratch model is built for."""
-    from core.data.registry import load_dataset
-    from core.predict import load_for_prediction
-
     if batch_size <= 0 or repeats <= 0 or warmup < 0:
         raise UserError("--batch-size and --repeats must be positive")
     dev = resolve_device(device)

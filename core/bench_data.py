@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from core.models.imagenet import imagenet1k
 
 IMAGENET_SIZE = (500, 375)  # (width, height): the most common ImageNet val size
 TINY_SIZE = (64, 64)
@@ -18,13 +22,10 @@ def jpeg_folder(root: Path | str, n: int, size: tuple[int, int] = IMAGENET_SIZE,
     Pictures are smooth colour fields with shapes and mild noise, so they compress like photographs
     (ImageNet val averages about 110 KB at 500x375) rather than like white noise.
     """
-    from PIL import Image, ImageDraw
-
     root = Path(root)
     done = root / ".complete"
     if done.exists() and done.read_text() == f"{n} {size} {classes} {quality} {seed}":
         return root
-    from core.models.imagenet import imagenet1k
 
     wnids = imagenet1k().wnids[:classes]
     rng = np.random.default_rng(seed)
@@ -57,7 +58,7 @@ def random_hf_model(root: Path | str, arch: str, num_labels: int = 1000) -> Path
 
     arch: "vit-b16" (google/vit-base-patch16-224's config and processor) or "resnet-18" / "resnet-50"
     (microsoft/resnet-*'s)."""
-    import torch
+    # lazy: transformers loads only when this benchmark's Hub-format model is written
     import transformers as tf
 
     root = Path(root)

@@ -7,11 +7,14 @@ import math
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
+from core.data.registry import list_datasets
 from core.errors import UserError
+from core.progress import Progress
 from core.settings import PRECISIONS
+from core.store import Store, json_safe
+from core.train.recipe import Recipe, recipe_fields
 
 PRECISION_HELP = ("auto (default): bf16 on CPUs with AMX or AVX-512 BF16 and on GPUs, fp32 elsewhere; "
                   "CNNVIT_PRECISION sets the default")
@@ -23,8 +26,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _print_json(obj: Any) -> None:
-    from core.store import json_safe
-
     print(json.dumps(json_safe(obj), indent=2))  # JSON has no NaN: undefined scores become null
 
 
@@ -35,8 +36,6 @@ def _fmt(x: Any, pct: bool = False) -> str:
 
 
 def cmd_datasets(args) -> int:
-    from core.data.registry import list_datasets
-
     rows = [{"id": e.id, "name": e.name, "num_classes": e.num_classes, "splits": list(e.splits), "source": e.source}
             for e in list_datasets()]
     if args.json:
@@ -49,6 +48,7 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_models(args) -> int:
+    # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.models.listing import model_rows
 
     rows = model_rows()
@@ -85,6 +85,7 @@ def _progress(enabled: bool):
 
 
 def cmd_evaluate(args) -> int:
+    # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.evaluate import evaluate
 
     ev = evaluate(args.model, args.dataset, args.split, limit=args.limit, batch_size=args.batch_size,
@@ -94,27 +95,26 @@ def cmd_evaluate(args) -> int:
         _print_json(s)
     else:
         m = ev.meta
-        print(f"{m['model']} on {m['dataset']}/{m['split']}: {m['n']} images"
-              + (f" ({m['skipped']} unreadable, skipped)" if m.get("skipped") else "")
-              + (" [cached]" if ev.cached else ""))
-        scored = [(m.get("scoring", "native"), m)] + ([(f"the dataset's {m['num_classes']} classes only",
-                                                        m["restricted"])] if m.get("restricted") else [])
-        for label, scores in scored:
+        print(f"{m.model} on {m.dataset}/{m.split}: {m.n} images"
+              + (f" ({m.skipped} unreadable, skipped)" if m.skipped else "") + (" [cached]" if ev.cached else ""))
+        scored = [(m.scoring, dict(m))] + ([(f"the dataset's {m.num_classes} classes only", m.restricted)]
+                                          if m.restricted else [])
+        for i, (label, scores) in enumerate(scored):
             if label != "native":
                 print(f"  scored over {label}:"
-                      + (f" ({m['outside']} top-1 predictions outside the dataset)" if scores is m else ""))
+                      + (f" ({m.outside} top-1 predictions outside the dataset)" if i == 0 else ""))
             for k in ("top1", "top5", "balanced_accuracy"):
                 print(f"  {k:<18} {_fmt(scores[k], pct=True)}")
             for k in ("f1_macro", "cohen_kappa"):
                 print(f"  {k:<18} {_fmt(scores[k])}")
-        print(f"  {'seconds':<18} {m['seconds']:.3f} end-to-end, {m['model_seconds']:.3f} in the model "
-              f"({m['images_per_second']:.1f} images/s on {m['device']}, {m.get('precision', 'fp32')}, "
-              f"batch {m['batch_size']})"
+        print(f"  {'seconds':<18} {m.seconds:.3f} end-to-end, {m.model_seconds:.3f} in the model "
+              f"({m.images_per_second:.1f} images/s on {m.device}, {m.precision}, batch {m.batch_size})"
               + (" - timings of the run that computed it" if ev.cached else ""))
     return 0
 
 
 def cmd_predict(args) -> int:
+    # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.predict import predict_files
 
     results = predict_files(args.model, args.images, top_k=args.top_k, dataset=args.dataset)
@@ -136,29 +136,17 @@ def cmd_predict(args) -> int:
 
 
 def _recipe(args):
-    from core.train.recipe import Recipe
-
-    fields = {"model": args.model, "dataset": args.dataset}
-    for name in ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule", "warmup_epochs",
-                 "step_size", "gamma", "min_lr", "clip_norm", "label_smoothing", "augment", "aux_weight", "transfer",
-                 "head_hidden", "unfreeze_every", "limit", "val_limit", "image_size", "seed"):
-        if getattr(args, name) is not None:
-            fields[name] = getattr(args, name)
-    if args.nesterov:
-        fields["nesterov"] = True
-    if args.no_amp:
-        fields["amp"] = False
-    return Recipe(**fields)
+    given = {f.name: getattr(args, f.name) for f in recipe_fields()}
+    return Recipe(**{name: value for name, value in given.items() if value is not None})  # unset: the default
 
 
-def _train_line(p: dict) -> str:
-    row = p.get("row")
+def _train_line(p: Progress) -> str:
+    row = p.row
     if row is None:
-        eta = p.get("eta_seconds")
-        return (f"epoch {p['epoch'] + 1}/{p['epochs']}  step {p['step']}/{p['steps']}"
-                + (f"  ETA {eta:.0f} s" if eta is not None else ""))
+        return (f"epoch {p.epoch + 1}/{p.epochs}  step {p.step}/{p.steps}"
+                + (f"  ETA {p.eta_seconds:.0f} s" if p.eta_seconds is not None else ""))
     val = _fmt(row.get("val_top1"), pct=True)
-    return (f"epoch {row['epoch']}/{p['epochs']}  train loss {row['train_loss']:.4f}  val loss "
+    return (f"epoch {row['epoch']}/{p.epochs}  train loss {row['train_loss']:.4f}  val loss "
             f"{_fmt(row.get('val_loss'))}  val top-1 {val}  lr {row['lr']:.3g}  {row['seconds']:.1f} s "
             f"({row['images_per_second']:.0f} images/s)")
 
@@ -179,12 +167,12 @@ def _run_job_here(jobs, job, quiet: bool):
     if job.state == "running" and job.pid == os.getpid():
         tty = sys.stdout.isatty()
 
-        def show(p: dict) -> None:  # on stdout: stderr holds only the one `error:` line a failure prints
+        def show(p: Progress) -> None:  # on stdout: stderr holds only the one `error:` line a failure prints
             if quiet:
                 return
-            if p.get("row") is not None:
+            if p.row is not None:
                 print(("\r" if tty else "") + _train_line(p) + " " * 10, flush=True)
-            elif tty and "epoch" in p:
+            elif tty and p.epoch is not None:
                 print("\r" + _train_line(p), end="", flush=True)
 
         job = jobs.run(job, on_progress=show)
@@ -196,13 +184,13 @@ def _run_job_here(jobs, job, quiet: bool):
 
 
 def cmd_train(args) -> int:
-    from core.jobs import Jobs
+    # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
+    from core.jobs import Jobs, TrainJob
 
     recipe = _recipe(args)
     jobs = Jobs()
-    spec = {"recipe": recipe.to_dict(), "device": args.device}
     title = recipe.title
-    job = jobs.submit("train", spec, title, start_worker=args.detach)
+    job = jobs.submit(TrainJob(recipe, device=args.device), start_worker=args.detach)
     already_done = job.state == "done"
     if args.detach:
         print(json.dumps({"job": job.id, "state": job.state, "run_id": recipe.run_id}) if args.json
@@ -213,7 +201,6 @@ def cmd_train(args) -> int:
     job = _run_job_here(jobs, job, quiet=args.json)
     if job.state != "done":
         raise UserError(f"job {job.id} {job.state}: {job.error or ''}".rstrip(": "))
-    from core.store import Store
 
     record = Store().get(recipe.run_id)
     meta = record.meta
@@ -228,13 +215,14 @@ def cmd_train(args) -> int:
     else:
         if out["cached"]:
             for h in meta["history"]:
-                print(_train_line({"row": h, "epochs": recipe.epochs}))
+                print(_train_line(Progress(row=h, epochs=recipe.epochs)))
         print(f"done: model id {meta['model_id']} (use it as --model), val top-1 {_fmt(meta['val_top1'], pct=True)} "
               f"on {meta['val_split']}" + (" [cached]" if out["cached"] else ""))
     return 0
 
 
 def cmd_jobs(args) -> int:
+    # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.jobs import Jobs
 
     jobs = Jobs()
@@ -253,9 +241,7 @@ def cmd_jobs(args) -> int:
     if not rows:
         print("no jobs")
     for r in rows:
-        p = r["progress"] or {}
-        where = (f"epoch {p.get('epoch')}/{p.get('epochs')}" if "epochs" in p else
-                 f"{p.get('step')}/{p.get('steps')}" if "steps" in p else "")
+        where = Progress.from_json(r["progress"]).where()
         print(f"{r['id']:>4}  {r['state']:<11} {where:<14} {r['title']}"
               + (f"\n      {r['error']}" if r["error"] and r["state"] != "done" else ""))
     return 0
@@ -268,6 +254,7 @@ def _job_id(args) -> int:
 
 
 def cmd_worker(args) -> int:
+    # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.jobs import Jobs
 
     Jobs().work()
@@ -275,10 +262,11 @@ def cmd_worker(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.demo import run_demo
 
     t0 = time.perf_counter()
-    result = run_demo(progress=lambda p: print(p["message"], flush=True) if p.get("message") and not args.json else None)
+    result = run_demo(progress=lambda p: print(p.message, flush=True) if p.message and not args.json else None)
     print(json.dumps(result, indent=2) if args.json else
           f"demo done in {time.perf_counter() - t0:.0f} s: " + ", ".join(
               f"{r['model']} {_fmt(r['top1'], pct=True)}" for r in result["evaluations"]))
@@ -286,6 +274,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_explain(args) -> int:
+    # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.explain import explain_to_png
 
     opts = {k: getattr(args, k) for k in ("head_fusion", "discard_ratio") if getattr(args, k) is not None}
@@ -300,6 +289,7 @@ def cmd_explain(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.bench import bench
 
     r = bench(args.model, dataset=None if args.no_end_to_end else args.dataset, split=args.split,
@@ -361,35 +351,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(run=cmd_predict)
 
     s = sub.add_parser("train", help="train a model (a job; runs here, or in the background with --detach)")
-    s.add_argument("--model", required=True, help="scratch id, pretrained id/folder (gets a new head) or run id")
-    s.add_argument("--dataset", required=True)
-    s.add_argument("--epochs", type=int)
-    s.add_argument("--batch-size", type=int)
-    s.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
-    s.add_argument("--lr", type=float)
-    s.add_argument("--momentum", type=float)
-    s.add_argument("--nesterov", action="store_true")
-    s.add_argument("--weight-decay", type=float)
-    s.add_argument("--schedule", choices=["constant", "step", "cosine", "cyclic", "plateau"])
-    s.add_argument("--warmup-epochs", type=float)
-    s.add_argument("--step-size", type=int)
-    s.add_argument("--gamma", type=float)
-    s.add_argument("--min-lr", type=float)
-    s.add_argument("--clip-norm", type=float)
-    s.add_argument("--label-smoothing", type=float)
-    s.add_argument("--augment", help="none, flip, slides, ten-crop, cutmix, mixup; combine with + (slides+cutmix)")
-    s.add_argument("--aux-weight", type=float, help="GoogLeNet auxiliary heads' loss weight (0.3)")
-    s.add_argument("--transfer", choices=["none", "new-head", "frozen", "layerwise"])
-    s.add_argument("--head-hidden", type=int, help="512: the leaves study's Linear-ReLU-Dropout-Linear head")
-    s.add_argument("--unfreeze-every", type=int)
-    s.add_argument("--limit", type=int, help="train on a fixed subset of N images")
-    s.add_argument("--val-limit", type=int)
-    s.add_argument("--image-size", type=int, help="scratch models: train at this side (e.g. 32), images resized")
-    s.add_argument("--seed", type=int)
-    s.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+
+    for f in recipe_fields():  # every flag left out is None, which leaves the Recipe's default
+        text = f.help.replace("%", "%%")  # argparse formats help with %
+        if f.type is bool and f.default:  # on unless turned off: --no-amp
+            s.add_argument("--no-" + f.flag[2:], dest=f.name, action="store_false", default=None, help="turn off " + text)
+        elif f.type is bool:
+            s.add_argument(f.flag, action="store_true", default=None, help=text)
+        else:
+            shown = "" if f.required or f.optional else f" (default {f.default})"
+            s.add_argument(f.flag, type=f.type, required=f.required, choices=None if f.combine else f.choices or None,
+                           help=text + shown)
+    s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
+                   help="where to train: auto (CUDA when there is one; CNNVIT_DEVICE sets the default), cpu or cuda")
     s.add_argument("--detach", action="store_true", help="queue it for a background worker and return")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the run id, history and model id as JSON")
     s.set_defaults(run=cmd_train)
 
     s = sub.add_parser("bench", help="forward, end-to-end and batch-1 speed of a model (stored)")

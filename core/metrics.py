@@ -1,9 +1,8 @@
 """Scores from stored predictions (scikit-learn underneath)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -53,6 +52,7 @@ def compute_metrics(y_true: np.ndarray, top: np.ndarray, num_classes: int, *,
 
 
 def _compute(y_true: np.ndarray, top: np.ndarray, num_classes: int, ranked_over: int) -> Metrics:
+    # lazy: scikit-learn takes ~1.5 s to import; the app's pages load this module before any score is computed
     from sklearn.metrics import balanced_accuracy_score, confusion_matrix, precision_recall_fscore_support
 
     top = top.reshape(len(y_true), -1)
@@ -78,6 +78,7 @@ def _compute(y_true: np.ndarray, top: np.ndarray, num_classes: int, ranked_over:
 
 def _kappa(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Cohen's kappa; NaN where it is undefined (one class only: chance agreement is 1)."""
+    # lazy: scikit-learn takes ~1.5 s to import; the app's pages load this module before any score is computed
     from sklearn.metrics import cohen_kappa_score
 
     if len(np.unique(np.concatenate([y_true, y_pred]))) < 2:

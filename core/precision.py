@@ -15,8 +15,12 @@ import functools
 
 import torch
 
+from core.allocator import keep_freed_memory
 from core.errors import UserError
-from core.settings import PRECISIONS
+from core.models.fold import fold_batchnorm
+from core.models.wrapper import logits_of
+from core.settings import PRECISIONS, get_settings
+
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -51,8 +55,6 @@ def cpu_has_amx() -> bool:
 
 def resolve_precision(requested: str | None, device: str) -> str:
     """auto|fp32|bf16|fp16 -> the precision to run with on `device` ("cpu" or "cuda")."""
-    from core.settings import get_settings  # read afresh: tests change the environment
-
     p = (requested or get_settings().precision).lower()
     if p not in PRECISIONS:
         raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, not {p!r}")
@@ -80,10 +82,6 @@ def inference_fn(model, device: str, precision: str):
     (core/models/fold.py); a convolutional network under reduced precision runs channels-last, the layout
     oneDNN's and cuDNN's fastest kernels want (a ViT's one patch-embedding convolution does not gain from it).
     `model` itself is left as it was, apart from the device."""
-    from core.allocator import keep_freed_memory
-    from core.models.fold import fold_batchnorm
-    from core.models.wrapper import logits_of
-
     if device == "cpu":
         keep_freed_memory()  # large activations stop costing page faults on every batch
     model.to(device)

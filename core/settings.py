@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import UserError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # inference; core/precision.py resolves "auto"
 
@@ -79,8 +81,6 @@ def _number(var: str, kind: type, default):
     try:
         return kind(raw)
     except ValueError:
-        from core.errors import UserError
-
         raise UserError(f"{var}={raw!r} is not a number") from None
 
 
@@ -94,13 +94,12 @@ def cpu_cores() -> int:
 
 def resolve_device(preference: str | None = None) -> str:
     """Turn auto|cpu|cuda into the device string torch should use ("cuda" only when present)."""
+    # lazy: torch takes ~2 s to import; commands that only read settings (datasets, jobs) need none
     import torch
 
     pref = (preference or get_settings().device).lower()
     if pref == "cuda":
         if not torch.cuda.is_available():
-            from core.errors import UserError
-
             raise UserError("--device cuda was asked for, but no CUDA device is available; use --device cpu or auto")
         return "cuda"
     if pref == "cpu":
@@ -110,6 +109,7 @@ def resolve_device(preference: str | None = None) -> str:
 
 def device_description() -> str:
     """What `auto` resolves to, in words: the GPU's name, or the CPU and its thread count."""
+    # lazy: torch takes ~2 s to import; commands that only read settings (datasets, jobs) need none
     import torch
 
     dev = resolve_device("auto") if get_settings().device != "cpu" else "cpu"

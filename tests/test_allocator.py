@@ -10,7 +10,8 @@ import pytest
 
 PROBE = """
 import json, resource, torch
-from core.models.registry import build_scratch, InputShape
+from core.models.scratch import build_scratch
+from core.models.spec import InputShape
 from core.precision import inference_fn
 torch.set_num_threads(1)
 m = build_scratch("cnn-2layer", InputShape(3, 128, 10))

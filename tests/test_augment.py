@@ -3,7 +3,8 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import UserError
-from core.train.augment import PRESETS, Augmenter, adjust_contrast, parse_preset, ten_crops
+from core.train.augment import Augmenter, adjust_contrast, ten_crops
+from core.train.presets import PRESETS, parse_preset
 
 
 def gen(seed: int = 0) -> torch.Generator:

@@ -4,11 +4,11 @@ import json
 
 import numpy as np
 import pytest
+from test_cli import assert_user_error, cli
 
 from core.bench import bench, ideal_rate, latest_bench
 from core.results import compare_rows
 from core.store import Store
-from test_cli import assert_user_error, cli
 
 
 def test_bench_reports_the_contract_and_is_stored(tmp_path):

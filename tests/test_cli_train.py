@@ -26,8 +26,8 @@ def test_train_json_then_the_run_is_a_model_everywhere(tmp_path):
     assert len(mine) == 1 and mine[0]["state"] == "done"
 
     img = tmp_path / "three.png"
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(img)
     top = json.loads(cli("predict", "--model", model, str(img), "--json").stdout)[0]["top"]

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from core.confusion import OUTSIDE, cell_images, class_subset, confusion, confusion_cells
-from core.evaluate import Evaluation, Predictions, evaluate, load_evaluation
 from core.errors import UserError
+from core.evaluate import Evaluation, Predictions, evaluate, load_evaluation
 from core.store import Store
 
 

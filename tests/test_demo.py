@@ -1,7 +1,7 @@
 """The demo's flow (train, then evaluate, each a cache hit the second time), with small recipes; the real
 demo's recipes are validated and timed by hand (see the README)."""
 from core.demo import DEMO_RECIPES, run_demo
-from core.models.registry import scratch_specs
+from core.models.scratch import scratch_specs
 from core.results import evaluation_table
 from core.store import Store
 from core.train.recipe import Recipe

@@ -5,7 +5,8 @@ import torch
 from core.data import load_dataset
 from core.errors import UserError
 from core.evaluate import evaluate
-from core.models.registry import build_scratch, input_shape_for
+from core.models.scratch import build_scratch
+from core.models.spec import input_shape_for
 
 
 def constant_linear(ds, cls: int):
@@ -129,7 +130,7 @@ def test_folder_dataset_with_unreadable_file_is_scored_and_the_file_reported(tmp
 @pytest.mark.parametrize("dataset_id", ["digits", "shapes"])
 def test_every_scratch_model_evaluates_on_every_embedded_dataset(dataset_id, store):
     """The whole registry, so a new architecture is tested for free."""
-    from core.models.registry import scratch_specs
+    from core.models.scratch import scratch_specs
 
     ds = load_dataset(dataset_id)
     for spec in scratch_specs():
@@ -172,11 +173,11 @@ def test_a_model_built_once_keys_like_the_built_model_without_being_built_again(
 def test_a_run_whose_weights_are_rewritten_is_evaluated_again(tmp_path):
     """A trained run's remembered identity is tied to its files: new weights under the same run id
     are a new evaluation, with the new weights' predictions (zero weights, bias on class 3)."""
+    from core.models.trained import run_folder
+    from core.models.weights import load_tensors, save_tensors
     from core.store import Store
-    from core.train.checkpoint import load_tensors, save_tensors
     from core.train.loop import train
     from core.train.recipe import Recipe
-    from core.train.runs import run_folder
 
     store = Store(tmp_path)
     res = train(Recipe(model="linear", epochs=1, dataset="digits", limit=64, batch_size=32), store=store)

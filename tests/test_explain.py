@@ -7,15 +7,16 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_cli import assert_user_error, cli  # the CLI harness every CLI test shares
 from torch import nn
 
-from core.explain import (ExplainError, attention_distances, attention_rollout, explain, explain_many,
-                          mean_attention_distance, receptive_fields, render)
-from core.models.preprocess import Preprocess
-from core.models.registry import InputShape, build_scratch, create_model, scratch_specs
-from core.models.scratch import ViT
+from core.data.transforms import Preprocess
+from core.explain import (ExplainError, attention_distances, explain, explain_many, mean_attention_distance,
+                          receptive_fields, render)
+from core.models.registry import create_model
+from core.models.scratch import ViT, build_scratch, scratch_specs
+from core.models.spec import InputShape
 from core.models.wrapper import LabelSpace, LoadedModel
-from test_cli import assert_user_error, cli  # the CLI harness every CLI test shares
 
 RNG = np.random.default_rng(0)
 IMAGE = (RNG.random((40, 48, 3)) * 255).astype(np.uint8)  # not square, not the models' size: exercises resize

@@ -6,7 +6,8 @@ import torchvision
 from torch import nn
 
 from core.models.fold import conv_bn_pairs, fold_batchnorm
-from core.models.registry import build_scratch, InputShape
+from core.models.scratch import build_scratch
+from core.models.spec import InputShape
 from core.precision import inference_fn
 
 

@@ -6,10 +6,12 @@ import pytest
 import torch
 from torch import nn
 
+from core.data.transforms import Preprocess
 from core.models.heads import classifier_layers, with_new_head
 from core.models.imagenet import label_space_for_head
-from core.models.preprocess import Preprocess
-from core.models.registry import InputShape, build_scratch, create_model, scratch_specs
+from core.models.registry import create_model
+from core.models.scratch import build_scratch, scratch_specs
+from core.models.spec import InputShape
 from core.models.wrapper import LabelSpace, LoadedModel
 
 NEW = ["ant", "bee", "cat", "dog"]

@@ -8,11 +8,11 @@ import torch
 
 from core.errors import UserError
 from core.jobs import Jobs
+from core.models.trained import run_folder
+from core.models.weights import load_tensors
 from core.store import Store
-from core.train.checkpoint import load_tensors
 from core.train.loop import train
 from core.train.recipe import Recipe
-from core.train.runs import run_folder
 
 RECIPE = Recipe(model="cnn-2layer", dataset="digits", epochs=12, batch_size=32, lr=0.05, schedule="cosine",
                 augment="flip")

@@ -10,10 +10,11 @@ import torch
 from core.data import load_dataset
 from core.errors import UserError
 from core.evaluate import evaluate
-from core.models.registry import build_scratch, input_shape_for
+from core.models.scratch import build_scratch
+from core.models.spec import input_shape_for
+from core.models.weights import load_tensors
 from core.store import Store
 from core.train import runs
-from core.train.checkpoint import load_tensors
 from core.train.loop import train
 from core.train.recipe import Recipe
 

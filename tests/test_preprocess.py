@@ -6,7 +6,7 @@ from PIL import Image
 
 from core.data.decode import decode_image
 from core.data.shapes import generate_split
-from core.models.preprocess import Preprocess
+from core.data.transforms import Preprocess
 from core.models.pretrained import preprocess_from_processor
 
 

@@ -7,7 +7,8 @@ import torchvision
 from torch import nn
 
 from core.models.inception import build_googlenet
-from core.models.registry import InputShape, build_scratch, scratch_specs
+from core.models.scratch import build_scratch, scratch_specs
+from core.models.spec import InputShape
 
 IDS = [s.id for s in scratch_specs()]
 SHAPES = [InputShape(1, 8, 10), InputShape(3, 32, 10), InputShape(3, 64, 10)]

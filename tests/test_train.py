@@ -7,15 +7,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.errors import UserError
 from core.data.registry import load_dataset
+from core.errors import UserError
 from core.evaluate import evaluate
-from core.models.registry import create_model, scratch_specs
+from core.models.registry import create_model
+from core.models.scratch import scratch_specs
+from core.models.trained import run_folder
+from core.models.weights import load_tensors
 from core.store import Store
-from core.train.checkpoint import load_tensors
 from core.train.loop import Diverged, Stopped, train
 from core.train.recipe import Recipe
-from core.train.runs import run_folder
 
 SMALL = dict(dataset="digits", limit=192, val_limit=64, batch_size=32)
 
@@ -155,7 +156,7 @@ def test_layerwise_unfreezes_one_more_block_each_epoch(tmp_path):
 
 @pytest.mark.parametrize("model_id", ["resnet18", "vit-small", "se-googlenet"])
 def test_layer_groups_cover_every_parameter_once_in_forward_order(model_id):
-    from core.models.registry import build_scratch
+    from core.models.scratch import build_scratch
     from core.train.groups import layer_groups
 
     m = build_scratch(model_id)

@@ -7,8 +7,10 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from core.explain.base import (ExplainError, Explanation, check_class, class_label, model_input, no_new_hooks, normalise,
-                               prefix_tokens, token_grid, top5, upsample)
+from core.explain.base import (ExplainError, Explanation, check_class, class_label, model_input, no_new_hooks,
+                               normalise, prefix_tokens, token_grid, top5, upsample)
+from core.explain.render import overlay
+from core.models.scratch import Attention
 from core.models.wrapper import LoadedModel
 
 HEAD_FUSIONS = ("mean", "max", "min")
@@ -40,8 +42,6 @@ def _transformers_attention(module: torch.nn.Module) -> Iterator[None]:
 @contextlib.contextmanager
 def scratch_attention(module: torch.nn.Module) -> Iterator[list]:
     """The lab's ViT: set each Attention's `return_attention`; on exit put back the flags and old weights."""
-    from core.models.scratch import Attention
-
     blocks = [m for m in module.modules() if isinstance(m, Attention)]
     saved = [(m.return_attention, m.last_attention) for m in blocks]
     try:
@@ -55,8 +55,6 @@ def scratch_attention(module: torch.nn.Module) -> Iterator[list]:
 
 def attention_weights(model: LoadedModel, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
     """The logits and every layer's attention for one image: (layers, heads, tokens, tokens) float64."""
-    from core.models.scratch import Attention
-
     module = model.module
     model_type = getattr(getattr(module, "config", None), "model_type", "")
     if model_type in WINDOWED:
@@ -93,8 +91,6 @@ def attention_maps(model: LoadedModel, image: np.ndarray, layer: str | int | Non
     """Per layer and head, the CLS token's attention over the patches, upsampled onto the image (each tile
     normalised on its own). `layer`: one layer's index (0 = first); default all. The heatmap is the selected
     (default: last) layer's mean over heads."""
-    from core.explain.render import overlay
-
     x, shown = model_input(model, image)
     logits, attn = attention_weights(model, x)
     prefix, gh, gw = _grid(model, attn, tuple(shown.shape[:2]))

@@ -8,13 +8,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.data.decode import decode_image
 from core.errors import UserError
 from core.explain.activations import feature_maps
 from core.explain.attention import attention_maps, rollout
 from core.explain.base import METHODS, ExplainError, Explanation, model_input, top5
 from core.explain.filters import filters
 from core.explain.gradcam import gradcam
+from core.explain.render import write_png
 from core.models.wrapper import LoadedModel
+from core.predict import load_for_prediction
 
 EXPLAINERS = {"filters": filters, "feature-maps": feature_maps, "attention": attention_maps, "rollout": rollout,
               "gradcam": gradcam}
@@ -66,10 +69,6 @@ def explain_to_png(model_id: str, image_path: str, method: str, out: str | Path,
                    class_index: int | None = None, dataset: str | None = None, **opts) -> Explanation:
     """The CLI's `explain`: load the model (scratch ids get `dataset`'s label space, default shapes, as in
     predict), decode the image with the shared safe decoder, explain, write a PNG atomically."""
-    from core.data.decode import decode_image
-    from core.explain.render import write_png
-    from core.predict import load_for_prediction
-
     if method not in EXPLAINERS:
         raise ExplainError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     image = decode_image(image_path)

@@ -1,11 +1,14 @@
 """Explanations to RGB pictures with numpy and PIL only: a jet colormap, overlays, tile grids with gaps."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from core.explain.base import Explanation
+from core.store import atomic_write
 
 # jet: dark blue -> blue -> cyan -> yellow -> red -> dark red, linear between the anchors
 _JET = np.array([[0.0, 0.0, 0.5], [0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0],
@@ -30,8 +33,6 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.nd
 
 
 def _resize(a: np.ndarray, side: int) -> np.ndarray:
-    from PIL import Image
-
     h, w = a.shape[:2]
     scale = side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -75,12 +76,6 @@ def render(expl: Explanation, *, tile_px: int | None = None) -> np.ndarray:
 
 def write_png(expl: Explanation, path: str | Path, **kw) -> np.ndarray:
     """Render and write atomically; returns the picture."""
-    import io
-
-    from PIL import Image
-
-    from core.store import atomic_write
-
     picture = render(expl, **kw)
     buf = io.BytesIO()
     Image.fromarray(picture).save(buf, format="PNG")
