@@ -3,8 +3,16 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.confusion import (SUBSETS, cell_images, class_subset, confusion_cells, disagreement_images, disagreements,
-                            grouped_cells, superclasses)
+from core.confusion import (
+    SUBSETS,
+    cell_images,
+    class_subset,
+    confusion_cells,
+    disagreement_images,
+    disagreements,
+    grouped_cells,
+    superclasses,
+)
 from core.errors import UserError
 from ui.charts import confusion_chart
 from ui.pickers import cached_evaluation, dataset_classes, stored_evaluations

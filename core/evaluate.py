@@ -24,7 +24,7 @@ from core.models.reference import ModelRef, resolve
 from core.models.registry import create_model
 from core.models.wrapper import LoadedModel
 from core.precision import inference_fn, resolve_precision
-from core.records import JsonRecord
+from core.records import EvaluationMeta
 from core.settings import resolve_device
 from core.store import Store, fingerprint
 
@@ -59,61 +59,6 @@ class Predictions:
 
 
 RESTRICTED = "restricted to the dataset's classes"
-
-
-@dataclass(frozen=True)
-class EvaluationMeta(JsonRecord):
-    """What an evaluation record says besides its predictions: the model, the data, the scores, the cost.
-
-    top1..balanced_accuracy are over all the model's classes, named by `scoring`; for a model with more
-    classes than the dataset, `restricted` holds the same scores over the dataset's classes only and
-    `outside` counts top-1 predictions outside them. Timings, device and batch size are those of the run
-    that computed the record."""
-
-    model: str = ""
-    dataset: str = ""
-    split: str = ""
-    n: int = 0
-    num_classes: int = 0
-    top1: float | None = None
-    top5: float | None = None
-    f1_macro: float | None = None
-    cohen_kappa: float | None = None
-    balanced_accuracy: float | None = None
-    scoring: str = "native"
-    outside: int | None = None
-    restricted: dict | None = None
-    model_name: str | None = None
-    family: str | None = None
-    source: str | None = None
-    params: int | None = None
-    flops_per_image: int | None = None
-    dataset_name: str | None = None
-    dataset_fingerprint: str | None = None
-    model_classes: int | None = None
-    limit: int | None = None
-    skipped: int = 0
-    skipped_files: list[str] = field(default_factory=list)
-    seconds: float | None = None
-    model_seconds: float | None = None
-    images_per_second: float | None = None
-    # the batch size that fitted: out of memory halves it (oom_halvings times) and retries
-    batch_size: int | None = None
-    batch_size_requested: int | None = None
-    oom_halvings: int = 0
-    device: str | None = None
-    precision: str = "fp32"  # records from before the precision choice ran in fp32
-    preprocess: dict | None = None
-    versions: dict | None = None
-
-    @property
-    def label(self) -> str:
-        """How pages name the evaluation: the model's name on the dataset's split."""
-        return f"{self.model_name or self.model} on {self.dataset}/{self.split}"
-
-    @property
-    def ms_per_image(self) -> float | None:
-        return 1000.0 / self.images_per_second if self.images_per_second else None
 
 
 @dataclass

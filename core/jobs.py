@@ -21,15 +21,11 @@ import traceback
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, ClassVar
 
-from core.demo import run_demo
 from core.errors import Stopped, UserError
-from core.evaluate import evaluate
 from core.hosted import check_dataset, check_demo, check_training, is_hosted
-from core.models.reference import resolve
 from core.progress import Progress
 from core.settings import REPO_ROOT, get_settings
 from core.store import Store, fingerprint, json_safe
-from core.train.loop import train
 from core.train.recipe import Recipe
 
 SCHEMA = """
@@ -86,6 +82,9 @@ class EvaluateJob:
         """Hosted mode: the model and the dataset must be offered (elsewhere a bad id fails when the job runs,
         with its message in the job list)."""
         if is_hosted():
+            # lazy: every page reads the job table (sidebar, progress bars) and draws before torch loads; resolving a model needs the model registry (torch)
+            from core.models.reference import resolve
+
             resolve(self.model)
             check_dataset(self.dataset)
 
@@ -112,6 +111,9 @@ class TrainJob:
     def check(self) -> None:
         """Hosted mode: the model and dataset must be offered, the recipe within the training limits."""
         if is_hosted():
+            # lazy: every page reads the job table (sidebar, progress bars) and draws before torch loads; resolving a model needs the model registry (torch)
+            from core.models.reference import resolve
+
             resolve(self.recipe.model)
             check_dataset(self.recipe.dataset)
             check_training(self.recipe.epochs, self.recipe.limit)
@@ -365,6 +367,11 @@ class Jobs:
 
 def execute(job: Job, store: Store, progress: Callable[[Progress], None], should_stop: Callable[[], bool]) -> dict:
     """What each kind of job does; the result is a small JSON-able dict."""
+    # lazy: every page reads the job table (sidebar, progress bars) and draws before torch loads; only a worker runs a job
+    from core.demo import run_demo
+    from core.evaluate import evaluate
+    from core.train.loop import train
+
     task = job.task  # hosted mode is judged again below: the job may have been queued before its limits changed
     if isinstance(task, TrainJob):
         check_training(task.recipe.epochs, task.recipe.limit)  # (train checks the model and the dataset)

@@ -5,15 +5,10 @@ import csv
 import io
 from dataclasses import dataclass
 
-from core.bench import latest_bench
 from core.data.registry import ENTRIES, list_datasets
-from core.evaluate import EvaluationMeta
 from core.hosted import allowed_datasets, dataset_offered, is_hosted
 from core.jobs import Jobs
-from core.models.defaults import HF_DEFAULTS
-from core.models.reference import allowed_hub_models
-from core.models.scratch import scratch_specs
-from core.models.trained import list_runs
+from core.records import EvaluationMeta
 from core.store import Store
 
 EVALUATION_COLUMNS = ("model", "model_name", "family", "dataset", "split", "n", "scoring", "top1", "top5", "f1_macro", "cohen_kappa",
@@ -80,6 +75,9 @@ def csv_bytes(rows: list[dict]) -> bytes:
 def compare_rows(keys: list[str], store: Store | None = None) -> list[dict]:
     """The Compare table: one row per stored evaluation, in the order given, with the model's newest
     `bench` measurement (batch-1 latency, forward throughput) when there is one."""
+    # lazy: core.bench imports torch (~2 s); pages draw their title and stored results first
+    from core.bench import latest_bench
+
     store = store or Store()
     out = []
     for key in keys:
@@ -123,6 +121,10 @@ class Choices:
 def quick_choices(store: Store | None = None) -> Choices:
     """Scratch architectures and finished runs (newest first, the default picks), embedded datasets
     (hosted mode: the allow-listed datasets)."""
+    # lazy: the model registry imports torch (~2 s); pages draw their title and stored results first
+    from core.models.scratch import scratch_specs
+    from core.models.trained import list_runs
+
     runs = [r["run_id"] for r in list_runs(store)]
     models = [s.id for s in scratch_specs()] + runs
     datasets = list(allowed_datasets()) if is_hosted() else [e.id for e in list_datasets() if e.source == "embedded"]
@@ -133,6 +135,12 @@ def quick_choices(store: Store | None = None) -> Choices:
 def model_choices(store: Store | None = None) -> list[str]:
     """What a model picker offers: scratch architectures, finished runs, then the default pretrained ids
     (hosted mode: the allow-listed ones)."""
+    # lazy: the model registry imports torch (~2 s); pages draw their title and stored results first
+    from core.models.defaults import HF_DEFAULTS
+    from core.models.reference import allowed_hub_models
+    from core.models.scratch import scratch_specs
+    from core.models.trained import list_runs
+
     hub = list(allowed_hub_models()) if is_hosted() else [h.id for h in HF_DEFAULTS]
     return [s.id for s in scratch_specs()] + [r["run_id"] for r in list_runs(store)] + hub
 

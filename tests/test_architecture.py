@@ -61,3 +61,19 @@ def test_the_reason_check_sees_a_bare_import(tmp_path):
     lines = f.read_text().splitlines()
     found = {lineno: _has_reason(lines, lineno) for lineno, _ in _function_imports(f)}
     assert found == {2: False, 7: True, 8: True}
+
+
+def test_the_first_page_draws_before_torch_loads():
+    """The Overview page (the default) and the sidebar import only modules that need no torch, so the title,
+    the sidebar and the stored results draw at once; torch (~2 s) loads when a model is needed. This is what
+    the `# lazy:` imports in core/jobs.py, core/results.py and ui/pickers.py are for."""
+    code = ("import ast, sys; from pathlib import Path\n"
+            "tree = ast.parse(Path('app_pages/overview.py').read_text())\n"
+            "mods = [n.module for n in tree.body if isinstance(n, ast.ImportFrom)]\n"
+            "assert 'core.jobs' in mods and 'core.results' in mods, mods\n"
+            "import ui.sidebar\n"
+            "for m in mods: __import__(m)\n"
+            "print(sorted(m for m in ('torch', 'torchvision', 'transformers', 'timm', 'sklearn') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"

@@ -11,10 +11,7 @@ import streamlit as st
 from core.data.decode import decode_image
 from core.data.registry import default_dataset, load_dataset
 from core.errors import ImageDecodeError
-from core.evaluate import load_evaluation
 from core.hosted import check_upload, is_hosted, max_upload_bytes
-from core.models.trained import list_runs
-from core.predict import example_images, load_for_prediction
 from core.results import dataset_labels, evaluation_table, model_choices, quick_choices
 
 
@@ -86,17 +83,26 @@ def choice_widget(label: str, picker: PickerOptions, *, multi: bool, key: str | 
 @st.cache_resource(max_entries=6, show_spinner="loading model")
 def cached_model(model_id: str):
     """One loaded model per id across reruns and sessions (bounded: the oldest is dropped)."""
+    # lazy: core.predict imports torch (~2 s); a page draws its title and stored results before it loads
+    from core.predict import load_for_prediction
+
     return load_for_prediction(model_id)
 
 
 @st.cache_data(show_spinner=False)
 def _examples(dataset: str) -> dict[str, np.ndarray]:
+    # lazy: core.predict imports torch (~2 s); a page draws its title and stored results before it loads
+    from core.predict import example_images
+
     return example_images(dataset)
 
 
 def pick_models(key: str, *, families: tuple[str, ...] = ()) -> list[str]:
     """A model multiselect whose default is the best trained run (validation top-1) of each family in
     `families` (or the newest runs), remembered in the URL."""
+    # lazy: the run listing (core.models) imports torch (~2 s); a page draws its title and stored results before it loads
+    from core.models.trained import list_runs
+
     picker = model_options()
     runs = sorted(list_runs(), key=lambda r: -(r.get("val_top1") or 0))
     default = [next(r["run_id"] for r in runs if r["family"] == f) for f in families
@@ -144,6 +150,9 @@ def stored_evaluations() -> list[dict]:
 @st.cache_resource(max_entries=8, show_spinner=False)
 def cached_evaluation(key: str):
     """A stored evaluation with its predictions (immutable once written, so cached by key)."""
+    # lazy: core.evaluate imports torch (~2 s); a page draws its title and stored results before it loads
+    from core.evaluate import load_evaluation
+
     return load_evaluation(key)
 
 

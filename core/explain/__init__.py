@@ -4,8 +4,15 @@ Every hook is registered inside a context manager and removed on exit, so a shar
 was: same outputs, no hooks, same requires_grad flags and train/eval mode, same attention implementation.
 """
 from core.explain.activations import feature_maps, layer_output
-from core.explain.attention import (attention_distances, attention_maps, attention_rollout, attention_weights,
-                                    eager_attention, mean_attention_distance, rollout)
+from core.explain.attention import (
+                                    attention_distances,
+                                    attention_maps,
+                                    attention_rollout,
+                                    attention_weights,
+                                    eager_attention,
+                                    mean_attention_distance,
+                                    rollout,
+)
 from core.explain.base import METHODS, ExplainError, Explanation
 from core.explain.compare import ModelExplanation, explain, explain_many, explain_to_png
 from core.explain.filters import filters

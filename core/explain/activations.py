@@ -4,8 +4,20 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.explain.base import (ExplainError, Explanation, as_maps, check_class, class_label, find_layer, first_tensor,
-                               forward_hooks, model_input, normalise, prefix_tokens, top5)
+from core.explain.base import (
+    ExplainError,
+    Explanation,
+    as_maps,
+    check_class,
+    class_label,
+    find_layer,
+    first_tensor,
+    forward_hooks,
+    model_input,
+    normalise,
+    prefix_tokens,
+    top5,
+)
 from core.explain.layers import default_layer
 from core.models.wrapper import LoadedModel
 

@@ -7,8 +7,19 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from core.explain.base import (ExplainError, Explanation, check_class, class_label, model_input, no_new_hooks,
-                               normalise, prefix_tokens, token_grid, top5, upsample)
+from core.explain.base import (
+    ExplainError,
+    Explanation,
+    check_class,
+    class_label,
+    model_input,
+    no_new_hooks,
+    normalise,
+    prefix_tokens,
+    token_grid,
+    top5,
+    upsample,
+)
 from core.explain.render import overlay
 from core.models.scratch import Attention
 from core.models.wrapper import LoadedModel

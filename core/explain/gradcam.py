@@ -4,8 +4,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.explain.base import (ExplainError, Explanation, as_maps, check_class, class_label, find_layer, model_input,
-                               prefix_tokens, top5, upsample)
+from core.explain.base import (
+    ExplainError,
+    Explanation,
+    as_maps,
+    check_class,
+    class_label,
+    find_layer,
+    model_input,
+    prefix_tokens,
+    top5,
+    upsample,
+)
 from core.explain.layers import capture_outputs, default_layer
 from core.models.wrapper import LoadedModel
 
