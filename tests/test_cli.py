@@ -43,7 +43,7 @@ def test_models_json_keys_and_families():
     for r in rows:
         assert set(r) >= {"id", "name", "family", "source", "params", "input_size"}  # DESIGN.md keys (more may be added)
         assert r["gflops_per_image"] > 0
-        assert r["family"] in ("cnn", "vit", "other") and r["params"] > 0
+        assert r["family"] in ("cnn", "vit", "hybrid", "other") and r["params"] > 0  # DESIGN.md's families
         assert r["source"] in ("scratch", "hf", "torchvision", "timm", "local", "trained")
     assert by_id["vit-small"]["family"] == "vit" and by_id["resnet20"]["family"] == "cnn"
     assert by_id["resnet20"]["params"] == 269_722  # He et al.'s CIFAR ResNet-20 (option A shortcuts), 10 classes

@@ -50,11 +50,22 @@ def test_linear_flops_by_hand():
 @pytest.mark.parametrize("model_id", IDS)
 def test_registered_with_citation(model_id):
     model = build_scratch(model_id, InputShape(3, 64, 10))
-    assert model.family == ("vit" if model_id == "vit-small" else "other" if model_id == "linear" else "cnn")
+    # convolutions and attention together (CCT) are "hybrid" (shared/DESIGN.md); every other model says what it is
+    families = {"vit-small": "vit", "linear": "other", "cct-2": "hybrid", "cct-7": "hybrid"}
+    assert model.family == families.get(model_id, "cnn")
     assert "Source:" in model.citation
 
 
 # ----------------------------------------------------------------------------------------- exact parameter counts
+
+
+def test_cct_params_match_the_paper():
+    """Hassani et al. 2021, Table 1, at 32 px and 10 classes: CCT-2/3x2 0.28 M, CCT-7/3x1 3.76 M parameters.
+    By hand for CCT-2: tokenizer 3*64*9 + 64*128*9 = 75,456; positions 64 tokens x 128 = 8,192; each of 2 layers
+    2*256 (norms) + 128*384 (qkv, no bias) + 128*128+128 (proj) + 2*(128*128+128) (MLP, ratio 1) = 99,200; final
+    norm 256, pooling 129, head 1,290: 283,723."""
+    assert build_scratch("cct-2", InputShape(3, 32, 10)).params == 283_723
+    assert round(build_scratch("cct-7", InputShape(3, 32, 10)).params / 1e6, 2) == 3.76
 
 
 def test_baseline_cnn_params():

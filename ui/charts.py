@@ -5,7 +5,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-FAMILY_COLORS = alt.Scale(domain=["cnn", "vit", "other"], range=["#1f77b4", "#d62728", "#7f7f7f"])
+FAMILY_COLORS = alt.Scale(domain=["cnn", "vit", "hybrid", "other"], range=["#1f77b4", "#d62728", "#9467bd", "#7f7f7f"])
 
 
 def training_curves(history: list[dict], *, key: str) -> None:

@@ -10,7 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from core.data.transforms import Preprocess
 
-FAMILIES = ("cnn", "vit", "other")
+FAMILIES = ("cnn", "vit", "hybrid", "other")  # hybrid: convolutions and attention (CCT, a conv-stem ViT)
 SOURCES = ("scratch", "hf", "torchvision", "timm", "local", "trained")
 
 

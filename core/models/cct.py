@@ -1,0 +1,124 @@
+"""Compact Convolutional Transformers (Hassani et al. 2021, "Escaping the Big Data Paradigm with Compact
+Transformers"): a convolutional tokenizer, a small pre-norm transformer, and sequence pooling instead of a
+CLS token.
+
+Written from the paper and its reference code (github.com/SHI-Labs/Compact-Transformers, src/cct.py and
+src/utils/{tokenizer,transformers}.py), with the same layer shapes so the parameter counts match the paper's
+table (CCT-2/3x2 0.28 M, CCT-7/3x1 3.76 M at 32 px, 10 classes; tested):
+- tokenizer: n x [k x k conv (stride 1, padding k // 2, no bias; 64 channels between layers) -> ReLU ->
+  3 x 3 max-pool, stride 2, padding 1]; Kaiming-normal conv weights;
+- encoder layer: x + attn(LN(x)), then the reference code's LN on the stream, then + MLP (GELU); qkv without
+  bias; dropout 0, attention dropout 0.1, stochastic depth rising to 0.1 over the layers;
+- sequence pooling: softmax(Linear(d, 1)) over the tokens weights their average; then Linear to the classes;
+- Linear weights truncated normal (std 0.02), zero biases; LayerNorm 1 / 0; learned positions, truncated
+  normal (std 0.2).
+Adapted: the paper's 3x2 and 3x1 tokenizers are defined for 32-px images; on larger images one more stride-2
+max-pool is added at a time until the token grid is at most 16 x 16 (64 px: 16 x 16 for CCT-2/3x2,
+16 x 16 after one more pool for CCT-7/3x1), so attention stays affordable at every size.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+MAX_GRID = 16
+
+
+class Tokenizer(nn.Module):
+    """Conv -> ReLU -> max-pool, `layers` times; the feature map's positions become the tokens."""
+
+    def __init__(self, channels: int, dim: int, size: int, *, layers: int, kernel: int = 3, planes: int = 64):
+        super().__init__()
+        widths = [channels] + [planes] * (layers - 1) + [dim]
+        blocks, side = [], size
+        for cin, cout in zip(widths, widths[1:]):
+            blocks += [nn.Conv2d(cin, cout, kernel, stride=1, padding=kernel // 2, bias=False), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(3, stride=2, padding=1)]
+            side = (side - 1) // 2 + 1
+        while side > MAX_GRID:  # adapted: larger images get more pooling (see the module docstring)
+            blocks.append(nn.MaxPool2d(3, stride=2, padding=1))
+            side = (side - 1) // 2 + 1
+        self.conv_layers = nn.Sequential(*blocks)
+        self.grid = side
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv_layers(x).flatten(2).transpose(1, 2)
+
+
+class CCTAttention(nn.Module):
+    """Multi-head self-attention as in the reference code (qkv without bias). `return_attention` keeps the last
+    forward's weights in `last_attention`, as the lab's ViT does."""
+
+    def __init__(self, dim: int, heads: int, attention_dropout: float = 0.1):
+        super().__init__()
+        self.heads, self.scale = heads, (dim // heads) ** -0.5
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.attn_drop = nn.Dropout(attention_dropout)
+        self.proj = nn.Linear(dim, dim)
+        self.return_attention = False
+        self.last_attention: Tensor | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, t, dim = x.shape
+        q, k, v = self.qkv(x).reshape(n, t, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
+        attn = (q @ k.transpose(-2, -1) * self.scale).softmax(dim=-1)
+        if self.return_attention:
+            self.last_attention = attn.detach()
+        return self.proj((self.attn_drop(attn) @ v).transpose(1, 2).reshape(n, t, dim))
+
+
+class EncoderLayer(nn.Module):
+    """x + drop_path(attn(LN(x))), LN, then x + drop_path(MLP(x)): the reference code's order."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, drop_path: float):
+        super().__init__()
+        self.pre_norm, self.self_attn = nn.LayerNorm(dim), CCTAttention(dim, heads)
+        self.norm1 = nn.LayerNorm(dim)
+        self.linear1, self.linear2 = nn.Linear(dim, int(dim * mlp_ratio)), nn.Linear(int(dim * mlp_ratio), dim)
+        self.drop_path = drop_path
+
+    def _drop(self, x: Tensor) -> Tensor:
+        """Stochastic depth: in training, a whole sample's branch is dropped with probability `drop_path`."""
+        if not self.training or self.drop_path == 0:
+            return x
+        keep = torch.empty(x.shape[0], 1, 1, device=x.device, dtype=x.dtype).bernoulli_(1 - self.drop_path)
+        return x * keep / (1 - self.drop_path)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.norm1(x + self._drop(self.self_attn(self.pre_norm(x))))
+        return x + self._drop(self.linear2(F.gelu(self.linear1(x))))
+
+
+class CCT(nn.Module):
+    """Convolutional tokenizer -> learned positions -> encoder layers -> LayerNorm -> sequence pooling -> Linear."""
+
+    head_names = ("fc",)  # the layer that produces the class scores (core.models.heads)
+
+    def __init__(self, channels: int, size: int, num_classes: int, *, layers: int, heads: int, mlp_ratio: float,
+                 dim: int, conv_layers: int, kernel: int = 3, stochastic_depth: float = 0.1):
+        super().__init__()
+        self.tokenizer = Tokenizer(channels, dim, size, layers=conv_layers, kernel=kernel)
+        self.positional_emb = nn.Parameter(torch.zeros(1, self.tokenizer.grid ** 2, dim))
+        rates = torch.linspace(0, stochastic_depth, layers).tolist()
+        self.blocks = nn.Sequential(*(EncoderLayer(dim, heads, mlp_ratio, r) for r in rates))
+        self.norm = nn.LayerNorm(dim)
+        self.attention_pool = nn.Linear(dim, 1)
+        self.fc = nn.Linear(dim, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        nn.init.trunc_normal_(self.positional_emb, std=0.2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.norm(self.blocks(self.tokenizer(x) + self.positional_emb))
+        pooled = (F.softmax(self.attention_pool(x), dim=1).transpose(1, 2) @ x).squeeze(1)
+        return self.fc(pooled)
