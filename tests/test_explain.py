@@ -78,6 +78,9 @@ def _check(model: LoadedModel, methods) -> None:
 # ------------------------------------------------------------------------------------------- scratch models
 
 
+CLS_ATTENTION = {"vit-small", "vit-convstem"}  # the scratch models whose blocks attend from a CLS token
+
+
 @pytest.mark.parametrize("spec", scratch_specs(), ids=lambda s: s.id)
 def test_every_scratch_architecture_explains_and_is_left_untouched(spec):
     model = build_scratch(spec.id, InputShape(3, 32, 5))
@@ -88,8 +91,9 @@ def test_every_scratch_architecture_explains_and_is_left_untouched(spec):
             with pytest.raises(ExplainError):
                 explain(model, IMAGE, method)
         return
-    _check(model, _methods(spec.family, spec.family == "vit"))
-    if spec.family != "vit":
+    cls_attention = spec.id in CLS_ATTENTION  # a hybrid may have it (conv-stem ViT) or not (CCT pools tokens)
+    _check(model, _methods(spec.family, cls_attention))
+    if not cls_attention:
         with pytest.raises(ExplainError, match="vision transformer"):
             explain(model, IMAGE, "attention")
 
