@@ -52,5 +52,6 @@ def in_chunks(fn: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], x: torch.T
         parts = [fn(x[s:s + size]) for s in range(0, len(x), size)]
         return tuple(torch.cat(p) for p in zip(*parts))
 
-    return halving_on_oom(fit, len(x), attempt, too_big=f"out of memory on {device} even with a batch of 1 image; "
-                                                        "free the device (other jobs, other programs) or use --device cpu")
+    too_big = (f"out of memory on {device} even with a batch of 1 image; free the device (other jobs, other programs) "
+               "or use --device cpu")
+    return halving_on_oom(fit, len(x), attempt, too_big=too_big)

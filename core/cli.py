@@ -355,7 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     for f in recipe_fields():  # every flag left out is None, which leaves the Recipe's default
         text = f.help.replace("%", "%%")  # argparse formats help with %
         if f.type is bool and f.default:  # on unless turned off: --no-amp
-            s.add_argument("--no-" + f.flag[2:], dest=f.name, action="store_false", default=None, help="turn off " + text)
+            s.add_argument("--no-" + f.flag[2:], dest=f.name, action="store_false", default=None,
+                           help="turn off " + text)
         elif f.type is bool:
             s.add_argument(f.flag, action="store_true", default=None, help=text)
         else:

@@ -82,7 +82,7 @@ class EvaluateJob:
         """Hosted mode: the model and the dataset must be offered (elsewhere a bad id fails when the job runs,
         with its message in the job list)."""
         if is_hosted():
-            # lazy: every page reads the job table (sidebar, progress bars) and draws before torch loads; resolving a model needs the model registry (torch)
+            # lazy: pages read the job table and draw before torch loads; resolving a model needs its registry (torch)
             from core.models.reference import resolve
 
             resolve(self.model)
@@ -111,7 +111,7 @@ class TrainJob:
     def check(self) -> None:
         """Hosted mode: the model and dataset must be offered, the recipe within the training limits."""
         if is_hosted():
-            # lazy: every page reads the job table (sidebar, progress bars) and draws before torch loads; resolving a model needs the model registry (torch)
+            # lazy: pages read the job table and draw before torch loads; resolving a model needs its registry (torch)
             from core.models.reference import resolve
 
             resolve(self.recipe.model)
@@ -183,7 +183,8 @@ class Job:
     def summary(self) -> dict:
         """The `jobs --json` row."""
         return {"id": self.id, "kind": self.kind, "title": self.title, "state": self.state,
-                "progress": self.progress.to_json(), "error": self.error, "result": self.result, "created": self.created,
+                "progress": self.progress.to_json(), "error": self.error, "result": self.result,
+                "created": self.created,
                 "started": self.started, "finished": self.finished}
 
 
@@ -367,7 +368,7 @@ class Jobs:
 
 def execute(job: Job, store: Store, progress: Callable[[Progress], None], should_stop: Callable[[], bool]) -> dict:
     """What each kind of job does; the result is a small JSON-able dict."""
-    # lazy: every page reads the job table (sidebar, progress bars) and draws before torch loads; only a worker runs a job
+    # lazy: pages read the job table and draw before torch loads; only a worker runs a job (torch)
     from core.demo import run_demo
     from core.evaluate import evaluate
     from core.train.loop import train

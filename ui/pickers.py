@@ -100,7 +100,7 @@ def _examples(dataset: str) -> dict[str, np.ndarray]:
 def pick_models(key: str, *, families: tuple[str, ...] = ()) -> list[str]:
     """A model multiselect whose default is the best trained run (validation top-1) of each family in
     `families` (or the newest runs), remembered in the URL."""
-    # lazy: the run listing (core.models) imports torch (~2 s); a page draws its title and stored results before it loads
+    # lazy: the run listing (core.models) imports torch (~2 s); a page draws its title and results before it
     from core.models.trained import list_runs
 
     picker = model_options()

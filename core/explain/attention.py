@@ -21,7 +21,7 @@ from core.explain.base import (
     upsample,
 )
 from core.explain.render import overlay
-from core.models.scratch import Attention
+from core.models.attention import Attention
 from core.models.wrapper import LoadedModel
 
 HEAD_FUSIONS = ("mean", "max", "min")
@@ -72,7 +72,7 @@ def attention_weights(model: LoadedModel, x: torch.Tensor) -> tuple[torch.Tensor
         raise ExplainError(f"{model.id} is a Swin transformer: it attends within shifted local windows and has no "
                            "CLS token, so there is no image-wide attention map or rollout; use gradcam or "
                            "feature-maps")
-    if any(isinstance(m, Attention) for m in module.modules()):
+    if any(isinstance(m, Attention) for m in module.modules()) and prefix_tokens(module) > 0:  # CCT pools: no CLS
         with scratch_attention(module) as blocks, torch.no_grad():
             logits = model.logits(x)
             maps = [b.last_attention[0] for b in blocks]

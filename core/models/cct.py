@@ -22,6 +22,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from core.models.attention import Attention
+
 MAX_GRID = 16
 
 
@@ -49,34 +51,13 @@ class Tokenizer(nn.Module):
         return self.conv_layers(x).flatten(2).transpose(1, 2)
 
 
-class CCTAttention(nn.Module):
-    """Multi-head self-attention as in the reference code (qkv without bias). `return_attention` keeps the last
-    forward's weights in `last_attention`, as the lab's ViT does."""
-
-    def __init__(self, dim: int, heads: int, attention_dropout: float = 0.1):
-        super().__init__()
-        self.heads, self.scale = heads, (dim // heads) ** -0.5
-        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
-        self.attn_drop = nn.Dropout(attention_dropout)
-        self.proj = nn.Linear(dim, dim)
-        self.return_attention = False
-        self.last_attention: Tensor | None = None
-
-    def forward(self, x: Tensor) -> Tensor:
-        n, t, dim = x.shape
-        q, k, v = self.qkv(x).reshape(n, t, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
-        attn = (q @ k.transpose(-2, -1) * self.scale).softmax(dim=-1)
-        if self.return_attention:
-            self.last_attention = attn.detach()
-        return self.proj((self.attn_drop(attn) @ v).transpose(1, 2).reshape(n, t, dim))
-
-
 class EncoderLayer(nn.Module):
     """x + drop_path(attn(LN(x))), LN, then x + drop_path(MLP(x)): the reference code's order."""
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float, drop_path: float):
         super().__init__()
-        self.pre_norm, self.self_attn = nn.LayerNorm(dim), CCTAttention(dim, heads)
+        self.pre_norm = nn.LayerNorm(dim)
+        self.self_attn = Attention(dim, heads, qkv_bias=False, attention_dropout=0.1)
         self.norm1 = nn.LayerNorm(dim)
         self.linear1, self.linear2 = nn.Linear(dim, int(dim * mlp_ratio)), nn.Linear(int(dim * mlp_ratio), dim)
         self.drop_path = drop_path

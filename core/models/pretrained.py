@@ -38,7 +38,7 @@ def offline_help(model_id: str) -> str:
 def hub_reachable(timeout: float = 3.0) -> bool:
     """One TCP connect to the Hub: offline machines then read only the local HF cache, at once,
     instead of huggingface_hub's retries with backoff (~25 s of warnings)."""
-    # lazy: transformers and huggingface_hub load only for Hugging Face models; scratch and trained models never pay for them
+    # lazy: transformers and huggingface_hub load only for Hugging Face models (scratch and runs never need them)
     from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"):
@@ -78,7 +78,7 @@ def load_local(path: Path) -> LoadedModel:
 
 
 def _load_hf(name: str, *, source: str, revision: str | None = None, local_files_only: bool = False) -> LoadedModel:
-    # lazy: transformers and huggingface_hub load only for Hugging Face models; scratch and trained models never pay for them
+    # lazy: transformers and huggingface_hub load only for Hugging Face models (scratch and runs never need them)
     from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
     from transformers.utils import logging as hf_logging
 
@@ -153,7 +153,7 @@ def preprocess_from_processor(processor, channels: int = 3, *, model: str | None
     processor passes them; images of another size are resized straight to it, which a fixed-size model needs and
     the processor would not do.
     """
-    # lazy: transformers and huggingface_hub load only for Hugging Face models; scratch and trained models never pay for them
+    # lazy: transformers and huggingface_hub load only for Hugging Face models (scratch and runs never need them)
     from transformers.image_processing_backends import PilBackend, TorchvisionBackend
 
     cls = type(processor).__name__

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from core.data.transforms import Preprocess
+from core.models.attention import Attention
 from core.models.cct import CCT
 from core.models.inception import GoogLeNet, build_googlenet
 from core.models.spec import DEFAULT_SHAPE, SCRATCH, InputShape, ScratchSpec, register_scratch
@@ -340,30 +341,6 @@ def se_googlenet(shape: InputShape) -> nn.Module:
 
 
 # ---------------------------------------------------------------------------------------------------------- ViT
-
-
-class Attention(nn.Module):
-    """Multi-head self-attention: one qkv Linear, softmax(q kᵀ / √d) v per head, output projection.
-
-    Set `return_attention = True` to keep the last forward's weights, `(N, heads, tokens, tokens)`, in
-    `last_attention` (detached), for attention maps / rollout.
-    """
-
-    def __init__(self, dim: int, heads: int):
-        super().__init__()
-        self.heads, self.scale = heads, (dim // heads) ** -0.5
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-        self.return_attention = False
-        self.last_attention: Tensor | None = None
-
-    def forward(self, x: Tensor) -> Tensor:
-        n, t, dim = x.shape
-        q, k, v = self.qkv(x).reshape(n, t, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
-        attn = (q @ k.transpose(-2, -1) * self.scale).softmax(dim=-1)
-        if self.return_attention:
-            self.last_attention = attn.detach()
-        return self.proj((attn @ v).transpose(1, 2).reshape(n, t, dim))
 
 
 class Block(nn.Module):

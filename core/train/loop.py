@@ -52,7 +52,8 @@ class TrainResult:
 
 
 def train(recipe: Recipe, *, store: Store | None = None, device: str | None = None, num_workers: int | None = None,
-          progress: Callable[[Progress], None] | None = None, should_stop: Callable[[], bool] | None = None) -> TrainResult:
+          progress: Callable[[Progress], None] | None = None,
+          should_stop: Callable[[], bool] | None = None) -> TrainResult:
     """Train `recipe` to the end, resuming from its last checkpoint when one exists; a finished
     run is returned from the store without training again."""
     store = store or Store()
@@ -67,7 +68,8 @@ def train(recipe: Recipe, *, store: Store | None = None, device: str | None = No
 
 class _Trainer:
     def __init__(self, recipe: Recipe, ds: Dataset, model: LoadedModel, dev: str, store: Store,
-                 num_workers: int | None, progress: Callable[[Progress], None] | None, should_stop: Callable[[], bool] | None):
+                 num_workers: int | None, progress: Callable[[Progress], None] | None,
+                 should_stop: Callable[[], bool] | None):
         self.r, self.ds, self.m, self.dev, self.store = recipe, ds, model, dev, store
         self.workers, self.progress, self.should_stop = num_workers, progress, should_stop
         self.folder = runs.run_folder(store, recipe.run_id)
@@ -113,7 +115,8 @@ class _Trainer:
             self.history.append(row)
             save_checkpoint(ckpt, self.module, self.optimizer,
                             {"epoch": epoch, "history": self.history, "schedule": self.schedule.state_dict(),
-                             "run_id": self.r.run_id, "micro_batch": self.micro.size, "oom_halvings": self.micro.halvings})
+                             "run_id": self.r.run_id, "micro_batch": self.micro.size,
+                             "oom_halvings": self.micro.halvings})
             self._report(epoch=epoch + 1, step=self.steps, row=row, t_start=t_start)
         meta = runs.finish(self.store, self.folder, self.r, self.ds, self.m, self.history, self.dev,
                            val_split=self.val_name)
