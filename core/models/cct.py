@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+from torchvision.ops import StochasticDepth
 
 from core.models.attention import Attention
 
@@ -60,18 +61,11 @@ class EncoderLayer(nn.Module):
         self.self_attn = Attention(dim, heads, qkv_bias=False, attention_dropout=0.1)
         self.norm1 = nn.LayerNorm(dim)
         self.linear1, self.linear2 = nn.Linear(dim, int(dim * mlp_ratio)), nn.Linear(int(dim * mlp_ratio), dim)
-        self.drop_path = drop_path
-
-    def _drop(self, x: Tensor) -> Tensor:
-        """Stochastic depth: in training, a whole sample's branch is dropped with probability `drop_path`."""
-        if not self.training or self.drop_path == 0:
-            return x
-        keep = torch.empty(x.shape[0], 1, 1, device=x.device, dtype=x.dtype).bernoulli_(1 - self.drop_path)
-        return x * keep / (1 - self.drop_path)
+        self.drop_path = StochasticDepth(drop_path, "row")  # a whole sample's branch dropped, in training only
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.norm1(x + self._drop(self.self_attn(self.pre_norm(x))))
-        return x + self._drop(self.linear2(F.gelu(self.linear1(x))))
+        x = self.norm1(x + self.drop_path(self.self_attn(self.pre_norm(x))))
+        return x + self.drop_path(self.linear2(F.gelu(self.linear1(x))))
 
 
 class CCT(nn.Module):

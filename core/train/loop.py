@@ -24,6 +24,7 @@ from core.data.base import Dataset, Split
 from core.data.loader import iter_batches
 from core.errors import Stopped, UserError
 from core.metrics import compute_metrics
+from core.models.trained import is_complete
 from core.models.wrapper import LoadedModel, logits_of, split_outputs
 from core.progress import Progress
 from core.settings import resolve_device
@@ -58,7 +59,7 @@ def train(recipe: Recipe, *, store: Store | None = None, device: str | None = No
     run is returned from the store without training again."""
     store = store or Store()
     run_id = recipe.run_id
-    if (done := store.get(run_id)) is not None and runs.is_complete(store, run_id):
+    if (done := store.get(run_id)) is not None and is_complete(runs.run_folder(store, run_id)):
         return TrainResult(run_id, run_id, done.meta["history"], done.meta, cached=True)
     dev = resolve_device(device)
     ds, model = runs.build_for_recipe(recipe)

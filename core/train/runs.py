@@ -10,7 +10,6 @@ from pathlib import Path
 from core.data.base import Dataset
 from core.data.registry import load_dataset
 from core.errors import UserError
-from core.models import trained
 from core.models.heads import with_new_head
 from core.models.reference import ModelKind, resolve
 from core.models.registry import create_model
@@ -20,10 +19,6 @@ from core.models.weights import read_meta, save_tensors
 from core.models.wrapper import LoadedModel
 from core.store import Store, atomic_write
 from core.train.recipe import Recipe
-
-
-def is_complete(store: Store, run_id: str) -> bool:
-    return trained.is_complete(run_folder(store, run_id))
 
 
 def build_for_recipe(recipe: Recipe) -> tuple[Dataset, LoadedModel]:
