@@ -18,16 +18,17 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 
-def recipe_for(model: str, epochs: int = 3, limit: int | None = 2000):
+def recipe_for(model: str, epochs: int = 3, limit: int | None = 2000, amp: bool = True):
     from core.train.recipe import Recipe
 
     return Recipe(model=model, dataset="shapes", epochs=epochs, limit=limit, val_limit=200, image_size=32,
-                  optimizer="adam", lr=1e-3, augment="flip")
+                  optimizer="adam", lr=1e-3, augment="flip", amp=amp)
 
 
 def pure_step_rate(recipe, epochs: int = 3) -> float:
     """Images/s of forward + backward + optimizer step over preloaded, already normalised tensors."""
     from core.models.wrapper import split_outputs
+    from core.precision import autocast, resolve_precision
     from core.train.loop import _optimizer
     from core.train.runs import build_for_recipe
 
@@ -41,13 +42,15 @@ def pure_step_rate(recipe, epochs: int = 3) -> float:
     module = model.module.train()
     opt = _optimizer(recipe, list(module.parameters()))
     gen = torch.Generator().manual_seed(0)
+    precision = resolve_precision("auto" if recipe.amp else "fp32", "cpu")  # as the training loop chooses
     rates = []
     for _ in range(epochs):
         order = torch.randperm(len(y_all), generator=gen)
         t = time.perf_counter()
         for s in range(0, len(order), recipe.batch_size):
             idx = order[s:s + recipe.batch_size]
-            logits, _aux = split_outputs(module(x_all[idx]))
+            with autocast(precision, "cpu"):
+                logits, _aux = split_outputs(module(x_all[idx]))
             loss = F.cross_entropy(logits.float(), y_all[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -65,8 +68,9 @@ def end_to_end_rate(recipe, store_dir: Path) -> float:
     return statistics.median(row["images_per_second"] for row in result.history)
 
 
-def train_rates(model: str, store_dir: Path) -> dict:
-    recipe = recipe_for(model)
+def train_rates(model: str, store_dir: Path, amp: bool = True) -> dict:
+    """The pure step's and the loop's training images/s; amp: bf16 autocast where the hardware has it, else fp32."""
+    recipe = recipe_for(model, amp=amp)
     return {"pure_step": pure_step_rate(recipe), "end_to_end": end_to_end_rate(recipe, store_dir)}
 
 

@@ -15,7 +15,8 @@ from core.train.presets import PRESETS
 from core.train.recipe import OPTIMIZERS, TRANSFER, Recipe, recipe_fields
 from core.train.schedules import SCHEDULES
 
-# Every flag `train` had before the fields moved, by name (plateau_* are new): none may be renamed.
+# Every flag `train` had before the fields moved, by name (plateau_*, warmup_fraction and max_steps are new): none
+# may be renamed.
 FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "optimizer": "--optimizer", "lr": "--lr",
          "momentum": "--momentum", "nesterov": "--nesterov", "weight_decay": "--weight-decay",
          "schedule": "--schedule", "warmup_epochs": "--warmup-epochs", "step_size": "--step-size", "gamma": "--gamma",
@@ -23,7 +24,8 @@ FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "optimizer": "--opt
          "clip_norm": "--clip-norm", "label_smoothing": "--label-smoothing", "augment": "--augment",
          "aux_weight": "--aux-weight", "transfer": "--transfer", "head_hidden": "--head-hidden",
          "unfreeze_every": "--unfreeze-every", "limit": "--limit", "val_limit": "--val-limit",
-         "image_size": "--image-size", "seed": "--seed", "amp": "--no-amp"}
+         "image_size": "--image-size", "seed": "--seed", "amp": "--no-amp",
+         "warmup_fraction": "--warmup-fraction", "max_steps": "--max-steps"}
 
 
 @pytest.fixture
@@ -76,9 +78,11 @@ def test_a_command_line_gives_exactly_the_recipe_its_flags_say():
 
 
 def test_flags_left_out_keep_the_run_id_it_had():
-    # computed with the hand-typed flags of commit c994526: the run id is a fingerprint of every field
-    assert _parse("--model", "resnet20", "--dataset", "shapes").run_id == "run-556754fe389d"
-    assert _parse("--model", "resnet20", "--dataset", "shapes", "--image-size", "32").run_id == "run-601ef36c85d1"
+    # computed with the hand-typed flags of commit c994526 (run-556754fe389d and run-601ef36c85d1 then); recomputed
+    # when RECIPE_VERSION became 2 (bf16 CPU training, DeiT init, warmup_fraction and max_steps): the run id is a
+    # fingerprint of every field and the version
+    assert _parse("--model", "resnet20", "--dataset", "shapes").run_id == "run-4ce7ba592feb"
+    assert _parse("--model", "resnet20", "--dataset", "shapes", "--image-size", "32").run_id == "run-3ed560fd3a51"
 
 
 @pytest.mark.parametrize("flag, value, message", [

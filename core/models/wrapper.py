@@ -1,6 +1,7 @@
 """One face for every model, whatever its source: logits, preprocessing, labels, cost."""
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass, field
 
@@ -104,9 +105,22 @@ class LoadedModel:
             self._flops = int(counter.get_total_flops())
         return self._flops
 
+    def train_flops_per_image(self) -> int:
+        """FLOPs of one training step per image: forward and backward (a multiply-add counts 2), counted by
+        torch's flop counter on a copy of the module in training mode (2 images, for BatchNorm), so the
+        model's own weights, gradients and statistics are untouched. Matmuls and convolutions only, as the
+        counter counts them; roughly 3x the forward pass."""
+        module = copy.deepcopy(self.module).train()
+        x = torch.zeros(2, self.preprocess.channels, *self.preprocess.size, device=self.device)
+        counter = FlopCounterMode(display=False)
+        with torch.random.fork_rng(devices=[]), counter:
+            logits, aux = split_outputs(module(x))
+            sum(o.float().sum() for o in [logits, *aux]).backward()
+        return int(counter.get_total_flops()) // 2
+
     def conv_layers(self) -> list[tuple[str, nn.Conv2d]]:
         return [(n, m) for n, m in self.module.named_modules() if isinstance(m, nn.Conv2d)]
 
-    def to(self, device: str | torch.device) -> "LoadedModel":
+    def to(self, device: str | torch.device) -> LoadedModel:
         self.module.to(device)
         return self

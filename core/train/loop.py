@@ -9,10 +9,11 @@ CUDA kernels may differ in the last bits).
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ from core.errors import Stopped, UserError
 from core.metrics import compute_metrics
 from core.models.trained import is_complete
 from core.models.wrapper import LoadedModel, logits_of, split_outputs
+from core.precision import autocast, resolve_precision
 from core.progress import Progress
 from core.settings import resolve_device
 from core.store import Store
@@ -80,6 +82,9 @@ class _Trainer:
         self.val_name = val_name
         self.val_split = in_geometry(ds.split(val_name).limited(recipe.val_limit), model.preprocess)
         self.steps = max(1, math.ceil(len(self.train_split) / recipe.batch_size))
+        # a step budget decides the length: as many epochs as it takes, the last one cut short
+        self.epochs = math.ceil(recipe.max_steps / self.steps) if recipe.max_steps else recipe.epochs
+        self.total_steps = recipe.max_steps or self.epochs * self.steps
         self.module = model.module.to(dev)
         self.groups = layer_groups(self.module)
         params = [p for p in self.module.parameters()]
@@ -87,11 +92,14 @@ class _Trainer:
         self.head = {id(p) for p in params if p.requires_grad} if recipe.transfer in ("frozen", "layerwise") else set()
         self.optimizer = _optimizer(recipe, params)
         self.schedule = make_schedule(ScheduleConfig(
-            name=recipe.schedule, lr=recipe.lr, epochs=recipe.epochs, steps_per_epoch=self.steps,
-            warmup_epochs=recipe.warmup_epochs, step_size=recipe.step_size, gamma=recipe.gamma,
+            name=recipe.schedule, lr=recipe.lr, epochs=self.epochs, steps_per_epoch=self.steps,
+            warmup_epochs=recipe.warmup_epochs, warmup_fraction=recipe.warmup_fraction, max_steps=recipe.max_steps, step_size=recipe.step_size, gamma=recipe.gamma,
             min_lr=recipe.min_lr, plateau_factor=recipe.plateau_factor, plateau_patience=recipe.plateau_patience))
         self.augment = Augmenter(recipe.augment, ds.num_classes)
-        self.use_amp = recipe.amp and dev == "cuda"
+        # bf16 autocast where the hardware runs it fast (CUDA; CPUs with AMX or AVX-512 BF16), as inference does
+        self.precision = resolve_precision("auto" if recipe.amp else "fp32", dev)
+        if self.precision == "fp16":  # older GPUs: fp16 training would need loss scaling; train in fp32
+            self.precision = "fp32"
         self.history: list[dict] = []
         self.start_epoch = 0
         self.micro = BatchSize(recipe.batch_size)  # the largest batch the device holds: halved on out-of-memory
@@ -111,7 +119,7 @@ class _Trainer:
             self.micro = BatchSize(meta.get("micro_batch", self.micro.size), meta.get("oom_halvings", 0))
         runs.write_config(self.folder, self.r, self.ds, self.m)
         t_start = time.perf_counter()
-        for epoch in range(self.start_epoch, self.r.epochs):
+        for epoch in range(self.start_epoch, self.epochs):
             row = self._epoch(epoch, t_start)
             self.history.append(row)
             save_checkpoint(ckpt, self.module, self.optimizer,
@@ -120,15 +128,14 @@ class _Trainer:
                              "oom_halvings": self.micro.halvings})
             self._report(epoch=epoch + 1, step=self.steps, row=row, t_start=t_start)
         meta = runs.finish(self.store, self.folder, self.r, self.ds, self.m, self.history, self.dev,
-                           val_split=self.val_name)
+                           val_split=self.val_name, precision=self.precision)
         return TrainResult(self.r.run_id, self.r.run_id, self.history, meta, cached=False)
 
     def _epoch(self, epoch: int, t_start: float) -> dict:
         r = self.r
         self._set_trainable(epoch)
-        seed = r.seed * 1_000_003 + epoch
-        gen = torch.Generator().manual_seed(seed)
-        torch.manual_seed(seed)  # dropout and anything else drawing from the global generator
+        gen = epoch_generator(r.seed, epoch)
+        torch.manual_seed(r.seed * 1_000_003 + epoch)  # dropout and anything else drawing from the global generator
         order = torch.randperm(len(self.train_split), generator=gen).numpy()
         data = self.train_split.take(order)
         pre = self.m.preprocess
@@ -140,7 +147,10 @@ class _Trainer:
         norms = {name: 0.0 for name, _ in self.groups}
         first_lr = lr = self.schedule.lr(epoch, 0)
         step = -1
+        last_step = min(self.steps, self.total_steps - epoch * self.steps)  # the step budget cuts the last epoch
         for step, (batch, _pos, _bad) in enumerate(iter_batches(data, pre, r.batch_size, self.dev, self.workers)):
+            if step >= last_step:
+                break
             if self.should_stop is not None and self.should_stop():
                 raise Stopped(f"stopped during epoch {epoch + 1}")
             if len(batch) == 0:
@@ -166,6 +176,8 @@ class _Trainer:
                 self._report(epoch=epoch, step=step + 1, row=None, t_start=t_start)
         seconds = time.perf_counter() - t0
         steps_done = max(1, step + 1)
+        # which images, in which order: equal digests mean equal training data (the arena compares them)
+        digest = hashlib.sha256(np.ascontiguousarray(data.index[:int(seen)], dtype=np.int64).tobytes()).hexdigest()
         val = self._validate()
         self.schedule.end_epoch(epoch, val["val_loss"])
         return {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_top1": correct / max(seen, 1),
@@ -173,7 +185,8 @@ class _Trainer:
                 "grad_norm": {k: v / steps_done for k, v in norms.items()},
                 # the batch size the device held (micro-batches, gradients accumulated) after out-of-memory
                 "micro_batch": min(self.micro.size, r.batch_size), "oom_halvings": self.micro.halvings,
-                "val_batch": self.val_fit.size, "val_oom_halvings": self.val_fit.halvings,
+                "val_batch": self.val_fit.size, "val_oom_halvings": self.val_fit.halvings, "steps": steps_done,
+                "images": int(seen), "data_digest": digest[:16], "precision": self.precision,
                 "trainable": sum(p.numel() for p in self.module.parameters() if p.requires_grad)}
 
     def _forward_backward(self, x: torch.Tensor, target: torch.Tensor, where: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -189,7 +202,7 @@ class _Trainer:
         def attempt(micro: int) -> tuple[torch.Tensor, torch.Tensor]:
             self.optimizer.zero_grad(set_to_none=True)
             if micro >= len(x):
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
+                with autocast(self.precision, self.dev):
                     logits, loss = self._loss(self.module(x), target)
                 self._check_finite(loss, where)
                 loss.backward()
@@ -197,7 +210,7 @@ class _Trainer:
             parts, total = [], 0.0
             for s in range(0, len(x), micro):
                 xs, ts = x[s:s + micro], target[s:s + micro]
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
+                with autocast(self.precision, self.dev):
                     logits, loss = self._loss(self.module(xs), ts)
                 self._check_finite(loss, where)
                 (loss * (len(xs) / len(x))).backward()
@@ -224,7 +237,7 @@ class _Trainer:
     def _loss(self, out, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross-entropy on the logits, plus `aux_weight` x each auxiliary head's (GoogLeNet in training mode)."""
         logits, aux = split_outputs(out)
-        ce = lambda z: F.cross_entropy(z.float(), target, label_smoothing=self.r.label_smoothing)  # noqa: E731
+        ce = lambda z: F.cross_entropy(z.float(), target, label_smoothing=self.r.label_smoothing)
         loss = ce(logits)
         for a in aux:
             loss = loss + self.r.aux_weight * ce(a)
@@ -240,9 +253,9 @@ class _Trainer:
                 if len(batch) == 0:
                     continue
                 y = torch.from_numpy(self.val_split.labels[pos]).to(self.dev)
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
-                    logits, = in_chunks(lambda xb: (logits_of(self.module(xb)).float(),),
-                                        pre.normalize(batch.to(self.dev)), self.val_fit, self.dev)
+                # validation in fp32 whatever the training precision: the number `evaluate --precision fp32` gives
+                logits, = in_chunks(lambda xb: (logits_of(self.module(xb)).float(),),
+                                    pre.normalize(batch.to(self.dev)), self.val_fit, self.dev)
                 loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
                 tops.append(logits.topk(k, dim=1).indices.cpu().numpy())
                 ys.append(y.cpu().numpy())
@@ -271,11 +284,17 @@ class _Trainer:
         if self.progress is None:
             return
         done = (epoch - self.start_epoch) * self.steps + (step if row is None else 0)
-        total = (self.r.epochs - self.start_epoch) * self.steps
+        total = self.total_steps - self.start_epoch * self.steps
         elapsed = time.perf_counter() - t_start
         eta = elapsed / done * (total - done) if done else None
-        self.progress(Progress(epoch=epoch, epochs=self.r.epochs, step=step, steps=self.steps, eta_seconds=eta,
+        self.progress(Progress(epoch=epoch, epochs=self.epochs, step=step, steps=self.steps, eta_seconds=eta,
                                row=row))
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The generator of one epoch's shuffling and augmentation: a function of (seed, epoch) alone, so every
+    model trained with the same seed sees the same images in the same order, and a resumed run replays it."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
 def in_geometry(split: Split, pre) -> Split:

@@ -23,7 +23,8 @@ TRANSFER = {
     "layerwise": "a new head; backbone blocks unfreeze from the top, one more every `unfreeze_every` epochs "
                  "(the Tiny ImageNet slides' VGG16)",
 }
-RECIPE_VERSION = 1  # bump when the training loop changes what a recipe produces
+RECIPE_VERSION = 2  # bump when the training loop changes what a recipe produces (2: bf16 autocast on CPUs with bf16
+# hardware, warm-up fraction and step budgets, DeiT initialisation of the ViTs)
 
 
 def _about(default: Any = dataclasses.MISSING, *, label: str, help: str, choices: Any = (), combine: bool = False,
@@ -87,6 +88,12 @@ class Recipe:
                            "study)", choices=SCHEDULES)
     warmup_epochs: float = _about(0.0, label="Warm-up epochs", help="the learning rate rises linearly from ~0 over "
                                   "this many epochs (fractions allowed), any schedule", low=0.0, high=100.0)
+    warmup_fraction: float = _about(0.0, label="Warm-up (fraction of the run)", help="the learning rate rises "
+                                    "linearly from ~0 over this share of all optimiser steps (DeiT-style, whatever "
+                                    "the run's length); instead of warm-up epochs", low=0.0, high=0.5, step=0.01)
+    max_steps: int | None = _about(None, label="Stop after N steps (0 = epochs decide)", help="a step budget: stop "
+                                   "after this many optimiser steps, the schedule spread over them (the arena's "
+                                   "steps, seconds and FLOPs budgets); unset: all the epochs", low=0, high=10_000_000)
     step_size: int = _about(30, label="Step size (epochs)", help="schedule step: multiply the learning rate by gamma "
                             "every this many epochs", low=1, high=1000)
     gamma: float = _about(0.1, label="Gamma (step)", help="schedule step: the factor applied every step_size epochs",
@@ -123,8 +130,8 @@ class Recipe:
                                     "quarter of 64 px); unset: the dataset's side", low=0, high=224)
     seed: int = _about(0, label="Seed", help="seeds the initial weights, the batch order and the augmentation",
                        low=0, high=2**31 - 1)
-    amp: bool = _about(True, label="Mixed precision (CUDA)", help="mixed precision (bfloat16 autocast) on CUDA; "
-                       "no effect on CPU")
+    amp: bool = _about(True, label="Mixed precision", help="bfloat16 autocast on CUDA and on CPUs with bf16 "
+                       "hardware (AMX, AVX-512 BF16); fp32 elsewhere, or everywhere when off (--no-amp)")
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.epochs > 1000:
@@ -141,6 +148,12 @@ class Recipe:
             raise UserError(f"unknown transfer mode {self.transfer!r}; one of {', '.join(TRANSFER)}")
         if not 0 <= self.label_smoothing < 1:
             raise UserError("label smoothing must be in [0, 1)")
+        if not 0 <= self.warmup_fraction <= 0.5:
+            raise UserError("warm-up fraction must be between 0 and 0.5 of the run")
+        if self.warmup_fraction and self.warmup_epochs:
+            raise UserError("give a warm-up in epochs or as a fraction of the run, not both")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise UserError("max steps must be a positive number of steps")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise UserError("gradient clipping norm must be positive")
         if self.image_size is not None and not 8 <= self.image_size <= 224:
@@ -163,7 +176,7 @@ class Recipe:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Recipe":
+    def from_dict(cls, d: dict) -> Recipe:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -182,7 +195,8 @@ class Recipe:
             extra.append(self.augment)
         if self.transfer != "none":
             extra.append(self.transfer)
-        return f"train {self.model} on {self.dataset}, {self.epochs} epochs ({', '.join(extra)})"
+        length = f"{self.max_steps} steps" if self.max_steps else f"{self.epochs} epochs"
+        return f"train {self.model} on {self.dataset}, {length} ({', '.join(extra)})"
 
     @property
     def run_id(self) -> str:

@@ -17,7 +17,7 @@ from core.models.scratch import is_scratch
 from core.models.trained import WEIGHTS, RunConfig, run_folder
 from core.models.weights import read_meta, save_tensors
 from core.models.wrapper import LoadedModel
-from core.store import Store, atomic_write
+from core.store import Store, atomic_write, fingerprint
 from core.train.recipe import Recipe
 
 
@@ -54,7 +54,7 @@ def write_config(folder: Path, recipe: Recipe, ds: Dataset, model: LoadedModel) 
 
 
 def finish(store: Store, folder: Path, recipe: Recipe, ds: Dataset, model: LoadedModel, history: list[dict],
-           dev: str, *, val_split: str) -> dict:
+           dev: str, *, val_split: str, precision: str = "fp32") -> dict:
     """Write the final weights and history, then the store record (last, so a record means a complete run)."""
     save_tensors(folder / WEIGHTS, model.module.state_dict(), {"run_id": recipe.run_id})
     data = json.dumps(history, indent=2).encode()
@@ -65,7 +65,14 @@ def finish(store: Store, folder: Path, recipe: Recipe, ds: Dataset, model: Loade
             "epochs": recipe.epochs, "recipe": recipe.to_dict(), "history": history, "val_split": val_split,
             "val_top1": last.get("val_top1"), "seconds": sum(h["seconds"] for h in history), "device": dev,
             "family": model.family, "params": model.params, "flops_per_image": model.flops_per_image(),
-            "input_size": list(model.preprocess.size), "name": run_name(recipe, ds, model)}
+            "input_size": list(model.preprocess.size), "name": run_name(recipe, ds, model),
+            "precision": precision, "steps": sum(h.get("steps", 0) for h in history),
+            "train_images": sum(h.get("images", 0) for h in history),
+            "train_flops_per_image": model.train_flops_per_image()}
+    # training FLOPs, counted: forward + backward per image (torch's flop counter) x the images trained on
+    meta["train_flops"] = meta["train_flops_per_image"] * meta["train_images"]
+    # the images trained on, in order, over the whole run (each history row has its epoch's digest)
+    meta["data_digest"] = fingerprint({"epochs": [h.get("data_digest") for h in history]})[:16]
     store.put(recipe.run_id, "run", meta)
     return meta
 

@@ -6,7 +6,7 @@ it has been shown; its state is a small JSON-able dict saved with each checkpoin
 - constant: lr.
 - step:     lr * gamma ** (epoch // step_size)                      (torch's StepLR)
 - cosine:   min_lr + (lr - min_lr) * (1 + cos(pi * t)) / 2, t = (g - W) / (T - W),
-            g the global step, T = epochs * steps_per_epoch, W the warm-up steps: one
+            g the global step, T = epochs * steps_per_epoch (or max_steps, if fewer), W the warm-up steps: one
             half-cosine over the whole run after warm-up.
 - cyclic:   the Tiny ImageNet study (4.2.2), restarting every epoch:
             min_lr + (lr - min_lr) * (1 + cos(pi * step / steps_per_epoch)) / 2.
@@ -17,8 +17,8 @@ it has been shown; its state is a small JSON-able dict saved with each checkpoin
             eps 1e-8, floor min_lr): after more than `plateau_patience` epochs whose val
             loss is not below best * (1 - plateau_threshold), lr *= plateau_factor.
 
-Warm-up (any schedule): for the first W = round(warmup_epochs * steps_per_epoch) global
-steps g, lr_now * (g + 1) / W, rising linearly from ~0 to the schedule's lr; after it the
+Warm-up (any schedule): for the first W = round(warmup_epochs * steps_per_epoch) global steps
+(or W = round(warmup_fraction * T), DeiT-style: a share of the run whatever its length) g, lr_now * (g + 1) / W, rising linearly from ~0 to the schedule's lr; after it the
 schedule's own value (step and cyclic keep their epoch clock; cosine starts after warm-up).
 """
 from __future__ import annotations
@@ -38,6 +38,8 @@ class ScheduleConfig:
     epochs: int = 10
     steps_per_epoch: int = 1
     warmup_epochs: float = 0.0  # linear warm-up from ~0 to lr over this many epochs (counted in steps)
+    warmup_fraction: float = 0.0  # ... or over this share of all the run's steps
+    max_steps: int | None = None  # a step budget: the run (and cosine) ends after this many steps
     step_size: int = 30  # "step": multiply by gamma every step_size epochs
     gamma: float = 0.1
     min_lr: float = 0.0  # floor for cosine / cyclic / plateau
@@ -56,6 +58,10 @@ def _validate(cfg: ScheduleConfig) -> None:
         problems.append(f"epochs must be >= 1, got {cfg.epochs}")
     if cfg.steps_per_epoch < 1:
         problems.append(f"steps per epoch must be >= 1, got {cfg.steps_per_epoch}")
+    if not 0 <= cfg.warmup_fraction <= 0.5:
+        problems.append(f"warm-up fraction must be between 0 and 0.5, got {cfg.warmup_fraction}")
+    if cfg.max_steps is not None and cfg.max_steps < 1:
+        problems.append(f"max steps must be >= 1, got {cfg.max_steps}")
     if cfg.warmup_epochs < 0:
         problems.append(f"warm-up epochs must be >= 0, got {cfg.warmup_epochs}")
     if cfg.name == "step" and (cfg.step_size < 1 or not cfg.gamma > 0):
@@ -75,8 +81,10 @@ class Schedule:
     def __init__(self, cfg: ScheduleConfig):
         _validate(cfg)
         self.cfg = cfg
-        self.warmup_steps = round(cfg.warmup_epochs * cfg.steps_per_epoch)
         self.total_steps = cfg.epochs * cfg.steps_per_epoch
+        if cfg.max_steps is not None:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        self.warmup_steps = round(cfg.warmup_epochs * cfg.steps_per_epoch + cfg.warmup_fraction * self.total_steps)
         # plateau state, named as in torch's ReduceLROnPlateau
         self.current_lr = cfg.lr
         self.best = math.inf
