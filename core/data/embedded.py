@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import lru_cache
 
 import numpy as np
 
 from core.data import shapes
 from core.data.base import Dataset, Split
+from core.errors import DatasetError
 from core.settings import get_settings
 from core.store import load_npz, save_npz
 
@@ -95,5 +97,66 @@ def shapes_dataset() -> Dataset:
         split_loaders={s: (lambda s=s: Split(images=_shapes_cached()[f"x_{s}"], labels=_shapes_cached()[f"y_{s}"]))
                        for s in shapes.SPLIT_SIZES},
         fingerprint_fn=lambda: "shapes-" + _digest(_shapes_cached()),
+        channels=3, image_size=(shapes.SIZE, shapes.SIZE),
+    )
+
+
+SIZED_SHAPES = re.compile(r"shapes-(\d+)")
+SIZED_RANGE = (100, 100_000)  # training images a sized `shapes` may have
+
+
+def sized_shapes_id(train_images: int) -> str:
+    """The id of `shapes` generated with this many training images: `shapes-20000`."""
+    return f"shapes-{train_images}"
+
+
+def parse_sized_shapes(dataset_id: str) -> int | None:
+    """`shapes-20000` -> 20000; None for any other id."""
+    m = SIZED_SHAPES.fullmatch(dataset_id)
+    return int(m.group(1)) if m else None
+
+
+def _shapes_train(n: int) -> dict[str, np.ndarray]:
+    """`shapes`'s first n training images: its 5,000, then images 5,000..n-1 generated once into the cache."""
+    base = _shapes_cached()
+    have = len(base["y_train"])
+    if n <= have:
+        return {"x": base["x_train"][:n], "y": base["y_train"][:n]}
+    key = f"extra-{n}"
+    if key not in _SHAPES_CACHE:
+        path = _shapes_path().with_name(f"{_shapes_path().stem}-train-{have}-{n}.npz")
+        arrays = load_npz(path)
+        if arrays is None or set(arrays) != {"x", "y"} or len(arrays["y"]) != n - have:
+            x, y = shapes.generate_split("train", seed=SPLIT_SEED, n=n, start=have)
+            arrays = {"x": x, "y": y}
+            save_npz(path, arrays)
+        _SHAPES_CACHE[key] = {"x": np.concatenate([base["x_train"], arrays["x"]]),
+                              "y": np.concatenate([base["y_train"], arrays["y"]])}
+    return _SHAPES_CACHE[key]
+
+
+def sized_shapes_dataset(train_images: int) -> Dataset:
+    """`shapes` with `train_images` training images (100 to 100,000), for data-size sweeps: image i is the same
+    at every size (the first 5,000 are `shapes`'s), and val and test are `shapes`'s own."""
+    low, high = SIZED_RANGE
+    if not low <= train_images <= high:
+        raise DatasetError(f"shapes can be generated with {low:,} to {high:,} training images, not {train_images:,}")
+    n = train_images
+
+    def split(s: str) -> Split:
+        if s == "train":
+            t = _shapes_train(n)
+            return Split(images=t["x"], labels=t["y"])
+        return Split(images=_shapes_cached()[f"x_{s}"], labels=_shapes_cached()[f"y_{s}"])
+
+    return Dataset(
+        id=sized_shapes_id(n), name=f"Shapes (generated, 64x64, {n:,} training images)", source="embedded",
+        layout="shapes", classes=list(shapes.CLASSES),
+        split_loaders={s: (lambda s=s: split(s)) for s in shapes.SPLIT_SIZES},
+        # image i is a pure function of (seed, split, i) and the generator's version: that is the fingerprint
+        fingerprint_fn=lambda: f"shapes-v{shapes.GENERATOR_VERSION}-seed{SPLIT_SEED}-train{n}",
+        # val and test are `shapes`'s: evaluations of them are shared with it
+        split_fingerprint_fn=lambda s: (f"shapes-v{shapes.GENERATOR_VERSION}-seed{SPLIT_SEED}-train{n}:train"
+                                        if s == "train" else shapes_dataset().split_fingerprint(s)),
         channels=3, image_size=(shapes.SIZE, shapes.SIZE),
     )

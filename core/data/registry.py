@@ -1,9 +1,9 @@
 """Every dataset id the app knows, and `load_dataset(id_or_path)` for all of them."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from core.data import embedded
 from core.data.base import Dataset
@@ -59,6 +59,8 @@ def load_dataset(dataset: str | Path) -> Dataset:
     check_dataset(key)
     if key in ENTRIES:
         return ENTRIES[key].load()
+    if (n := embedded.parse_sized_shapes(key)) is not None:  # shapes-20000: shapes at any training size
+        return embedded.sized_shapes_dataset(n)
     path = Path(key).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -66,4 +68,5 @@ def load_dataset(dataset: str | Path) -> Dataset:
         return load_folder(path)
     if "/" in key or "\\" in key or key.startswith((".", "~")):
         raise DatasetError(f"dataset folder {key} does not exist")
-    raise DatasetError(f"unknown dataset {key!r}; choose one of: {', '.join(ENTRIES)}, or give a folder path")
+    raise DatasetError(f"unknown dataset {key!r}; choose one of: {', '.join(ENTRIES)} (or shapes-N: shapes with N "
+                       "training images), or give a folder path")

@@ -115,12 +115,13 @@ def render(label: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
 
-def generate_split(split: str, seed: int = 0, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 64, 64, 3) uint8 and balanced labels (N,) for one split."""
+def generate_split(split: str, seed: int = 0, n: int | None = None, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 64, 64, 3) uint8 and balanced labels (N,) for one split: images start..n-1 of it (image i is
+    the same whatever else is generated, so a split can be extended to any size)."""
     n = SPLIT_SIZES[split] if n is None else n
-    labels = np.arange(n) % len(CLASSES)
-    images = np.empty((n, SIZE, SIZE, 3), dtype=np.uint8)
-    for i in range(n):
+    labels = np.arange(start, n) % len(CLASSES)
+    images = np.empty((n - start, SIZE, SIZE, 3), dtype=np.uint8)
+    for k, i in enumerate(range(start, n)):
         rng = np.random.default_rng([seed, SPLIT_IDS[split], i])
-        images[i] = render(int(labels[i]), rng)
+        images[k] = render(int(labels[k]), rng)
     return images, labels.astype(np.int64)
