@@ -78,7 +78,8 @@ def _check(model: LoadedModel, methods) -> None:
 # ------------------------------------------------------------------------------------------- scratch models
 
 
-CLS_ATTENTION = {"vit-small", "vit-convstem"}  # the scratch models whose blocks attend from a CLS token
+CLS_ATTENTION = {"vit-small", "vit-convstem", "vit-spt-lsa"}  # the scratch models whose blocks attend from a CLS token
+NO_CONV = {"vit-spt-lsa"}  # a Linear patch projection (after LayerNorm): no conv filters to show
 
 
 @pytest.mark.parametrize("spec", scratch_specs(), ids=lambda s: s.id)
@@ -92,7 +93,12 @@ def test_every_scratch_architecture_explains_and_is_left_untouched(spec):
                 explain(model, IMAGE, method)
         return
     cls_attention = spec.id in CLS_ATTENTION  # a hybrid may have it (conv-stem ViT) or not (CCT pools tokens)
-    _check(model, _methods(spec.family, cls_attention))
+    methods = _methods(spec.family, cls_attention)
+    if spec.id in NO_CONV:
+        with pytest.raises(ExplainError, match="no convolution layers"):
+            explain(model, IMAGE, "filters")
+        methods = tuple(m for m in methods if m != "filters")
+    _check(model, methods)
     if not cls_attention:
         with pytest.raises(ExplainError, match="vision transformer"):
             explain(model, IMAGE, "attention")

@@ -51,7 +51,8 @@ def test_linear_flops_by_hand():
 def test_registered_with_citation(model_id):
     model = build_scratch(model_id, InputShape(3, 64, 10))
     # convolutions and attention together (CCT) are "hybrid" (shared/DESIGN.md); every other model says what it is
-    families = {"vit-small": "vit", "linear": "other", "cct-2": "hybrid", "cct-7": "hybrid", "vit-convstem": "hybrid"}
+    families = {"vit-small": "vit", "linear": "other", "cct-2": "hybrid", "cct-7": "hybrid", "vit-convstem": "hybrid",
+                "vit-spt-lsa": "vit"}
     assert model.family == families.get(model_id, "cnn")
     assert "Source:" in model.citation
 

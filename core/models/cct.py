@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torchvision.ops import StochasticDepth
 
-from core.models.attention import Attention
+from core.models.attention import Attention, init_transformer_weights
 
 MAX_GRID = 16
 
@@ -83,14 +83,7 @@ class CCT(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.attention_pool = nn.Linear(dim, 1)
         self.fc = nn.Linear(dim, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_transformer_weights(self)
         nn.init.trunc_normal_(self.positional_emb, std=0.2)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -5,8 +5,9 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from torch import nn
 
@@ -34,6 +35,9 @@ class ScratchSpec:
     name: str
     family: str
     build: Callable[[InputShape], nn.Module]
+    # its own training recipe (Recipe field -> value: optimizer, learning rate, weight decay, warm-up, ...), from its
+    # paper or reference code scaled to the lab's budgets (the docstring says how); what the arena trains it with
+    recipe: dict = field(default_factory=dict)
 
     @property
     def citation(self) -> str:
@@ -43,19 +47,20 @@ class ScratchSpec:
 SCRATCH: dict[str, ScratchSpec] = {}  # filled by core/models/scratch.py as it is imported
 
 
-def register_scratch(id: str, *, name: str, family: str = "cnn"):
-    """Decorator: register `build(shape) -> nn.Module` as a scratch architecture; its docstring cites the source."""
+def register_scratch(id: str, *, name: str, family: str = "cnn", recipe: dict | None = None):
+    """Decorator: register `build(shape) -> nn.Module` as a scratch architecture; its docstring cites the source
+    (and where `recipe` came from)."""
 
     def wrap(build: Callable[[InputShape], nn.Module]):
         if id in SCRATCH:
             raise ValueError(f"model id {id!r} registered twice")
-        SCRATCH[id] = ScratchSpec(id=id, name=name, family=family, build=build)
+        SCRATCH[id] = ScratchSpec(id=id, name=name, family=family, build=build, recipe=dict(recipe or {}))
         return build
 
     return wrap
 
 
-def input_shape_for(dataset: "Dataset | None", size: int | None = None) -> InputShape:
+def input_shape_for(dataset: Dataset | None, size: int | None = None) -> InputShape:
     """What a scratch model is built for on `dataset`: its channels and classes, at the dataset's
     image side (capped at 224) or at `size` when training asks for another resolution."""
     if dataset is None:
