@@ -3,7 +3,7 @@ import streamlit as st
 
 from core.errors import UserError
 from core.jobs import DemoJob, EvaluateJob, Jobs
-from core.results import evaluation_table, job_rows, pareto_front, quick_choices, speed_rows
+from core.results import demo_fight, evaluation_table, job_rows, pareto_front, quick_choices, speed_rows
 from ui.charts import accuracy_vs_speed
 from ui.pickers import model_select
 from ui.tables import column_config, leaderboard_frame
@@ -16,8 +16,9 @@ st.write(
 
 rows = evaluation_table()
 if not rows and not Jobs().list():
-    st.info("The store is empty. The demo trains a small CNN, ResNet-20 and a small ViT on the embedded "
-            "`shapes` dataset and evaluates them, offline, in a few minutes on a laptop CPU.")
+    st.info("The store is empty. The demo trains a small CNN, ResNet-20, the plain ViT and CCT-2 (a data-efficient "
+            "ViT) on the same images of the embedded `shapes` dataset with one budget, and evaluates them, offline, "
+            "in a few minutes on a laptop CPU.")
     if st.button("Run the demo", type="primary"):
         try:
             Jobs().submit(DemoJob())
@@ -59,6 +60,13 @@ def progress() -> None:
 
 
 progress()
+
+if rows and (fight := demo_fight()):
+    held = fight["held_equal"]
+    st.caption(f"**The demo's fight** ({', '.join(fight['models'])}): held equal - {held['data']}; "
+               f"{held['validation']}; budget {held['budget']}; batch {held['batch_size']}, "
+               f"{held['image_size']} px, augmentation {held['augmentation']}. Each model's own: {held['own']}. "
+               "The Arena page repeats it over seeds, with confidence intervals.")
 
 if rows:
     st.subheader("Accuracy against inference time")

@@ -273,6 +273,54 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_arena(args) -> int:
+    # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
+    from core.arena.run import summarize
+    from core.arena.spec import ArenaSpec
+    from core.jobs import ArenaJob, Jobs
+
+    spec = ArenaSpec(models=tuple(args.models.split(",")), dataset=args.dataset, budget=args.budget, seeds=args.seeds,
+                     sizes=tuple(_sizes(args.sizes)), limit=args.limit, val_limit=args.val_limit,
+                     image_size=args.image_size or None, batch_size=args.batch_size, augment=args.augment,
+                     amp=args.amp)
+    jobs = Jobs()
+    job = jobs.submit(ArenaJob(spec, device=args.device), start_worker=args.detach)
+    if args.detach:
+        print(json.dumps({"job": job.id, "state": job.state, "key": spec.key}) if args.json
+              else f"job {job.id} {job.state}: {spec.title}; follow it with `python -m core jobs`")
+        return 0
+    if not args.json:
+        print(spec.title, flush=True)
+    job = _run_job_here(jobs, job, quiet=True)
+    if job.state != "done":
+        raise UserError(f"job {job.id} {job.state}: {job.error or ''}".rstrip(": "))
+    out = summarize(spec, jobs.store)
+    if args.json:
+        _print_json({k: v for k, v in out.items() if k != "curves"})
+        return 0
+    for k, v in out["held_equal"].items():
+        print(f"  held equal - {k}: {v}" if k != "own" else f"  each model's own: {v}")
+    print(f"  same images in the same order for every model: {'yes' if out['same_data'] else 'NO'} "
+          f"(data digest {out['data_digest']})")
+    print(f"{'model':<16} {'size':>7} {'val top-1':>17} {'seeds':>5} {'train PFLOPs':>12} {'seconds':>8} {'params':>10}")
+    for r in out["results"]:
+        ci = f" ± {r['top1_ci95']:.1%}" if r["top1_ci95"] is not None else ""
+        print(f"{r['model']:<16} {r['size']:>7,} {_fmt(r['top1_mean'], pct=True) + ci:>17} {r['runs_done']:>5} "
+              f"{(r['train_flops'] or 0) / 1e15:>12.3f} {r['seconds'] or 0:>8.0f} {r['params'] or 0:>10,}")
+    for c in out["crossovers"]:
+        print("  " + c["text"])
+    return 0
+
+
+def _sizes(text: str | None) -> list[int]:
+    if not text:
+        return []
+    try:
+        return [int(float(s)) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--sizes takes training-set sizes separated by commas (500,2000,5000), not {text!r}") from None
+
+
 def cmd_explain(args) -> int:
     # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.explain import explain_to_png
@@ -404,6 +452,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--head-fusion", choices=["mean", "max", "min"], default=None, help="rollout: fuse heads by")
     s.add_argument("--discard-ratio", type=float, default=None, help="rollout: drop this fraction of weakest links")
     s.set_defaults(run=cmd_explain)
+
+    s = sub.add_parser("arena", help="train models on the same images with the same budget over several seeds; "
+                                     "mean and 95%% interval of val top-1 per model (and per training-set size)")
+    s.add_argument("--models", required=True, help="scratch architecture ids separated by commas")
+    s.add_argument("--dataset", default="shapes", help="dataset id or folder (default shapes; with --sizes above "
+                   "5,000, shapes is generated at the largest size)")
+    s.add_argument("--budget", default="epochs:8", help="epochs:N, steps:N, seconds:S or flops:F, the same for "
+                   "every model (default epochs:8)")
+    s.add_argument("--seeds", type=int, default=3, help="seeds per model (default 3)")
+    s.add_argument("--sizes", default=None, help="training-set sizes, e.g. 500,2000,5000,20000 (each model at each)")
+    s.add_argument("--limit", type=int, default=None, help="train on N images (without --sizes)")
+    s.add_argument("--val-limit", type=int, default=500, help="validation images (default 500)")
+    s.add_argument("--image-size", type=int, default=32, help="image side in pixels (default 32; 0: the dataset's)")
+    s.add_argument("--batch-size", type=int, default=64, help="batch size, the same for every model (default 64)")
+    s.add_argument("--augment", default="none", help="augmentation, the same for every model (default none)")
+    s.add_argument("--no-amp", dest="amp", action="store_false", help="train in fp32 (default: bf16 autocast "
+                   "where the hardware has it)")
+    s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    s.add_argument("--detach", action="store_true", help="run in the background (a job)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(run=cmd_arena)
 
     s = sub.add_parser("demo", help="fill an empty store: train and evaluate small models on shapes")
     s.add_argument("--json", action="store_true")

@@ -21,6 +21,7 @@ import traceback
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, ClassVar
 
+from core.arena.spec import ArenaSpec
 from core.errors import Stopped, UserError
 from core.hosted import check_dataset, check_demo, check_training, is_hosted
 from core.progress import Progress
@@ -124,10 +125,10 @@ class TrainJob:
 
 @dataclass(frozen=True)
 class DemoJob:
-    """Train and evaluate the demo's three models (core/demo.py)."""
+    """Train and evaluate the demo's four models as one arena (core/demo.py)."""
 
     kind: ClassVar[str] = "demo"
-    title: ClassVar[str] = "demo: train and evaluate a CNN, ResNet-20 and a ViT on shapes"
+    title: ClassVar[str] = "demo: train a CNN, ResNet-20, a ViT and CCT-2 on the same shapes images, then evaluate"
 
     @property
     def key(self) -> str:
@@ -140,7 +141,33 @@ class DemoJob:
         return {}
 
 
-JobSpec = EvaluateJob | TrainJob | DemoJob
+@dataclass(frozen=True)
+class ArenaJob:
+    """Train every run of an arena (core/arena): models x seeds x sizes, each an ordinary, resumable run."""
+
+    spec: ArenaSpec
+    device: str | None = None
+    kind: ClassVar[str] = "arena"
+
+    @property
+    def title(self) -> str:
+        return self.spec.title
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+    def check(self) -> None:
+        """Hosted mode: the dataset offered, training on (each run is checked again as it trains)."""
+        if is_hosted():
+            check_dataset(self.spec.dataset)
+            check_training(1, self.spec.limit or (self.spec.sizes[-1] if self.spec.sizes else None))
+
+    def to_json(self) -> dict:
+        return {"spec": self.spec.to_json(), "device": self.device}
+
+
+JobSpec = EvaluateJob | TrainJob | DemoJob | ArenaJob
 
 
 def job_spec(kind: str, spec: dict) -> JobSpec:
@@ -152,6 +179,8 @@ def job_spec(kind: str, spec: dict) -> JobSpec:
             return EvaluateJob(**spec)
         if kind == "demo":
             return DemoJob()
+        if kind == "arena":
+            return ArenaJob(ArenaSpec.from_json(spec["spec"]), device=spec.get("device"))
     except (KeyError, TypeError) as e:
         raise UserError(f"a {kind} job's spec does not read: {e}") from None
     raise ValueError(kind)
@@ -369,6 +398,7 @@ class Jobs:
 def execute(job: Job, store: Store, progress: Callable[[Progress], None], should_stop: Callable[[], bool]) -> dict:
     """What each kind of job does; the result is a small JSON-able dict."""
     # lazy: pages read the job table and draw before torch loads; only a worker runs a job (torch)
+    from core.arena.run import run_arena
     from core.demo import run_demo
     from core.evaluate import evaluate
     from core.train.loop import train
@@ -388,6 +418,9 @@ def execute(job: Job, store: Store, progress: Callable[[Progress], None], should
         ev = evaluate(task.model, task.dataset, task.split, limit=task.limit, device=task.device,
                       precision=task.precision, store=store, progress=report)
         return ev.summary()
+    if isinstance(task, ArenaJob):
+        out = run_arena(task.spec, store=store, device=task.device, progress=progress, should_stop=should_stop)
+        return {k: out[k] for k in ("dataset", "budget", "seeds", "data_digest", "same_data", "complete")}
     return run_demo(store=store, progress=progress, should_stop=should_stop)  # (checks that training is on)
 
 

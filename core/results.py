@@ -152,6 +152,16 @@ def dataset_labels() -> dict[str, str]:
     return {d: f"{d} - {e.name} ({e.num_classes} classes, {e.source})" if (e := ENTRIES.get(d)) else d for d in ids}
 
 
+def demo_fight(store: Store | None = None) -> dict | None:
+    """What the last finished demo held equal between its models, and its budget (from the demo job's result);
+    None before a demo has finished."""
+    for j in Jobs(store).list():
+        if j.kind == "demo" and j.state == "done" and j.result and j.result.get("held_equal"):
+            return {"budget": j.result.get("budget"), "held_equal": j.result["held_equal"],
+                    "same_data": j.result.get("same_data"), "models": [r["model"] for r in j.result.get("runs", [])]}
+    return None
+
+
 def job_rows(store: Store | None = None) -> list[dict]:
     """The job table as rows for a page: state, progress as a fraction, ETA, error."""
     rows = []

@@ -1,25 +1,26 @@
 """The demo's flow (train, then evaluate, each a cache hit the second time), with small recipes; the real
 demo's recipes are validated and timed by hand (see the README)."""
-from core.demo import DEMO_RECIPES, run_demo
+from core.arena.spec import ArenaSpec
+from core.demo import DEMO_RECIPES, demo_arena, run_demo
 from core.models.scratch import scratch_specs
 from core.results import evaluation_table
 from core.store import Store
-from core.train.recipe import Recipe
 
 
 def test_demo_trains_then_evaluates_and_a_second_run_is_all_cache_hits(tmp_path):
     store = Store(tmp_path)
-    recipes = tuple(Recipe(model=m, dataset="digits", epochs=1, limit=128, batch_size=32, optimizer="adam", lr=1e-3)
-                    for m in ("cnn-2layer", "vit-small"))
+    spec = ArenaSpec(models=("cnn-2layer", "vit-small"), dataset="digits", budget="epochs:1", seeds=1, limit=128,
+                     batch_size=32, image_size=None)
     messages = []
-    first = run_demo(store=store, recipes=recipes, progress=lambda p: messages.append(p))
+    first = run_demo(store=store, spec=spec, progress=lambda p: messages.append(p))
     assert [r["model"] for r in first["runs"]] == ["cnn-2layer", "vit-small"]
     assert not any(r["cached"] for r in first["runs"]) and not any(e["cached"] for e in first["evaluations"])
     assert all(e["split"] == "val" and e["n"] == 359 for e in first["evaluations"])  # digits val, all of it
-    assert max(p["step"] for p in messages) <= len(recipes)
+    assert max(p["step"] for p in messages) <= len(spec.models) + 1  # the runs, then the evaluations
+    assert first["same_data"] is True and "the same training images" in first["held_equal"]["data"]
     table = evaluation_table(store)
     assert {r["model"] for r in table} == {r["run_id"] for r in first["runs"]}
-    second = run_demo(store=store, recipes=recipes)
+    second = run_demo(store=store, spec=spec)
     assert all(r["cached"] for r in second["runs"]) and all(e["cached"] for e in second["evaluations"])
 
 
@@ -28,3 +29,11 @@ def test_the_demo_recipes_cover_a_cnn_resnet20_and_the_small_vit_on_shapes():
     assert {"resnet20", "vit-small"} <= set(models) and all(r.dataset == "shapes" for r in DEMO_RECIPES)
     families = {s.id: s.family for s in scratch_specs()}
     assert [families[m] for m in models].count("cnn") >= 2
+    assert [families[m] for m in models].count("hybrid") >= 1  # a data-efficient ViT beside the plain one
+
+
+def test_the_demo_gives_every_model_the_same_images_and_budget():
+    spec = demo_arena()
+    shared = {"dataset", "limit", "val_limit", "image_size", "batch_size", "augment", "seed", "epochs", "max_steps"}
+    assert len({tuple(getattr(r, f) for f in sorted(shared)) for r in DEMO_RECIPES}) == 1
+    assert spec.seeds == 1 and spec.budget.startswith(("epochs:", "steps:", "flops:"))

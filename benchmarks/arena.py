@@ -1,0 +1,197 @@
+"""Write docs/arena.md: the fair fight, measured. Every table comes with the command that reproduces it.
+
+    .venv/bin/python benchmarks/arena.py [--only speed|demo|precision|sizes] [--seeds 3]
+
+Sections:
+- speed:     training images/s of each architecture at 32 px in fp32 and in bf16 autocast (the training loop,
+             end to end), training FLOPs per image, and compute utilisation (training FLOPs x images/s / the
+             measured matmul rate of the same dtype);
+- demo:      the demo's arena (one budget for all four models) over several seeds: mean val top-1 with its 95%
+             interval, and the learning curves;
+- precision: the same arena for the two cheapest models in fp32 (`--no-amp`), against bf16;
+- sizes:     the data-size sweep: ResNet-20, the plain ViT and the hybrid at 500 to 20,000 training images.
+
+Runs are ordinary cached runs in the store (CNNVIT_CACHE_DIR, default cache/), so a second run of this script
+only reads them back.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import torch  # noqa: E402
+
+from core.arena.run import arena_recipe, run_arena  # noqa: E402
+from core.arena.spec import ArenaSpec  # noqa: E402
+from core.bench import cpu_description, cores, matmul_flops  # noqa: E402
+from core.demo import DEMO_BUDGET, DEMO_MODELS  # noqa: E402
+from core.models.scratch import SCRATCH  # noqa: E402
+from core.train.runs import build_for_recipe  # noqa: E402
+
+SECTIONS = ("speed", "demo", "precision", "sizes")
+SPEED_MODELS = ("cnn-multilayer", "resnet20", "vit-small", "vit-convstem", "cct-2", "vit-spt-lsa")
+SIZES = (500, 2000, 5000, 20000)
+SIZE_BUDGET = "steps:600"
+PRECISION_MODELS = ("resnet20", "cct-2")
+
+
+def pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def ci(r: dict) -> str:
+    half = f" ± {100 * r['top1_ci95']:.1f}" if r.get("top1_ci95") is not None else ""
+    return f"{pct(r['top1_mean'])}{half}"
+
+
+def arena_cmd(spec: ArenaSpec, extra: str = "") -> str:
+    sizes = f" --sizes {','.join(map(str, spec.sizes))}" if spec.sizes else ""
+    return (f"python -m core arena --models {','.join(spec.models)} --dataset {spec.dataset} --budget {spec.budget} "
+            f"--seeds {spec.seeds}{sizes} --val-limit {spec.val_limit}{extra}")
+
+
+class Doc:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, *lines: str) -> None:
+        self.lines += lines
+        for line in lines:
+            print(line, flush=True)
+
+    def table(self, header: list[str], rows: list[list]) -> None:
+        self.add("| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+                 *("| " + " | ".join(str(c) for c in r) + " |" for r in rows), "")
+
+
+def sec_speed(doc: Doc, args) -> None:
+    from train_speed import train_rates
+
+    doc.add("## Training speed: fp32 against bf16 autocast", "",
+            "Reproduce: `.venv/bin/python benchmarks/arena.py --only speed`", "",
+            "The training loop end to end (`core.train`, one epoch of 2,000 `shapes` images at 32 px, batch 64, "
+            "Adam, flips; median of 3 epochs), with `--no-amp` (fp32, what CPU training was before) and with bf16 "
+            "autocast (the default where the CPU has bf16 dot products). Utilisation: training FLOPs per image "
+            "(forward + backward, counted by torch's flop counter) x images/s / the matmul rate of the same dtype "
+            "measured in this run.", "")
+    peak = {p: matmul_flops("cpu", p)["median"] for p in ("fp32", "bf16")}
+    rows = []
+    for model in SPEED_MODELS:
+        if model not in SCRATCH:
+            continue
+        r32 = train_rates(model, Path(tempfile.mkdtemp(prefix=f"speed-{model}-")), amp=False)["end_to_end"]
+        r16 = train_rates(model, Path(tempfile.mkdtemp(prefix=f"speed-{model}-")), amp=True)["end_to_end"]
+        _, m = build_for_recipe(arena_recipe(ArenaSpec(models=(model,), budget="epochs:1", seeds=1), model))
+        flops = m.train_flops_per_image()
+        rows.append([model, SCRATCH[model].family, f"{r32:,.0f}", f"{r16:,.0f}", f"**{r16 / r32:.2f}x**",
+                     f"{flops / 1e6:,.1f}", f"{flops * r32 / peak['fp32']:.0%}", f"{flops * r16 / peak['bf16']:.0%}"])
+    doc.table(["model", "family", "fp32 img/s", "bf16 img/s", "speed-up", "train MFLOPs/img", "fp32 util.",
+               "bf16 util."], rows)
+    doc.add(f"Matmul rate measured in this run: fp32 {peak['fp32'] / 1e9:,.0f} GFLOP/s, bf16 "
+            f"{peak['bf16'] / 1e9:,.0f} GFLOP/s (2048 x 2048, median of 5).", "")
+
+
+def _results_table(doc: Doc, out: dict) -> None:
+    rows = [[r["model"], r["family"], f"{r['size']:,}", ci(r), " / ".join(pct(t) for t in r["top1_runs"]),
+             f"{(r['train_flops'] or 0) / 1e12:,.1f}", f"{r['seconds'] or 0:,.0f}", f"{r['params']:,}"]
+            for r in out["results"]]
+    doc.table(["model", "family", "train images", "val top-1 (mean ± 95% CI)", "per seed", "train TFLOPs",
+               "seconds per run", "params"], rows)
+
+
+def _held(doc: Doc, out: dict) -> None:
+    held = out["held_equal"]
+    doc.add("Held equal: " + "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in held.items() if k != "own") + ".",
+            f"Each model's own: {held['own']}. Same images in the same order for every model, checked from each "
+            f"run's data digest: **{'yes' if out['same_data'] else 'NO'}** (digest {out['data_digest']}).", "")
+
+
+def _curves(doc: Doc, out: dict) -> None:
+    by: dict[tuple[str, int], list[float]] = {}
+    for c in out["curves"]:
+        if c["val_top1"] is not None:
+            by.setdefault((c["model"], c["epoch"]), []).append(c["val_top1"])
+    epochs = sorted({e for _, e in by})
+    models = list(dict.fromkeys(m for m, _ in by))
+    doc.add("Learning curves (val top-1 after each epoch, mean over seeds):", "")
+    doc.table(["model"] + [f"epoch {e}" for e in epochs],
+              [[m] + [pct(sum(v) / len(v)) if (v := by.get((m, e))) else "-" for e in epochs] for m in models])
+
+
+def sec_demo(doc: Doc, args) -> None:
+    spec = ArenaSpec(models=DEMO_MODELS, dataset="shapes", budget=DEMO_BUDGET, seeds=args.seeds, val_limit=500)
+    doc.add("## The demo's fight, over seeds", "", f"Reproduce: `{arena_cmd(spec)}`", "",
+            f"`python -m core demo` trains seed 0 of this arena: the four models on the same 5,000 `shapes` images "
+            f"with one budget, {DEMO_BUDGET}. Here with {args.seeds} seeds.", "")
+    t0 = time.perf_counter()
+    out = run_arena(spec)
+    _held(doc, out)
+    _results_table(doc, out)
+    _curves(doc, out)
+    doc.add(f"(The arena took {time.perf_counter() - t0:,.0f} s here, cached runs included.)", "")
+
+
+def sec_precision(doc: Doc, args) -> None:
+    doc.add("## bf16 against fp32: the same accuracy?", "",
+            f"Reproduce: `{arena_cmd(ArenaSpec(models=PRECISION_MODELS, budget=DEMO_BUDGET, seeds=args.seeds))}` "
+            "with and without `--no-amp`", "")
+    rows = []
+    for amp in (False, True):
+        spec = ArenaSpec(models=PRECISION_MODELS, dataset="shapes", budget=DEMO_BUDGET, seeds=args.seeds,
+                         val_limit=500, amp=amp)
+        for r in run_arena(spec)["results"]:
+            rows.append([r["model"], "bf16" if amp else "fp32", ci(r), f"{r['seconds']:,.0f}"])
+    doc.table(["model", "training precision", "val top-1 (mean ± 95% CI)", "seconds per run"], rows)
+
+
+def sec_sizes(doc: Doc, args) -> None:
+    hybrid = args.hybrid
+    spec = ArenaSpec(models=("resnet20", "vit-small", hybrid), dataset="shapes", budget=SIZE_BUDGET,
+                     seeds=args.seeds, sizes=SIZES, val_limit=500)
+    doc.add("## Data hunger: accuracy against training-set size", "", f"Reproduce: `{arena_cmd(spec)}`", "",
+            f"The same budget at every size ({SIZE_BUDGET}, batch 64: the same compute), so a larger set means "
+            "more distinct images, not more training. Smaller sets are subsets of larger ones; `shapes` is "
+            f"generated up to {SIZES[-1]:,} images (`shapes-{SIZES[-1]}`).", "")
+    out = run_arena(spec)
+    _held(doc, out)
+    models = list(dict.fromkeys(r["model"] for r in out["results"]))
+    cell = {(r["model"], r["size"]): r for r in out["results"]}
+    doc.table(["model"] + [f"{s:,} images" for s in SIZES],
+              [[m] + [ci(cell[(m, s)]) if (m, s) in cell else "-" for s in SIZES] for m in models])
+    for c in out["crossovers"]:
+        doc.add(f"- {c['text']}")
+    doc.add("")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", choices=SECTIONS, action="append")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--hybrid", default="cct-2", help="the data-efficient ViT of the size sweep")
+    p.add_argument("--out", default=str(ROOT / "docs" / "arena.md"))
+    args = p.parse_args()
+    os.environ.setdefault("CNNVIT_CACHE_DIR", str(ROOT / "cache"))
+    doc = Doc()
+    t0 = time.perf_counter()
+    for name in args.only or SECTIONS:
+        globals()[f"sec_{name}"](doc, args)
+    cpu = cpu_description()
+    head = ["# The arena: CNNs and ViTs in a fair fight", "",
+            f"Written by `benchmarks/arena.py` on {time.strftime('%Y-%m-%d')}: {cpu['name']}, {cores()} cores"
+            f"{', AVX-512 bf16' if cpu['avx512_bf16'] else ''}, torch {torch.__version__}; "
+            f"the script took {(time.perf_counter() - t0) / 60:.0f} minutes.", ""]
+    out = Path(args.out)
+    out.write_text("\n".join(head + doc.lines) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

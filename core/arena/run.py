@@ -1,0 +1,311 @@
+"""Training an arena and summarising it: the plan of runs, budgets turned into steps, means with confidence
+intervals, the data check, learning curves and crossovers (the package docstring says what is held equal)."""
+from __future__ import annotations
+
+import math
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.arena.spec import (
+    BUDGET_KINDS,
+    CALIBRATION_STEPS,
+    DEFAULT_RECIPE,
+    HELD_EQUAL,
+    ArenaSpec,
+    Budget,
+)
+from core.data.registry import load_dataset
+from core.errors import UserError
+from core.metrics import mean_ci95
+from core.models.scratch import SCRATCH
+from core.models.spec import input_shape_for
+from core.precision import autocast, resolve_precision
+from core.progress import Progress
+from core.settings import resolve_device
+from core.store import Store, fingerprint
+from core.train.loop import train
+from core.train.recipe import RECIPE_VERSION, Recipe
+from core.train.runs import build_for_recipe
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run of the arena: a model at a training-set size with a seed."""
+
+    model: str
+    size: int  # training images
+    seed: int
+    recipe: Recipe
+
+
+def model_recipe(model: str) -> dict:
+    """The model's own recipe (its registration's), or the default for architectures without one."""
+    own = SCRATCH[model].recipe or DEFAULT_RECIPE
+    clash = sorted(set(own) & set(HELD_EQUAL))
+    assert not clash, f"{model}'s recipe sets fields the arena holds equal: {clash}"
+    return dict(own)
+
+
+def arena_recipe(spec: ArenaSpec, model: str, *, seed: int = 0, dataset: str | None = None,
+                 limit: int | None = None) -> Recipe:
+    """What `model` trains with in this arena, before the budget sets its length: the shared fields from the
+    arena, the rest from the model's own recipe."""
+    return Recipe(model=model, dataset=dataset or spec.train_dataset(), batch_size=spec.batch_size,
+                  augment=spec.augment, image_size=spec.image_size, limit=limit if limit is not None else spec.limit,
+                  val_limit=spec.val_limit, seed=seed, amp=spec.amp, **model_recipe(model))
+
+
+def plan(spec: ArenaSpec, store: Store | None = None, *, device: str | None = None) -> list[Cell]:
+    """Every run the arena trains, in the order it trains them: size by size, seed by seed, model by model (so
+    the first full comparison arrives early). A seconds budget measures each model's training rate first, a FLOPs
+    budget counts each model's; the plan is then stored under the arena's key, and read back from there, so a
+    page summarising the arena never measures anything."""
+    store = store or Store()
+    # the plan follows from the spec and each model's own recipe (which a new release may change)
+    key = "arena-plan-" + fingerprint({"spec": spec.to_json(), "version": RECIPE_VERSION,
+                                       "recipes": {m: model_recipe(m) for m in spec.models}})[:16]
+    if (stored := store.get(key)) is not None:
+        return [Cell(c["model"], c["size"], c["seed"], Recipe.from_dict(c["recipe"])) for c in stored.meta["cells"]]
+    cells = _plan(spec, store, device)
+    store.put(key, "arena-plan", {"spec": spec.to_json(), "cells": [
+        {"model": c.model, "size": c.size, "seed": c.seed, "recipe": c.recipe.to_dict()} for c in cells]})
+    return cells
+
+
+def _plan(spec: ArenaSpec, store: Store, device: str | None) -> list[Cell]:
+    budget = Budget.parse(spec.budget)
+    dataset = spec.train_dataset()
+    ds = load_dataset(dataset)
+    n_train = len(ds.split("train"))
+    sizes: list[int | None] = list(spec.sizes) or [spec.limit]
+    for s in sizes:
+        if s is not None and s > n_train:
+            raise UserError(f"{dataset} has {n_train:,} training images; a size of {s:,} needs more")
+    cells = []
+    steps_cache: dict[tuple[str, int], int] = {}
+    for size in sizes:
+        images = min(size or n_train, n_train)
+        steps_per_epoch = max(1, math.ceil(images / spec.batch_size))
+        for seed in range(spec.seeds):
+            for model in spec.models:
+                base = arena_recipe(spec, model, seed=seed, dataset=dataset,
+                                    limit=size if size and size < n_train else None)
+                if budget.kind == "epochs":
+                    recipe = replace(base, epochs=int(budget.amount))
+                else:
+                    if (model, images) not in steps_cache:
+                        steps_cache[(model, images)] = budget_steps(budget, base, store, device=device)
+                    steps = steps_cache[(model, images)]
+                    recipe = replace(base, epochs=min(1000, math.ceil(steps / steps_per_epoch)), max_steps=steps)
+                cells.append(Cell(model, images, seed, recipe))
+    return cells
+
+
+def budget_steps(budget: Budget, recipe: Recipe, store: Store, *, device: str | None = None) -> int:
+    """The optimiser steps a steps, FLOPs or seconds budget buys this recipe's model."""
+    if budget.kind == "steps":
+        return int(budget.amount)
+    if budget.kind == "flops":
+        _, model = build_for_recipe(recipe)
+        per_step = model.train_flops_per_image() * recipe.batch_size
+        return max(1, int(budget.amount // per_step))
+    rate = training_rate(recipe, store, device=device)["images_per_second"]
+    return max(1, int(budget.amount * rate // recipe.batch_size))
+
+
+def training_rate(recipe: Recipe, store: Store, *, device: str | None = None) -> dict:
+    """This machine's training images/s for the recipe's model, batch size, image side and precision: measured
+    once over a few steps on random images (one untimed), then read from the store."""
+    dev = resolve_device(device)
+    precision = resolve_precision("auto" if recipe.amp else "fp32", dev)
+    ds, model = build_for_recipe(recipe)
+    shape = input_shape_for(ds, recipe.image_size)
+    key = "calibration-" + fingerprint({"kind": "calibration", "model": recipe.model, "shape": list(vars(shape).values()),
+                                        "batch": recipe.batch_size, "device": dev, "precision": precision,
+                                        "machine": platform.node(), "threads": torch.get_num_threads()})[:16]
+    if (hit := store.get(key)) is not None:
+        return hit.meta
+    module = model.module.to(dev).train()
+    opt = torch.optim.AdamW(module.parameters(), lr=1e-4)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(recipe.batch_size, shape.channels, shape.size, shape.size, generator=gen).to(dev)
+    y = torch.randint(0, shape.num_classes, (recipe.batch_size,), generator=gen).to(dev)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        with autocast(precision, dev):
+            out = module(x)
+        F.cross_entropy((out[0] if isinstance(out, tuple) else out).float(), y).backward()
+        opt.step()
+
+    step()
+    if dev == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(CALIBRATION_STEPS):
+        step()
+    if dev == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    meta = {"model": recipe.model, "images_per_second": CALIBRATION_STEPS * recipe.batch_size / seconds,
+            "device": dev, "precision": precision, "batch_size": recipe.batch_size, "image_size": shape.size}
+    store.put(key, "calibration", meta)
+    return meta
+
+
+def run_arena(spec: ArenaSpec, *, store: Store | None = None, device: str | None = None,
+              progress: Callable[[Progress], None] | None = None,
+              should_stop: Callable[[], bool] | None = None) -> dict:
+    """Train every run of the arena (finished ones are cache hits), then summarise."""
+    store = store or Store()
+    cells = plan(spec, store, device=device)
+    say = progress or (lambda p: None)
+    for i, cell in enumerate(cells):
+        where = f"[{i + 1}/{len(cells)}] {cell.model}, seed {cell.seed}, {cell.size:,} images"
+        say(Progress(step=i, steps=len(cells), model=cell.model, message=f"training {where}"))
+
+        def report(p: Progress, i: int = i, cell: Cell = cell) -> None:
+            within = ((p.epoch or 0) + (p.step or 0) / max(p.steps or 1, 1) * (p.row is None)) / max(p.epochs or 1, 1)
+            say(Progress(step=round(i + min(within, 1.0), 3), steps=len(cells), model=cell.model))
+
+        train(cell.recipe, store=store, device=device, progress=report, should_stop=should_stop)
+    say(Progress(step=len(cells), steps=len(cells), message="done"))
+    return summarize(spec, store, cells=cells)
+
+
+def summarize(spec: ArenaSpec, store: Store | None = None, *, cells: list[Cell] | None = None) -> dict:
+    """The arena's result from the runs finished so far (DESIGN.md's `arena` JSON, plus what was held equal,
+    how the data were checked, the learning curves and the crossovers)."""
+    store = store or Store()
+    cells = cells if cells is not None else plan(spec, store)
+    budget = Budget.parse(spec.budget)
+    groups: dict[tuple[str, int], list[tuple[Cell, dict | None]]] = {}
+    for cell in cells:
+        rec = store.get(cell.recipe.run_id)
+        groups.setdefault((cell.model, cell.size), []).append((cell, rec.meta if rec else None))
+    results = []
+    for (model, size), runs in groups.items():
+        done = [(c, m) for c, m in runs if m is not None]
+        tops = [m["val_top1"] for _, m in done if m.get("val_top1") is not None]
+        mean, half = mean_ci95(tops)
+        first = done[0][1] if done else {}
+        results.append({
+            "model": model, "family": SCRATCH[model].family, "size": size,
+            "top1_mean": mean, "top1_ci95": half, "top1_runs": tops,
+            "train_flops": float(np.mean([m["train_flops"] for _, m in done])) if done else None,
+            "seconds": float(np.mean([m["seconds"] for _, m in done])) if done else None,
+            "params": first.get("params"), "run_ids": [c.recipe.run_id for c, _ in runs],
+            "runs_done": len(done), "runs": len(runs), "steps": runs[0][0].recipe.max_steps or None,
+            "epochs": runs[0][0].recipe.epochs, "data_digests": [m.get("data_digest") for _, m in done],
+            "recipe": model_recipe(model),
+        })
+    same, digest = _data_check(cells, store)
+    return {
+        "dataset": spec.train_dataset(), "budget": str(budget), "seeds": spec.seeds, "data_digest": digest,
+        "same_data": same, "sizes": list(spec.sizes), "complete": all(r["runs_done"] == r["runs"] for r in results),
+        "held_equal": held_equal(spec), "results": results, "curves": curves(cells, store),
+        "crossovers": crossovers(results) if len(spec.sizes) > 1 else [],
+    }
+
+
+def held_equal(spec: ArenaSpec) -> dict:
+    """What every model in the arena shares, in words a reviewer reads."""
+    budget = Budget.parse(spec.budget)
+    return {
+        "data": f"{spec.train_dataset()}: the same training images"
+                + (f" at each size ({', '.join(f'{s:,}' for s in spec.sizes)})" if spec.sizes
+                   else f" ({spec.limit:,})" if spec.limit else "") + ", in the same order per seed",
+        "validation": f"the same {spec.val_limit:,} validation images" if spec.val_limit else "all validation images",
+        "budget": f"{budget} ({BUDGET_KINDS[budget.kind]})",
+        "batch_size": spec.batch_size, "image_size": spec.image_size, "augmentation": spec.augment,
+        "precision": "bf16 autocast where the hardware has it" if spec.amp else "fp32",
+        "seeds": f"{spec.seeds} (0..{spec.seeds - 1}): initial weights, data order and augmentation",
+        "own": "optimizer, learning rate, weight decay, warm-up, schedule, label smoothing (each model's recipe)",
+    }
+
+
+def _data_check(cells: list[Cell], store: Store) -> tuple[bool | None, str | None]:
+    """Whether every model of each (size, seed) trained on the same images in the same order, from the runs'
+    per-epoch data digests (where one run trained for fewer images than another - a FLOPs or seconds budget -
+    the epochs both trained in full must match); and one digest of it all."""
+    by_cell: dict[tuple, list[list[tuple[int, str]]]] = {}
+    for cell in cells:
+        rec = store.get(cell.recipe.run_id)
+        if rec is not None:
+            rows = [(h.get("images"), h.get("data_digest")) for h in rec.meta["history"]]
+            by_cell.setdefault((cell.size, cell.seed), []).append(rows)
+    if not by_cell:
+        return None, None
+    same = True
+    parts = []
+    for key in sorted(by_cell):
+        runs = by_cell[key]
+        longest = max(runs, key=len)
+        for rows in runs:
+            for (n, d), (n2, d2) in zip(rows, longest):
+                if n == n2 and d != d2:
+                    same = False
+        parts.append([d for _, d in longest])
+    return same, fingerprint({"cells": parts})[:16]
+
+
+def curves(cells: list[Cell], store: Store) -> list[dict]:
+    """Learning curves: per run and epoch, val top-1 against images and FLOPs trained so far."""
+    rows = []
+    for cell in cells:
+        rec = store.get(cell.recipe.run_id)
+        if rec is None:
+            continue
+        per_image = rec.meta.get("train_flops_per_image", 0)
+        seen = 0
+        for h in rec.meta["history"]:
+            seen += h.get("images", 0)
+            rows.append({"model": cell.model, "size": cell.size, "seed": cell.seed, "epoch": h["epoch"],
+                         "images_seen": seen, "train_flops": per_image * seen, "val_top1": h.get("val_top1"),
+                         "train_loss": h.get("train_loss"), "seconds": h.get("seconds")})
+    return rows
+
+
+def crossovers(results: list[dict]) -> list[dict]:
+    """For each CNN and each transformer (ViT or hybrid) with results at two or more sizes: where, on a log scale
+    of training-set size, the transformer's mean top-1 overtakes the CNN's (interpolated between the sizes around
+    the sign change), or that it stays behind / ahead at every size."""
+    by_model: dict[str, dict[int, float]] = {}
+    family = {}
+    for r in results:
+        if r["top1_mean"] is not None and r["size"]:
+            by_model.setdefault(r["model"], {})[r["size"]] = r["top1_mean"]
+            family[r["model"]] = r["family"]
+    out = []
+    cnns = [m for m in by_model if family[m] == "cnn"]
+    others = [m for m in by_model if family[m] in ("vit", "hybrid")]
+    for t in others:
+        for c in cnns:
+            sizes = sorted(set(by_model[t]) & set(by_model[c]))
+            if len(sizes) < 2:
+                continue
+            gap = [by_model[t][s] - by_model[c][s] for s in sizes]
+            out.append({"model": t, "versus": c, **_crossing(sizes, gap, t, c)})
+    return out
+
+
+def _crossing(sizes: list[int], gap: list[float], t: str, c: str) -> dict:
+    for (s0, g0), (s1, g1) in zip(zip(sizes, gap), zip(sizes[1:], gap[1:])):
+        if g0 < 0 <= g1:
+            frac = -g0 / (g1 - g0)
+            at = math.exp(math.log(s0) + frac * (math.log(s1) - math.log(s0)))
+            return {"size": round(at), "text": f"{t} overtakes {c} at about {round(at):,} training images"}
+        if g0 >= 0 > g1:
+            frac = g0 / (g0 - g1)
+            at = math.exp(math.log(s0) + frac * (math.log(s1) - math.log(s0)))
+            return {"size": round(at), "text": f"{t} falls behind {c} at about {round(at):,} training images"}
+    if all(g < 0 for g in gap):
+        return {"size": None, "text": f"{t} stays behind {c} up to {sizes[-1]:,} training images "
+                                      f"(gap at the largest size: {gap[-1]:+.1%})"}
+    return {"size": None, "text": f"{t} is ahead of {c} at every size from {sizes[0]:,} images"}

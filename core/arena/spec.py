@@ -1,0 +1,122 @@
+"""What an arena is (core/arena/run.py trains it): which models, on which data, with which budget and seeds.
+
+Kept apart from the training code so the job table and the CLI read and check an arena without importing torch.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from core.data.embedded import parse_sized_shapes, sized_shapes_id
+from core.errors import UserError
+from core.records import JsonRecord
+from core.store import fingerprint
+from core.train.recipe import Recipe
+
+BUDGET_KINDS = {
+    "epochs": "passes over the training images",
+    "steps": "optimiser steps",
+    "seconds": "wall seconds of training on this machine (each model's rate measured once, then a step count)",
+    "flops": "training FLOPs, forward and backward, counted (a cheaper model trains for more steps)",
+}
+# Recipe fields the arena holds equal for every model; a model's own recipe may not set them
+HELD_EQUAL = ("dataset", "limit", "val_limit", "image_size", "batch_size", "augment", "seed", "epochs",
+              "max_steps", "amp")
+# what a scratch architecture without its own recipe trains with: the demo's CNN recipe (Adam, cosine)
+DEFAULT_RECIPE = {"optimizer": "adam", "lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine"}
+CALIBRATION_STEPS = 4  # timed training steps (after one untimed) per seconds-budget calibration
+
+
+@dataclass(frozen=True)
+class Budget:
+    kind: str
+    amount: float
+
+    @classmethod
+    def parse(cls, text: str) -> Budget:
+        kind, _, amount = str(text).strip().partition(":")
+        kind = kind.strip().lower()
+        if kind not in BUDGET_KINDS or not amount.strip():
+            raise UserError(f"budget {text!r} does not read; give one of " +
+                            ", ".join(f"{k}:N" for k in BUDGET_KINDS) + " (e.g. epochs:8, flops:2e13)")
+        try:
+            value = float(amount)
+        except ValueError:
+            raise UserError(f"budget {text!r}: {amount!r} is not a number") from None
+        if not value > 0 or not math.isfinite(value):
+            raise UserError(f"budget {text!r} must be a positive number")
+        if kind in ("epochs", "steps") and value != int(value):
+            raise UserError(f"budget {text!r}: {kind} must be a whole number")
+        return cls(kind, value)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.amount:g}"
+
+
+@dataclass(frozen=True)
+class ArenaSpec(JsonRecord):
+    """One arena: which models, on which data, with which budget, how many seeds, at which training sizes."""
+
+    models: tuple[str, ...] = ()
+    dataset: str = "shapes"
+    budget: str = "epochs:8"
+    seeds: int = 3
+    sizes: tuple[int, ...] = ()  # training-set sizes; empty: `limit` images (or all of them)
+    limit: int | None = None
+    val_limit: int | None = 500
+    image_size: int | None = 32
+    batch_size: int = 64
+    augment: str = "none"
+    amp: bool = True  # bf16 autocast where the hardware has it (False: fp32), for every model alike
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "models", tuple(m.strip() for m in self.models if m.strip()))
+        object.__setattr__(self, "sizes", tuple(sorted({int(s) for s in self.sizes})))
+        if not self.models:
+            raise UserError("the arena needs at least one model")
+        if len(set(self.models)) != len(self.models):
+            raise UserError("a model is named twice")
+        # lazy: the scratch registry builds on torch (~2 s); the job table reads specs without it
+        from core.models.scratch import SCRATCH, is_scratch
+
+        for m in self.models:
+            if not is_scratch(m):
+                raise UserError(f"the arena trains architectures from scratch, and {m!r} is not one; "
+                                f"choose from: {', '.join(SCRATCH)}")
+        if not 1 <= self.seeds <= 20:
+            raise UserError("seeds must be between 1 and 20")
+        if any(s < 1 for s in self.sizes):
+            raise UserError("training-set sizes must be positive")
+        if self.sizes and self.limit:
+            raise UserError("give training-set sizes or a limit, not both")
+        Budget.parse(self.budget)
+        Recipe(model=self.models[0], dataset=self.dataset, batch_size=self.batch_size, augment=self.augment,
+               image_size=self.image_size, limit=self.limit, val_limit=self.val_limit)  # the shared fields check
+
+    @classmethod
+    def from_json(cls, d) -> ArenaSpec:
+        d = dict(d or {})
+        for k in ("models", "sizes"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return super().from_json(d)
+
+    def to_json(self) -> dict:
+        return {**dict(self), "models": list(self.models), "sizes": list(self.sizes)}
+
+    @property
+    def key(self) -> str:
+        return "arena-" + fingerprint({"kind": "arena", **self.to_json()})[:16]
+
+    @property
+    def title(self) -> str:
+        sizes = f", sizes {','.join(map(str, self.sizes))}" if self.sizes else ""
+        return f"arena: {', '.join(self.models)} on {self.dataset}, {self.budget}, {self.seeds} seeds{sizes}"
+
+    def train_dataset(self) -> str:
+        """The dataset the runs train on: `shapes` grows to `shapes-N` when a size asks for more than its 5,000."""
+        if self.sizes and self.dataset == "shapes" or parse_sized_shapes(self.dataset) is not None:
+            have = parse_sized_shapes(self.dataset) or 5000
+            if self.sizes and self.sizes[-1] > have:
+                return sized_shapes_id(self.sizes[-1])
+        return self.dataset

@@ -1,0 +1,149 @@
+"""The arena: budgets, identical data across models, confidence intervals, crossovers, sized `shapes`, the CLI."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from core.arena.run import _crossing, plan, run_arena, summarize
+from core.arena.spec import ArenaSpec, Budget
+from core.data.registry import load_dataset
+from core.errors import UserError
+from core.metrics import mean_ci95
+from core.store import Store
+from core.train.runs import build_for_recipe
+from test_cli import assert_user_error, cli
+
+
+def test_confidence_interval_worked_by_hand_for_three_seeds():
+    # 0.80, 0.84, 0.88: mean 0.84, sample sd 0.04, t(0.975, 2 df) = 4.3027 -> 4.3027 * 0.04 / sqrt(3) = 0.09937
+    mean, half = mean_ci95([0.80, 0.84, 0.88])
+    assert mean == pytest.approx(0.84) and half == pytest.approx(0.09937, abs=1e-5)
+    # 0.5, 0.6, 0.9: mean 0.6667; deviations -1/6, -1/15, 7/30 -> s^2 = 0.08667 / 2 -> s = 0.20817;
+    # 4.3027 * 0.20817 / 1.7321 = 0.51713
+    mean, half = mean_ci95([0.5, 0.6, 0.9])
+    assert mean == pytest.approx(2 / 3) and half == pytest.approx(0.51713, abs=1e-4)
+    assert mean_ci95([0.7]) == (0.7, None)  # one seed: no interval
+    assert mean_ci95([]) == (None, None)
+
+
+@pytest.mark.parametrize("text, kind, amount", [("epochs:8", "epochs", 8), ("steps:500", "steps", 500),
+                                                ("seconds:90", "seconds", 90), ("flops:2e13", "flops", 2e13),
+                                                (" FLOPS:1e9 ", "flops", 1e9)])
+def test_budgets_read(text, kind, amount):
+    assert Budget.parse(text) == Budget(kind, amount)
+
+
+@pytest.mark.parametrize("text, message", [("epochs", "does not read"), ("minutes:3", "does not read"),
+                                           ("epochs:abc", "not a number"), ("steps:-5", "positive"),
+                                           ("epochs:2.5", "whole number"), ("flops:inf", "positive")])
+def test_bad_budgets_say_why(text, message):
+    with pytest.raises(UserError, match=message):
+        Budget.parse(text)
+
+
+def test_arena_refuses_what_it_cannot_compare():
+    with pytest.raises(UserError, match="from scratch"):
+        ArenaSpec(models=("resnet20", "google/vit-base-patch16-224"))
+    with pytest.raises(UserError, match="twice"):
+        ArenaSpec(models=("resnet20", "resnet20"))
+    with pytest.raises(UserError, match="sizes or a limit"):
+        ArenaSpec(models=("resnet20",), sizes=(500,), limit=100)
+
+
+def test_crossover_is_interpolated_on_a_log_scale():
+    # the gap goes -10 -> +10 points between 500 and 2000 images: it crosses at the geometric mean, 1000
+    out = _crossing([500, 2000], [-0.1, 0.1], "vit", "cnn")
+    assert out["size"] == 1000 and "overtakes" in out["text"]
+    out = _crossing([500, 2000, 8000], [-0.3, -0.2, -0.1], "vit", "cnn")
+    assert out["size"] is None and "stays behind cnn up to 8,000" in out["text"]
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIT_CACHE_DIR", str(tmp_path / "store"))
+    return Store(tmp_path / "store")
+
+
+def test_every_model_trains_on_the_same_images_in_the_same_order(store):
+    spec = ArenaSpec(models=("linear", "cnn-2layer", "cct-2"), dataset="digits", budget="epochs:2", seeds=2,
+                     limit=300, val_limit=60, image_size=None)
+    out = run_arena(spec, store=store)
+    assert out["same_data"] is True and out["complete"]
+    assert [r["model"] for r in out["results"]] == ["linear", "cnn-2layer", "cct-2"]
+    digests = [r["data_digests"] for r in out["results"]]
+    assert digests[0] == digests[1] == digests[2]  # per seed, identical across the three architectures
+    assert digests[0][0] != digests[0][1]  # and a different order for another seed
+    for r in out["results"]:
+        assert r["runs_done"] == 2 and len(r["top1_runs"]) == 2 and r["top1_ci95"] is not None
+        assert r["train_flops"] > 0 and r["params"] > 0
+    # per-epoch digests in each run's history agree model by model, and cover 300 images per epoch
+    histories = [store.get(run_id).meta["history"] for r in out["results"] for run_id in r["run_ids"][:1]]
+    assert len({tuple(h["data_digest"] for h in hist) for hist in histories}) == 1
+    assert all(h["images"] == 300 for hist in histories for h in hist)
+    # runs are ordinary cached runs: asking again trains nothing, and the summary is the same
+    again = run_arena(spec, store=store)
+    assert again["results"] == out["results"]
+
+
+def test_a_flops_budget_buys_a_cheaper_model_more_steps(store):
+    spec = ArenaSpec(models=("linear", "cnn-2layer"), dataset="digits", budget="flops:2e9", seeds=1, limit=300,
+                     image_size=None)
+    cells = plan(spec, store)
+    steps = {}
+    for c in cells:
+        _, model = build_for_recipe(c.recipe)
+        per_step = model.train_flops_per_image() * c.recipe.batch_size
+        assert c.recipe.max_steps == max(1, int(2e9 // per_step))  # what the budget buys, counted
+        steps[c.model] = c.recipe.max_steps
+    assert steps["linear"] > steps["cnn-2layer"]
+
+
+def test_training_flops_are_about_three_forward_passes():
+    # backward costs about twice the forward (input and weight gradients): 3x per image in all, for a CNN
+    spec = ArenaSpec(models=("cnn-2layer",), dataset="digits", budget="epochs:1", seeds=1, image_size=None)
+    _, model = build_for_recipe(plan(spec, Store())[0].recipe)
+    ratio = model.train_flops_per_image() / model.flops_per_image()
+    assert 2.5 <= ratio <= 3.0  # the first layer needs no input gradient, hence a bit under 3
+
+
+def test_smaller_training_sets_are_subsets_of_larger_ones(store):
+    spec = ArenaSpec(models=("linear",), dataset="digits", budget="steps:1", seeds=1, sizes=(200, 600),
+                     image_size=None)
+    cells = plan(spec, store)
+    assert [c.size for c in cells] == [200, 600] and [c.recipe.limit for c in cells] == [200, 600]
+    train = load_dataset("digits").split("train")
+    small, large = train.limited(200).index, train.limited(600).index
+    assert set(small) <= set(large)
+
+
+def test_shapes_at_any_training_size_extends_the_same_images(store):
+    base = load_dataset("shapes")
+    big = load_dataset("shapes-5040")
+    tb, tg = base.split("train"), big.split("train")
+    assert len(tg) == 5040 and np.array_equal(tg.images[:5000], tb.images)
+    assert list(tg.labels[5000:5010]) == list(range(10))  # balanced, continuing the class cycle
+    assert np.array_equal(big.split("val").images, base.split("val").images)
+    assert big.split_fingerprint("val") == base.split_fingerprint("val")  # val evaluations are shared
+    small = load_dataset("shapes-300")
+    assert np.array_equal(small.split("train").images, tb.images[:300])
+    with pytest.raises(UserError, match="100 to 100,000"):
+        load_dataset("shapes-50")
+    # an arena asking for more than shapes' 5,000 grows it
+    assert ArenaSpec(models=("linear",), sizes=(500, 5040)).train_dataset() == "shapes-5040"
+    assert ArenaSpec(models=("linear",), sizes=(500, 2000)).train_dataset() == "shapes"
+
+
+def test_arena_cli_json_keys_and_bad_input(tmp_path):
+    out = json.loads(cli("arena", "--models", "linear,cnn-2layer", "--dataset", "digits", "--budget", "steps:3",
+                         "--seeds", "2", "--val-limit", "60", "--image-size", "0", "--limit", "200",
+                         "--json").stdout)
+    assert set(out) >= {"dataset", "budget", "seeds", "data_digest", "results"}
+    assert out["budget"] == "steps:3" and out["seeds"] == 2 and out["same_data"] is True
+    for r in out["results"]:
+        assert set(r) >= {"model", "size", "top1_mean", "top1_ci95", "top1_runs", "train_flops", "seconds",
+                          "params", "run_ids"}
+        assert r["size"] == 200 and len(r["top1_runs"]) == 2 and math.isfinite(r["top1_ci95"])
+        assert r["top1_mean"] == pytest.approx(sum(r["top1_runs"]) / 2)
+    assert_user_error(cli("arena", "--models", "linear", "--budget", "weeks:2", ok=False), "does not read")
+    assert_user_error(cli("arena", "--models", "nope", "--budget", "steps:2", ok=False), "from scratch")
