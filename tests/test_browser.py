@@ -135,3 +135,49 @@ def test_uploading_an_image_on_predict_shows_top5(page, app_url, tmp_path):
     assert page.locator("[data-testid=stException]").count() == 0
     assert page.locator("text=ms on CPU, batch of 1").count() >= 1  # each model's latency under its top-5
     page.screenshot(path=tmp_path / "predict-upload.png", full_page=True)
+
+
+ARENA_LINK = "model=cnn-2layer&model=linear&dataset=digits&budget=epochs:3&seeds=2&size=250&size=1000&val=200&image=0"
+
+
+@pytest.fixture(scope="module")
+def arena_url(tmp_path_factory):
+    """A store holding one arena trained by the CLI (2 models x 2 seeds x 2 sizes on digits), served by Streamlit."""
+    store_dir = tmp_path_factory.mktemp("arena-store")
+    env = os.environ | {"CNNVIT_CACHE_DIR": str(store_dir), "CNNVIT_DEVICE": "cpu"}
+    subprocess.run([sys.executable, "-m", "core", "arena", "--models", "cnn-2layer,linear", "--dataset", "digits",
+                    "--budget", "epochs:3", "--seeds", "2", "--sizes", "250,1000", "--val-limit", "200",
+                    "--image-size", "0", "--json"], cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=600)
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                               "--server.port", str(port), "--server.address", "127.0.0.1"],
+                              cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(120):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_an_arena_link_opens_its_charts_in_the_browser(arena_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 3600})  # Streamlit scrolls inside: all of it
+        page.set_default_timeout(90_000)
+        _open(page, f"{arena_url}/arena?{ARENA_LINK}")
+        page.get_by_role("heading", name="Arena").first.wait_for()
+        page.locator("[data-testid=stVegaLiteChart]").nth(2).wait_for()  # bars, curves, accuracy against size
+        time.sleep(2)
+        assert page.locator("[data-testid=stException]").count() == 0
+        assert page.locator("text=Traceback").count() == 0
+        assert page.locator("text=Data check passed").count() == 1
+        shots = REPO_ROOT / "docs" / "screenshots"
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=shots / "arena.png", full_page=True)
+        browser.close()

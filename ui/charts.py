@@ -87,3 +87,84 @@ def confusion_chart(cells: pd.DataFrame, order: list[str], *, value: str, key: s
              .configure_view(fill="#f4f4f4"))
     event = st.altair_chart(chart, on_select="rerun", key=key)
     return (event.selection.get("cell") if event and event.selection else None) or []
+
+
+# --- the Arena page: rows of core.arena.run.summarize ------------------------------------------------------------
+# The interval's ends, clipped to 0..1 for drawing (with 2-3 seeds a 95% interval is often wider than the scale)
+_CI_LO = "datum.top1_ci95 == null ? datum.top1_mean : max(0, datum.top1_mean - datum.top1_ci95)"
+_CI_HI = "datum.top1_ci95 == null ? datum.top1_mean : min(1, datum.top1_mean + datum.top1_ci95)"
+_CI_TEXT = ("format(datum.top1_mean, '.1%') + (datum.top1_ci95 == null ? ' (one seed)' : "
+            "' ± ' + format(datum.top1_ci95 * 100, '.1f'))")
+
+
+def arena_bars(results: list[dict], *, key: str) -> None:
+    """Mean validation top-1 per model as bars coloured by family, with the 95% interval over seeds as an error
+    bar and the value written beside it."""
+    df = pd.DataFrame(results).dropna(subset=["top1_mean"])
+    if df.empty:
+        return
+    order = df.sort_values("top1_mean", ascending=False)["model"].tolist()
+    title = "validation top-1 (mean over seeds, 95% interval)"
+    base = (alt.Chart(df).transform_calculate(lo=_CI_LO, hi=_CI_HI, label=_CI_TEXT)
+            .encode(alt.Y("model:N", title=None, sort=order)))
+    tooltip = ["model", "family", alt.Tooltip("top1_mean:Q", title="mean top-1", format=".2%"),
+               alt.Tooltip("top1_ci95:Q", title="± (95% CI)", format=".2%"), alt.Tooltip("runs_done:Q", title="seeds")]
+    bars = base.mark_bar(opacity=0.85, height={"band": 0.7}).encode(
+        alt.X("top1_mean:Q", title=title, axis=alt.Axis(format=".0%", values=[i / 10 for i in range(11)]),
+              scale=alt.Scale(domain=[0, 1.22])),  # room right of 100% for the value written beside an interval
+        alt.Color("family:N", scale=FAMILY_COLORS, legend=alt.Legend(title="family")),
+        tooltip=tooltip)
+    interval = base.encode(alt.X("lo:Q", title=title), alt.X2("hi:Q"), tooltip=tooltip)
+    caps = [base.mark_tick(color="#222", thickness=1.5, size=14).encode(alt.X(f"{end}:Q", title=title))
+            for end in ("lo", "hi")]
+    whiskers = interval.mark_rule(color="#222", strokeWidth=1.5) + caps[0] + caps[1]
+    labels = base.mark_text(align="left", dx=6, color="#222").encode(alt.X("hi:Q", title=title), text="label:N")
+    # Streamlit fits the whole chart, axis title included, into the height
+    st.altair_chart((bars + whiskers + labels).properties(height=40 * len(df) + 60), width="stretch", key=key)
+
+
+def arena_learning_curves(curves: list[dict], *, key: str) -> None:
+    """Validation top-1 against training images seen: the mean over seeds per model as a bold line, each seed's
+    run as a faint one."""
+    df = pd.DataFrame(curves).dropna(subset=["val_top1"])
+    if df.empty:
+        return
+    x = alt.X("images_seen:Q", title="training images seen", axis=alt.Axis(format="~s", tickCount=6))
+    y = alt.Y("val_top1:Q", title="validation top-1", axis=alt.Axis(format=".0%"))
+    color = alt.Color("model:N", sort=None, scale=alt.Scale(scheme="tableau10"), legend=alt.Legend(title=None))
+    runs = alt.Chart(df).encode(x, y, color, detail="seed:N", tooltip=[
+        "model", "seed", "epoch", alt.Tooltip("images_seen:Q", format=","), alt.Tooltip("val_top1:Q", format=".1%")])
+    mean = (alt.Chart(df).transform_aggregate(val_top1="mean(val_top1)", images_seen="mean(images_seen)",
+                                              seeds="count()", groupby=["model", "epoch"])
+            .mark_line(point=True, strokeWidth=2.5)
+            .encode(x, y, color, tooltip=["model", "epoch", alt.Tooltip("images_seen:Q", format=","),
+                                          alt.Tooltip("val_top1:Q", title="mean top-1", format=".1%"), "seeds:Q"]))
+    faint = runs.mark_line(opacity=0.3, strokeWidth=1) + runs.mark_circle(opacity=0.3, size=18)
+    st.altair_chart((faint + mean).properties(height=320), width="stretch", key=key)
+
+
+def arena_data_size(results: list[dict], crossovers: list[dict], *, key: str) -> None:
+    """Mean validation top-1 against training-set size (log scale) per model, with the 95% interval as a band
+    and each located crossover as a dashed rule labelled with the two models."""
+    df = pd.DataFrame(results).dropna(subset=["top1_mean"])
+    if df.empty:
+        return
+    sizes = sorted(df["size"].unique().tolist())
+    x = alt.X("size:Q", title="training images (log scale)", scale=alt.Scale(type="log", nice=False),
+              axis=alt.Axis(values=sizes, format=","))
+    color = alt.Color("model:N", sort=None, scale=alt.Scale(scheme="tableau10"), legend=alt.Legend(title=None))
+    base = alt.Chart(df).transform_calculate(lo=_CI_LO, hi=_CI_HI).encode(x, color)
+    band = base.mark_area(opacity=0.15).encode(alt.Y("lo:Q", title="validation top-1 (mean, 95% band)",
+                                                     axis=alt.Axis(format=".0%")), alt.Y2("hi:Q"))
+    line = base.mark_line(point=True, strokeWidth=2).encode(alt.Y("top1_mean:Q"), tooltip=[
+        "model", "family", alt.Tooltip("size:Q", format=","), alt.Tooltip("top1_mean:Q", format=".1%"),
+        alt.Tooltip("top1_ci95:Q", title="± (95% CI)", format=".1%"), alt.Tooltip("runs_done:Q", title="seeds")])
+    chart = band + line
+    located = pd.DataFrame([c for c in crossovers if c.get("size")])
+    if not located.empty:
+        located["pair"] = located["model"] + " × " + located["versus"]
+        rules = alt.Chart(located).encode(alt.X("size:Q"), tooltip=["text"])
+        chart += (rules.mark_rule(strokeDash=[5, 4], color="#444")
+                  + rules.mark_text(align="left", baseline="top", dx=4, y=4, color="#444")
+                  .encode(text="pair:N"))
+    st.altair_chart(chart.properties(height=320), width="stretch", key=key)

@@ -1,0 +1,104 @@
+"""The Arena page through AppTest on a real store holding a really trained (tiny) arena: the link reopens it,
+the page says what was held equal, draws its charts and table, and turns a bad setting into a message."""
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.arena.spec import ArenaSpec
+from core.jobs import Jobs
+from core.settings import REPO_ROOT
+from core.store import Store
+
+# digits (8x8) at its own size, 2 optimiser steps per run: 2 models x 2 seeds x 2 sizes train in seconds
+SPEC = ArenaSpec(models=("cnn-2layer", "linear"), dataset="digits", budget="steps:2", seeds=2, sizes=(500, 1000),
+                 val_limit=50, image_size=None)
+LINK = {"model": ["cnn-2layer", "linear"], "dataset": "digits", "budget": "steps:2", "seeds": "2",
+        "size": ["500", "1000"], "val": "50", "image": "0"}
+
+
+@pytest.fixture
+def fresh_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIT_CACHE_DIR", str(tmp_path))
+    return Store(tmp_path)
+
+
+@pytest.fixture
+def trained(fresh_store) -> dict:
+    from core.arena.run import run_arena
+
+    return run_arena(SPEC, store=fresh_store)
+
+
+def _arena(link: dict) -> AppTest:
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
+    at.query_params.update(link)
+    at.run()
+    at.switch_page("app_pages/arena.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_link_reopens_a_trained_arena_with_what_was_held_equal(trained):
+    at = _arena(LINK)
+    assert [w.value for w in at.multiselect if w.label == "Models"] == [["cnn-2layer", "linear"]]
+    text = "\n".join(m.value for m in at.markdown)
+    assert "digits: the same training images at each size (500, 1,000)" in text  # held_equal's words
+    assert "the same 50 validation images" in text and "steps:2" in text
+    assert any(trained["data_digest"] in s.value and "passed" in s.value for s in at.success)
+    assert len(at.get("vega_lite_chart")) == 3  # bars with intervals, learning curves, accuracy against size
+    table = at.dataframe[0].value
+    assert len(table) == 4  # 2 models x 2 sizes
+    for r in trained["results"]:  # each row is the summary's mean over the two seeds
+        row = table[(table["model"] == r["model"]) & (table["size"] == r["size"])].iloc[0]
+        assert row["top1"] == pytest.approx(sum(r["top1_runs"]) / 2) and row["seeds_done"] == "2/2"
+    assert at.get("download_button")  # the table as CSV
+    assert at.query_params["budget"] in ("steps:2", ["steps:2"])  # the page keeps its settings in the link
+
+
+def test_a_bad_budget_is_a_message_not_a_traceback(fresh_store):
+    at = _arena({**LINK, "budget": "epochs:abc"})
+    assert any("'abc' is not a number" in e.value for e in at.error)
+    assert not at.get("vega_lite_chart")
+
+
+def test_run_arena_submits_the_job_and_its_result_shows(trained, fresh_store):
+    at = _arena(LINK)
+    [button] = [b for b in at.button if b.label == "Run arena"]
+    button.click()
+    at.run()
+    assert not at.exception
+    jobs = Jobs(fresh_store)
+    [job] = jobs.list()
+    assert job.kind == "arena" and job.key == SPEC.key  # the arena the link describes
+    if jobs.claim(job.id) is not None:  # unless the spawned worker got there first; every run is a cache hit
+        jobs.run(jobs.get(job.id))
+    for _ in range(600):
+        if jobs.get(job.id).state not in ("queued", "running"):
+            break
+        time.sleep(0.2)
+    assert jobs.get(job.id).state == "done"
+    at = _arena(LINK)
+    assert len(at.dataframe[0].value) == 4 and not at.warning
+
+
+def test_one_seed_says_why_there_is_no_interval(fresh_store):
+    from core.arena.run import run_arena
+
+    spec = ArenaSpec(models=("linear",), dataset="digits", budget="steps:2", seeds=1, val_limit=50, image_size=None)
+    run_arena(spec, store=fresh_store)
+    at = _arena({"model": "linear", "dataset": "digits", "budget": "steps:2", "seeds": "1", "val": "50", "image": "0"})
+    assert any("No interval for linear" in c.value for c in at.caption)
+    assert len(at.get("vega_lite_chart")) == 2  # one size: no data-size chart
+
+
+def test_a_queued_arena_shows_its_job_and_no_results_yet(fresh_store):
+    from core.jobs import ArenaJob
+
+    job = Jobs(fresh_store).submit(ArenaJob(SPEC), start_worker=False)  # stays queued: nothing trains
+    at = _arena(LINK)
+    [bar] = at.get("progress")
+    assert bar.proto.text == f"job {job.id} queued" and bar.proto.value == 0
+    assert any("No run of this arena has finished yet" in i.value for i in at.info)
+    assert [b for b in at.button if b.label == "Cancel"]
