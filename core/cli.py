@@ -282,7 +282,7 @@ def cmd_arena(args) -> int:
     spec = ArenaSpec(models=tuple(args.models.split(",")), dataset=args.dataset, budget=args.budget, seeds=args.seeds,
                      sizes=tuple(_sizes(args.sizes)), limit=args.limit, val_limit=args.val_limit,
                      image_size=args.image_size or None, batch_size=args.batch_size, augment=args.augment,
-                     amp=args.amp)
+                     amp=args.amp, lr=args.lr)
     jobs = Jobs()
     job = jobs.submit(ArenaJob(spec, device=args.device), start_worker=args.detach)
     if args.detach:
@@ -469,6 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--augment", default="none", help="augmentation, the same for every model (default none)")
     s.add_argument("--no-amp", dest="amp", action="store_false", help="train in fp32 (default: bf16 autocast "
                    "where the hardware has it)")
+    s.add_argument("--lr", type=float, default=None, help="one peak learning rate for every model instead of each "
+                   "one's own (for a learning-rate sweep that treats every model alike)")
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     s.add_argument("--detach", action="store_true", help="run in the background (a job)")
     s.add_argument("--json", action="store_true")

@@ -21,7 +21,7 @@ DEMO_DATASET = "shapes"
 DEMO_MODELS = ("cnn-multilayer", "resnet20", "vit-small", "cct-2")
 # One budget for all four, sized so the demo fills an empty store in under 5 minutes on 2 CPU cores (measured in
 # docs/arena.md, with the accuracies it reaches and the learning curves)
-DEMO_BUDGET = "epochs:6"
+DEMO_BUDGET = "epochs:8"
 
 
 def demo_arena() -> ArenaSpec:

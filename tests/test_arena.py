@@ -147,3 +147,19 @@ def test_arena_cli_json_keys_and_bad_input(tmp_path):
         assert r["top1_mean"] == pytest.approx(sum(r["top1_runs"]) / 2)
     assert_user_error(cli("arena", "--models", "linear", "--budget", "weeks:2", ok=False), "does not read")
     assert_user_error(cli("arena", "--models", "nope", "--budget", "steps:2", ok=False), "from scratch")
+
+
+def test_one_learning_rate_for_every_model_overrides_their_own(store):
+    spec = ArenaSpec(models=("resnet20", "vit-small", "cct-2"), budget="epochs:1", seeds=1, lr=3e-4)
+    cells = plan(spec, store)
+    assert {c.recipe.lr for c in cells} == {3e-4}
+    assert {c.recipe.optimizer for c in cells} == {"adam", "adamw"}  # the rest of each recipe stays its own
+    assert summarize(spec, store, cells=cells)["held_equal"]["learning_rate"] == "0.0003 for every model"
+
+
+def test_the_plan_is_stored_so_a_page_never_measures(store):
+    spec = ArenaSpec(models=("linear", "cnn-2layer"), dataset="digits", budget="flops:2e9", seeds=1, limit=300,
+                     image_size=None)
+    first = plan(spec, store)
+    assert len(store.records("arena-plan")) == 1
+    assert plan(spec, store) == first  # read back: the FLOPs were counted once

@@ -58,7 +58,8 @@ def arena_recipe(spec: ArenaSpec, model: str, *, seed: int = 0, dataset: str | N
     arena, the rest from the model's own recipe."""
     return Recipe(model=model, dataset=dataset or spec.train_dataset(), batch_size=spec.batch_size,
                   augment=spec.augment, image_size=spec.image_size, limit=limit if limit is not None else spec.limit,
-                  val_limit=spec.val_limit, seed=seed, amp=spec.amp, **model_recipe(model))
+                  val_limit=spec.val_limit, seed=seed, amp=spec.amp,
+                  **{**model_recipe(model), **({"lr": spec.lr} if spec.lr else {})})
 
 
 def plan(spec: ArenaSpec, store: Store | None = None, *, device: str | None = None) -> list[Cell]:
@@ -226,7 +227,9 @@ def held_equal(spec: ArenaSpec) -> dict:
         "batch_size": spec.batch_size, "image_size": spec.image_size, "augmentation": spec.augment,
         "precision": "bf16 autocast where the hardware has it" if spec.amp else "fp32",
         "seeds": f"{spec.seeds} (0..{spec.seeds - 1}): initial weights, data order and augmentation",
-        "own": "optimizer, learning rate, weight decay, warm-up, schedule, label smoothing (each model's recipe)",
+        **({"learning_rate": f"{spec.lr:g} for every model"} if spec.lr else {}),
+        "own": "optimizer, " + ("" if spec.lr else "learning rate, ") + "weight decay, warm-up, schedule, label "
+               "smoothing (each model's recipe)",
     }
 
 

@@ -68,6 +68,7 @@ class ArenaSpec(JsonRecord):
     batch_size: int = 64
     augment: str = "none"
     amp: bool = True  # bf16 autocast where the hardware has it (False: fp32), for every model alike
+    lr: float | None = None  # one peak learning rate for every model instead of each one's own (a learning-rate sweep)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(m.strip() for m in self.models if m.strip()))
@@ -83,6 +84,8 @@ class ArenaSpec(JsonRecord):
             if not is_scratch(m):
                 raise UserError(f"the arena trains architectures from scratch, and {m!r} is not one; "
                                 f"choose from: {', '.join(SCRATCH)}")
+        if self.lr is not None and not 0 < self.lr <= 10:
+            raise UserError("the learning rate must be positive (and at most 10)")
         if not 1 <= self.seeds <= 20:
             raise UserError("seeds must be between 1 and 20")
         if any(s < 1 for s in self.sizes):
@@ -111,7 +114,8 @@ class ArenaSpec(JsonRecord):
     @property
     def title(self) -> str:
         sizes = f", sizes {','.join(map(str, self.sizes))}" if self.sizes else ""
-        return f"arena: {', '.join(self.models)} on {self.dataset}, {self.budget}, {self.seeds} seeds{sizes}"
+        lr = f", lr {self.lr:g} for all" if self.lr else ""
+        return f"arena: {', '.join(self.models)} on {self.dataset}, {self.budget}, {self.seeds} seeds{sizes}{lr}"
 
     def train_dataset(self) -> str:
         """The dataset the runs train on: `shapes` grows to `shapes-N` when a size asks for more than its 5,000."""
