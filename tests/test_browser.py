@@ -163,13 +163,10 @@ def arena_url(tmp_path_factory):
     server.wait(timeout=30)
 
 
-def test_an_arena_link_opens_its_charts_in_the_browser(arena_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 3600})  # Streamlit scrolls inside: all of it
-        page.set_default_timeout(90_000)
+def test_an_arena_link_opens_its_charts_in_the_browser(page, arena_url):
+    # the module's browser (a second sync_playwright cannot start while it runs), on the arena's own server
+    page.set_viewport_size({"width": 1280, "height": 3600})  # Streamlit scrolls inside: all of it in the shot
+    try:
         _open(page, f"{arena_url}/arena?{ARENA_LINK}")
         page.get_by_role("heading", name="Arena").first.wait_for()
         page.locator("[data-testid=stVegaLiteChart]").nth(2).wait_for()  # bars, curves, accuracy against size
@@ -180,4 +177,5 @@ def test_an_arena_link_opens_its_charts_in_the_browser(arena_url):
         shots = REPO_ROOT / "docs" / "screenshots"
         shots.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=shots / "arena.png", full_page=True)
-        browser.close()
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 1400})

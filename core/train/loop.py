@@ -314,7 +314,14 @@ def _group_norms(groups: list[tuple[str, list[nn.Parameter]]]) -> list[float]:
     out = []
     for _, ps in groups:
         grads = [p.grad for p in ps if p.grad is not None]
-        out.append(float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))) if grads else 0.0)
+        if not grads:
+            out.append(0.0)
+            continue
+        norm = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
+        if not math.isfinite(norm):  # squares of huge (finite) gradients overflow fp32: sum them in fp64
+            norm = float(torch.linalg.vector_norm(torch.stack(
+                [torch.linalg.vector_norm(g, dtype=torch.float64) for g in grads])))
+        out.append(norm)
     return out
 
 
