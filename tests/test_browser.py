@@ -3,6 +3,7 @@
 Chromium is installed with apt when it is missing (Playwright's own browser download does not work on
 these machines). Screenshots of every page land in the pytest temp folder, named in the output.
 """
+import contextlib
 import io
 import os
 import shutil
@@ -44,6 +45,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def _serve(env: dict):
+    """A real Streamlit server of app.py on a free port, with `env` (its store); the URL once it accepts."""
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                               "--server.port", str(port), "--server.address", "127.0.0.1"],
+                              cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(120):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     """A store with a trained model and its evaluation, served by a real Streamlit server."""
@@ -59,20 +80,8 @@ def app_url(tmp_path_factory):
     model = next(r["id"] for r in json.loads(run_id) if r["source"] == "trained")
     subprocess.run([sys.executable, "-m", "core", "evaluate", "--model", model, "--dataset", "digits"],
                    cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=300)
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                               "--server.port", str(port), "--server.address", "127.0.0.1"],
-                              cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.5)
-    yield url
-    server.terminate()
-    server.wait(timeout=30)
+    with _serve(env) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -148,19 +157,8 @@ def arena_url(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "core", "arena", "--models", "cnn-2layer,linear", "--dataset", "digits",
                     "--budget", "epochs:3", "--seeds", "2", "--sizes", "250,1000", "--val-limit", "200",
                     "--image-size", "0", "--json"], cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=600)
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                               "--server.port", str(port), "--server.address", "127.0.0.1"],
-                              cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(120):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.5)
-    yield f"http://127.0.0.1:{port}"
-    server.terminate()
-    server.wait(timeout=30)
+    with _serve(env) as url:
+        yield url
 
 
 def test_an_arena_link_opens_its_charts_in_the_browser(page, arena_url):
