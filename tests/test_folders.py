@@ -134,6 +134,25 @@ def test_imagenet_folder_with_and_without_names(tmp_path):
     assert load_folder(root).classes == [GOLDFISH, SALAMANDER, BULLFROG]
 
 
+def test_wnid_class_folders_at_the_root_are_wordnet_ids(tmp_path):
+    # the layout timm's and torchvision's ImageFolder read: <wnid>/*.JPEG with no split folder; it used to be a
+    # generic image folder with no wnids, so an ImageNet model could not be matched to it
+    from core.labels import align
+    from core.models.imagenet import imagenet1k
+
+    root = _classes(tmp_path / "inet-val", [BULLFROG, GOLDFISH])
+    ds = load_folder(root)
+    assert ds.layout == "imagenet-folder" and ds.splits == ["all"] and ds.wnids == [GOLDFISH, BULLFROG]
+    assert ds.split("all").labels.tolist() == [0, 0, 1, 1]
+    inet = imagenet1k()
+    alignment = align(inet, ds)
+    assert alignment.kind == "wordnet"
+    assert alignment.model_index.tolist() == [inet.wnids.index(GOLDFISH), inet.wnids.index(BULLFROG)] == [1, 30]
+    # a class folder that is not a wnid keeps the generic layout (no wnids are guessed)
+    _classes(root, ["cat"])
+    assert load_folder(root).layout == "image-folder" and load_folder(root).wnids is None
+
+
 def test_image_folder_single_split(tmp_path):
     root = _classes(tmp_path / "flowers", ["tulip", "daisy", "rose"], per_class=3)
     (root / "daisy" / "notes.txt").write_text("not an image")  # ignored, not an error

@@ -31,7 +31,7 @@ LAYOUTS = {
     "tiny-imagenet": "wnids.txt + words.txt + train/<wnid>/images/ + val/images/ + val/val_annotations.txt",
     "imagenet-kaggle": f"LOC_synset_mapping.txt + LOC_val_solution.csv + {KAGGLE_VAL}/*.JPEG",
     "csv-folder": "train.csv or labels.csv with columns image,label + the images it names",
-    "imagenet-folder": "val/<wnid>/*.JPEG and/or train/<wnid>/*.JPEG",
+    "imagenet-folder": "<wnid>/*.JPEG (as ImageFolder reads it), or {train,val,test}/<wnid>/*.JPEG",
     "image-folder": "<class>/*.jpg, or {train,val,test}/<class>/*.jpg (val/ may be valid/ or validation/)",
 }
 
@@ -429,13 +429,13 @@ def _split_dirs(root: Path, names: tuple[str, ...] = SPLIT_DIRS) -> dict[str, Pa
 
 
 def _wnid_splits(root: Path) -> dict[str, Path]:
-    """train/ and val/ (or valid/, validation/) folders whose sub-folders are all WordNet ids."""
-    found = {}
-    for s, d in _split_dirs(root, ("train", "val")).items():
-        subs = _subdirs(d)
-        if subs and all(WNID.match(sub.name) for sub in subs):
-            found[s] = d
-    return found
+    """The image-folder splits ({train,val,test}/, or the root itself as "all") when every class folder in them
+    is a WordNet id: class folders named n01440764/... are WordNet ids in any image-folder layout (timm's and
+    torchvision's ImageFolder read the root-level one)."""
+    dirs = _image_folder_splits(root)
+    if dirs and all(WNID.match(sub.name) for d in dirs.values() for sub in _subdirs(d)):
+        return dirs
+    return {}
 
 
 def _imagenet_folder(root: Path) -> _Found:
