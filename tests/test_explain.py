@@ -166,6 +166,42 @@ def test_gradcam_peaks_on_a_planted_bright_square():
     _assert_unchanged(before, model)
 
 
+def _resnets() -> dict[str, tuple[LoadedModel, str]]:
+    """A ResNet of each source, random weights, with the name of its last stage."""
+    import timm
+    import torchvision
+    from transformers import ResNetConfig, ResNetForImageClassification
+
+    torch.manual_seed(0)
+    hf = ResNetForImageClassification(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1],
+                                                   layer_type="basic", num_labels=3))
+    return {"torchvision": (_wrap(torchvision.models.resnet18(num_classes=3), 32, "cnn", 3), "layer4"),
+            "timm": (_wrap(timm.create_model("resnet18", pretrained=False, num_classes=3), 32, "cnn", 3), "layer4"),
+            "transformers": (_wrap(hf, 32, "cnn", 3), "resnet.encoder.stages.1"),
+            "scratch": (build_scratch("resnet20", InputShape(3, 32, 3)), "features")}
+
+
+def test_gradcam_defaults_to_the_last_stage_output_skip_path_included():
+    # pytorch-grad-cam's documented choice (model.layer4[-1], the last block's output); the last conv inside the
+    # block (layer4.1.conv2) comes before the residual add, so a map there ignores the skip path
+    for source, (model, stage) in _resnets().items():
+        e = explain(model, IMAGE, "gradcam")
+        assert e.layer == stage, (source, e.layer)
+        assert "last stage" in e.note, e.note
+    model, stage = _resnets()["torchvision"]
+    e = explain(model, IMAGE, "gradcam")
+    x = model.preprocess.normalize(model.preprocess.geometry(IMAGE).unsqueeze(0))
+    got = {}
+    handle = model.module.layer4.register_forward_hook(lambda m, i, o: got.setdefault("a", o))
+    try:
+        logits = model.logits(x)
+    finally:
+        handle.remove()
+    (g,) = torch.autograd.grad(logits[0, e.class_index], got["a"])
+    cam = torch.relu((g[0].mean((1, 2))[:, None, None] * got["a"][0]).sum(0)).detach().numpy()
+    np.testing.assert_allclose(e.data["cam"], cam / cam.max(), rtol=1e-4, atol=1e-6)
+
+
 # ------------------------------------------------------------------------------------------- attention
 
 

@@ -22,10 +22,12 @@ from core.models.wrapper import LoadedModel
 
 def gradcam(model: LoadedModel, image: np.ndarray, layer: str | None = None, *, class_index: int | None = None,
             **_) -> Explanation:
-    """Grad-CAM at `layer` (default: a CNN's last conv, a ViT's last block input norm) for `class_index`
+    """Grad-CAM at `layer` (default: a CNN's last stage output, a ViT's last block input norm) for `class_index`
     (default: the predicted class): ReLU(sum_c mean(dScore/dA_c) A_c), upsampled and divided by its maximum."""
     x, shown = model_input(model, image)
     name = layer or default_layer(model, x)
+    where = "" if layer else (", the default: the output of the last stage" if model.family != "vit"
+                              else ", the default: the last block's input norm")
     module = find_layer(model, name)
     hw = tuple(shown.shape[:2])
     prefix = prefix_tokens(model.module)
@@ -45,7 +47,7 @@ def gradcam(model: LoadedModel, image: np.ndarray, layer: str | None = None, *, 
     weights = g.mean(dim=(1, 2))
     cam = torch.relu((weights[:, None, None] * a).sum(0)).cpu().numpy()
     peak = float(cam.max())
-    note = f"Grad-CAM at {name} ({a.shape[1]}x{a.shape[2]} map)"
+    note = f"Grad-CAM at {name}{where} ({a.shape[1]}x{a.shape[2]} map)"
     if peak <= 0:
         note += "; the class gets no positive evidence at this layer (the map is empty)"
     coarse = cam / peak if peak > 0 else cam

@@ -1,6 +1,6 @@
 """Which layer a view reads by default, and a hook that captures layers' outputs inside the autograd graph.
 
-Grad-CAM and feature maps share both: a CNN's last executed conv, a token model's last LayerNorm whose patch
+Grad-CAM and feature maps share both: a CNN's last stage, a token model's last LayerNorm whose patch
 tokens reach the class score.
 """
 from __future__ import annotations
@@ -55,11 +55,43 @@ def default_token_layer(model: LoadedModel, x: torch.Tensor) -> str:
 
 
 def default_layer(model: LoadedModel, x: torch.Tensor) -> str:
-    """Grad-CAM's and feature maps' default: a CNN's last conv; a ViT's last block input norm (see gradcam)."""
+    """Grad-CAM's and feature maps' default: a CNN's last stage (see `last_stage`); a ViT's last block input norm
+    (see `default_token_layer`)."""
     if model.family == "vit":
         return default_token_layer(model, x)
     convs = executed_convs(model, x)
     if not convs:
         raise ExplainError(f"{model.id} has no convolution or token layers: it has no feature maps (its filters "
                            "view shows its class templates)")
-    return convs[-1]
+    return last_stage(model, x, convs[-1])
+
+
+def last_stage(model: LoadedModel, x: torch.Tensor, conv: str) -> str:
+    """The outermost module around the last executed conv `conv` whose output is still that conv's feature map
+    (a plain 4-D tensor with the same spatial size): the output of the last stage, as pytorch-grad-cam's
+    documentation picks it (torchvision's and timm's ResNets: `layer4`; transformers' ResNet:
+    `resnet.encoder.stages.3`; GoogLeNet: `inception5b`). A residual block's last conv comes before the
+    skip connection is added; its stage's output includes the skip path. Where no container qualifies (a max
+    pool or a flatten follows, as in VGG's `features`), the conv itself."""
+    kinds: dict[str, tuple[int, ...] | None] = {}
+
+    def hook_for(name):
+        def hook(m, inp, out):
+            if name not in kinds:
+                kinds[name] = tuple(out.shape) if isinstance(out, torch.Tensor) else None
+        return hook
+
+    mods = {n: m for n, m in model.module.named_modules() if n}
+    with forward_hooks(mods, hook_for), torch.no_grad():
+        model.logits(x)
+    target = kinds.get(conv)
+    chosen, parts = conv, conv.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        name = ".".join(parts[:i])
+        if name not in kinds:  # a container its parent iterates over (ModuleList, a stage's layers) never runs
+            continue
+        shape = kinds[name]
+        if shape is None or target is None or len(shape) != 4 or shape[2:] != target[2:]:
+            break
+        chosen = name
+    return chosen
