@@ -6,12 +6,14 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
+from torch import nn
 
 from core.explain.base import (
     ExplainError,
     Explanation,
     check_class,
     class_label,
+    forward_hooks,
     model_input,
     no_new_hooks,
     normalise,
@@ -26,6 +28,8 @@ from core.models.wrapper import LoadedModel
 
 HEAD_FUSIONS = ("mean", "max", "min")
 WINDOWED = ("swin", "swinv2")
+CLS_PARAMETERS = ("cls_token", "class_token")  # timm and the lab / torchvision's VisionTransformer
+MHA_ARGS = ("key_padding_mask", "need_weights", "attn_mask", "average_attn_weights", "is_causal")  # after q, k, v
 
 
 @contextlib.contextmanager
@@ -64,14 +68,136 @@ def scratch_attention(module: torch.nn.Module) -> Iterator[list]:
             m.return_attention, m.last_attention = flag, last
 
 
+def _timm_blocks(module: nn.Module) -> list[nn.Module]:
+    """timm's attention modules (ViT, DeiT, BEiT, EVA, Swin's windows ...): a `fused_attn` switch and, on the
+    unfused path, an `attn_drop` whose input is the softmaxed attention (B, heads, queries, keys)."""
+    return [m for m in module.modules()
+            if isinstance(getattr(m, "fused_attn", None), bool) and isinstance(getattr(m, "attn_drop", None), nn.Dropout)]
+
+
+@contextlib.contextmanager
+def timm_attention(module: nn.Module) -> Iterator[list]:
+    """timm: SDPA returns no weights, so switch every `fused_attn` off and catch each block's probabilities on
+    their way into its `attn_drop` (identity in eval); flags and hooks put back on exit. Yields the list the
+    (heads, T, T) maps of image 0 are appended to, in the order the blocks run."""
+    switches = [(m, m.fused_attn) for m in module.modules() if isinstance(getattr(m, "fused_attn", None), bool)]
+    maps: list[torch.Tensor] = []
+    drops = {str(i): b.attn_drop for i, b in enumerate(_timm_blocks(module))}
+
+    def catch(m: nn.Module, inp: tuple, out: torch.Tensor) -> None:
+        maps.append(inp[0][0].detach())
+
+    try:
+        for m, _ in switches:
+            m.fused_attn = False
+        with no_new_hooks(module), forward_hooks(drops, lambda name: catch):
+            yield maps
+    finally:
+        for m, flag in switches:
+            m.fused_attn = flag
+
+
+def _ask_for_weights(m: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """nn.MultiheadAttention forward pre-hook: per-head weights, whatever the caller asked for."""
+    kwargs = {**dict(zip(MHA_ARGS, args[3:])), **kwargs, "need_weights": True, "average_attn_weights": False}
+    return args[:3], kwargs
+
+
+@contextlib.contextmanager
+def mha_attention(module: nn.Module) -> Iterator[list]:
+    """torch's nn.MultiheadAttention (torchvision's ViT calls it with need_weights=False): ask each call for its
+    per-head weights and catch them from its output; hooks removed on exit. Yields the list of (heads, T, T)
+    maps of image 0, in the order the layers run."""
+    maps: list[torch.Tensor] = []
+    handles = []
+    try:
+        with no_new_hooks(module):
+            for m in module.modules():
+                if isinstance(m, nn.MultiheadAttention):
+                    handles.append(m.register_forward_pre_hook(_ask_for_weights, with_kwargs=True))
+                    handles.append(m.register_forward_hook(lambda m, inp, out: maps.append(out[1][0].detach())))
+            yield maps
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _has_cls_token(module: nn.Module) -> bool:
+    """A learned CLS token leads the token sequence (timm's `cls_token` is None when `class_token=False`)."""
+    return any(name.rsplit(".", 1)[-1] in CLS_PARAMETERS for name, _ in module.named_parameters())
+
+
+def _windowed(module: nn.Module) -> bool:
+    """Attention within local windows (Swin in timm, torchvision and transformers): no image-wide map."""
+    return any((hasattr(m, "window_size") and "Attention" in type(m).__name__) or "Window" in type(m).__name__
+               for m in module.modules())
+
+
+def _attends(module: nn.Module) -> bool:
+    return any(isinstance(m, (Attention, nn.MultiheadAttention)) or isinstance(getattr(m, "fused_attn", None), bool)
+               or type(m).__name__.endswith("Attention") for m in module.modules())
+
+
+def _swin(model: LoadedModel) -> str:
+    return (f"{model.id} is a Swin transformer: it attends within shifted local windows and has no CLS token, so "
+            "there is no image-wide attention map or rollout; use gradcam or feature-maps")
+
+
+def _refusal(model: LoadedModel) -> str:
+    """Why `model` has no CLS attention to read: no attention at all, windows, no CLS token, or layers whose
+    weights this view cannot reach."""
+    module = model.module
+    if not _attends(module):
+        if model.family == "cnn" or any(isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) for m in module.modules()):
+            return (f"{model.id} is a convolutional network, not a vision transformer: it has no attention to map "
+                    "or roll out; use gradcam or feature-maps")
+        return (f"{model.id} has no attention layers (it is not a vision transformer), so there is no attention "
+                "to map or roll out")
+    if _windowed(module):
+        if type(module).__name__.startswith("Swin"):
+            return _swin(model)
+        return (f"{model.id} attends within local windows and has no CLS token, so there is no image-wide "
+                "attention map or rollout; use gradcam or feature-maps")
+    if not _has_cls_token(module):
+        return (f"{model.id} is a vision transformer with no CLS token: it pools its tokens for the classifier, "
+                "so there is no CLS attention to map or roll out; use gradcam or feature-maps")
+    kinds = sorted({type(m).__name__ for m in module.modules() if type(m).__name__.endswith("Attention")})
+    return (f"{model.id} has a CLS token, but its attention layers ({', '.join(kinds) or 'unknown'}) do not give "
+            "their weights to this view (it reads the lab's ViTs, transformers ViT / DeiT, timm's "
+            "VisionTransformer / DeiT and torchvision's ViT); use gradcam or feature-maps")
+
+
+def _capture(module: nn.Module) -> contextlib.AbstractContextManager | None:
+    """The context manager that catches `module`'s global CLS attention, or None when it has none to catch."""
+    if _windowed(module) or not _has_cls_token(module):
+        return None
+    if _timm_blocks(module):
+        return timm_attention(module)
+    if any(isinstance(m, nn.MultiheadAttention) for m in module.modules()):
+        return mha_attention(module)
+    return None
+
+
+def _checked(model: LoadedModel, maps: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Caught maps are one square softmax (heads, T, T) per layer over the same T tokens, or a refusal saying
+    what they are instead (CaiT's class attention: one query; talking heads: mixed after the softmax)."""
+    shapes = sorted({tuple(m.shape) for m in maps})
+    if not maps or len(shapes) != 1 or len(shapes[0]) != 3 or shapes[0][1] != shapes[0][2]:
+        raise ExplainError(f"{model.id}'s attention layers are not one global token-to-token attention each "
+                           f"(weights of shapes {shapes or 'none'}); use gradcam or feature-maps")
+    rows = torch.stack([m.double() for m in maps]).sum(-1)
+    if not torch.allclose(rows, torch.ones_like(rows), atol=1e-3):
+        raise ExplainError(f"{model.id}'s attention weights are not softmax rows over the tokens (they are mixed "
+                           "after the softmax), so they cannot be mapped or rolled out; use gradcam or feature-maps")
+    return maps
+
+
 def attention_weights(model: LoadedModel, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
     """The logits and every layer's attention for one image: (layers, heads, tokens, tokens) float64."""
     module = model.module
     model_type = getattr(getattr(module, "config", None), "model_type", "")
     if model_type in WINDOWED:
-        raise ExplainError(f"{model.id} is a Swin transformer: it attends within shifted local windows and has no "
-                           "CLS token, so there is no image-wide attention map or rollout; use gradcam or "
-                           "feature-maps")
+        raise ExplainError(_swin(model))
     if any(isinstance(m, Attention) for m in module.modules()) and prefix_tokens(module) > 0:  # CCT pools: no CLS
         with scratch_attention(module) as blocks, torch.no_grad():
             logits = model.logits(x)
@@ -83,9 +209,14 @@ def attention_weights(model: LoadedModel, x: torch.Tensor) -> tuple[torch.Tensor
         maps = [a[0] for a in (out.attentions or ())]
         if not maps:
             raise ExplainError(f"{model.id} returns no attention weights ({model_type or 'unknown type'})")
+    elif (capture := _capture(module)) is not None:  # timm, torchvision
+        with torch.no_grad():
+            logits = model.logits(x)  # the model's own: catching the weights takes a slower, unfused path
+            with capture as maps:
+                model.logits(x)
+        maps = _checked(model, maps)
     else:
-        raise ExplainError(f"attention maps need a vision transformer with global attention (ViT, DeiT, the lab's "
-                           f"vit-small); {model.id} is a {model.family} model: use gradcam or feature-maps")
+        raise ExplainError(_refusal(model))
     return logits, torch.stack([m.double().cpu() for m in maps]).numpy()
 
 

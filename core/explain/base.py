@@ -165,7 +165,7 @@ def prefix_tokens(module: nn.Module) -> int:
     count = 0
     for name, p in module.named_parameters():
         leaf = name.rsplit(".", 1)[-1]
-        if leaf in ("cls_token", "distillation_token", "dist_token", "reg_token", "register_tokens"):
+        if leaf in ("cls_token", "class_token", "distillation_token", "dist_token", "reg_token", "register_tokens"):
             count += p.shape[1] if p.ndim == 3 else 1
     return count
 
