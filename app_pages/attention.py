@@ -6,7 +6,7 @@ import streamlit as st
 from core.errors import UserError
 from core.explain import attention_distances, explain_many, receptive_fields
 from core.explain.render import render
-from ui.pickers import cached_model, pick_images, pick_models
+from ui.pickers import cached_model, pick_images, pick_models, pick_precision
 
 st.title("Attention & Grad-CAM")
 picked = pick_models("attention-models", families=("cnn", "vit"))
@@ -16,6 +16,7 @@ method = c1.radio("Method", ["gradcam", "rollout", "attention"], horizontal=True
                                "attention": "attention per head (CLS)"}.get)
 fusion = c2.selectbox("Head fusion (rollout)", ["mean", "max", "min"], disabled=method != "rollout")
 discard = c3.slider("Discard ratio (rollout)", 0.0, 0.95, 0.0, 0.05, disabled=method != "rollout")
+precision = pick_precision("attention-precision")
 images = pick_images("attention", many=False)
 if not picked:
     st.info("Pick one or more models above.")
@@ -32,6 +33,7 @@ shared = all(m.labels.names == labels for m in models)
 cls = st.selectbox("Class (the same for every model)", [None] + list(range(len(labels))) if shared else [None],
                    format_func=lambda i: "each model's own top-1" if i is None else labels[i])
 opts = {"head_fusion": fusion, "discard_ratio": discard} if method == "rollout" else {}
+opts["precision"] = precision
 rows = explain_many(models, image, method, cls, **opts)
 cols = st.columns(max(1, len(rows)))
 for col, row in zip(cols, rows):
@@ -42,7 +44,8 @@ for col, row in zip(cols, rows):
             continue
         e = row.explanation
         st.image(render(e), width="stretch", caption=f"{e.class_label or ''} · {e.layer or ''}")
-        st.caption(" · ".join(f"{lab} {p:.0%}" for lab, p in e.top5[:5]) + f"  \n{1000 * row.seconds:.0f} ms")
+        st.caption(" · ".join(f"{lab} {p:.0%}" for lab, p in e.top5[:5]) + f" ({e.precision})  \n"
+                   f"{1000 * row.seconds:.0f} ms for the prediction and the map (one call, not warmed)")
         if e.note:
             st.caption(e.note)
 

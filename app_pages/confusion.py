@@ -81,6 +81,9 @@ if selected:
     pred_name = classes[pred] if pred < len(classes) else "(outside the dataset)"
     st.subheader(f"true {classes[true]}, predicted {pred_name}: {count} images"
                  + (f" (first {len(images)})" if count > len(images) else ""))
+    st.caption(f"Under each image, the top-5 this evaluation stored for it ({ev.meta.precision} on "
+               f"{ev.meta.device}): the prediction that put it in this cell. Predict at {ev.meta.precision} gives "
+               "the same top-1.")
     cols = st.columns(6)
     for i, item in enumerate(images):
         with cols[i % 6]:

@@ -5,16 +5,8 @@ import streamlit as st
 
 from core.errors import UserError
 from core.jobs import EvaluateJob, Jobs
-from core.precision import resolve_precision
 from core.results import job_rows
-from core.settings import resolve_device
-from ui.pickers import dataset_select, model_select, typing_accepted
-
-
-@st.cache_data(show_spinner=False)
-def auto_precision() -> str:
-    return resolve_precision("auto", resolve_device())
-
+from ui.pickers import dataset_select, model_select, pick_precision, typing_accepted
 
 st.title("Evaluate")
 st.caption("Each model x dataset pair is a background job; a pair already in the store is a cache hit. "
@@ -33,11 +25,7 @@ with st.form("evaluate"):
                                            "a CSV-labelled folder)")
     split = c2.selectbox("Split", ["val", "test", "train"])
     limit = c3.number_input("Images (0 = all)", 0, 10_000_000, 0, step=500)
-    precision = st.radio("Precision", ["auto", "fp32", "bf16"], horizontal=True,
-                         help=f"auto runs {auto_precision()} here: bf16 on GPUs and on CPUs with bf16 hardware "
-                              "(AMX, AVX-512 BF16), where it is several times faster, fp32 elsewhere. The "
-                              "precision is part of the stored result, so fp32 and bf16 runs sit side by side on "
-                              "the leaderboard.")
+    precision = pick_precision("evaluate-precision")
     submitted = st.form_submit_button("Evaluate", type="primary")
 
 if submitted:

@@ -3,10 +3,13 @@ import streamlit as st
 
 from core.errors import ImageDecodeError, UserError
 from core.predict import predict_image
-from ui.pickers import cached_model, pick_images, pick_models
+from ui.pickers import cached_model, pick_images, pick_models, pick_precision
+
+TIMING_REPEATS = 5
 
 st.title("Predict")
 picked = pick_models("predict-models")
+precision = pick_precision("predict-precision")
 images = pick_images("predict")
 
 for name, image in images.items():
@@ -17,14 +20,17 @@ for name, image in images.items():
         with col:
             try:
                 m = cached_model(model_id)
-                pred = predict_image(m, image, top_k=5)
+                pred = predict_image(m, image, top_k=5, precision=precision, timing_repeats=TIMING_REPEATS)
             except (UserError, ImageDecodeError) as e:
                 st.error(f"{model_id}: {e}")
                 continue
             st.markdown(f"**{m.name}**  \n`{model_id}` · {m.family}")
-            st.dataframe({"class": pred.labels, "probability": pred.probabilities}, hide_index=True,
-                         column_config={"probability": st.column_config.ProgressColumn(
+            st.dataframe({"class": pred.labels, "probability": pred.probabilities, "index": pred.class_indices},
+                         hide_index=True, column_config={"probability": st.column_config.ProgressColumn(
                              "probability", min_value=0.0, max_value=1.0, format="percent")})
-            st.caption(f"{1000 * pred.seconds:.1f} ms on {m.device.type.upper()}, batch of 1")
+            st.caption(f"{pred.precision} on {m.device.type.upper()}, one image: {1000 * pred.warm_seconds:.1f} ms "
+                       f"a forward pass (median of {pred.timing_repeats} after a warm-up); this call "
+                       f"{1000 * pred.seconds:.1f} ms with resize and normalisation"
+                       + (f"  \n{m.labels.assumed}" if m.labels.assumed else ""))
 if not picked:
     st.info("Pick one or more models above.")

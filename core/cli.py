@@ -117,7 +117,7 @@ def cmd_predict(args) -> int:
     # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.predict import predict_files
 
-    results = predict_files(args.model, args.images, top_k=args.top_k, dataset=args.dataset)
+    results = predict_files(args.model, args.images, top_k=args.top_k, dataset=args.dataset, precision=args.precision)
     if args.json:
         _print_json(results)
     else:
@@ -126,7 +126,10 @@ def cmd_predict(args) -> int:
             if "error" in r:
                 print(f"  error: {r['error']}")
             for t in r["top"]:
-                print(f"  {100 * t['probability']:6.2f}%  {t['label']}")
+                print(f"  {100 * t['probability']:6.2f}%  {t['label']}  (class {t['index']}"
+                      + (f", {t['wnid']})" if t["wnid"] else ")"))
+        if results:
+            print(f"({results[0]['precision']})")
     failed = [r for r in results if "error" in r]
     if failed:  # the readable ones were still printed; the contract's one line says what failed
         print(f"error: {len(failed)} of {len(results)} images could not be read; first: {failed[0]['error']}",
@@ -327,8 +330,8 @@ def cmd_explain(args) -> int:
 
     opts = {k: getattr(args, k) for k in ("head_fusion", "discard_ratio") if getattr(args, k) is not None}
     expl = explain_to_png(args.model, args.image, args.method, args.out, layer=args.layer,
-                          class_index=args.class_index, dataset=args.dataset, **opts)
-    top = f"; top-1 {expl.top5[0][0]} {100 * expl.top5[0][1]:.1f}%" if expl.top5 else ""
+                          class_index=args.class_index, dataset=args.dataset, precision=args.precision, **opts)
+    top = f"; top-1 {expl.top5[0][0]} {100 * expl.top5[0][1]:.1f}% ({expl.precision})" if expl.top5 else ""
     cls = f" for class {expl.class_index} ({expl.class_label})" if expl.class_index is not None else ""
     print(f"{args.out}: {args.method} of {args.model}" + (f" at {expl.layer}" if expl.layer else "") + cls + top)
     if expl.note:
@@ -395,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("images", nargs="+", metavar="IMAGE")
     s.add_argument("--top-k", type=int, default=5)
     s.add_argument("--dataset", default=None, help="label space for a scratch model (default: shapes)")
+    s.add_argument("--precision", choices=PRECISIONS, default=None, help=PRECISION_HELP)
     s.add_argument("--json", action="store_true")
     s.set_defaults(run=cmd_predict)
 
@@ -451,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", default=None, help="label space for a scratch model (default: shapes)")
     s.add_argument("--head-fusion", choices=["mean", "max", "min"], default=None, help="rollout: fuse heads by")
     s.add_argument("--discard-ratio", type=float, default=None, help="rollout: drop this fraction of weakest links")
+    s.add_argument("--precision", choices=PRECISIONS, default=None, help=PRECISION_HELP + "; the prediction and "
+                   "default class come from a forward at this precision (the maps themselves are fp32)")
     s.set_defaults(run=cmd_explain)
 
     s = sub.add_parser("arena", help="train models on the same images with the same budget over several seeds; "

@@ -102,3 +102,14 @@ def inference_fn(model, device: str, precision: str):
     run.channels_last = cl  # for `Preprocess.normalize`, to write the input in the model's layout at once
     run.folded = folded is not None  # whether the batch-norm-folded copy runs
     return run
+
+
+def runner_for(model, precision: str, device: str | None = None):
+    """`inference_fn(model, device, precision)` for one image at a time (Predict, explain): the same forward an
+    evaluation runs (folded copy, layout, autocast), so an image gets the same top-1 on every page at one
+    precision. Kept on the model for the next call; only the last (device, precision) is kept, since a folded
+    copy costs the model's size again. `device`: default the model's."""
+    device = device or model.device.type
+    if model._runner is None or model._runner[0] != (device, precision):
+        model._runner = ((device, precision), inference_fn(model, device, precision))
+    return model._runner[1]

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import logging
+import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from core.errors import ImageDecodeError, UserError
 from core.models.reference import ModelKind, resolve
 from core.models.registry import create_model
 from core.models.wrapper import LoadedModel
+from core.precision import resolve_precision, runner_for
 
 log = logging.getLogger(__name__)
 
@@ -24,40 +26,71 @@ class Prediction:
     labels: list[str]
     probabilities: list[float]
     class_indices: list[int]
-    seconds: float
+    seconds: float  # this call: resize, normalise and the forward pass (the first call also builds the runner)
+    precision: str = "fp32"  # what the forward ran at (an evaluation at the same precision gives the same top-1)
+    wnids: list[str | None] = field(default_factory=list)  # WordNet id of each class, where the model has them
+    warm_seconds: float | None = None  # median forward of `timing_repeats` calls after a warm-up (as `bench`)
+    timing_repeats: int = 0
 
 
-def predict_image(model: LoadedModel, image: np.ndarray, top_k: int = 5) -> Prediction:
-    """Ranked top-k for one decoded uint8 (H, W, C) image."""
+def predict_image(model: LoadedModel, image: np.ndarray, top_k: int = 5, *, precision: str | None = None,
+                  timing_repeats: int = 0) -> Prediction:
+    """Ranked top-k for one decoded uint8 (H, W, C) image, through the forward an evaluation runs
+    (`runner_for`): at one `precision` (auto|fp32|bf16|fp16; default the setting), Predict, explain and the
+    confusion matrix give an image the same top-1. `timing_repeats` > 0 also times that many forward passes
+    after one untimed warm-up and reports their median (a first call pays one-time costs)."""
     k = min(top_k, len(model.labels))
+    device = model.device.type
+    prec = resolve_precision(precision, device)
     t = time.perf_counter()
+    run = runner_for(model, prec, device)
     with torch.inference_mode():
-        x = model.preprocess(image).to(model.device)
-        prob = torch.softmax(model.logits(x).float(), dim=1)[0]
+        x = model.preprocess.normalize(model.preprocess.geometry(image).unsqueeze(0).to(model.device),
+                                       channels_last=run.channels_last)
+        prob = torch.softmax(run(x), dim=1)[0]
         p, idx = prob.topk(k)
-    seconds = time.perf_counter() - t
-    idx_list = idx.cpu().tolist()
-    return Prediction([model.labels.names[i] for i in idx_list], p.cpu().tolist(), idx_list, seconds)
+        idx_list = idx.cpu().tolist()
+        seconds = time.perf_counter() - t
+        warm = _median_forward(run, x, timing_repeats) if timing_repeats > 0 else None
+    wnids = model.labels.wnids
+    return Prediction([model.labels.names[i] for i in idx_list], p.cpu().tolist(), idx_list, seconds, prec,
+                      [wnids[i] if wnids else None for i in idx_list], warm, timing_repeats)
 
 
-def predict_files(model_id: str, images: list[str], *, top_k: int = 5, dataset: str | None = None) -> list[dict]:
-    """The CLI's `predict --json` list: per image {image, top: [{label, probability}]} (or an error)."""
+def _median_forward(run, x: torch.Tensor, repeats: int) -> float:
+    """Seconds of one forward pass: the median of `repeats` timed calls after one warm-up call."""
+    run(x)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        run(x).cpu()  # .cpu() waits for a GPU
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def predict_files(model_id: str, images: list[str], *, top_k: int = 5, dataset: str | None = None,
+                  precision: str | None = None) -> list[dict]:
+    """The CLI's `predict --json` list: per image {image, precision, top: [{label, probability, index, wnid}]}
+    (or an error). `index` is the model's class index (ImageNet-1k repeats names: "crane" is a bird and a
+    machine); `wnid` its WordNet id, null where the model has none."""
     if top_k <= 0:
         raise UserError("--top-k must be positive")
     model = load_for_prediction(model_id, dataset)
+    prec = resolve_precision(precision, model.device.type)
     out = []
     for path in images:
         if not Path(path).is_file():
             problem = "is a directory, not an image file" if Path(path).is_dir() else "does not exist"
-            out.append({"image": path, "top": [], "error": f"{path} {problem}"})
+            out.append({"image": path, "precision": prec, "top": [], "error": f"{path} {problem}"})
             continue
         try:
-            pred = predict_image(model, decode_image(path), top_k)
+            pred = predict_image(model, decode_image(path), top_k, precision=prec)
         except ImageDecodeError as e:
-            out.append({"image": path, "top": [], "error": str(e)})
+            out.append({"image": path, "precision": prec, "top": [], "error": str(e)})
             continue
-        out.append({"image": path, "top": [{"label": lab, "probability": p}
-                                           for lab, p in zip(pred.labels, pred.probabilities)]})
+        out.append({"image": path, "precision": pred.precision,
+                    "top": [{"label": lab, "probability": p, "index": i, "wnid": w}
+                            for lab, p, i, w in zip(pred.labels, pred.probabilities, pred.class_indices, pred.wnids)]})
     return out
 
 

@@ -127,6 +127,12 @@ def test_predict_page_shows_each_models_top5_for_a_bundled_example(fresh_store):
     assert len(tables) == 2 and all(len(t.value) == 5 for t in tables)  # a top-5 per model
     assert all(abs(sum(t.value["probability"])) <= 1.0 + 1e-6 for t in tables)
     assert "circle" in at.subheader[0].value  # the first bundled example
+    assert all("median of 5 after a warm-up" in c.value for c in at.caption if "forward pass" in c.value)
+    _by_label(at.radio, "Precision").set_value("bf16")
+    at.run()
+    assert not at.exception and at.query_params["precision"] == "bf16"
+    shown = [c.value for c in at.caption if "forward pass" in c.value]
+    assert len(shown) == 2 and all(c.startswith("bf16 on CPU") for c in shown)
 
 
 def test_compare_page_tables_bars_curves_and_csv(fresh_store):

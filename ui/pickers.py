@@ -116,6 +116,33 @@ def pick_models(key: str, *, families: tuple[str, ...] = ()) -> list[str]:
     return picked
 
 
+PRECISION_CHOICES = ("auto", "fp32", "bf16")
+
+
+@st.cache_data(show_spinner=False)
+def auto_precision() -> str:
+    """What `auto` runs on this machine's device."""
+    # lazy: core.precision imports torch (~2 s); the Overview page must draw without it
+    from core.precision import resolve_precision
+    from core.settings import resolve_device
+
+    return resolve_precision("auto", resolve_device())
+
+
+def pick_precision(key: str) -> str:
+    """The precision of every forward pass a page runs (Evaluate, Predict, Attention & Grad-CAM), remembered in
+    the URL: at one precision a confusion cell, a prediction and an explanation give an image the same top-1."""
+    from_url = st.query_params.get("precision")
+    value = st.radio("Precision", PRECISION_CHOICES, horizontal=True, key=key,
+                     index=PRECISION_CHOICES.index(from_url) if from_url in PRECISION_CHOICES else 0,
+                     help=f"auto runs {auto_precision()} here: bf16 on GPUs and on CPUs with bf16 hardware (AMX, "
+                          "AVX-512 BF16), where it is several times faster, fp32 elsewhere. bf16 and fp32 can "
+                          "rank near-tied classes differently, so each result says which it used; evaluations "
+                          "store fp32 and bf16 runs side by side.")
+    st.query_params["precision"] = value
+    return value
+
+
 def pick_images(key: str, *, many: bool = True) -> dict[str, np.ndarray]:
     """Uploaded images (decoded by the one safe decoder; a bad file is a message) or a bundled example.
     Uploads stay in memory: Streamlit holds their bytes, the decoder reads them from there."""

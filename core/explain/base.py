@@ -43,6 +43,7 @@ class Explanation:
     top5: list[tuple[str, float]] = field(default_factory=list)
     note: str = ""
     data: dict = field(default_factory=dict)
+    precision: str | None = None  # the forward behind top5 and the default class (explain's `precision`)
 
 
 def model_input(model: LoadedModel, image: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:

@@ -17,23 +17,27 @@ from core.explain.filters import filters
 from core.explain.gradcam import gradcam
 from core.explain.render import write_png
 from core.models.wrapper import LoadedModel
-from core.predict import load_for_prediction
+from core.predict import load_for_prediction, predict_image
 
 EXPLAINERS = {"filters": filters, "feature-maps": feature_maps, "attention": attention_maps, "rollout": rollout,
               "gradcam": gradcam}
 
 
-def explain(model: LoadedModel, image: np.ndarray, method: str, class_index: int | None = None,
-            **opts) -> Explanation:
+def explain(model: LoadedModel, image: np.ndarray, method: str, class_index: int | None = None, *,
+            precision: str | None = None, **opts) -> Explanation:
     """`method` (one of METHODS) of `model` on one decoded uint8 image. opts: layer, head_fusion,
-    discard_ratio, max_filters, max_channels."""
+    discard_ratio, max_filters, max_channels.
+
+    The top-5 shown and the default class (the predicted one) come from `predict_image` at `precision`
+    (default the setting): the forward an evaluation runs, so Predict, the confusion matrix and the
+    explanation name the same class. The maps are computed in fp32 (gradients, attention weights)."""
     if method not in EXPLAINERS:
         raise ExplainError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    expl = EXPLAINERS[method](model, image, class_index=class_index, **opts)
-    if not expl.top5:
-        x, _ = model_input(model, image)
-        with torch.no_grad():
-            expl.top5 = top5(model, model.logits(x)[0])
+    pred = predict_image(model, image, top_k=5, precision=precision)
+    chosen = pred.class_indices[0] if class_index is None else class_index
+    expl = EXPLAINERS[method](model, image, class_index=chosen, **opts)
+    expl.top5 = list(zip(pred.labels, pred.probabilities))
+    expl.precision = pred.precision
     return expl
 
 
@@ -66,13 +70,14 @@ def explain_many(models: list[LoadedModel], image: np.ndarray, method: str, clas
 
 
 def explain_to_png(model_id: str, image_path: str, method: str, out: str | Path, *, layer: str | None = None,
-                   class_index: int | None = None, dataset: str | None = None, **opts) -> Explanation:
+                   class_index: int | None = None, dataset: str | None = None, precision: str | None = None,
+                   **opts) -> Explanation:
     """The CLI's `explain`: load the model (scratch ids get `dataset`'s label space, default shapes, as in
     predict), decode the image with the shared safe decoder, explain, write a PNG atomically."""
     if method not in EXPLAINERS:
         raise ExplainError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     image = decode_image(image_path)
     model = load_for_prediction(model_id, dataset)
-    expl = explain(model, image, method, class_index, layer=layer, **opts)
+    expl = explain(model, image, method, class_index, layer=layer, precision=precision, **opts)
     write_png(expl, out)
     return expl

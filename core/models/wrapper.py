@@ -60,6 +60,7 @@ class LoadedModel:
     revision: str | None = None
     _digest: str | None = field(default=None, repr=False)
     _flops: int | None = field(default=None, repr=False)
+    _runner: tuple | None = field(default=None, repr=False, compare=False)  # core.precision.runner_for's
 
     def __post_init__(self) -> None:
         assert self.family in FAMILIES, self.family
