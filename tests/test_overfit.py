@@ -32,6 +32,7 @@ SIZE = 16
 SIZES = {"linear": 32, "cnn-2layer": 32}  # too small to fit 256 images at 16 px in the bound: at 32 px, still cheap
 BATCH = 256
 MAX_STEPS = 150
+STEPS = {"vgg16": 300}  # no BatchNorm: fits at its lr (Adam 1e-4) in 250 steps, measured (core/models/scratch.py)
 SLOW = {"alexnet-reduced", "googlenet-reduced", "vgg16", "resnet18", "se-googlenet", "cct-7", "vit-convstem",
         "vit-spt-lsa"}
 
@@ -70,8 +71,9 @@ def steps_to_fit(model_id: str, max_steps: int = MAX_STEPS, lr: float | None = N
 @pytest.mark.parametrize("model_id", [pytest.param(s.id, marks=pytest.mark.slow) if s.id in SLOW else s.id
                                       for s in scratch_specs()])
 def test_each_architecture_fits_one_batch(model_id):
-    step, accuracy = steps_to_fit(model_id)
-    assert step is not None, f"{model_id} reached only {accuracy:.1%} on its training batch in {MAX_STEPS} steps"
+    bound = STEPS.get(model_id, MAX_STEPS)
+    step, accuracy = steps_to_fit(model_id, max_steps=bound)
+    assert step is not None, f"{model_id} reached only {accuracy:.1%} on its training batch in {bound} steps"
 
 
 def test_a_broken_learning_rate_is_caught():
