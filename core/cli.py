@@ -42,7 +42,7 @@ def cmd_datasets(args) -> int:
         _print_json(rows)
     else:
         for r in rows:
-            print(f"{r['id']:<10} {r['num_classes']:>4} classes  {'/'.join(r['splits']):<16} {r['source']:<9} {r['name']}")
+            print(f"{r['id']:<15} {r['num_classes']:>4} classes  {'/'.join(r['splits']):<16} {r['source']:<9} {r['name']}")
         print("or a folder: Tiny ImageNet, ImageNet val (Kaggle or class folders), image folder, CSV-labelled folder")
     return 0
 
@@ -276,6 +276,29 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_shape_bias(args) -> int:
+    # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
+    from core.shape_bias import shape_bias
+
+    r = shape_bias(args.model, args.dataset, precision=args.precision, device=args.device)
+    if args.json:
+        _print_json(r)
+        return 0
+
+    def pct(x) -> str:
+        return "-" if x is None else f"{100 * x:.1f}%"
+
+    print(f"{r['model']} on {r['dataset']} ({r['n']} cue-conflict images, {r['precision']})"
+          + (" (cached)" if r["cached"] else ""))
+    print(f"  shape bias {pct(r['shape_bias'])}  coverage {pct(r['coverage'])}  "
+          f"({r['shape_decisions']} shape, {r['texture_decisions']} texture decisions)")
+    print(f"  controls: shape only {pct(r['controls']['shape-only'])} top-1, "
+          f"texture only {pct(r['controls']['texture-only'])} top-1")
+    for c in r["per_class"]:
+        print(f"  {c['class']:<10} shape bias {pct(c['shape_bias']):>6}  coverage {pct(c['coverage']):>6}")
+    return 0
+
+
 def cmd_arena(args) -> int:
     # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.arena.run import summarize
@@ -458,6 +481,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--precision", choices=PRECISIONS, default=None, help=PRECISION_HELP + "; the prediction and "
                    "default class come from a forward at this precision (the maps themselves are fp32)")
     s.set_defaults(run=cmd_explain)
+
+    s = sub.add_parser("shape-bias", help="shape vs texture: the share of cue-conflict decisions a model makes by "
+                                          "shape (Geirhos et al. 2019), on generated shapes-textured")
+    s.add_argument("--model", required=True, help="a model whose classes are shapes' (scratch id or trained run)")
+    s.add_argument("--dataset", default="shapes-textured", help="the cue-conflict set (default shapes-textured)")
+    s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    s.add_argument("--precision", choices=PRECISIONS, default=None, help=PRECISION_HELP)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(run=cmd_shape_bias)
 
     s = sub.add_parser("arena", help="train models on the same images with the same budget over several seeds; "
                                      "mean and 95%% interval of val top-1 per model (and per training-set size)")

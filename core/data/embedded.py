@@ -1,4 +1,5 @@
-"""Datasets that ship with the project and work offline: `digits` and `shapes`."""
+"""Datasets that ship with the project and work offline: `digits`, `shapes` (at any training size) and
+`shapes-textured` (with its cue-conflict splits)."""
 from __future__ import annotations
 
 import hashlib
@@ -7,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from core.data import shapes
+from core.data import cue_conflict, shapes
 from core.data.base import Dataset, Split
 from core.errors import DatasetError
 from core.settings import get_settings
@@ -159,4 +160,41 @@ def sized_shapes_dataset(train_images: int) -> Dataset:
         split_fingerprint_fn=lambda s: (f"shapes-v{shapes.GENERATOR_VERSION}-seed{SPLIT_SEED}-train{n}:train"
                                         if s == "train" else shapes_dataset().split_fingerprint(s)),
         channels=3, image_size=(shapes.SIZE, shapes.SIZE),
+    )
+
+
+TEXTURED_ID = "shapes-textured"
+_TEXTURED: dict[str, dict[str, np.ndarray]] = {}
+
+
+def _textured_split(split: str) -> dict[str, np.ndarray]:
+    """One split of `shapes-textured`, generated once into the cache (its own file: a shape-bias run needs only
+    the three small bias splits, not the 5,000 training images)."""
+    path = get_settings().cache_dir / "datasets" / (
+        f"{TEXTURED_ID}-v{cue_conflict.GENERATOR_VERSION}-seed{SPLIT_SEED}-{split}.npz")
+    key = str(path)
+    if key not in _TEXTURED:
+        arrays = load_npz(path)
+        n = cue_conflict.SPLIT_SIZES[split]
+        if arrays is None or set(arrays) != {"x", "y"} or len(arrays["y"]) != n:
+            x, y = cue_conflict.generate_split(split, seed=SPLIT_SEED)
+            arrays = {"x": x, "y": y}
+            save_npz(path, arrays)
+        _TEXTURED[key] = arrays
+    return _TEXTURED[key]
+
+
+def textured_shapes_dataset() -> Dataset:
+    """`shapes-textured` (core/data/cue_conflict.py): train, val and test with agreeing shape and texture, and
+    the splits `conflict`, `shape-only` and `texture-only` that measure shape bias."""
+    version = f"{TEXTURED_ID}-v{cue_conflict.GENERATOR_VERSION}-seed{SPLIT_SEED}"
+    return Dataset(
+        id=TEXTURED_ID, name="Shapes with class textures (generated, 64x64; cue-conflict splits)",
+        source="embedded", layout="shapes", classes=list(cue_conflict.CLASSES),
+        split_loaders={s: (lambda s=s: Split(images=_textured_split(s)["x"], labels=_textured_split(s)["y"]))
+                       for s in cue_conflict.SPLIT_SIZES},
+        # image i of a split is a pure function of (seed, split, i) and the generator's version
+        fingerprint_fn=lambda: version,
+        split_fingerprint_fn=lambda s: f"{version}:{s}",
+        channels=3, image_size=(cue_conflict.SIZE, cue_conflict.SIZE),
     )

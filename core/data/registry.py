@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.data import embedded
+from core.data import cue_conflict, embedded
 from core.data.base import Dataset
 from core.data.downloads import cifar
 from core.data.folders import load_folder
@@ -34,6 +34,8 @@ ENTRIES: dict[str, DatasetEntry] = {
     for e in (
         DatasetEntry("shapes", "Shapes (generated, 64x64)", 10, ("train", "val", "test"), "embedded", embedded.shapes_dataset),
         DatasetEntry("digits", "Digits (scikit-learn, 8x8)", 10, ("train", "val", "test"), "embedded", embedded.digits),
+        DatasetEntry(embedded.TEXTURED_ID, "Shapes with class textures (generated, 64x64; cue-conflict splits)", 10,
+                     tuple(cue_conflict.SPLIT_SIZES), "embedded", embedded.textured_shapes_dataset),
         DatasetEntry("cifar10", "CIFAR-10", 10, ("train", "test"), "download", _cifar("cifar10")),
         DatasetEntry("cifar100", "CIFAR-100", 100, ("train", "test"), "download", _cifar("cifar100")),
     )

@@ -1,0 +1,77 @@
+"""Shape bias (Geirhos et al. 2019): the scoring worked by hand, the generated cue-conflict splits, the CLI."""
+import json
+
+import numpy as np
+import pytest
+from test_cli import assert_user_error, cli
+
+from core.data import cue_conflict
+from core.shape_bias import count, score
+
+
+def test_scoring_worked_by_hand():
+    # image:       0  1  2  3  4  5
+    shape = [0, 0, 1, 1, 2, 2]
+    texture = [1, 2, 0, 2, 2, 0]  # image 4's cues agree: left out
+    decision = [0, 2, 0, 1, 2, 1]  # shape, texture, texture, shape, (left out), neither
+    d = count(shape, texture, decision)
+    assert (d.n, d.shape, d.texture) == (5, 2, 2)
+    assert d.shape_bias == 0.5 and d.coverage == 0.8
+    out = score(shape, texture, decision, ["a", "b", "c"])
+    assert out["shape_bias"] == 0.5 and out["coverage"] == 0.8 and out["n"] == 5
+    a, b, c = out["per_class"]
+    assert (a["shape"], a["texture"], a["shape_bias"], a["coverage"]) == (1, 1, 0.5, 1.0)
+    assert (b["shape"], b["texture"], b["shape_bias"], b["coverage"]) == (1, 1, 0.5, 1.0)
+    assert (c["n"], c["shape_bias"], c["coverage"]) == (1, None, 0.0)  # no cue picked: no bias, zero coverage
+    assert count([0, 1], [1, 0], [0, 1]).shape_bias == 1.0 and count([0, 1], [1, 0], [1, 0]).shape_bias == 0.0
+
+
+def test_conflict_split_is_balanced_over_every_pair_of_different_classes():
+    n = cue_conflict.SPLIT_SIZES["conflict"]
+    pairs = [cue_conflict.cues("conflict", i) for i in range(n)]
+    counts = {p: pairs.count(p) for p in set(pairs)}
+    assert len(counts) == 90 and set(counts.values()) == {n // 90}
+    assert all(a != b for a, b in counts)
+    assert cue_conflict.labels("conflict").tolist() == [a for a, _ in pairs]  # labelled by shape
+    assert cue_conflict.texture_labels("conflict").tolist() == [b for _, b in pairs]
+    assert cue_conflict.labels("texture-only", 12).tolist() == [i % 10 for i in range(12)]  # labelled by texture
+    assert set(cue_conflict.texture_labels("shape-only", 20).tolist()) == {-1}
+    assert all(cue_conflict.cues("train", i) == (i % 10, i % 10) for i in range(20))  # cues agree in training
+
+
+def test_images_are_deterministic_and_the_same_whatever_else_is_generated():
+    for split in ("train", "conflict", "shape-only", "texture-only"):
+        few, y_few = cue_conflict.generate_split(split, n=3)
+        more, y_more = cue_conflict.generate_split(split, n=6)
+        np.testing.assert_array_equal(few, more[:3])
+        assert y_few.tolist() == y_more[:3].tolist()
+    a, _ = cue_conflict.generate_split("conflict", n=2)
+    b, _ = cue_conflict.generate_split("conflict", n=2, seed=1)
+    assert not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", range(len(cue_conflict.TEXTURES)))
+def test_each_texture_is_a_two_tone_pattern_with_both_tones(kind):
+    p = cue_conflict.texture(kind, np.random.default_rng(kind))
+    assert p.shape == (cue_conflict.SIZE, cue_conflict.SIZE) and set(np.unique(p).tolist()) == {0.0, 1.0}
+    assert 0.05 < p.mean() < 0.95, cue_conflict.TEXTURES[kind]
+
+
+def test_textures_differ_between_classes():
+    # the same random draws, different class: different patterns (a texture is a class cue, not noise)
+    pats = [cue_conflict.texture(k, np.random.default_rng(0)) for k in range(len(cue_conflict.TEXTURES))]
+    for i in range(len(pats)):
+        for j in range(i + 1, len(pats)):
+            assert (pats[i] != pats[j]).mean() > 0.1, (cue_conflict.TEXTURES[i], cue_conflict.TEXTURES[j])
+
+
+def test_shape_bias_cli_json_and_bad_input():
+    out = json.loads(cli("shape-bias", "--model", "linear", "--json").stdout)
+    assert {"model", "dataset", "n", "shape_bias", "coverage", "per_class", "controls", "cached"} <= set(out)
+    assert out["dataset"] == "shapes-textured" and out["n"] == 900 and not out["cached"]
+    assert out["shape_decisions"] + out["texture_decisions"] == round(out["coverage"] * 900)
+    assert len(out["per_class"]) == 10 and set(out["controls"]) == {"shape-only", "texture-only"}
+    again = json.loads(cli("shape-bias", "--model", "linear", "--json").stdout)
+    assert again["cached"] and again["shape_bias"] == out["shape_bias"]
+    assert_user_error(cli("shape-bias", "--model", "linear", "--dataset", "shapes", ok=False),
+                      "shapes-textured")
