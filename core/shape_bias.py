@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.data import cue_conflict
-from core.data.embedded import TEXTURED_ID
+from core.data.embedded import TEXTURED_ID, TEXTURED_VARIANTS
 from core.errors import UserError
 from core.evaluate import evaluate
 from core.store import Store
@@ -66,8 +66,9 @@ def shape_bias(model: str, dataset: str = TEXTURED_ID, *, store: Store | None = 
                device: str | None = None) -> dict:
     """The `shape-bias` CLI's JSON for `model` on the generated cue-conflict set: {model, dataset, n, shape_bias,
     coverage, per_class, controls: {shape-only, texture-only top-1}, precision, cached}."""
-    if dataset != TEXTURED_ID:
+    if dataset not in TEXTURED_VARIANTS:  # their bias splits are the same images
         raise UserError(f"shape bias is measured on {TEXTURED_ID} (generated cue conflict), not {dataset!r}")
+    dataset = TEXTURED_ID
     store = store or Store()
     evs = {s: evaluate(model, dataset, s, store=store, precision=precision, device=device)
            for s in cue_conflict.BIAS_SPLITS}

@@ -75,3 +75,19 @@ def test_shape_bias_cli_json_and_bad_input():
     assert again["cached"] and again["shape_bias"] == out["shape_bias"]
     assert_user_error(cli("shape-bias", "--model", "linear", "--dataset", "shapes", ok=False),
                       "shapes-textured")
+
+
+def test_one_cue_variants_share_the_bias_splits():
+    from core.data.registry import load_dataset
+
+    assert cue_conflict.cues("train", 3, "shape") == (3, None) and cue_conflict.cues("val", 13, "texture") == (None, 3)
+    assert cue_conflict.cues("conflict", 0, "texture") == cue_conflict.cues("conflict", 0) == (0, 1)
+    flat, y = cue_conflict.generate_split("train", n=2, variant="shape")
+    both, _ = cue_conflict.generate_split("train", n=2)
+    assert y.tolist() == [0, 1] and not np.array_equal(flat, both)
+    np.testing.assert_array_equal(cue_conflict.generate_split("conflict", n=2, variant="shape")[0],
+                                  cue_conflict.generate_split("conflict", n=2)[0])
+    sets = {d: load_dataset(d) for d in ("shapes-textured", "shapes-silhouettes", "shapes-texture-only")}
+    for s in cue_conflict.BIAS_SPLITS:  # the same images: one evaluation serves all three
+        assert len({ds.split_fingerprint(s) for ds in sets.values()}) == 1
+    assert len({ds.split_fingerprint("train") for ds in sets.values()}) == 3

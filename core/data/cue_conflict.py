@@ -9,15 +9,20 @@ and the texture agree, so both predict the class. The splits that measure the bi
 - `conflict`: the silhouette of class A filled with the texture of class B, balanced over the 90 pairs A != B
   (image i is pair i mod 90). Its labels are the shape classes; `texture_labels` gives the texture classes.
 - `shape-only`: silhouettes filled with one flat colour (the shape cue alone; label: the shape).
-- `texture-only`: the texture over the whole image, no silhouette (the texture cue alone; label: the texture).
+- `texture-only`: a patch of the texture in a random blob, no class's silhouette (the texture cue alone;
+  label: the texture).
 
-Images are deterministic from (seed, split, index), like `shapes`: the same whichever are generated.
+Two more datasets carry one cue in train, val and test, for the sanity checks (a model trained on one cue must
+decide by it): `shapes-silhouettes` (flat silhouettes) and `shapes-texture-only` (textures alone); their bias
+splits are `shapes-textured`'s. Images are deterministic from (seed, split, index), like `shapes`: the same
+whichever are generated.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from core.data import shapes
 
@@ -29,7 +34,7 @@ SPLIT_SIZES = {"train": 5000, "val": 1000, "test": 1000, "conflict": 900, "shape
 SPLIT_IDS = {"train": 10, "val": 11, "test": 12, "conflict": 13, "shape-only": 14, "texture-only": 15}
 BIAS_SPLITS = ("conflict", "shape-only", "texture-only")
 PAIRS = [(a, b) for a in range(len(CLASSES)) for b in range(len(CLASSES)) if a != b]  # (shape, texture)
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: texture-only images are textured blobs on the background (were full frame)
 
 
 def texture(kind: int, rng: np.random.Generator) -> np.ndarray:
@@ -88,19 +93,33 @@ def _background(rng: np.random.Generator) -> np.ndarray:
     return shapes._background(rng)
 
 
+def _blob_mask(cx: float, cy: float, r: float, rng: np.random.Generator) -> np.ndarray:
+    """An antialiased (SIZE, SIZE) mask of a random smooth blob: radius r (1 + sum of 3 random low harmonics),
+    a new outline every image, so it is no class's shape."""
+    big = SIZE * shapes._SS
+    theta = np.linspace(0, 2 * math.pi, 90, endpoint=False)
+    radius = np.ones_like(theta)
+    for k, (low, high) in zip((2, 3, 4), ((0.1, 0.3), (0.05, 0.2), (0.0, 0.12))):  # never quite a circle
+        radius += rng.uniform(low, high) * np.cos(k * theta + rng.uniform(0, 2 * math.pi))
+    pts = [(float((cx + r * q * math.cos(t)) * shapes._SS), float((cy + r * q * math.sin(t)) * shapes._SS))
+           for t, q in zip(theta, radius)]
+    mask = Image.new("L", (big, big), 0)
+    ImageDraw.Draw(mask).polygon(pts, fill=255)
+    return np.asarray(mask.resize((SIZE, SIZE), Image.Resampling.BOX), dtype=np.float32) / 255.0
+
+
 def render(shape: int | None, tex: int | None, rng: np.random.Generator) -> np.ndarray:
-    """One uint8 (SIZE, SIZE, 3) image: the silhouette of class `shape` filled with texture `tex` (None: one flat
-    colour), or with `shape` None the texture over the whole image."""
-    if shape is None:
-        pattern = texture(tex, rng)
-        a, b = _two_colours(rng)
-        img = a[None, None] * (1 - pattern[..., None]) + b[None, None] * pattern[..., None]
-        return np.clip(img + rng.normal(0, 4, img.shape) + 0.5, 0, 255).astype(np.uint8)
+    """One uint8 (SIZE, SIZE, 3) image on `shapes`'s background: the silhouette of class `shape` filled with
+    texture `tex` (None: one flat colour), or with `shape` None a patch of texture `tex` in a random blob (no
+    class's outline)."""
     img = _background(rng)
     r = rng.uniform(14, 24)  # larger than `shapes`'s: a texture needs a few periods inside the silhouette
     margin = r * 0.8
     cx, cy = rng.uniform(margin, SIZE - margin, 2)
-    mask = shapes._shape_mask(CLASSES[shape], cx, cy, r, rng.uniform(0, 2 * math.pi))
+    if shape is None:
+        mask = _blob_mask(cx, cy, r, rng)
+    else:
+        mask = shapes._shape_mask(CLASSES[shape], cx, cy, r, rng.uniform(0, 2 * math.pi))
     if tex is None:
         fill = np.broadcast_to(rng.uniform(0, 255, 3)[None, None], img.shape)
     else:
@@ -111,22 +130,27 @@ def render(shape: int | None, tex: int | None, rng: np.random.Generator) -> np.n
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
 
-def cues(split: str, i: int) -> tuple[int | None, int | None]:
-    """(shape class, texture class) of image i of `split`; None where the image has no such cue."""
+VARIANTS = ("both", "shape", "texture")  # what the train/val/test images carry (the bias splits are the same)
+
+
+def cues(split: str, i: int, variant: str = "both") -> tuple[int | None, int | None]:
+    """(shape class, texture class) of image i of `split`; None where the image has no such cue. `variant`: the
+    cues of the train, val and test images: both (agreeing), shape (flat silhouettes) or texture (texture alone,
+    the sanity checks: a model trained on one cue must decide by it)."""
     c = i % len(CLASSES)
     if split == "conflict":
         return PAIRS[i % len(PAIRS)]
-    if split == "shape-only":
+    if split == "shape-only" or (split not in BIAS_SPLITS and variant == "shape"):
         return c, None
-    if split == "texture-only":
+    if split == "texture-only" or (split not in BIAS_SPLITS and variant == "texture"):
         return None, c
     return c, c
 
 
-def labels(split: str, n: int | None = None) -> np.ndarray:
-    """The class each image of `split` is labelled with: the shape, except in texture-only (the texture)."""
+def labels(split: str, n: int | None = None, variant: str = "both") -> np.ndarray:
+    """The class each image of `split` is labelled with: its shape, or its texture where it has no shape."""
     n = SPLIT_SIZES[split] if n is None else n
-    return np.array([next(c for c in cues(split, i) if c is not None) for i in range(n)], dtype=np.int64)
+    return np.array([next(c for c in cues(split, i, variant) if c is not None) for i in range(n)], dtype=np.int64)
 
 
 def texture_labels(split: str, n: int | None = None) -> np.ndarray:
@@ -135,11 +159,13 @@ def texture_labels(split: str, n: int | None = None) -> np.ndarray:
     return np.array([-1 if cues(split, i)[1] is None else cues(split, i)[1] for i in range(n)], dtype=np.int64)
 
 
-def generate_split(split: str, seed: int = 0, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, SIZE, SIZE, 3) uint8 and labels (N,) of one split."""
+def generate_split(split: str, seed: int = 0, n: int | None = None, variant: str = "both"
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, SIZE, SIZE, 3) uint8 and labels (N,) of one split (of `variant`, see `cues`)."""
     n = SPLIT_SIZES[split] if n is None else n
+    stream = SPLIT_IDS[split] + (10 * VARIANTS.index(variant) if split not in BIAS_SPLITS else 0)
     images = np.empty((n, SIZE, SIZE, 3), dtype=np.uint8)
     for i in range(n):
-        shape, tex = cues(split, i)
-        images[i] = render(shape, tex, np.random.default_rng([seed, SPLIT_IDS[split], i]))
-    return images, labels(split, n)
+        shape, tex = cues(split, i, variant)
+        images[i] = render(shape, tex, np.random.default_rng([seed, stream, i]))
+    return images, labels(split, n, variant)

@@ -164,37 +164,47 @@ def sized_shapes_dataset(train_images: int) -> Dataset:
 
 
 TEXTURED_ID = "shapes-textured"
+TEXTURED_VARIANTS = {"shapes-textured": "both", "shapes-silhouettes": "shape", "shapes-texture-only": "texture"}
 _TEXTURED: dict[str, dict[str, np.ndarray]] = {}
 
 
-def _textured_split(split: str) -> dict[str, np.ndarray]:
-    """One split of `shapes-textured`, generated once into the cache (its own file: a shape-bias run needs only
-    the three small bias splits, not the 5,000 training images)."""
+def _textured_split(split: str, variant: str) -> dict[str, np.ndarray]:
+    """One split of a cue-conflict dataset, generated once into the cache (its own file: a shape-bias run needs
+    only the three small bias splits, not the 5,000 training images). The bias splits are every variant's."""
+    name = f"{TEXTURED_ID}-{variant}" if variant != "both" and split not in cue_conflict.BIAS_SPLITS else TEXTURED_ID
     path = get_settings().cache_dir / "datasets" / (
-        f"{TEXTURED_ID}-v{cue_conflict.GENERATOR_VERSION}-seed{SPLIT_SEED}-{split}.npz")
+        f"{name}-v{cue_conflict.GENERATOR_VERSION}-seed{SPLIT_SEED}-{split}.npz")
     key = str(path)
     if key not in _TEXTURED:
         arrays = load_npz(path)
         n = cue_conflict.SPLIT_SIZES[split]
         if arrays is None or set(arrays) != {"x", "y"} or len(arrays["y"]) != n:
-            x, y = cue_conflict.generate_split(split, seed=SPLIT_SEED)
+            x, y = cue_conflict.generate_split(split, seed=SPLIT_SEED, variant=variant)
             arrays = {"x": x, "y": y}
             save_npz(path, arrays)
         _TEXTURED[key] = arrays
     return _TEXTURED[key]
 
 
-def textured_shapes_dataset() -> Dataset:
+def textured_shapes_dataset(dataset_id: str = TEXTURED_ID) -> Dataset:
     """`shapes-textured` (core/data/cue_conflict.py): train, val and test with agreeing shape and texture, and
-    the splits `conflict`, `shape-only` and `texture-only` that measure shape bias."""
+    the splits `conflict`, `shape-only` and `texture-only` that measure shape bias; `shapes-silhouettes` and
+    `shapes-texture-only`: one cue in train, val and test, the same bias splits."""
+    variant = TEXTURED_VARIANTS[dataset_id]
     version = f"{TEXTURED_ID}-v{cue_conflict.GENERATOR_VERSION}-seed{SPLIT_SEED}"
+
+    def split_fingerprint(s: str) -> str:
+        return f"{version}:{s}" if s in cue_conflict.BIAS_SPLITS or variant == "both" else f"{version}-{variant}:{s}"
+
+    what = {"both": "class textures", "shape": "flat silhouettes", "texture": "class textures, no silhouette"}
     return Dataset(
-        id=TEXTURED_ID, name="Shapes with class textures (generated, 64x64; cue-conflict splits)",
+        id=dataset_id, name=f"Shapes with {what[variant]} (generated, 64x64; cue-conflict splits)",
         source="embedded", layout="shapes", classes=list(cue_conflict.CLASSES),
-        split_loaders={s: (lambda s=s: Split(images=_textured_split(s)["x"], labels=_textured_split(s)["y"]))
+        split_loaders={s: (lambda s=s: Split(images=_textured_split(s, variant)["x"],
+                                             labels=_textured_split(s, variant)["y"]))
                        for s in cue_conflict.SPLIT_SIZES},
-        # image i of a split is a pure function of (seed, split, i) and the generator's version
-        fingerprint_fn=lambda: version,
-        split_fingerprint_fn=lambda s: f"{version}:{s}",
+        # image i of a split is a pure function of (seed, split, variant, i) and the generator's version
+        fingerprint_fn=lambda: version if variant == "both" else f"{version}-{variant}",
+        split_fingerprint_fn=split_fingerprint,
         channels=3, image_size=(cue_conflict.SIZE, cue_conflict.SIZE),
     )

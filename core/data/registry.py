@@ -36,6 +36,12 @@ ENTRIES: dict[str, DatasetEntry] = {
         DatasetEntry("digits", "Digits (scikit-learn, 8x8)", 10, ("train", "val", "test"), "embedded", embedded.digits),
         DatasetEntry(embedded.TEXTURED_ID, "Shapes with class textures (generated, 64x64; cue-conflict splits)", 10,
                      tuple(cue_conflict.SPLIT_SIZES), "embedded", embedded.textured_shapes_dataset),
+        DatasetEntry("shapes-silhouettes", "Shapes as flat silhouettes (shape cue only; cue-conflict splits)", 10,
+                     tuple(cue_conflict.SPLIT_SIZES), "embedded",
+                     lambda: embedded.textured_shapes_dataset("shapes-silhouettes")),
+        DatasetEntry("shapes-texture-only", "Class textures without shapes (texture cue only; cue-conflict "
+                     "splits)", 10, tuple(cue_conflict.SPLIT_SIZES), "embedded",
+                     lambda: embedded.textured_shapes_dataset("shapes-texture-only")),
         DatasetEntry("cifar10", "CIFAR-10", 10, ("train", "test"), "download", _cifar("cifar10")),
         DatasetEntry("cifar100", "CIFAR-100", 100, ("train", "test"), "download", _cifar("cifar100")),
     )
