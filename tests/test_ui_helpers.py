@@ -103,7 +103,8 @@ def test_pickers_offer_scratch_and_runs_and_take_typed_ids_outside_hosted_mode(o
     assert list(pretrained.options) == model_choices() and "google/vit-base-patch16-224" in pretrained.options
     assert pretrained.proto.help == "typed"
     dataset = _widget(at, "Dataset")
-    assert list(dataset.options) == ["shapes", "digits"] and dataset.proto.accept_new_options
+    assert list(dataset.options) == ["shapes", "digits", "shapes-textured", "shapes-silhouettes",
+                                     "shapes-texture-only"] and dataset.proto.accept_new_options  # the embedded ones
 
 
 def test_pickers_offer_the_allow_lists_and_refuse_typing_in_hosted_mode(own_store):
