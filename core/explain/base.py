@@ -131,16 +131,16 @@ def no_new_hooks(module: nn.Module) -> Iterator[None]:
                     m.__dict__[a] = marks[id(m)][a]
 
 
-def trace(model: LoadedModel, x: torch.Tensor) -> list[tuple[str, nn.Module, tuple[int, ...]]]:
-    """(name, module, output shape) of every submodule in the order the forward pass runs them (first call)."""
+def trace(model: LoadedModel, x: torch.Tensor) -> list[tuple[str, nn.Module, tuple[int, ...] | None]]:
+    """(name, module, output shape) of every submodule in the order the forward pass runs them (first call); the
+    shape is None where the output is not a plain tensor (a tuple, a ModelOutput)."""
     seen: dict[str, tuple] = {}
     mods = {n: m for n, m in model.module.named_modules() if n}
 
     def hook_for(name):
         def hook(m, inp, out):
-            t = first_tensor(out)
-            if name not in seen and t is not None:
-                seen[name] = (name, m, tuple(t.shape))
+            if name not in seen:
+                seen[name] = (name, m, tuple(out.shape) if isinstance(out, torch.Tensor) else None)
         return hook
 
     with forward_hooks(mods, hook_for), torch.no_grad():
@@ -216,4 +216,9 @@ def upsample(grid: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 def executed_convs(model: LoadedModel, x: torch.Tensor) -> list[str]:
     """Names of the Conv2d layers the forward pass runs, in its order (aux heads idle in eval are left out)."""
-    return [n for n, m, _ in trace(model, x) if isinstance(m, nn.Conv2d)]
+    return convs_of(trace(model, x))
+
+
+def convs_of(ran: list[tuple[str, nn.Module, tuple[int, ...] | None]]) -> list[str]:
+    """The Conv2d layers of a `trace`, in forward order."""
+    return [n for n, m, _ in ran if isinstance(m, nn.Conv2d)]

@@ -11,7 +11,15 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from core.explain.base import ExplainError, executed_convs, first_tensor, forward_hooks, prefix_tokens, token_grid
+from core.explain.base import (
+    ExplainError,
+    convs_of,
+    first_tensor,
+    forward_hooks,
+    prefix_tokens,
+    token_grid,
+    trace,
+)
 from core.models.wrapper import LoadedModel
 
 
@@ -59,38 +67,29 @@ def default_layer(model: LoadedModel, x: torch.Tensor) -> str:
     (see `default_token_layer`)."""
     if model.family == "vit":
         return default_token_layer(model, x)
-    convs = executed_convs(model, x)
+    ran = trace(model, x)
+    convs = convs_of(ran)
     if not convs:
         raise ExplainError(f"{model.id} has no convolution or token layers: it has no feature maps (its filters "
                            "view shows its class templates)")
-    return last_stage(model, x, convs[-1])
+    return last_stage(ran, convs[-1])
 
 
-def last_stage(model: LoadedModel, x: torch.Tensor, conv: str) -> str:
-    """The outermost module around the last executed conv `conv` whose output is still that conv's feature map
-    (a plain 4-D tensor with the same spatial size): the output of the last stage, as pytorch-grad-cam's
-    documentation picks it (torchvision's and timm's ResNets: `layer4`; transformers' ResNet:
+def last_stage(ran: list[tuple[str, nn.Module, tuple[int, ...] | None]], conv: str) -> str:
+    """The outermost module around the conv `conv` whose output is still that conv's feature map (a plain 4-D
+    tensor with the same spatial size), from a `trace` of the forward pass: the output of the last stage, as
+    pytorch-grad-cam's documentation picks it (torchvision's and timm's ResNets: `layer4`; transformers' ResNet:
     `resnet.encoder.stages.3`; GoogLeNet: `inception5b`). A residual block's last conv comes before the
     skip connection is added; its stage's output includes the skip path. Where no container qualifies (a max
     pool or a flatten follows, as in VGG's `features`), the conv itself."""
-    kinds: dict[str, tuple[int, ...] | None] = {}
-
-    def hook_for(name):
-        def hook(m, inp, out):
-            if name not in kinds:
-                kinds[name] = tuple(out.shape) if isinstance(out, torch.Tensor) else None
-        return hook
-
-    mods = {n: m for n, m in model.module.named_modules() if n}
-    with forward_hooks(mods, hook_for), torch.no_grad():
-        model.logits(x)
-    target = kinds.get(conv)
+    shapes = {name: shape for name, _, shape in ran}
+    target = shapes[conv]
     chosen, parts = conv, conv.split(".")
     for i in range(len(parts) - 1, 0, -1):
         name = ".".join(parts[:i])
-        if name not in kinds:  # a container its parent iterates over (ModuleList, a stage's layers) never runs
+        if name not in shapes:  # a container its parent iterates over (ModuleList, a stage's layers) never runs
             continue
-        shape = kinds[name]
+        shape = shapes[name]
         if shape is None or target is None or len(shape) != 4 or shape[2:] != target[2:]:
             break
         chosen = name
