@@ -73,10 +73,9 @@ def shape_bias(model: str, dataset: str = TEXTURED_ID, *, store: Store | None = 
     evs = {s: evaluate(model, dataset, s, store=store, precision=precision, device=device)
            for s in cue_conflict.BIAS_SPLITS}
     conflict = evs["conflict"]
-    index = conflict.predictions.index
-    shape = np.array([cue_conflict.cues("conflict", int(i))[0] for i in index])
-    texture = np.array([cue_conflict.cues("conflict", int(i))[1] for i in index])
-    out = score(shape, texture, conflict.predictions.top_idx[:, 0], list(cue_conflict.CLASSES))
+    p = conflict.predictions  # the conflict split is labelled by shape: y_true is the shape class
+    texture = cue_conflict.texture_labels("conflict")[p.index]
+    out = score(p.y_true, texture, p.top_idx[:, 0], list(cue_conflict.CLASSES))
     meta = conflict.meta
     return {"model": meta.model, "model_name": meta.model_name, "family": meta.family, "dataset": dataset, **out,
             "controls": {s: evs[s].meta.top1 for s in ("shape-only", "texture-only")},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -68,17 +69,36 @@ def _shapes_path():
     return get_settings().cache_dir / "datasets" / f"shapes-v{shapes.GENERATOR_VERSION}-seed{SPLIT_SEED}.npz"
 
 
+def _generated(path, valid: Callable[[dict[str, np.ndarray]], bool],
+               make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays cached at `path`; where the file is missing, damaged or not what `valid` expects, `make()`'s,
+    written there atomically first."""
+    arrays = load_npz(path)
+    if arrays is None or not valid(arrays):
+        arrays = make()
+        save_npz(path, arrays)
+    return arrays
+
+
+def _xy(images_labels: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    return {"x": images_labels[0], "y": images_labels[1]}
+
+
+def _has_xy(n: int) -> Callable[[dict[str, np.ndarray]], bool]:
+    return lambda arrays: set(arrays) == {"x", "y"} and len(arrays["y"]) == n
+
+
 def shapes_arrays() -> dict[str, np.ndarray]:
     """Generate `shapes` once into the cache (atomically); later calls read the file."""
-    path = _shapes_path()
-    arrays = load_npz(path)
     expected = {f"x_{s}" for s in shapes.SPLIT_SIZES} | {f"y_{s}" for s in shapes.SPLIT_SIZES}
-    if arrays is None or set(arrays) != expected:
+
+    def make() -> dict[str, np.ndarray]:
         arrays = {}
         for split in shapes.SPLIT_SIZES:
             arrays[f"x_{split}"], arrays[f"y_{split}"] = shapes.generate_split(split, seed=SPLIT_SEED)
-        save_npz(path, arrays)
-    return arrays
+        return arrays
+
+    return _generated(_shapes_path(), lambda arrays: set(arrays) == expected, make)
 
 
 _SHAPES_CACHE: dict[str, dict[str, np.ndarray]] = {}
@@ -126,11 +146,8 @@ def _shapes_train(n: int) -> dict[str, np.ndarray]:
     key = f"extra-{n}"
     if key not in _SHAPES_CACHE:
         path = _shapes_path().with_name(f"{_shapes_path().stem}-train-{have}-{n}.npz")
-        arrays = load_npz(path)
-        if arrays is None or set(arrays) != {"x", "y"} or len(arrays["y"]) != n - have:
-            x, y = shapes.generate_split("train", seed=SPLIT_SEED, n=n, start=have)
-            arrays = {"x": x, "y": y}
-            save_npz(path, arrays)
+        arrays = _generated(path, _has_xy(n - have),
+                            lambda: _xy(shapes.generate_split("train", seed=SPLIT_SEED, n=n, start=have)))
         _SHAPES_CACHE[key] = {"x": np.concatenate([base["x_train"], arrays["x"]]),
                               "y": np.concatenate([base["y_train"], arrays["y"]])}
     return _SHAPES_CACHE[key]
@@ -176,13 +193,8 @@ def _textured_split(split: str, variant: str) -> dict[str, np.ndarray]:
         f"{name}-v{cue_conflict.GENERATOR_VERSION}-seed{SPLIT_SEED}-{split}.npz")
     key = str(path)
     if key not in _TEXTURED:
-        arrays = load_npz(path)
-        n = cue_conflict.SPLIT_SIZES[split]
-        if arrays is None or set(arrays) != {"x", "y"} or len(arrays["y"]) != n:
-            x, y = cue_conflict.generate_split(split, seed=SPLIT_SEED, variant=variant)
-            arrays = {"x": x, "y": y}
-            save_npz(path, arrays)
-        _TEXTURED[key] = arrays
+        _TEXTURED[key] = _generated(path, _has_xy(cue_conflict.SPLIT_SIZES[split]), lambda: _xy(
+            cue_conflict.generate_split(split, seed=SPLIT_SEED, variant=variant)))
     return _TEXTURED[key]
 
 
