@@ -292,8 +292,11 @@ def cmd_shape_bias(args) -> int:
           + (" (cached)" if r["cached"] else ""))
     print(f"  shape bias {pct(r['shape_bias'])}  coverage {pct(r['coverage'])}  "
           f"({r['shape_decisions']} shape, {r['texture_decisions']} texture decisions)")
-    print(f"  controls: shape only {pct(r['controls']['shape-only'])} top-1, "
-          f"texture only {pct(r['controls']['texture-only'])} top-1")
+    if r["controls"]:
+        print(f"  controls: shape only {pct(r['controls']['shape-only'])} top-1, "
+              f"texture only {pct(r['controls']['texture-only'])} top-1")
+    for ref in r.get("reference", []):
+        print(f"  published: {ref['label']} {pct(ref['shape_bias'])}")
     for c in r["per_class"]:
         print(f"  {c['class']:<10} shape bias {pct(c['shape_bias']):>6}  coverage {pct(c['coverage']):>6}")
     return 0
@@ -483,9 +486,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(run=cmd_explain)
 
     s = sub.add_parser("shape-bias", help="shape vs texture: the share of cue-conflict decisions a model makes by "
-                                          "shape (Geirhos et al. 2019), on generated shapes-textured")
-    s.add_argument("--model", required=True, help="a model whose classes are shapes' (scratch id or trained run)")
-    s.add_argument("--dataset", default="shapes-textured", help="the cue-conflict set (default shapes-textured)")
+                                          "shape (Geirhos et al. 2019), on generated shapes-textured or "
+                                          "the published stimuli")
+    s.add_argument("--model", required=True, help="on shapes-textured: a model whose classes are shapes' (scratch id "
+                                                  "or trained run); on the stimuli: an ImageNet-1k model")
+    s.add_argument("--dataset", default="shapes-textured",
+                   help="shapes-textured (generated; the default) or a folder of the published cue-conflict stimuli "
+                        "(16 category folders, airplane/airplane1-bicycle2.png)")
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     s.add_argument("--precision", choices=PRECISIONS, default=None, help=PRECISION_HELP)
     s.add_argument("--json", action="store_true")

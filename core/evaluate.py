@@ -114,20 +114,30 @@ def evaluation_key(model: ModelIdentity, dataset: Dataset, split: str, limit: in
         "weights": model.weights, "revision": model.revision, "dataset": dataset.split_fingerprint(split),
         "split": split, "limit": limit, "preprocess": model.preprocess, "precision": precision,
         "labels": fingerprint({"names": model.labels.names, "wnids": model.labels.wnids}),
-        "alignment": [alignment.kind, alignment.model_index.tolist()],
+        "alignment": alignment.key(),
     })
 
 
-def evaluate(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split: str | None = None, *,
-             limit: int | None = None, batch_size: int = 64, device: str | None = None,
-             num_workers: int | None = None, store: Store | None = None, progress: ImagesDone | None = None,
-             force: bool = False, precision: str | None = None) -> Evaluation:
-    """Score `model` on one split of `dataset`, reading the store first and writing it after.
-    `precision`: auto (the default: bf16 where the device runs it fast), fp32, bf16 or fp16."""
+@dataclass
+class _Plan:
+    """What an evaluation is of, and its key: known without running the model."""
+
+    ds: Dataset
+    split: str
+    data: Split
+    limit: int | None
+    dev: str
+    precision: str
+    ref: ModelRef | None
+    model: LoadedModel | None  # None: not built in this process yet (its identity was remembered)
+    alignment: Alignment
+    key: str
+
+
+def _plan(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split: str | None, limit: int | None,
+          device: str | None, store: Store, precision: str | None) -> _Plan:
     if limit is not None and limit <= 0:
         raise UserError("--limit must be a positive number of images")
-    if batch_size <= 0:
-        raise UserError("--batch-size must be positive")
     dev = resolve_device(device)  # before the cache: --device cuda without CUDA is an error, hit or miss
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     split = split or ds.default_split()
@@ -137,7 +147,6 @@ def evaluate(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split:
     data = full.limited(limit)
     if len(data) == 0:
         raise UserError(f"split {split!r} of {ds.id} has no images")
-    store = store or Store()
     # a model built before in this process is not built again just to compute the key (core/models/identity.py)
     if isinstance(model, LoadedModel):
         ref, m, ident = None, model, ModelIdentity.of(model)
@@ -147,6 +156,29 @@ def evaluate(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split:
     alignment = align(ident.labels, ds)
     precision = resolve_precision(precision, dev)
     key = evaluation_key(ident, ds, split, limit, precision, alignment)
+    return _Plan(ds, split, data, limit, dev, precision, ref, m, alignment, key)
+
+
+def find_evaluation(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split: str | None = None, *,
+                    limit: int | None = None, device: str | None = None, store: Store | None = None,
+                    precision: str | None = None) -> Evaluation | None:
+    """The stored evaluation `evaluate` would return as a cache hit, or None; nothing is computed."""
+    store = store or Store()
+    return _stored(store, _plan(model, dataset, split, limit, device, store, precision).key)
+
+
+def evaluate(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split: str | None = None, *,
+             limit: int | None = None, batch_size: int = 64, device: str | None = None,
+             num_workers: int | None = None, store: Store | None = None, progress: ImagesDone | None = None,
+             force: bool = False, precision: str | None = None) -> Evaluation:
+    """Score `model` on one split of `dataset`, reading the store first and writing it after.
+    `precision`: auto (the default: bf16 where the device runs it fast), fp32, bf16 or fp16."""
+    if batch_size <= 0:
+        raise UserError("--batch-size must be positive")
+    store = store or Store()
+    plan = _plan(model, dataset, split, limit, device, store, precision)
+    ds, split, data, dev, alignment, key = plan.ds, plan.split, plan.data, plan.dev, plan.alignment, plan.key
+    m = plan.model
     if not force and (hit := _stored(store, key)) is not None:
         return hit
     # one process computes a key: another asking for it meanwhile waits here, then reads the record
@@ -154,9 +186,9 @@ def evaluate(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split:
         if not force and (hit := _stored(store, key)) is not None:
             return hit  # computed by another process while we waited
         if m is None:
-            m = create_model(ref, ds, store=store)  # the same files and code the remembered identity names
+            m = create_model(plan.ref, ds, store=store)  # the same files and code the remembered identity names
 
-        run = inference_fn(m, dev, precision)
+        run = inference_fn(m, dev, plan.precision)
         t0 = time.perf_counter()
         fit = BatchSize(batch_size)
         preds, restricted, model_seconds, skipped = _predict_split(m, run, alignment, data, fit, dev, num_workers,
@@ -169,7 +201,7 @@ def evaluate(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split:
             model=m.id, model_name=m.name, family=m.family, source=m.source, params=m.params,
             flops_per_image=m.flops_per_image(), dataset=ds.id, dataset_name=ds.name,
             dataset_fingerprint=ds.split_fingerprint(split), num_classes=ds.num_classes,
-            model_classes=len(m.labels), split=split, limit=limit,
+            model_classes=len(m.labels), split=split, limit=plan.limit,
             n=int(len(preds.y_true)), skipped=len(skipped), skipped_files=skipped[:MAX_SKIP_MESSAGES],
             **metrics.summary(), scoring=alignment.describe(), outside=int((preds.top_idx[:, 0] < 0).sum()),
             restricted=compute_metrics(restricted.y_true, restricted.top_idx, ds.num_classes).summary()
@@ -177,7 +209,7 @@ def evaluate(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split:
             seconds=seconds, model_seconds=model_seconds,
             images_per_second=len(preds.y_true) / seconds if seconds > 0 else None,
             batch_size=fit.size, batch_size_requested=batch_size, oom_halvings=fit.halvings,
-            device=dev, precision=precision, preprocess=m.preprocess.key(), versions=_versions(),
+            device=dev, precision=plan.precision, preprocess=m.preprocess.key(), versions=_versions(),
         )
         arrays = preds.arrays() | ({"r_top_idx": restricted.top_idx, "r_top_prob": restricted.top_prob}
                                    if restricted is not None else {})
@@ -227,10 +259,13 @@ def _predict_split(m: LoadedModel, run, alignment: Alignment, data: Split, fit: 
     """Predictions over all model classes (mapped to dataset classes), the restricted ones when they
     differ, model-only seconds and the messages of skipped files. `run` maps a normalised batch to float32
     logits at the chosen precision; `fit` shrinks on out-of-memory."""
-    k = min(TOP_K, len(m.labels))
+    grouped = alignment.kind == "grouped"
+    k = min(TOP_K, len(alignment.group_sizes) if grouped else len(m.labels))
     k_r = min(TOP_K, len(alignment.model_index))
     both = alignment.scored_both_ways
     cols = torch.as_tensor(alignment.model_index)
+    sizes = torch.as_tensor(alignment.group_sizes, dtype=torch.float32)
+    group_of = torch.repeat_interleave(torch.arange(len(sizes)), sizes.long())  # pooled output -> dataset class
     out: dict[str, list] = {"idx": [], "prob": [], "r_idx": [], "r_prob": [], "pos": []}
     skipped: list[str] = []
     model_seconds = 0.0
@@ -238,7 +273,12 @@ def _predict_split(m: LoadedModel, run, alignment: Alignment, data: Split, fit: 
 
     def ranked(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         logits = run(x)
-        top_prob, top_idx = torch.softmax(logits, dim=1).topk(k, dim=1)
+        probs = torch.softmax(logits, dim=1)
+        if grouped:  # each dataset class: the mean probability of its model classes (core/labels.py)
+            sums = probs.new_zeros(len(probs), len(sizes)).index_add_(1, group_of.to(probs.device),
+                                                                       probs[:, cols.to(probs.device)])
+            probs = sums / sizes.to(probs.device)
+        top_prob, top_idx = probs.topk(k, dim=1)
         if not both:
             return top_prob, top_idx
         return (top_prob, top_idx, *torch.softmax(logits[:, cols.to(logits.device)], dim=1).topk(k_r, dim=1))
@@ -269,7 +309,7 @@ def _predict_split(m: LoadedModel, run, alignment: Alignment, data: Split, fit: 
     model_idx = cat("idx", k, np.int32)
     preds = Predictions(**common, top_idx=alignment.to_dataset(model_idx).astype(np.int32),
                         top_prob=cat("prob", k, np.float32),
-                        model_top_idx=model_idx if alignment.kind != "native" else None)
+                        model_top_idx=model_idx if alignment.kind == "wordnet" else None)
     restricted = (Predictions(**common, top_idx=cat("r_idx", k_r, np.int32), top_prob=cat("r_prob", k_r, np.float32))
                   if both else None)
     return preds, restricted, model_seconds, skipped

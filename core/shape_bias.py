@@ -9,6 +9,10 @@ For the lab's models on `shapes-textured` (core/data/cue_conflict.py): the decis
 an ordinary evaluation of its `conflict` split (cached like every evaluation), and the two controls are the
 top-1 accuracies on `shape-only` and `texture-only`. Any model whose classes are `shapes`'s can be scored: one
 trained on `shapes` never saw a texture, one trained on `shapes-textured` saw both cues agree.
+
+For pretrained ImageNet models, a folder of the published stimuli (the `cue-conflict` layout, core/data/imagenet16.py):
+the model's 1000 probabilities are averaged over each of the 16 categories' ImageNet classes and the top category
+is the decision; there are no controls.
 """
 from __future__ import annotations
 
@@ -16,10 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.data import cue_conflict
-from core.data.embedded import TEXTURED_ID, TEXTURED_VARIANTS
+from core.data import cue_conflict, imagenet16
+from core.data.embedded import TEXTURED_ID, TEXTURED_VARIANTS, parse_sized_shapes
+from core.data.folders import LAYOUTS, texture_labels
+from core.data.registry import load_dataset
 from core.errors import UserError
-from core.evaluate import evaluate
+from core.evaluate import evaluate, find_evaluation
+from core.models.trained import list_runs
 from core.store import Store
 
 
@@ -62,22 +69,70 @@ def score(shape: np.ndarray, texture: np.ndarray, decision: np.ndarray, classes:
             "shape_bias": total.shape_bias, "coverage": total.coverage, "per_class": per_class}
 
 
+def bias_splits(dataset: str) -> tuple[str, tuple[str, ...]]:
+    """(the dataset whose evaluations measure shape bias, those splits): the generated set's conflict split and its
+    two controls, or a folder of the published stimuli's one split. A UserError for any other dataset."""
+    if dataset in TEXTURED_VARIANTS:  # their bias splits are the same images
+        return TEXTURED_ID, cue_conflict.BIAS_SPLITS
+    ds = load_dataset(dataset)
+    if ds.layout != "cue-conflict":
+        raise UserError(f"shape bias is measured on cue-conflict images: {TEXTURED_ID} (generated) or a folder of "
+                        f"the published stimuli ({LAYOUTS['cue-conflict']}); {ds.name} is neither")
+    return ds.id, ("conflict",)
+
+
+def conflict_cues(dataset: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(class names, the shape class and the texture class of each image of the conflict split)."""
+    dataset, _ = bias_splits(dataset)
+    if dataset == TEXTURED_ID:
+        return list(cue_conflict.CLASSES), load_dataset(dataset).split("conflict").labels, \
+            cue_conflict.texture_labels("conflict")
+    ds = load_dataset(dataset)
+    return ds.classes, ds.split("conflict").labels, texture_labels(ds, "conflict")
+
+
+def examples(dataset: str, shape: int, limit: int = 12) -> list[dict]:
+    """Conflict images of one shape class, one per texture class first: [{index, shape, texture}]."""
+    _, shapes, textures = conflict_cues(dataset)
+    hits = np.flatnonzero(shapes == shape)
+    first = {}
+    for i in hits:  # the first image of each texture, then the rest in order
+        first.setdefault(int(textures[i]), int(i))
+    order = list(first.values()) + [int(i) for i in hits if int(i) not in first.values()]
+    return [{"index": i, "shape": int(shapes[i]), "texture": int(textures[i])} for i in order[:limit]]
+
+
+def scoreable_runs(store: Store | None = None) -> list[dict]:
+    """Trained runs whose classes are `shapes`'s (trained on shapes, shapes-N or a textured variant), the best
+    validation top-1 first: the models the generated cue-conflict set can score."""
+    def shapes_like(d: str) -> bool:
+        return d == "shapes" or d in TEXTURED_VARIANTS or parse_sized_shapes(d) is not None
+
+    return sorted((r for r in list_runs(store) if shapes_like(r["dataset"])), key=lambda r: -(r.get("val_top1") or 0))
+
+
 def shape_bias(model: str, dataset: str = TEXTURED_ID, *, store: Store | None = None, precision: str | None = None,
-               device: str | None = None) -> dict:
-    """The `shape-bias` CLI's JSON for `model` on the generated cue-conflict set: {model, dataset, n, shape_bias,
-    coverage, per_class, controls: {shape-only, texture-only top-1}, precision, cached}."""
-    if dataset not in TEXTURED_VARIANTS:  # their bias splits are the same images
-        raise UserError(f"shape bias is measured on {TEXTURED_ID} (generated cue conflict), not {dataset!r}")
-    dataset = TEXTURED_ID
+               device: str | None = None, stored_only: bool = False) -> dict | None:
+    """The `shape-bias` CLI's JSON for `model` on the generated cue-conflict set or on a folder of the published
+    stimuli: {model, dataset, n, shape_bias, coverage, per_class, controls: {shape-only, texture-only top-1}
+    (generated set; None on the stimuli), reference (published figures; the stimuli only), precision,
+    evaluations, cached}. `stored_only`: from stored evaluations alone, None when one is missing."""
     store = store or Store()
-    evs = {s: evaluate(model, dataset, s, store=store, precision=precision, device=device)
-           for s in cue_conflict.BIAS_SPLITS}
+    dataset, splits = bias_splits(dataset)
+    get = find_evaluation if stored_only else evaluate
+    evs = {s: get(model, dataset, s, store=store, precision=precision, device=device) for s in splits}
+    if any(ev is None for ev in evs.values()):
+        return None
     conflict = evs["conflict"]
+    if len(splits) > 1:
+        controls = {s: evs[s].meta.top1 for s in ("shape-only", "texture-only")}
+        reference = []  # published figures are for the published stimuli, not comparable with the generated set
+    else:
+        controls, reference = None, imagenet16.reference_figures()
+    classes, _, textures = conflict_cues(dataset)
     p = conflict.predictions  # the conflict split is labelled by shape: y_true is the shape class
-    texture = cue_conflict.texture_labels("conflict")[p.index]
-    out = score(p.y_true, texture, p.top_idx[:, 0], list(cue_conflict.CLASSES))
+    out = score(p.y_true, textures[p.index], p.top_idx[:, 0], classes)
     meta = conflict.meta
     return {"model": meta.model, "model_name": meta.model_name, "family": meta.family, "dataset": dataset, **out,
-            "controls": {s: evs[s].meta.top1 for s in ("shape-only", "texture-only")},
-            "precision": meta.precision, "evaluations": {s: ev.key for s, ev in evs.items()},
-            "cached": all(ev.cached for ev in evs.values())}
+            "controls": controls, "reference": reference, "precision": meta.precision,
+            "evaluations": {s: ev.key for s, ev in evs.items()}, "cached": all(ev.cached for ev in evs.values())}

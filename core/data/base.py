@@ -80,6 +80,9 @@ class Dataset:
     channels: int = 3
     image_size: tuple[int, int] | None = None  # native (H, W) when all images share it
     wnids: list[str] | None = None  # WordNet ids, where the layout has them
+    # per class, the ImageNet WordNet ids it pools (the cue-conflict stimuli's 16 categories): an ImageNet model is
+    # scored by the mean probability of each class's ImageNet classes (core/labels.py)
+    wnid_groups: list[list[str]] | None = None
     root: Path | None = None
     _split_cache: dict[str, Split] = field(default_factory=dict, repr=False)
     _fingerprint: str | None = field(default=None, repr=False)

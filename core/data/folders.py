@@ -14,6 +14,7 @@ from typing import NoReturn
 
 import numpy as np
 
+from core.data import imagenet16
 from core.data.base import Dataset, Split, fingerprint_files, fingerprint_text_files
 from core.data.decode import header_size
 from core.errors import DatasetError, ImageDecodeError
@@ -31,6 +32,8 @@ LAYOUTS = {
     "tiny-imagenet": "wnids.txt + words.txt + train/<wnid>/images/ + val/images/ + val/val_annotations.txt",
     "imagenet-kaggle": f"LOC_synset_mapping.txt + LOC_val_solution.csv + {KAGGLE_VAL}/*.JPEG",
     "csv-folder": "train.csv or labels.csv with columns image,label + the images it names",
+    "cue-conflict": "<shape>/<shape><i>-<texture><j>.png in the 16-class-ImageNet folders (airplane/ ... truck/), "
+                    "as texture-vs-shape and model-vs-human distribute the stimuli",
     "imagenet-folder": "<wnid>/*.JPEG (as ImageFolder reads it), or {train,val,test}/<wnid>/*.JPEG",
     "image-folder": "<class>/*.jpg, or {train,val,test}/<class>/*.jpg (val/ may be valid/ or validation/)",
 }
@@ -47,6 +50,7 @@ class _Found:
     image_size: tuple[int, int] | None = None
     # per split, the annotation files that define its labels and the class list; absent: all of `annotations`
     labelled_by: dict[str, list[Path]] = field(default_factory=dict)
+    wnid_groups: list[list[str]] | None = None  # per class, the ImageNet wnids it pools (16-class-ImageNet)
 
 
 def _fail(message: str) -> NoReturn:
@@ -449,6 +453,45 @@ def _imagenet_folder(root: Path) -> _Found:
     return _Found([names.get(w, w) for w in wnids], splits, [names_file] if names_file else [], wnids, None)
 
 
+def _is_cue_conflict(root: Path) -> bool:
+    """Class folders that are all 16-class-ImageNet categories, holding at least one stimulus-named image."""
+    cats = set(imagenet16.categories())
+    subs = _subdirs(root)
+    return bool(subs) and all(d.name in cats for d in subs) and any(
+        imagenet16.parse(name) for d in subs for name in _images_in(root, d))
+
+
+def _cue_conflict(root: Path) -> _Found:
+    """The published cue-conflict stimuli: one split, `conflict`, labelled by shape (the folder); the images
+    whose shape and texture agree are left out, as the toolbox leaves them out of the shape bias."""
+    classes = imagenet16.categories()
+    index = {c: i for i, c in enumerate(classes)}
+    paths: list[Path] = []
+    labels: list[int] = []
+    misnamed: list[str] = []
+    for d in _subdirs(root, root):
+        for name, path in sorted(_images_in(root, d).items()):
+            cues = imagenet16.parse(name)
+            if cues is None or cues[0] != d.name:
+                misnamed.append(_rel(root, path))
+            elif cues[0] != cues[1]:
+                paths.append(path)
+                labels.append(index[d.name])
+    if misnamed:
+        _fail(f"{len(misnamed)} image(s) in {root} are not named <shape><i>-<texture><j> inside their shape's "
+              f"folder, as the cue-conflict stimuli are (first: {misnamed[0]}); move them out or rename them")
+    if not paths:
+        _fail(f"{root} has no cue-conflict image: in every file name the shape and the texture are the same class")
+    return _Found(classes, {"conflict": (paths, labels)}, [], None, _first_size(paths),
+                  wnid_groups=[imagenet16.wnids(c) for c in classes])
+
+
+def texture_labels(dataset: Dataset, split: str) -> np.ndarray:
+    """The texture class of each image of a cue-conflict folder's split, parsed from its file name."""
+    index = {c: i for i, c in enumerate(dataset.classes)}
+    return np.array([index[imagenet16.parse(p.name)[1]] for p in dataset.split(split).paths], dtype=np.int64)
+
+
 def _image_folder_splits(root: Path) -> dict[str, Path]:
     """{train,val,test}/ folders holding class folders, else the root itself as split "all"."""
     present = _split_dirs(root)
@@ -496,6 +539,8 @@ def detect_layout(root: Path) -> str:
         return "imagenet-kaggle"
     if _find_csv(root):
         return "csv-folder"
+    if _is_cue_conflict(root):
+        return "cue-conflict"
     if _wnid_splits(root):
         return "imagenet-folder"
     if _image_folder_splits(root):
@@ -507,6 +552,7 @@ LOADERS = {
     "tiny-imagenet": _tiny_imagenet,
     "imagenet-kaggle": _imagenet_kaggle,
     "csv-folder": _csv_folder,
+    "cue-conflict": _cue_conflict,
     "imagenet-folder": _imagenet_folder,
     "image-folder": _image_folder,
 }
@@ -562,5 +608,6 @@ def _dataset(root: Path, layout: str, found: _Found) -> Dataset:
         channels=3,
         image_size=found.image_size,
         wnids=found.wnids,
+        wnid_groups=found.wnid_groups,
         root=root,
     )
