@@ -10,7 +10,7 @@ os.environ["CNNVIT_CACHE_DIR"] = str(_SESSION_CACHE)  # shared by subprocesses; 
 os.environ.setdefault("CNNVIT_DEVICE", "cpu")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def session_cache() -> Path:
     return _SESSION_CACHE
 

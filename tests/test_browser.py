@@ -22,7 +22,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 PAGES = {"": "Overview", "evaluate": "Evaluate", "train": "Train", "compare": "Compare", "predict": "Predict",
          "confusion": "Confusion matrix", "drilldown": "Class drill-down", "filters": "Filters & feature maps",
-         "attention": "Attention & Grad-CAM"}
+         "attention": "Attention & Grad-CAM", "shape-bias": "Shape vs texture"}
 
 
 def _chromium() -> str:
@@ -78,6 +78,10 @@ def app_url(tmp_path_factory):
     import json
 
     model = next(r["id"] for r in json.loads(run_id) if r["source"] == "trained")
+    # an (untrained) scratch model scored on the generated cue conflict, before the digits evaluation: pages that
+    # open the newest evaluation keep opening that one
+    subprocess.run([sys.executable, "-m", "core", "shape-bias", "--model", "linear", "--precision", "fp32"],
+                   cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=300)
     subprocess.run([sys.executable, "-m", "core", "evaluate", "--model", model, "--dataset", "digits"],
                    cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=300)
     with _serve(env) as url:
@@ -145,6 +149,30 @@ def test_uploading_an_image_on_predict_shows_top5(page, app_url, tmp_path):
     # each model's latency under its top-5: a warmed median forward pass, with what it includes
     assert page.locator("text=a forward pass (median of 5 after a warm-up)").count() >= 1
     page.screenshot(path=tmp_path / "predict-upload.png", full_page=True)
+
+
+def test_a_shape_bias_example_opens_in_attention_with_its_image(page, app_url, tmp_path):
+    page.set_viewport_size({"width": 1280, "height": 3000})  # Streamlit scrolls inside: all of it in the shot
+    try:
+        _open(page, f"{app_url}/shape-bias?dataset=shapes-textured&model=linear&precision=fp32&shape=star")
+        page.get_by_role("heading", name="The images, and each model's decision").wait_for()
+        page.locator("[data-testid=stVegaLiteChart]").nth(1).wait_for()  # bias and coverage; per class
+        time.sleep(2)
+        assert page.locator("[data-testid=stException]").count() == 0
+        assert page.locator("text=shape star · texture").count() == 8
+        page.screenshot(path=tmp_path / "shape-bias.png", full_page=True)
+        caption = page.locator("text=shape star · texture").first.inner_text()
+        index = caption.split("conflict #")[1].split(")")[0]
+        page.locator("[data-testid=stMain] a", has_text="Grad-CAM").first.click()
+        page.get_by_role("heading", name="Attention & Grad-CAM").first.wait_for()
+        page.locator(f"text=The image the link opened: shapes-textured conflict #{index}").wait_for()
+        page.locator("[data-testid=stImage], [data-testid=stAlert]").first.wait_for()  # a map, or why there is none
+        time.sleep(2)
+        assert page.locator("[data-testid=stException]").count() == 0
+        assert "precision=fp32" in page.url and "model=linear" in page.url
+        page.screenshot(path=tmp_path / "shape-bias-attention.png", full_page=True)
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 1400})
 
 
 ARENA_LINK = "model=cnn-2layer&model=linear&dataset=digits&budget=epochs:3&seeds=2&size=250&size=1000&val=200&image=0"

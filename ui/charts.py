@@ -168,3 +168,65 @@ def arena_data_size(results: list[dict], crossovers: list[dict], *, key: str) ->
                   + rules.mark_text(align="left", baseline="top", dx=4, y=4, color="#444")
                   .encode(text="pair:N"))
     st.altair_chart(chart.properties(height=320), width="stretch", key=key)
+
+
+def _model_label(r: dict) -> str:
+    return r.get("model_name") or r["model"]
+
+
+def shape_bias_bars(results: list[dict], references: list[dict], *, key: str) -> None:
+    """Shape bias per model (bars coloured by family, the published figures as grey marks) beside its coverage."""
+    df = pd.DataFrame([{"model": _model_label(r), "family": r["family"], "shape_bias": r["shape_bias"],
+                        "coverage": r["coverage"], "shape": r["shape_decisions"], "texture": r["texture_decisions"],
+                        "n": r["n"]} for r in results])
+    refs = pd.DataFrame([{"label": f"{x['label']} {x['shape_bias']:.1%}", "shape_bias": x["shape_bias"]}
+                         for x in references])
+    y = alt.Y("model:N", title=None, sort=None)
+    tooltip = ["model", "family", alt.Tooltip("shape_bias:Q", format=".1%", title="shape bias"),
+               alt.Tooltip("coverage:Q", format=".1%"), alt.Tooltip("shape:Q", title="shape decisions"),
+               alt.Tooltip("texture:Q", title="texture decisions"), alt.Tooltip("n:Q", title="images")]
+    color = alt.Color("family:N", scale=FAMILY_COLORS, legend=alt.Legend(title="family", orient="bottom"))
+    height = 40 * len(df) + 40
+    bias = alt.Chart(df).encode(y)
+    bias = (bias.mark_bar(opacity=0.85, height={"band": 0.6}).encode(
+                alt.X("shape_bias:Q", title="shape bias (0: all texture, 1: all shape)",
+                      scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%")), color, tooltip=tooltip)
+            + bias.mark_text(align="left", dx=4, color="#222").encode(
+                alt.X("shape_bias:Q"), text=alt.Text("shape_bias:Q", format=".1%")))
+    if not refs.empty:
+        marks = alt.Chart(refs).encode(alt.X("shape_bias:Q"))
+        bias = (bias + marks.mark_rule(color="#888", strokeDash=[4, 3], strokeWidth=1.5).encode(tooltip=["label"])
+                + marks.mark_text(angle=270, align="left", baseline="middle", dx=4, dy=-4, color="#666",
+                                  fontSize=10).encode(alt.Y(value=0), text="label:N"))
+    coverage = alt.Chart(df).encode(alt.Y("model:N", sort=None, axis=None))
+    coverage = coverage.mark_bar(opacity=0.45, height={"band": 0.6}).encode(
+        alt.X("coverage:Q", title="coverage (decided by either cue)", scale=alt.Scale(domain=[0, 1]),
+              axis=alt.Axis(format=".0%")), color, tooltip=tooltip)
+    chart = alt.hconcat(bias.properties(width=460, height=height),
+                        coverage.properties(width=200, height=height)).resolve_scale(color="shared")
+    st.altair_chart(chart, key=key)
+
+
+def shape_bias_per_class(results: list[dict], *, key: str) -> None:
+    """Each class's shape bias, models as symbols coloured by family, each model's overall value as a line
+    (the layout of Geirhos et al. 2019's per-category figure)."""
+    per = pd.DataFrame([{"model": _model_label(r), "family": r["family"], "class": c["class"],
+                         "shape_bias": c["shape_bias"], "coverage": c["coverage"], "n": c["n"]}
+                        for r in results for c in r["per_class"]]).dropna(subset=["shape_bias"])
+    overall = pd.DataFrame([{"model": _model_label(r), "family": r["family"], "shape_bias": r["shape_bias"]}
+                            for r in results if r["shape_bias"] is not None])
+    if per.empty:
+        st.info("No model decided any class by shape or texture.")
+        return
+    order = [c["class"] for c in results[0]["per_class"]]
+    x = alt.X("shape_bias:Q", title="shape bias (0: all texture, 1: all shape)", scale=alt.Scale(domain=[0, 1]),
+              axis=alt.Axis(format=".0%"))
+    points = alt.Chart(per).mark_point(filled=True, size=90, opacity=0.85).encode(
+        x, alt.Y("class:N", sort=order, title=None), alt.Color("family:N", scale=FAMILY_COLORS, legend=None),
+        alt.Shape("model:N", legend=alt.Legend(title="model", orient="bottom", columns=2, labelLimit=260)),
+        tooltip=["model", "class", alt.Tooltip("shape_bias:Q", format=".1%", title="shape bias"),
+                 alt.Tooltip("coverage:Q", format=".1%"), alt.Tooltip("n:Q", title="images")])
+    lines = alt.Chart(overall).mark_rule(strokeDash=[5, 3], opacity=0.7).encode(
+        x, alt.Color("family:N", scale=FAMILY_COLORS, legend=None), tooltip=["model", alt.Tooltip(
+            "shape_bias:Q", format=".1%", title="overall shape bias")])
+    st.altair_chart((lines + points).properties(height=34 * len(order) + 90), width="stretch", key=key)

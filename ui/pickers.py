@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.data.decode import decode_image
 from core.data.registry import default_dataset, load_dataset
-from core.errors import ImageDecodeError
+from core.errors import ImageDecodeError, UserError
 from core.hosted import check_upload, is_hosted, max_upload_bytes
 from core.results import dataset_labels, evaluation_table, model_choices, quick_choices
 
@@ -143,9 +143,36 @@ def pick_precision(key: str) -> str:
     return value
 
 
+LINKED_IMAGE = ("image_dataset", "image_split", "image_index")  # a dataset image another page links to
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def dataset_image(dataset: str, split: str, index: int) -> np.ndarray:
+    """One image of a dataset's split, decoded once."""
+    return load_dataset(dataset).split(split).load(index)
+
+
+def linked_image() -> tuple[str, np.ndarray] | None:
+    """The dataset image named in the URL (image_dataset, image_split, image_index: how the Shape vs texture page
+    opens an example here), as (a name, its pixels); None when there is none, and a message when it does not load."""
+    qp = st.query_params
+    dataset, split, index = (qp.get(k) for k in LINKED_IMAGE)
+    if not (dataset and split and index):
+        return None
+    try:
+        data = load_dataset(dataset).split(split)
+        if not index.isdigit() or int(index) >= len(data):
+            raise UserError(f"{dataset}/{split} has no image #{index} (it has {len(data)})")
+        return f"{dataset} {split} #{index}", dataset_image(dataset, split, int(index))
+    except UserError as e:  # a dataset not offered, a missing split, an unreadable file
+        st.error(f"The linked image does not load: {e}")
+        return None
+
+
 def pick_images(key: str, *, many: bool = True) -> dict[str, np.ndarray]:
-    """Uploaded images (decoded by the one safe decoder; a bad file is a message) or a bundled example.
-    Uploads stay in memory: Streamlit holds their bytes, the decoder reads them from there."""
+    """Uploaded images (decoded by the one safe decoder; a bad file is a message), else the dataset image the
+    link names, else a bundled example. Uploads stay in memory: Streamlit holds their bytes, the decoder reads
+    them from there."""
     limit = max_upload_bytes()  # the browser refuses bigger files; check_upload holds whatever the client
     uploads = st.file_uploader("Images" if many else "Image", key=f"{key}-upload", accept_multiple_files=many,
                                type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"],
@@ -158,10 +185,19 @@ def pick_images(key: str, *, many: bool = True) -> dict[str, np.ndarray]:
             images[f.name] = decode_image(f.getvalue(), name=f.name)
         except ImageDecodeError as e:
             st.error(str(e))
-    if not uploads:
-        ex = _examples(default_dataset())
-        name = st.selectbox("or a bundled example", list(ex), key=f"{key}-example")
-        images[name] = ex[name]
+    if uploads:
+        return images
+    if (linked := linked_image()) is not None:
+        c1, c2 = st.columns([4, 1])
+        c1.caption(f"The image the link opened: {linked[0]}. Upload images to look at others.")
+        if c2.button("Pick another", key=f"{key}-unlink", help="forget the linked image; offer the bundled examples"):
+            for k in LINKED_IMAGE:
+                del st.query_params[k]
+            st.rerun()
+        return dict([linked])
+    ex = _examples(default_dataset())
+    name = st.selectbox("or a bundled example", list(ex), key=f"{key}-example")
+    images[name] = ex[name]
     return images
 
 
