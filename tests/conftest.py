@@ -8,6 +8,8 @@ import pytest
 _SESSION_CACHE = Path(tempfile.mkdtemp(prefix="cnnvit-test-cache-"))
 os.environ["CNNVIT_CACHE_DIR"] = str(_SESSION_CACHE)  # shared by subprocesses; `shapes` is generated once
 os.environ.setdefault("CNNVIT_DEVICE", "cpu")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one torch thread per worker (and its subprocesses): the workers share
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # the cores instead of oversubscribing them
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ these machines). Screenshots of every page land in the pytest temp folder, named
 """
 import contextlib
 import io
+import json
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ import time
 
 import numpy as np
 import pytest
+from core_process import run_core
 from PIL import Image
 
 from core.settings import REPO_ROOT
@@ -65,25 +67,25 @@ def _serve(env: dict):
         server.wait(timeout=30)
 
 
+def _core(*args: str, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m core *args` (a forked process: tests/core_process.py) that must succeed."""
+    proc = run_core(*args, cwd=REPO_ROOT, env=env, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     """A store with a trained model and its evaluation, served by a real Streamlit server."""
     store_dir = tmp_path_factory.mktemp("browser-store")
     env = os.environ | {"CNNVIT_CACHE_DIR": str(store_dir), "CNNVIT_DEVICE": "cpu"}
-    subprocess.run([sys.executable, "-m", "core", "train", "--model", "cnn-2layer", "--dataset", "digits",
-                    "--epochs", "3", "--optimizer", "adam", "--lr", "0.003", "--json"],
-                   cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=300)
-    run_id = subprocess.run([sys.executable, "-m", "core", "models", "--json"], cwd=REPO_ROOT, env=env, check=True,
-                            capture_output=True, text=True, timeout=300).stdout
-    import json
-
-    model = next(r["id"] for r in json.loads(run_id) if r["source"] == "trained")
+    _core("train", "--model", "cnn-2layer", "--dataset", "digits", "--epochs", "3", "--optimizer", "adam", "--lr",
+          "0.003", "--json", env=env)
+    model = next(r["id"] for r in json.loads(_core("models", "--json", env=env).stdout) if r["source"] == "trained")
     # an (untrained) scratch model scored on the generated cue conflict, before the digits evaluation: pages that
     # open the newest evaluation keep opening that one
-    subprocess.run([sys.executable, "-m", "core", "shape-bias", "--model", "linear", "--precision", "fp32"],
-                   cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=300)
-    subprocess.run([sys.executable, "-m", "core", "evaluate", "--model", model, "--dataset", "digits"],
-                   cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=300)
+    _core("shape-bias", "--model", "linear", "--precision", "fp32", env=env)
+    _core("evaluate", "--model", model, "--dataset", "digits", env=env)
     with _serve(env) as url:
         yield url
 
@@ -183,9 +185,8 @@ def arena_url(tmp_path_factory):
     """A store holding one arena trained by the CLI (2 models x 2 seeds x 2 sizes on digits), served by Streamlit."""
     store_dir = tmp_path_factory.mktemp("arena-store")
     env = os.environ | {"CNNVIT_CACHE_DIR": str(store_dir), "CNNVIT_DEVICE": "cpu"}
-    subprocess.run([sys.executable, "-m", "core", "arena", "--models", "cnn-2layer,linear", "--dataset", "digits",
-                    "--budget", "epochs:3", "--seeds", "2", "--sizes", "250,1000", "--val-limit", "200",
-                    "--image-size", "0", "--json"], cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=600)
+    _core("arena", "--models", "cnn-2layer,linear", "--dataset", "digits", "--budget", "epochs:3", "--seeds", "2",
+          "--sizes", "250,1000", "--val-limit", "200", "--image-size", "0", "--json", env=env, timeout=600)
     with _serve(env) as url:
         yield url
 

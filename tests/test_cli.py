@@ -1,4 +1,6 @@
-"""The CLI end to end, in subprocesses, as tools outside the project call it (DESIGN.md contract)."""
+"""The CLI end to end, in its own processes, as tools outside the project call it (DESIGN.md contract). Each call
+is a new process forked from one that imported torch once (tests/core_process.py); `real=True` starts
+`python -m core` itself, as the first test does."""
 import json
 import os
 import subprocess
@@ -6,14 +8,19 @@ import sys
 
 import numpy as np
 import pytest
+from core_process import run_core
 from PIL import Image
 
 from core.settings import REPO_ROOT
 
 
-def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                          env=os.environ | {"CNNVIT_DEVICE": "cpu"}, timeout=300)
+def cli(*args: str, ok: bool = True, real: bool = False) -> subprocess.CompletedProcess:
+    env = os.environ | {"CNNVIT_DEVICE": "cpu"}
+    if real:
+        proc = subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                              env=env, timeout=300)
+    else:
+        proc = run_core(*args, cwd=REPO_ROOT, env=env)
     if ok:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -29,7 +36,7 @@ def assert_user_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
 
 
 def test_datasets_json_keys():
-    rows = json.loads(cli("datasets", "--json").stdout)
+    rows = json.loads(cli("datasets", "--json", real=True).stdout)  # `python -m core` itself
     assert {r["id"] for r in rows} >= {"digits", "shapes", "cifar10", "cifar100"}
     for r in rows:
         assert set(r) == {"id", "name", "num_classes", "splits", "source"}

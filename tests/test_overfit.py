@@ -33,8 +33,9 @@ SIZES = {"linear": 32, "cnn-2layer": 32}  # too small to fit 256 images at 16 px
 BATCH = 256
 MAX_STEPS = 150
 STEPS = {"vgg16": 300}  # no BatchNorm: fits at its lr (Adam 1e-4) in 250 steps, measured (core/models/scratch.py)
-SLOW = {"alexnet-reduced", "googlenet-reduced", "vgg16", "resnet18", "se-googlenet", "cct-7", "vit-convstem",
-        "vit-spt-lsa"}
+# vit-small: 575 s on 2 AVX2 cores without bf16 (fp32 at ~4 s a step), against 70 steps in about a minute with bf16
+SLOW = {"alexnet-reduced", "googlenet-reduced", "vgg16", "resnet18", "se-googlenet", "cct-7", "vit-small",
+        "vit-convstem", "vit-spt-lsa"}
 
 
 def steps_to_fit(model_id: str, max_steps: int = MAX_STEPS, lr: float | None = None) -> tuple[int | None, float]:
