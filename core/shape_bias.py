@@ -26,6 +26,7 @@ from core.data.folders import LAYOUTS, texture_labels
 from core.data.registry import load_dataset
 from core.errors import UserError
 from core.evaluate import evaluate, find_evaluation
+from core.hosted import check_dataset
 from core.models.trained import list_runs
 from core.store import Store
 
@@ -73,6 +74,7 @@ def bias_splits(dataset: str) -> tuple[str, tuple[str, ...]]:
     """(the dataset whose evaluations measure shape bias, those splits): the generated set's conflict split and its
     two controls, or a folder of the published stimuli's one split. A UserError for any other dataset."""
     if dataset in TEXTURED_VARIANTS:  # their bias splits are the same images
+        check_dataset(TEXTURED_ID)  # hosted: only the allow-listed datasets
         return TEXTURED_ID, cue_conflict.BIAS_SPLITS
     ds = load_dataset(dataset)
     if ds.layout != "cue-conflict":

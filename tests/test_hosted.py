@@ -196,7 +196,8 @@ FREE_TEXT_OK = {"Search class names",  # confusion matrix: filters class names
 
 
 @pytest.mark.parametrize("page", ["app_pages/overview.py", "app_pages/evaluate.py", "app_pages/train.py",
-                                  "app_pages/predict.py", "app_pages/filters.py", "app_pages/attention.py"])
+                                  "app_pages/predict.py", "app_pages/filters.py", "app_pages/attention.py",
+                                  "app_pages/shape_bias.py"])
 def test_hosted_pages_offer_no_free_form_paths(hosted, page):
     at = _page(page)
     typed = [w.label for w in [*at.selectbox, *at.multiselect] if w.proto.accept_new_options]

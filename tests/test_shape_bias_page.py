@@ -124,3 +124,11 @@ def test_a_dataset_without_cue_conflict_is_a_message(store_env):
     at = _page({"dataset": "shapes", "model": "linear"})
     assert any("cue-conflict images" in e.value for e in at.error)
     assert not at.get("vega_lite_chart")
+
+
+def test_a_deployment_that_does_not_offer_the_set_says_so(store_env, monkeypatch):
+    monkeypatch.setenv("CNNVIT_HOSTED", "1")  # the default allow-list: shapes and digits
+    at = _page({"model": "linear"})
+    assert [e.value for e in at.error] == ["dataset 'shapes-textured' is not offered on this deployment; choose one "
+                                           "of: shapes, digits"]
+    assert not at.get("vega_lite_chart") and not [b for b in at.button if b.label == "Measure"]
