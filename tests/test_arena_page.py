@@ -3,11 +3,11 @@ the page says what was held equal, draws its charts and table, and turns a bad s
 import time
 
 import pytest
+from app_test import open_page
 from streamlit.testing.v1 import AppTest
 
 from core.arena.spec import ArenaSpec
 from core.jobs import Jobs
-from core.settings import REPO_ROOT
 from core.store import Store
 
 # digits (8x8) at its own size, 2 optimiser steps per run: 2 models x 2 seeds x 2 sizes train in seconds
@@ -31,13 +31,7 @@ def trained(fresh_store) -> dict:
 
 
 def _arena(link: dict) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    at.query_params.update(link)
-    at.run()
-    at.switch_page("app_pages/arena.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page("app_pages/arena.py", link)
 
 
 def test_a_link_reopens_a_trained_arena_with_what_was_held_equal(trained):

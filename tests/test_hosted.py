@@ -6,6 +6,7 @@ import tomllib
 
 import numpy as np
 import pytest
+from app_test import open_page
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -177,12 +178,7 @@ def test_xsrf_protection_is_not_turned_off():
 # --- pages ----------------------------------------------------------------------------------------------------
 
 def _page(page: str) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page(page)
 
 
 def _png(side: int, seed: int = 0) -> bytes:

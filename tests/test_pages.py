@@ -2,6 +2,7 @@
 import time
 
 import pytest
+from app_test import open_page
 from streamlit.testing.v1 import AppTest
 
 from core.jobs import Jobs
@@ -16,13 +17,7 @@ def fresh_store(tmp_path, monkeypatch):
 
 
 def _app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    at.run()
-    if page:
-        at.switch_page(page)
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page(page)
 
 
 def _by_label(widgets, label: str):

@@ -5,12 +5,12 @@ import json
 import time
 
 import pytest
+from app_test import open_page
 from streamlit.testing.v1 import AppTest
 
 from core.data.cue_conflict import CLASSES
 from core.evaluate import load_evaluation
 from core.jobs import Jobs
-from core.settings import REPO_ROOT
 from core.shape_bias import shape_bias
 from core.store import Store
 
@@ -50,13 +50,7 @@ def _chart_data(chart) -> list:
 
 
 def _page(link: dict) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=180)
-    at.query_params.update(link)
-    at.run()
-    at.switch_page("app_pages/shape_bias.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page("app_pages/shape_bias.py", link, timeout=180)
 
 
 def test_a_link_reopens_a_measured_model_with_its_figures(store_env):
