@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.data import cue_conflict, imagenet16
-from core.data.embedded import TEXTURED_ID, TEXTURED_VARIANTS, parse_sized_shapes
+from core.data.embedded import TEXTURED_ID, TEXTURED_VARIANTS, generated_base
 from core.data.folders import LAYOUTS, texture_labels
 from core.data.registry import load_dataset
 from core.errors import UserError
@@ -73,7 +73,7 @@ def score(shape: np.ndarray, texture: np.ndarray, decision: np.ndarray, classes:
 def bias_splits(dataset: str) -> tuple[str, tuple[str, ...]]:
     """(the dataset whose evaluations measure shape bias, those splits): the generated set's conflict split and its
     two controls, or a folder of the published stimuli's one split. A UserError for any other dataset."""
-    if dataset in TEXTURED_VARIANTS:  # their bias splits are the same images
+    if generated_base(dataset) in TEXTURED_VARIANTS:  # their bias splits are the same images, at any training size
         check_dataset(TEXTURED_ID)  # hosted: only the allow-listed datasets
         return TEXTURED_ID, cue_conflict.BIAS_SPLITS
     ds = load_dataset(dataset)
@@ -108,7 +108,7 @@ def scoreable_runs(store: Store | None = None) -> list[dict]:
     """Trained runs whose classes are `shapes`'s (trained on shapes, shapes-N or a textured variant), the best
     validation top-1 first: the models the generated cue-conflict set can score."""
     def shapes_like(d: str) -> bool:
-        return d == "shapes" or d in TEXTURED_VARIANTS or parse_sized_shapes(d) is not None
+        return generated_base(d) in ("shapes", *TEXTURED_VARIANTS)
 
     return sorted((r for r in list_runs(store) if shapes_like(r["dataset"])), key=lambda r: -(r.get("val_top1") or 0))
 

@@ -6,6 +6,7 @@ import pytest
 from test_cli import assert_user_error, cli
 
 from core.data import cue_conflict
+from core.errors import UserError
 from core.shape_bias import count, score
 
 
@@ -123,3 +124,25 @@ def test_a_silhouette_trained_model_decides_by_shape(store):
     r = _trained_on("shapes-silhouettes", store)
     assert r["shape_bias"] > 0.8 and r["coverage"] > 0.2, r
     assert r["controls"]["shape-only"] > 0.8 and r["controls"]["texture-only"] < 0.2
+
+
+def test_textured_sets_grow_to_any_training_size_with_the_same_images():
+    from core.arena.spec import ArenaSpec
+    from core.data.registry import load_dataset
+    from core.shape_bias import bias_splits
+
+    base, grown = load_dataset("shapes-textured"), load_dataset("shapes-textured-5100")
+    assert grown.id == "shapes-textured-5100" and len(grown.split("train")) == 5100
+    np.testing.assert_array_equal(grown.split("train").images[:5000], base.split("train").images)
+    extra, y = cue_conflict.generate_split("train", n=5100)  # image i is a pure function of (seed, split, i)
+    np.testing.assert_array_equal(grown.split("train").images[5000:], extra[5000:])
+    assert grown.split("train").labels.tolist() == y.tolist()
+    for s in ("val", "conflict", "shape-only", "texture-only"):  # shared: one evaluation serves both
+        assert grown.split_fingerprint(s) == base.split_fingerprint(s)
+    assert grown.split_fingerprint("train") != base.split_fingerprint("train")
+    assert len(load_dataset("shapes-silhouettes-300").split("train")) == 300
+    assert bias_splits("shapes-textured-5100") == bias_splits("shapes-textured")
+    spec = ArenaSpec(models=("linear",), dataset="shapes-textured", budget="epochs:1", sizes=(1000, 8000))
+    assert spec.train_dataset() == "shapes-textured-8000"
+    with pytest.raises(UserError, match="100 to 100,000"):
+        load_dataset("shapes-textured-50")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from core.data.embedded import parse_sized_shapes, sized_shapes_id
+from core.data.embedded import GENERATED_TRAIN, TEXTURED_VARIANTS, parse_sized, sized_id
 from core.errors import UserError
 from core.records import JsonRecord
 from core.store import fingerprint
@@ -51,6 +51,9 @@ class Budget:
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.amount:g}"
+
+
+GENERATED = ("shapes", *TEXTURED_VARIANTS)  # the datasets generated at any training size
 
 
 @dataclass(frozen=True)
@@ -118,9 +121,9 @@ class ArenaSpec(JsonRecord):
         return f"arena: {', '.join(self.models)} on {self.dataset}, {self.budget}, {self.seeds} seeds{sizes}{lr}"
 
     def train_dataset(self) -> str:
-        """The dataset the runs train on: `shapes` grows to `shapes-N` when a size asks for more than its 5,000."""
-        if self.sizes and self.dataset == "shapes" or parse_sized_shapes(self.dataset) is not None:
-            have = parse_sized_shapes(self.dataset) or 5000
-            if self.sizes and self.sizes[-1] > have:
-                return sized_shapes_id(self.sizes[-1])
+        """The dataset the runs train on: a generated one (`shapes`, `shapes-textured`, ...) grows to `shapes-N`
+        when a size asks for more than its 5,000 training images."""
+        base, have = parse_sized(self.dataset) or (self.dataset, GENERATED_TRAIN)
+        if base in GENERATED and self.sizes and self.sizes[-1] > have:
+            return sized_id(base, self.sizes[-1])
         return self.dataset

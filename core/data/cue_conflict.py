@@ -159,13 +159,14 @@ def texture_labels(split: str, n: int | None = None) -> np.ndarray:
     return np.array([-1 if cues(split, i)[1] is None else cues(split, i)[1] for i in range(n)], dtype=np.int64)
 
 
-def generate_split(split: str, seed: int = 0, n: int | None = None, variant: str = "both"
+def generate_split(split: str, seed: int = 0, n: int | None = None, variant: str = "both", start: int = 0
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, SIZE, SIZE, 3) uint8 and labels (N,) of one split (of `variant`, see `cues`)."""
+    """Images (N, SIZE, SIZE, 3) uint8 and labels (N,) of images start..n-1 of one split (of `variant`, see
+    `cues`); image i is the same whichever others are generated, so a split grows to any size."""
     n = SPLIT_SIZES[split] if n is None else n
     stream = SPLIT_IDS[split] + (10 * VARIANTS.index(variant) if split not in BIAS_SPLITS else 0)
-    images = np.empty((n, SIZE, SIZE, 3), dtype=np.uint8)
-    for i in range(n):
+    images = np.empty((n - start, SIZE, SIZE, 3), dtype=np.uint8)
+    for i in range(start, n):
         shape, tex = cues(split, i, variant)
-        images[i] = render(shape, tex, np.random.default_rng([seed, stream, i]))
-    return images, labels(split, n, variant)
+        images[i - start] = render(shape, tex, np.random.default_rng([seed, stream, i]))
+    return images, labels(split, n, variant)[start:]

@@ -122,19 +122,32 @@ def shapes_dataset() -> Dataset:
     )
 
 
-SIZED_SHAPES = re.compile(r"shapes-(\d+)")
-SIZED_RANGE = (100, 100_000)  # training images a sized `shapes` may have
+SIZED = re.compile(r"(shapes|shapes-textured|shapes-silhouettes|shapes-texture-only)-(\d+)")
+SIZED_RANGE = (100, 100_000)  # training images a sized generated dataset may have
+GENERATED_TRAIN = 5000  # the training images of `shapes` and of the textured variants as registered
 
 
-def sized_shapes_id(train_images: int) -> str:
-    """The id of `shapes` generated with this many training images: `shapes-20000`."""
-    return f"shapes-{train_images}"
+def sized_id(base: str, train_images: int) -> str:
+    """The id of a generated dataset with this many training images: `shapes-20000`, `shapes-textured-20000`."""
+    return f"{base}-{train_images}"
 
 
-def parse_sized_shapes(dataset_id: str) -> int | None:
-    """`shapes-20000` -> 20000; None for any other id."""
-    m = SIZED_SHAPES.fullmatch(dataset_id)
-    return int(m.group(1)) if m else None
+def parse_sized(dataset_id: str) -> tuple[str, int] | None:
+    """`shapes-20000` -> ("shapes", 20000), `shapes-textured-8000` -> ("shapes-textured", 8000); None otherwise."""
+    m = SIZED.fullmatch(dataset_id)
+    return (m.group(1), int(m.group(2))) if m else None
+
+
+def generated_base(dataset_id: str) -> str:
+    """The registered generated dataset a sized id grows (`shapes-textured-8000` -> `shapes-textured`), else the id."""
+    sized = parse_sized(dataset_id)
+    return sized[0] if sized else dataset_id
+
+
+def _check_size(base: str, n: int) -> None:
+    low, high = SIZED_RANGE
+    if not low <= n <= high:
+        raise DatasetError(f"{base} can be generated with {low:,} to {high:,} training images, not {n:,}")
 
 
 def _shapes_train(n: int) -> dict[str, np.ndarray]:
@@ -156,9 +169,7 @@ def _shapes_train(n: int) -> dict[str, np.ndarray]:
 def sized_shapes_dataset(train_images: int) -> Dataset:
     """`shapes` with `train_images` training images (100 to 100,000), for data-size sweeps: image i is the same
     at every size (the first 5,000 are `shapes`'s), and val and test are `shapes`'s own."""
-    low, high = SIZED_RANGE
-    if not low <= train_images <= high:
-        raise DatasetError(f"shapes can be generated with {low:,} to {high:,} training images, not {train_images:,}")
+    _check_size("shapes", train_images)
     n = train_images
 
     def split(s: str) -> Split:
@@ -168,7 +179,7 @@ def sized_shapes_dataset(train_images: int) -> Dataset:
         return Split(images=_shapes_cached()[f"x_{s}"], labels=_shapes_cached()[f"y_{s}"])
 
     return Dataset(
-        id=sized_shapes_id(n), name=f"Shapes (generated, 64x64, {n:,} training images)", source="embedded",
+        id=sized_id("shapes", n), name=f"Shapes (generated, 64x64, {n:,} training images)", source="embedded",
         layout="shapes", classes=list(shapes.CLASSES),
         split_loaders={s: (lambda s=s: split(s)) for s in shapes.SPLIT_SIZES},
         # image i is a pure function of (seed, split, i) and the generator's version: that is the fingerprint
@@ -198,25 +209,55 @@ def _textured_split(split: str, variant: str) -> dict[str, np.ndarray]:
     return _TEXTURED[key]
 
 
-def textured_shapes_dataset(dataset_id: str = TEXTURED_ID) -> Dataset:
+def _textured_train(dataset_id: str, n: int) -> dict[str, np.ndarray]:
+    """The first n training images of a textured variant: its 5,000, then images 5,000..n-1 generated once into
+    the cache (image i is the same at every size)."""
+    variant = TEXTURED_VARIANTS[dataset_id]
+    base = _textured_split("train", variant)
+    have = len(base["y"])
+    if n <= have:
+        return {"x": base["x"][:n], "y": base["y"][:n]}
+    path = get_settings().cache_dir / "datasets" / (
+        f"{dataset_id}-v{cue_conflict.GENERATOR_VERSION}-seed{SPLIT_SEED}-train-{have}-{n}.npz")
+    if str(path) not in _TEXTURED:
+        extra = _generated(path, _has_xy(n - have), lambda: _xy(
+            cue_conflict.generate_split("train", seed=SPLIT_SEED, n=n, variant=variant, start=have)))
+        _TEXTURED[str(path)] = {"x": np.concatenate([base["x"], extra["x"]]),
+                                "y": np.concatenate([base["y"], extra["y"]])}
+    return _TEXTURED[str(path)]
+
+
+def textured_shapes_dataset(dataset_id: str = TEXTURED_ID, train_images: int | None = None) -> Dataset:
     """`shapes-textured` (core/data/cue_conflict.py): train, val and test with agreeing shape and texture, and
     the splits `conflict`, `shape-only` and `texture-only` that measure shape bias; `shapes-silhouettes` and
-    `shapes-texture-only`: one cue in train, val and test, the same bias splits."""
+    `shapes-texture-only`: one cue in train, val and test, the same bias splits. With `train_images`, the same
+    dataset with that many training images (`shapes-textured-20000`), for data-size sweeps."""
     variant = TEXTURED_VARIANTS[dataset_id]
     version = f"{TEXTURED_ID}-v{cue_conflict.GENERATOR_VERSION}-seed{SPLIT_SEED}"
+    own = version if variant == "both" else f"{version}-{variant}"
+    if train_images is not None:
+        _check_size(dataset_id, train_images)
+    sized = f"-train{train_images}" if train_images is not None else ""
 
     def split_fingerprint(s: str) -> str:
-        return f"{version}:{s}" if s in cue_conflict.BIAS_SPLITS or variant == "both" else f"{version}-{variant}:{s}"
+        if s == "train":
+            return f"{own}{sized}:train"
+        return f"{version}:{s}" if s in cue_conflict.BIAS_SPLITS else f"{own}:{s}"
+
+    def split(s: str) -> Split:
+        arrays = _textured_train(dataset_id, train_images) if s == "train" and train_images else \
+            _textured_split(s, variant)
+        return Split(images=arrays["x"], labels=arrays["y"])
 
     what = {"both": "class textures", "shape": "flat silhouettes", "texture": "class textures, no silhouette"}
+    size = f", {train_images:,} training images" if train_images is not None else ""
     return Dataset(
-        id=dataset_id, name=f"Shapes with {what[variant]} (generated, 64x64; cue-conflict splits)",
+        id=sized_id(dataset_id, train_images) if train_images is not None else dataset_id,
+        name=f"Shapes with {what[variant]} (generated, 64x64{size}; cue-conflict splits)",
         source="embedded", layout="shapes", classes=list(cue_conflict.CLASSES),
-        split_loaders={s: (lambda s=s: Split(images=_textured_split(s, variant)["x"],
-                                             labels=_textured_split(s, variant)["y"]))
-                       for s in cue_conflict.SPLIT_SIZES},
+        split_loaders={s: (lambda s=s: split(s)) for s in cue_conflict.SPLIT_SIZES},
         # image i of a split is a pure function of (seed, split, variant, i) and the generator's version
-        fingerprint_fn=lambda: version if variant == "both" else f"{version}-{variant}",
+        fingerprint_fn=lambda: own + sized,
         split_fingerprint_fn=split_fingerprint,
         channels=3, image_size=(cue_conflict.SIZE, cue_conflict.SIZE),
     )

@@ -67,8 +67,9 @@ def load_dataset(dataset: str | Path) -> Dataset:
     check_dataset(key)
     if key in ENTRIES:
         return ENTRIES[key].load()
-    if (n := embedded.parse_sized_shapes(key)) is not None:  # shapes-20000: shapes at any training size
-        return embedded.sized_shapes_dataset(n)
+    if (sized := embedded.parse_sized(key)) is not None:  # shapes-20000: a generated dataset at any training size
+        base, n = sized
+        return embedded.sized_shapes_dataset(n) if base == "shapes" else embedded.textured_shapes_dataset(base, n)
     path = Path(key).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -76,5 +77,5 @@ def load_dataset(dataset: str | Path) -> Dataset:
         return load_folder(path)
     if "/" in key or "\\" in key or key.startswith((".", "~")):
         raise DatasetError(f"dataset folder {key} does not exist")
-    raise DatasetError(f"unknown dataset {key!r}; choose one of: {', '.join(ENTRIES)} (or shapes-N: shapes with N "
-                       "training images), or give a folder path")
+    raise DatasetError(f"unknown dataset {key!r}; choose one of: {', '.join(ENTRIES)} (or shapes-N, "
+                       "shapes-textured-N, ...: a generated dataset with N training images), or give a folder path")
