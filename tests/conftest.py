@@ -5,7 +5,12 @@ from pathlib import Path
 
 import pytest
 
-_SESSION_CACHE = Path(tempfile.mkdtemp(prefix="cnnvit-test-cache-"))
+# one cache for the whole run, xdist workers included (generated datasets are written atomically, so two workers
+# generating the same file at once is safe)
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+_SESSION_CACHE = (Path(tempfile.gettempdir()) / f"cnnvit-test-cache-{_RUN}" if _RUN
+                  else Path(tempfile.mkdtemp(prefix="cnnvit-test-cache-")))
+_SESSION_CACHE.mkdir(exist_ok=True)
 os.environ["CNNVIT_CACHE_DIR"] = str(_SESSION_CACHE)  # shared by subprocesses; `shapes` is generated once
 os.environ.setdefault("CNNVIT_DEVICE", "cpu")
 if os.environ.get("PYTEST_XDIST_WORKER"):  # one torch thread per worker (and its subprocesses): the workers share

@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 
 from core.data import load_dataset
@@ -39,9 +41,14 @@ def test_shapes_sizes_classes_and_determinism():
     assert not np.array_equal(d.split("train").load(0), d.split("val").load(0))
 
 
-def test_shapes_cache_file_is_reused_and_rebuilt_when_damaged(session_cache):
+def test_shapes_cache_file_is_reused_and_rebuilt_when_damaged(session_cache, tmp_path, monkeypatch):
     shapes_arrays()
-    path = next((session_cache / "datasets").glob("shapes-*.npz"))
+    shared = next((session_cache / "datasets").glob("shapes-v*-seed*.npz"))
+    # a copy of its own to damage: the other xdist worker reads the shared cache meanwhile
+    monkeypatch.setenv("CNNVIT_CACHE_DIR", str(tmp_path))
+    path = tmp_path / "datasets" / shared.name
+    path.parent.mkdir()
+    shutil.copy(shared, path)
     mtime = path.stat().st_mtime_ns
     shapes_arrays()
     assert path.stat().st_mtime_ns == mtime  # a hit: not regenerated

@@ -134,13 +134,14 @@ def test_textured_sets_grow_to_any_training_size_with_the_same_images():
     base, grown = load_dataset("shapes-textured"), load_dataset("shapes-textured-5100")
     assert grown.id == "shapes-textured-5100" and len(grown.split("train")) == 5100
     np.testing.assert_array_equal(grown.split("train").images[:5000], base.split("train").images)
-    extra, y = cue_conflict.generate_split("train", n=5100)  # image i is a pure function of (seed, split, i)
-    np.testing.assert_array_equal(grown.split("train").images[5000:], extra[5000:])
-    assert grown.split("train").labels.tolist() == y.tolist()
+    extra, y = cue_conflict.generate_split("train", n=5100, start=5000)  # image i: a function of (seed, split, i)
+    np.testing.assert_array_equal(grown.split("train").images[5000:], extra)
+    assert grown.split("train").labels[5000:].tolist() == y.tolist() == cue_conflict.labels("train", 5100)[5000:].tolist()
     for s in ("val", "conflict", "shape-only", "texture-only"):  # shared: one evaluation serves both
         assert grown.split_fingerprint(s) == base.split_fingerprint(s)
     assert grown.split_fingerprint("train") != base.split_fingerprint("train")
-    assert len(load_dataset("shapes-silhouettes-300").split("train")) == 300
+    silhouettes = load_dataset("shapes-silhouettes-300")  # its images are not generated until a split is read
+    assert silhouettes.id == "shapes-silhouettes-300" and "flat silhouettes" in silhouettes.name
     assert bias_splits("shapes-textured-5100") == bias_splits("shapes-textured")
     spec = ArenaSpec(models=("linear",), dataset="shapes-textured", budget="epochs:1", sizes=(1000, 8000))
     assert spec.train_dataset() == "shapes-textured-8000"
