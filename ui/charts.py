@@ -181,7 +181,7 @@ def shape_bias_bars(results: list[dict], references: list[dict], *, key: str) ->
                         "n": r["n"]} for r in results])
     refs = pd.DataFrame([{"label": f"{x['label']} {x['shape_bias']:.1%}", "shape_bias": x["shape_bias"]}
                          for x in references])
-    y = alt.Y("model:N", title=None, sort=None)
+    y = alt.Y("model:N", title=None, sort=None, axis=alt.Axis(labelLimit=260))
     tooltip = ["model", "family", alt.Tooltip("shape_bias:Q", format=".1%", title="shape bias"),
                alt.Tooltip("coverage:Q", format=".1%"), alt.Tooltip("shape:Q", title="shape decisions"),
                alt.Tooltip("texture:Q", title="texture decisions"), alt.Tooltip("n:Q", title="images")]
