@@ -72,14 +72,15 @@ if not models:
     st.stop()
 
 
-def missing_jobs() -> list[EvaluateJob]:
+def bias_jobs() -> list[EvaluateJob]:
+    """The evaluations that measure the picked models' shape bias (submitting a stored one is a cache hit)."""
     return [EvaluateJob(m, dataset_id, s, precision=precision) for m in models for s in splits]
 
 
 if st.button("Measure", type="primary", help="evaluates each model on the cue-conflict split"
              + (" and the two controls" if generated else "") + " as background jobs; stored results are reused"):
     jobs = Jobs()
-    for job in missing_jobs():
+    for job in bias_jobs():
         try:
             jobs.submit(job)
         except UserError as e:
@@ -93,7 +94,7 @@ def stored_result(model: str, dataset: str, precision: str, jobs_seen: tuple) ->
 
 
 def page_jobs() -> list[dict]:
-    titles = {j.title for j in missing_jobs()}
+    titles = {j.title for j in bias_jobs()}
     return [r for r in job_rows() if r["kind"] == "evaluate" and r["title"] in titles]
 
 

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.data import cue_conflict, imagenet16
+from core.data.base import Dataset
 from core.data.embedded import TEXTURED_ID, TEXTURED_VARIANTS, generated_base
 from core.data.folders import LAYOUTS, texture_labels
 from core.data.registry import load_dataset
 from core.errors import UserError
 from core.evaluate import evaluate, find_evaluation
-from core.hosted import check_dataset
 from core.models.trained import list_runs
 from core.store import Store
 
@@ -70,27 +70,32 @@ def score(shape: np.ndarray, texture: np.ndarray, decision: np.ndarray, classes:
             "shape_bias": total.shape_bias, "coverage": total.coverage, "per_class": per_class}
 
 
-def bias_splits(dataset: str) -> tuple[str, tuple[str, ...]]:
+def _bias_set(dataset: str | Dataset) -> tuple[Dataset, tuple[str, ...]]:
     """(the dataset whose evaluations measure shape bias, those splits): the generated set's conflict split and its
-    two controls, or a folder of the published stimuli's one split. A UserError for any other dataset."""
-    if generated_base(dataset) in TEXTURED_VARIANTS:  # their bias splits are the same images, at any training size
-        check_dataset(TEXTURED_ID)  # hosted: only the allow-listed datasets
-        return TEXTURED_ID, cue_conflict.BIAS_SPLITS
-    ds = load_dataset(dataset)
+    two controls, or a folder of the published stimuli's one split. A UserError for any other dataset (and, hosted,
+    for one that is not offered: load_dataset checks)."""
+    if isinstance(dataset, str) and generated_base(dataset) in TEXTURED_VARIANTS:
+        return load_dataset(TEXTURED_ID), cue_conflict.BIAS_SPLITS  # the same bias splits, at any training size
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    if ds.id == TEXTURED_ID:
+        return ds, cue_conflict.BIAS_SPLITS
     if ds.layout != "cue-conflict":
         raise UserError(f"shape bias is measured on cue-conflict images: {TEXTURED_ID} (generated) or a folder of "
                         f"the published stimuli ({LAYOUTS['cue-conflict']}); {ds.name} is neither")
-    return ds.id, ("conflict",)
+    return ds, ("conflict",)
 
 
-def conflict_cues(dataset: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+def bias_splits(dataset: str) -> tuple[str, tuple[str, ...]]:
+    """(the id of the dataset whose evaluations measure shape bias, those splits); see _bias_set."""
+    ds, splits = _bias_set(dataset)
+    return ds.id, splits
+
+
+def conflict_cues(dataset: str | Dataset) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(class names, the shape class and the texture class of each image of the conflict split)."""
-    dataset, _ = bias_splits(dataset)
-    if dataset == TEXTURED_ID:
-        return list(cue_conflict.CLASSES), load_dataset(dataset).split("conflict").labels, \
-            cue_conflict.texture_labels("conflict")
-    ds = load_dataset(dataset)
-    return ds.classes, ds.split("conflict").labels, texture_labels(ds, "conflict")
+    ds, _ = _bias_set(dataset)
+    textures = cue_conflict.texture_labels("conflict") if ds.id == TEXTURED_ID else texture_labels(ds, "conflict")
+    return ds.classes, ds.split("conflict").labels, textures
 
 
 def examples(dataset: str, shape: int, limit: int = 12) -> list[dict]:
@@ -100,7 +105,8 @@ def examples(dataset: str, shape: int, limit: int = 12) -> list[dict]:
     first = {}
     for i in hits:  # the first image of each texture, then the rest in order
         first.setdefault(int(textures[i]), int(i))
-    order = list(first.values()) + [int(i) for i in hits if int(i) not in first.values()]
+    chosen = set(first.values())
+    order = list(first.values()) + [int(i) for i in hits if int(i) not in chosen]
     return [{"index": i, "shape": int(shapes[i]), "texture": int(textures[i])} for i in order[:limit]]
 
 
@@ -120,9 +126,9 @@ def shape_bias(model: str, dataset: str = TEXTURED_ID, *, store: Store | None = 
     (generated set; None on the stimuli), reference (published figures; the stimuli only), precision,
     evaluations, cached}. `stored_only`: from stored evaluations alone, None when one is missing."""
     store = store or Store()
-    dataset, splits = bias_splits(dataset)
+    ds, splits = _bias_set(dataset)  # loaded once: a folder of stimuli is listed once, not once per use
     get = find_evaluation if stored_only else evaluate
-    evs = {s: get(model, dataset, s, store=store, precision=precision, device=device) for s in splits}
+    evs = {s: get(model, ds, s, store=store, precision=precision, device=device) for s in splits}
     if any(ev is None for ev in evs.values()):
         return None
     conflict = evs["conflict"]
@@ -131,10 +137,10 @@ def shape_bias(model: str, dataset: str = TEXTURED_ID, *, store: Store | None = 
         reference = []  # published figures are for the published stimuli, not comparable with the generated set
     else:
         controls, reference = None, imagenet16.reference_figures()
-    classes, _, textures = conflict_cues(dataset)
+    classes, _, textures = conflict_cues(ds)
     p = conflict.predictions  # the conflict split is labelled by shape: y_true is the shape class
     out = score(p.y_true, textures[p.index], p.top_idx[:, 0], classes)
     meta = conflict.meta
-    return {"model": meta.model, "model_name": meta.model_name, "family": meta.family, "dataset": dataset, **out,
+    return {"model": meta.model, "model_name": meta.model_name, "family": meta.family, "dataset": ds.id, **out,
             "controls": controls, "reference": reference, "precision": meta.precision,
             "evaluations": {s: ev.key for s, ev in evs.items()}, "cached": all(ev.cached for ev in evs.values())}

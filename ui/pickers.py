@@ -148,8 +148,11 @@ LINKED_IMAGE = ("image_dataset", "image_split", "image_index")  # a dataset imag
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def dataset_image(dataset: str, split: str, index: int) -> np.ndarray:
-    """One image of a dataset's split, decoded once."""
-    return load_dataset(dataset).split(split).load(index)
+    """One image of a dataset's split, decoded once; a UserError for an index the split does not have."""
+    data = load_dataset(dataset).split(split)
+    if not 0 <= index < len(data):
+        raise UserError(f"{dataset}/{split} has no image #{index} (it has {len(data)})")
+    return data.load(index)
 
 
 def linked_image() -> tuple[str, np.ndarray] | None:
@@ -160,9 +163,8 @@ def linked_image() -> tuple[str, np.ndarray] | None:
     if not (dataset and split and index):
         return None
     try:
-        data = load_dataset(dataset).split(split)
-        if not index.isdigit() or int(index) >= len(data):
-            raise UserError(f"{dataset}/{split} has no image #{index} (it has {len(data)})")
+        if not index.isdigit():
+            raise UserError(f"image_index={index!r} is not an image number")
         return f"{dataset} {split} #{index}", dataset_image(dataset, split, int(index))
     except UserError as e:  # a dataset not offered, a missing split, an unreadable file
         st.error(f"The linked image does not load: {e}")

@@ -6,6 +6,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -150,20 +151,30 @@ def _check_size(base: str, n: int) -> None:
         raise DatasetError(f"{base} can be generated with {low:,} to {high:,} training images, not {n:,}")
 
 
+_GROWN: dict[str, dict[str, np.ndarray]] = {}
+
+
+def _grown(x: np.ndarray, y: np.ndarray, n: int, path: Path,
+           make: Callable[[int], tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The first n of a generated training split whose registered images are (x, y): a slice, or those followed
+    by images len(y)..n-1, `make(start)`'s, generated once into the cache at `path` (image i is the same at every
+    size)."""
+    have = len(y)
+    if n <= have:
+        return {"x": x[:n], "y": y[:n]}
+    if str(path) not in _GROWN:
+        extra = _generated(path, _has_xy(n - have), lambda: _xy(make(have)))
+        _GROWN[str(path)] = {"x": np.concatenate([x, extra["x"]]), "y": np.concatenate([y, extra["y"]])}
+    return _GROWN[str(path)]
+
+
 def _shapes_train(n: int) -> dict[str, np.ndarray]:
     """`shapes`'s first n training images: its 5,000, then images 5,000..n-1 generated once into the cache."""
     base = _shapes_cached()
     have = len(base["y_train"])
-    if n <= have:
-        return {"x": base["x_train"][:n], "y": base["y_train"][:n]}
-    key = f"extra-{n}"
-    if key not in _SHAPES_CACHE:
-        path = _shapes_path().with_name(f"{_shapes_path().stem}-train-{have}-{n}.npz")
-        arrays = _generated(path, _has_xy(n - have),
-                            lambda: _xy(shapes.generate_split("train", seed=SPLIT_SEED, n=n, start=have)))
-        _SHAPES_CACHE[key] = {"x": np.concatenate([base["x_train"], arrays["x"]]),
-                              "y": np.concatenate([base["y_train"], arrays["y"]])}
-    return _SHAPES_CACHE[key]
+    return _grown(base["x_train"], base["y_train"], n, _shapes_path().with_name(
+        f"{_shapes_path().stem}-train-{have}-{n}.npz"),
+        lambda start: shapes.generate_split("train", seed=SPLIT_SEED, n=n, start=start))
 
 
 def sized_shapes_dataset(train_images: int) -> Dataset:
@@ -214,17 +225,10 @@ def _textured_train(dataset_id: str, n: int) -> dict[str, np.ndarray]:
     the cache (image i is the same at every size)."""
     variant = TEXTURED_VARIANTS[dataset_id]
     base = _textured_split("train", variant)
-    have = len(base["y"])
-    if n <= have:
-        return {"x": base["x"][:n], "y": base["y"][:n]}
     path = get_settings().cache_dir / "datasets" / (
-        f"{dataset_id}-v{cue_conflict.GENERATOR_VERSION}-seed{SPLIT_SEED}-train-{have}-{n}.npz")
-    if str(path) not in _TEXTURED:
-        extra = _generated(path, _has_xy(n - have), lambda: _xy(
-            cue_conflict.generate_split("train", seed=SPLIT_SEED, n=n, variant=variant, start=have)))
-        _TEXTURED[str(path)] = {"x": np.concatenate([base["x"], extra["x"]]),
-                                "y": np.concatenate([base["y"], extra["y"]])}
-    return _TEXTURED[str(path)]
+        f"{dataset_id}-v{cue_conflict.GENERATOR_VERSION}-seed{SPLIT_SEED}-train-{len(base['y'])}-{n}.npz")
+    return _grown(base["x"], base["y"], n, path, lambda start: cue_conflict.generate_split(
+        "train", seed=SPLIT_SEED, n=n, variant=variant, start=start))
 
 
 def textured_shapes_dataset(dataset_id: str = TEXTURED_ID, train_images: int | None = None) -> Dataset:
