@@ -126,3 +126,11 @@ def test_a_deployment_that_does_not_offer_the_set_says_so(store_env, monkeypatch
     assert [e.value for e in at.error] == ["dataset 'shapes-textured' is not offered on this deployment; choose one "
                                            "of: shapes, digits"]
     assert not at.get("vega_lite_chart") and not [b for b in at.button if b.label == "Measure"]
+
+
+@pytest.mark.parametrize("index, message", [("99999", "shapes/val has no image #99999 (it has 1000)"),
+                                            ("abc", "image_index='abc' is not an image number")])
+def test_a_bad_linked_image_is_a_message(index, message):
+    at = open_page("app_pages/predict.py", {"image_dataset": "shapes", "image_split": "val", "image_index": index,
+                                            "model": "linear"})
+    assert [e.value for e in at.error] == [f"The linked image does not load: {message}"]
