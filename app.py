@@ -23,6 +23,7 @@ pages = [
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("app_pages/arena.py", title="Arena", icon=":material/sports_kabaddi:", url_path="arena"),
     st.Page("app_pages/shape_bias.py", title="Shape vs texture", icon=":material/texture:", url_path="shape-bias"),
+    st.Page("app_pages/robustness.py", title="Robustness", icon=":material/shield:", url_path="robustness"),
     st.Page("app_pages/predict.py", title="Predict", icon=":material/image_search:"),
     st.Page("app_pages/confusion.py", title="Confusion matrix", icon=":material/grid_on:", url_path="confusion"),
     st.Page("app_pages/drilldown.py", title="Class drill-down", icon=":material/zoom_in:", url_path="drilldown"),

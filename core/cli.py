@@ -107,6 +107,10 @@ def cmd_evaluate(args) -> int:
                 print(f"  {k:<18} {_fmt(scores[k], pct=True)}")
             for k in ("f1_macro", "cohen_kappa"):
                 print(f"  {k:<18} {_fmt(scores[k])}")
+        if m.calibration:
+            c = m.calibration
+            print(f"  {'ece':<18} {_fmt(c['ece'])} (15 bins; adaptive {_fmt(c['adaptive_ece'])})  "
+                  f"nll {_fmt(c['nll'])}  brier {_fmt(c['brier'])}")
         print(f"  {'seconds':<18} {m.seconds:.3f} end-to-end, {m.model_seconds:.3f} in the model "
               f"({m.images_per_second:.1f} images/s on {m.device}, {m.precision}, batch {m.batch_size})"
               + (" - timings of the run that computed it" if ev.cached else ""))
@@ -299,6 +303,47 @@ def cmd_shape_bias(args) -> int:
         print(f"  published: {ref['label']} {pct(ref['shape_bias'])}")
     for c in r["per_class"]:
         print(f"  {c['class']:<10} shape bias {pct(c['shape_bias']):>6}  coverage {pct(c['coverage']):>6}")
+    return 0
+
+
+def cmd_robustness(args) -> int:
+    # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
+    from core.data.corruptions import TABLE_NAMES
+    from core.jobs import Jobs, RobustnessJob
+    from core.robustness import parse_corruptions, parse_severities, robustness
+
+    names, severities = parse_corruptions(args.corruptions), parse_severities(args.severities)
+    if args.detach:
+        job = Jobs().submit(RobustnessJob(args.model, args.dataset, args.split, names, severities, args.limit,
+                                          args.device, args.precision))
+        _print_json(job.summary()) if args.json else print(f"job {job.id} {job.state}: {job.title}")
+        return 0
+    r = robustness(args.model, args.dataset, args.split, names=names, severities=severities, limit=args.limit,
+                   baseline=args.baseline, precision=args.precision, device=args.device,
+                   progress=_progress(not args.json and sys.stderr.isatty()))
+    if args.json:
+        _print_json(r)
+        return 0
+    print(f"{r['model']} on {r['dataset']}/{r['split']} ({r['n']} images, {r['precision']}, "
+          f"{TABLE_NAMES.get(r['parameters'], r['parameters'])} corruption parameters)"
+          + (" (cached)" if r["cached"] else ""))
+    print(f"  clean top-1 {_fmt(r['clean_top1'], pct=True)}  ECE {_fmt(r['ece'])}  NLL {_fmt(r['nll'])}  "
+          f"Brier {_fmt(r['brier'])}")
+    ts = r["temperature_scaling"]
+    if ts["temperature"]:
+        print(f"  temperature {ts['temperature']:.3f} ({ts['split']}): ECE {_fmt(ts['before']['ece'])} -> "
+              f"{_fmt(ts['after']['ece'])}, NLL {_fmt(ts['before']['nll'])} -> {_fmt(ts['after']['nll'])}")
+    else:
+        print(f"  {ts['why']}")
+    ce = {c["corruption"]: c for c in r.get("per_corruption_errors", [])}
+    for c in r["per_corruption"]:
+        row = [x for x in r["results"] if x["corruption"] == c["corruption"]]
+        cells = "  ".join(f"s{x['severity']} {_fmt(x['top1'], pct=True):>7}" for x in row)
+        extra = (f"  CE {_fmt(ce[c['corruption']]['ce'])}" if c["corruption"] in ce else "")
+        print(f"  {c['corruption']:<18} mean {_fmt(c['mean_top1'], pct=True):>7}  {cells}{extra}")
+    print(f"  mean over corruptions {_fmt(r['mean_corruption_top1'], pct=True)}")
+    if args.baseline:
+        print(f"  against {args.baseline}: mCE {_fmt(r.get('mce'))}  relative mCE {_fmt(r.get('relative_mce'))}")
     return 0
 
 
@@ -497,6 +542,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--precision", choices=PRECISIONS, default=None, help=PRECISION_HELP)
     s.add_argument("--json", action="store_true")
     s.set_defaults(run=cmd_shape_bias)
+
+    s = sub.add_parser("robustness", help="top-1 and calibration under the ImageNet-C corruptions (Hendrycks & "
+                                          "Dietterich 2019) at severities 1-5; mCE against a baseline model")
+    s.add_argument("--model", required=True)
+    s.add_argument("--dataset", required=True, help="dataset id or folder")
+    s.add_argument("--split", default=None, help="default: val (temperature is fitted here, reported on test)")
+    s.add_argument("--corruptions", default=None, help="names separated by commas (default: all), e.g. "
+                   "gaussian_noise,defocus_blur,contrast,jpeg_compression")
+    s.add_argument("--severities", default=None, help="e.g. 1,3,5 (default 1,2,3,4,5)")
+    s.add_argument("--baseline", default=None, help="a model to measure corruption errors (mCE) against")
+    s.add_argument("--limit", type=int, default=None, help="a fixed subset of N images of each split")
+    s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    s.add_argument("--precision", choices=PRECISIONS, default=None, help=PRECISION_HELP)
+    s.add_argument("--detach", action="store_true", help="run in the background (a job)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(run=cmd_robustness)
 
     s = sub.add_parser("arena", help="train models on the same images with the same budget over several seeds; "
                                      "mean and 95%% interval of val top-1 per model (and per training-set size)")

@@ -11,7 +11,10 @@ from typing import Callable
 import numpy as np
 import torch
 
+from core import calibration
 from core.batching import BatchSize, in_chunks
+from core.calibration import Calibration
+from core.data import corruptions
 from core.data.base import Dataset, Split
 from core.data.loader import iter_inputs
 from core.data.registry import load_dataset
@@ -30,9 +33,12 @@ from core.store import Store, fingerprint
 
 # Bump when a change to evaluation, decoding or preprocessing code changes results; library
 # versions that can change results (torch, torchvision, transformers) are in the key as well.
-EVAL_CODE_VERSION = 5
+EVAL_CODE_VERSION = 6  # 6: per-image NLL and Brier terms, log-probabilities for temperature scaling; corruptions
 TOP_K = 5
 MAX_SKIP_MESSAGES = 20
+# an evaluation in the dataset's own classes keeps every image's log-probabilities (temperature scaling refits them)
+# up to this many values (16 MB of float32: 400,000 images of 10 classes, 4,000 of 1,000)
+LOGP_MAX_VALUES = 4_000_000
 
 ImagesDone = Callable[[int, int], None]  # (images done, images in all)
 
@@ -43,6 +49,9 @@ class Predictions:
 
     Classes are the dataset's; -1 marks a prediction outside them (an ImageNet model's "tabby cat"
     on a dataset without that class). `model_top_idx` keeps the model's own class indices.
+    `nll` (-log p(true class)) and `brier` (sum over classes of (p - [true])^2) are over the probabilities
+    the ranking is of (core/calibration.py); `logp`, the log-probabilities over the dataset's classes, is kept
+    for evaluations in the dataset's own classes up to LOGP_MAX_VALUES.
     """
 
     index: np.ndarray
@@ -50,12 +59,20 @@ class Predictions:
     top_idx: np.ndarray
     top_prob: np.ndarray
     model_top_idx: np.ndarray | None = None
+    nll: np.ndarray | None = None
+    brier: np.ndarray | None = None
+    logp: np.ndarray | None = None
 
     def arrays(self) -> dict[str, np.ndarray]:
         out = {"index": self.index, "y_true": self.y_true, "top_idx": self.top_idx, "top_prob": self.top_prob}
-        if self.model_top_idx is not None:
-            out["model_top_idx"] = self.model_top_idx
+        for name in ("model_top_idx", "nll", "brier", "logp"):
+            if (a := getattr(self, name)) is not None:
+                out[name] = a
         return out
+
+    def calibration(self) -> Calibration:
+        """ECE (equal-width and adaptive), NLL and Brier of these predictions."""
+        return calibration.summarize(self.top_prob[:, 0], self.top_idx[:, 0] == self.y_true, self.nll, self.brier)
 
 
 RESTRICTED = "restricted to the dataset's classes"
@@ -96,7 +113,8 @@ class Evaluation:
         out = {"model": m.model, "dataset": m.dataset, "split": m.split, "n": m.n, "top1": m.top1, "top5": m.top5,
                "f1_macro": m.f1_macro, "cohen_kappa": m.cohen_kappa, "seconds": m.seconds,
                "images_per_second": m.images_per_second, "cached": self.cached, "scoring": m.scoring,
-               "balanced_accuracy": m.balanced_accuracy}
+               "balanced_accuracy": m.balanced_accuracy, **(m.calibration or {}), "corruption": m.corruption,
+               "severity": m.severity}
         if m.restricted:
             out |= {f"{k}_restricted": v for k, v in m.restricted.items()}
             out["outside"] = m.outside  # top-1 predictions outside the dataset's classes (all-classes scoring)
@@ -104,12 +122,14 @@ class Evaluation:
 
 
 def evaluation_key(model: ModelIdentity, dataset: Dataset, split: str, limit: int | None, precision: str,
-                   alignment: Alignment) -> str:
+                   alignment: Alignment, corruption: Corruption | None = None) -> str:
     """Everything that changes the predictions. Batch size and device do not (up to float noise):
     a hit computed elsewhere keeps the timings, device and batch size of the run that made it.
     The label space and its alignment are in: the same weights with the classes in another order
-    (or mapped to another dataset's classes) predict other classes."""
+    (or mapped to another dataset's classes) predict other classes. So is the corruption applied to the
+    images, with the version of the corruption code."""
     return fingerprint({
+        "corruption": [*corruption, corruptions.CODE_VERSION] if corruption else None,
         "kind": "evaluation", "code": EVAL_CODE_VERSION, "libraries": _library_versions(), "model": model.id,
         "weights": model.weights, "revision": model.revision, "dataset": dataset.split_fingerprint(split),
         "split": split, "limit": limit, "preprocess": model.preprocess, "precision": precision,
@@ -132,12 +152,18 @@ class _Plan:
     model: LoadedModel | None  # None: not built in this process yet (its identity was remembered)
     alignment: Alignment
     key: str
+    corruption: Corruption | None
+
+
+Corruption = tuple[str, int]  # (ImageNet-C name, severity 1-5): core/data/corruptions.py
 
 
 def _plan(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split: str | None, limit: int | None,
-          device: str | None, store: Store, precision: str | None) -> _Plan:
+          device: str | None, store: Store, precision: str | None, corruption: Corruption | None = None) -> _Plan:
     if limit is not None and limit <= 0:
         raise UserError("--limit must be a positive number of images")
+    if corruption is not None:
+        corruption = corruptions.check(*corruption)
     dev = resolve_device(device)  # before the cache: --device cuda without CUDA is an error, hit or miss
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     split = split or ds.default_split()
@@ -155,28 +181,29 @@ def _plan(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split: st
         m, ident = _identify(ref, ds, store)
     alignment = align(ident.labels, ds)
     precision = resolve_precision(precision, dev)
-    key = evaluation_key(ident, ds, split, limit, precision, alignment)
-    return _Plan(ds, split, data, limit, dev, precision, ref, m, alignment, key)
+    key = evaluation_key(ident, ds, split, limit, precision, alignment, corruption)
+    return _Plan(ds, split, data, limit, dev, precision, ref, m, alignment, key, corruption)
 
 
 def find_evaluation(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split: str | None = None, *,
                     limit: int | None = None, device: str | None = None, store: Store | None = None,
-                    precision: str | None = None) -> Evaluation | None:
+                    precision: str | None = None, corruption: Corruption | None = None) -> Evaluation | None:
     """The stored evaluation `evaluate` would return as a cache hit, or None; nothing is computed."""
     store = store or Store()
-    return _stored(store, _plan(model, dataset, split, limit, device, store, precision).key)
+    return _stored(store, _plan(model, dataset, split, limit, device, store, precision, corruption).key)
 
 
 def evaluate(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split: str | None = None, *,
              limit: int | None = None, batch_size: int = 64, device: str | None = None,
              num_workers: int | None = None, store: Store | None = None, progress: ImagesDone | None = None,
-             force: bool = False, precision: str | None = None) -> Evaluation:
+             force: bool = False, precision: str | None = None, corruption: Corruption | None = None) -> Evaluation:
     """Score `model` on one split of `dataset`, reading the store first and writing it after.
-    `precision`: auto (the default: bf16 where the device runs it fast), fp32, bf16 or fp16."""
+    `precision`: auto (the default: bf16 where the device runs it fast), fp32, bf16 or fp16.
+    `corruption`: (name, severity) applied to every image after decoding (core/data/corruptions.py)."""
     if batch_size <= 0:
         raise UserError("--batch-size must be positive")
     store = store or Store()
-    plan = _plan(model, dataset, split, limit, device, store, precision)
+    plan = _plan(model, dataset, split, limit, device, store, precision, corruption)
     ds, split, data, dev, alignment, key = plan.ds, plan.split, plan.data, plan.dev, plan.alignment, plan.key
     m = plan.model
     if not force and (hit := _stored(store, key)) is not None:
@@ -187,6 +214,8 @@ def evaluate(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split:
             return hit  # computed by another process while we waited
         if m is None:
             m = create_model(plan.ref, ds, store=store)  # the same files and code the remembered identity names
+        if plan.corruption is not None:  # after decoding, before the model's own preprocessing; seeded per image
+            data = data.mapped(functools.partial(corruptions.corrupt_indexed, *plan.corruption))
 
         run = inference_fn(m, dev, plan.precision)
         t0 = time.perf_counter()
@@ -210,6 +239,9 @@ def evaluate(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split:
             images_per_second=len(preds.y_true) / seconds if seconds > 0 else None,
             batch_size=fit.size, batch_size_requested=batch_size, oom_halvings=fit.halvings,
             device=dev, precision=plan.precision, preprocess=m.preprocess.key(), versions=_versions(),
+            calibration=preds.calibration().to_json() if preds.nll is not None else None,
+            corruption=plan.corruption[0] if plan.corruption else None,
+            severity=plan.corruption[1] if plan.corruption else None,
         )
         arrays = preds.arrays() | ({"r_top_idx": restricted.top_idx, "r_top_prob": restricted.top_prob}
                                    if restricted is not None else {})
@@ -248,7 +280,7 @@ def load_evaluation(key: str, store: Store | None = None) -> Evaluation:
 def _from_arrays(arrays: dict[str, np.ndarray]) -> tuple[Predictions, Predictions | None]:
     common = {k: arrays[k] for k in ("index", "y_true")}
     preds = Predictions(**common, top_idx=arrays["top_idx"], top_prob=arrays["top_prob"],
-                        model_top_idx=arrays.get("model_top_idx"))
+                        **{k: arrays.get(k) for k in ("model_top_idx", "nll", "brier", "logp")})
     restricted = (Predictions(**common, top_idx=arrays["r_top_idx"], top_prob=arrays["r_top_prob"])
                   if "r_top_idx" in arrays else None)
     return preds, restricted
@@ -266,29 +298,47 @@ def _predict_split(m: LoadedModel, run, alignment: Alignment, data: Split, fit: 
     cols = torch.as_tensor(alignment.model_index)
     sizes = torch.as_tensor(alignment.group_sizes, dtype=torch.float32)
     group_of = torch.repeat_interleave(torch.arange(len(sizes)), sizes.long())  # pooled output -> dataset class
-    out: dict[str, list] = {"idx": [], "prob": [], "r_idx": [], "r_prob": [], "pos": []}
+    # calibration is over proper distributions: a grouped ranking's class scores are means that do not sum to one
+    calibrated = not grouped
+    keep_logp = alignment.kind == "native" and len(data) * len(m.labels) <= LOGP_MAX_VALUES
+    out: dict[str, list] = {"idx": [], "prob": [], "r_idx": [], "r_prob": [], "pos": [], "nll": [], "brier": [],
+                            "logp": []}
     skipped: list[str] = []
     model_seconds = 0.0
     done = 0
 
     def ranked(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         logits = run(x)
-        probs = torch.softmax(logits, dim=1)
+        logp = torch.log_softmax(logits, dim=1)
+        probs = logp.exp()
         if grouped:  # each dataset class: the mean probability of its model classes (core/labels.py)
             sums = probs.new_zeros(len(probs), len(sizes)).index_add_(1, group_of.to(probs.device),
                                                                        probs[:, cols.to(probs.device)])
             probs = sums / sizes.to(probs.device)
         top_prob, top_idx = probs.topk(k, dim=1)
         if not both:
-            return top_prob, top_idx
-        return (top_prob, top_idx, *torch.softmax(logits[:, cols.to(logits.device)], dim=1).topk(k_r, dim=1))
+            return top_prob, top_idx, logp
+        return (top_prob, top_idx, logp, *torch.softmax(logits[:, cols.to(logits.device)], dim=1).topk(k_r, dim=1))
+
+    def calibration_terms(logp: torch.Tensor, labels: np.ndarray) -> None:
+        """-log p(true class) and the Brier term per image, over the probabilities the ranking is of."""
+        true_col = torch.as_tensor(alignment.model_index[labels] if alignment.kind == "wordnet" else labels,
+                                   device=logp.device)
+        rows = torch.arange(len(logp), device=logp.device)
+        p = logp.exp()
+        out["nll"].append((-logp[rows, true_col]).cpu().numpy())
+        out["brier"].append(((p * p).sum(1) - 2 * p[rows, true_col] + 1).cpu().numpy())
+        if keep_logp:
+            out["logp"].append(logp.cpu().numpy())
 
     with torch.inference_mode():
         for x, positions, bad in iter_inputs(data, m.preprocess, fit.size, dev, num_workers, run.channels_last):
             skipped += bad
             if len(positions):
                 t = time.perf_counter()
-                top_prob, top_idx, *r = in_chunks(ranked, x, fit, dev)
+                top_prob, top_idx, logp, *r = in_chunks(ranked, x, fit, dev)
+                if calibrated:
+                    calibration_terms(logp.float(), data.labels[positions])
                 if both:
                     r_prob, r_idx = r
                     out["r_idx"].append(r_idx.cpu().numpy())
@@ -309,7 +359,10 @@ def _predict_split(m: LoadedModel, run, alignment: Alignment, data: Split, fit: 
     model_idx = cat("idx", k, np.int32)
     preds = Predictions(**common, top_idx=alignment.to_dataset(model_idx).astype(np.int32),
                         top_prob=cat("prob", k, np.float32),
-                        model_top_idx=model_idx if alignment.kind == "wordnet" else None)
+                        model_top_idx=model_idx if alignment.kind == "wordnet" else None,
+                        nll=np.concatenate(out["nll"]).astype(np.float32) if calibrated and out["nll"] else None,
+                        brier=np.concatenate(out["brier"]).astype(np.float32) if calibrated and out["brier"] else None,
+                        logp=cat("logp", len(m.labels), np.float32) if keep_logp else None)
     restricted = (Predictions(**common, top_idx=cat("r_idx", k_r, np.int32), top_prob=cat("r_prob", k_r, np.float32))
                   if both else None)
     return preds, restricted, model_seconds, skipped

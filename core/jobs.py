@@ -167,7 +167,39 @@ class ArenaJob:
         return {"spec": self.spec.to_json(), "device": self.device}
 
 
-JobSpec = EvaluateJob | TrainJob | DemoJob | ArenaJob
+@dataclass(frozen=True)
+class RobustnessJob:
+    """Evaluate `model` clean and under each corruption at each severity (core.robustness.robustness's arguments):
+    every evaluation is stored as it finishes, so a cancelled job resumes where it stopped."""
+
+    model: str
+    dataset: str
+    split: str | None = None
+    corruptions: tuple[str, ...] = ()
+    severities: tuple[int, ...] = ()
+    limit: int | None = None
+    device: str | None = None
+    precision: str | None = None
+    kind: ClassVar[str] = "robustness"
+
+    @property
+    def title(self) -> str:
+        return (f"robustness of {self.model} on {self.dataset}" + (f"/{self.split}" if self.split else "")
+                + f": {len(self.corruptions)} corruptions x {len(self.severities)} severities"
+                + (f" ({self.limit} images)" if self.limit else ""))
+
+    @property
+    def key(self) -> str:
+        return fingerprint({"kind": self.kind, **self.to_json()})
+
+    check = EvaluateJob.check
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        return d | {"corruptions": list(self.corruptions), "severities": list(self.severities)}
+
+
+JobSpec = EvaluateJob | TrainJob | DemoJob | ArenaJob | RobustnessJob
 
 
 def job_spec(kind: str, spec: dict) -> JobSpec:
@@ -181,6 +213,9 @@ def job_spec(kind: str, spec: dict) -> JobSpec:
             return DemoJob()
         if kind == "arena":
             return ArenaJob(ArenaSpec.from_json(spec["spec"]), device=spec.get("device"))
+        if kind == "robustness":
+            return RobustnessJob(**spec | {"corruptions": tuple(spec["corruptions"]),
+                                           "severities": tuple(spec["severities"])})
     except (KeyError, TypeError) as e:
         raise UserError(f"a {kind} job's spec does not read: {e}") from None
     raise ValueError(kind)
@@ -401,6 +436,7 @@ def execute(job: Job, store: Store, progress: Callable[[Progress], None], should
     from core.arena.run import run_arena
     from core.demo import run_demo
     from core.evaluate import evaluate
+    from core.robustness import robustness
     from core.train.loop import train
 
     task = job.task  # hosted mode is judged again below: the job may have been queued before its limits changed
@@ -409,15 +445,20 @@ def execute(job: Job, store: Store, progress: Callable[[Progress], None], should
         res = train(task.recipe, store=store, device=task.device, progress=progress, should_stop=should_stop)
         return {"run_id": res.run_id, "model_id": res.model_id, "val_top1": res.meta.get("val_top1"),
                 "cached": res.cached}
-    if isinstance(task, EvaluateJob):
-        def report(done: int, total: int) -> None:
-            if should_stop():
-                raise Stopped(f"stopped after {done} of {total} images")
-            progress(Progress(step=done, steps=total))
+    def report(done: int, total: int) -> None:
+        if should_stop():
+            raise Stopped(f"stopped after {done} of {total} images")
+        progress(Progress(step=done, steps=total))
 
+    if isinstance(task, EvaluateJob):
         ev = evaluate(task.model, task.dataset, task.split, limit=task.limit, device=task.device,
                       precision=task.precision, store=store, progress=report)
         return ev.summary()
+    if isinstance(task, RobustnessJob):
+        r = robustness(task.model, task.dataset, task.split, names=task.corruptions, severities=task.severities,
+                       limit=task.limit, device=task.device, precision=task.precision, store=store, progress=report)
+        return {k: r[k] for k in ("model", "dataset", "split", "clean_top1", "mean_corruption_top1", "ece",
+                                  "temperature", "ece_scaled")}
     if isinstance(task, ArenaJob):
         out = run_arena(task.spec, store=store, device=task.device, progress=progress, should_stop=should_stop)
         return {k: out[k] for k in ("dataset", "budget", "seeds", "data_digest", "same_data", "complete")}

@@ -85,11 +85,16 @@ class EvaluationMeta(JsonRecord):
     precision: str = "fp32"  # records from before the precision choice ran in fp32
     preprocess: dict | None = None
     versions: dict | None = None
+    # {n, ece, adaptive_ece, nll, brier} (core/calibration.py); None where the scores are not a distribution
+    calibration: dict | None = None
+    corruption: str | None = None  # an ImageNet-C corruption applied to every image, at `severity` 1-5
+    severity: int | None = None
 
     @property
     def label(self) -> str:
-        """How pages name the evaluation: the model's name on the dataset's split."""
-        return f"{self.model_name or self.model} on {self.dataset}/{self.split}"
+        """How pages name the evaluation: the model's name on the dataset's split (and its corruption)."""
+        corrupted = f" ({self.corruption} {self.severity})" if self.corruption else ""
+        return f"{self.model_name or self.model} on {self.dataset}/{self.split}{corrupted}"
 
     @property
     def ms_per_image(self) -> float | None:

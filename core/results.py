@@ -28,6 +28,8 @@ def evaluation_table(store: Store | None = None) -> list[dict]:
         m = EvaluationMeta.from_json(r.meta)
         if not dataset_offered(m.dataset):
             continue  # hosted: a server folder's results are neither listed nor opened
+        if m.corruption:
+            continue  # a robustness measurement, not a model's score on its data: the Robustness page shows them
         restricted = m.restricted or {}
         flat = dict(m) | {f"{k}_restricted": restricted.get(k) for k in ("top1", "top5", "f1_macro", "cohen_kappa")}
         flat["outside"] = m.outside if restricted else None

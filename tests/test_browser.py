@@ -24,7 +24,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 PAGES = {"": "Overview", "evaluate": "Evaluate", "train": "Train", "compare": "Compare", "predict": "Predict",
          "confusion": "Confusion matrix", "drilldown": "Class drill-down", "filters": "Filters & feature maps",
-         "attention": "Attention & Grad-CAM", "shape-bias": "Shape vs texture"}
+         "attention": "Attention & Grad-CAM", "shape-bias": "Shape vs texture",
+         "robustness": "Robustness and calibration"}
 
 
 def _chromium() -> str:
@@ -78,6 +79,9 @@ def _core(*args: str, env: dict, timeout: float = 300) -> subprocess.CompletedPr
     return proc
 
 
+ROBUSTNESS_SET = "gaussian_noise,defocus_blur,contrast,pixelate"
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     """A store with a trained model and its evaluation, served by a real Streamlit server."""
@@ -89,6 +93,8 @@ def app_url(tmp_path_factory):
     # an (untrained) scratch model scored on the generated cue conflict, before the digits evaluation: pages that
     # open the newest evaluation keep opening that one
     _core("shape-bias", "--model", "linear", "--precision", "fp32", env=env)
+    _core("robustness", "--model", model, "--dataset", "digits", "--corruptions", ROBUSTNESS_SET, "--severities",
+          "1,3,5", "--precision", "fp32", env=env)
     _core("evaluate", "--model", model, "--dataset", "digits", env=env)
     with _serve(env) as url:
         yield url
@@ -178,6 +184,38 @@ def test_a_shape_bias_example_opens_in_attention_with_its_image(page, app_url, t
         assert page.locator("[data-testid=stException]").count() == 0
         assert "precision=fp32" in page.url and "model=linear" in page.url
         page.screenshot(path=tmp_path / "shape-bias-attention.png", full_page=True)
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 1400})
+
+
+def test_clicking_a_robustness_point_shows_its_corrupted_images(page, app_url, tmp_path):
+    page.set_viewport_size({"width": 1280, "height": 3000})  # Streamlit scrolls inside: all of it in the shot
+    try:
+        sets = "".join(f"&corruption_set={c}" for c in ROBUSTNESS_SET.split(","))
+        # no model in the link: the page opens on the best trained CNN, the store's one run
+        _open(page, f"{app_url}/robustness?dataset=digits&precision=fp32&severities=1&severities=3&severities=5{sets}")
+        page.get_by_role("heading", name="Calibration", exact=True).wait_for()
+        chart = page.locator("[data-testid=stVegaLiteChart]").first
+        chart.wait_for()
+        time.sleep(2)
+        assert page.locator("[data-testid=stException]").count() == 0
+        page.screenshot(path=tmp_path / "robustness.png", full_page=True)
+        box = chart.bounding_box()
+        pixels = np.asarray(Image.open(io.BytesIO(chart.screenshot())).convert("RGB")).astype(int)
+        blue = (abs(pixels[..., 0] - 0x1f) < 40) & (abs(pixels[..., 1] - 0x77) < 40) & (pixels[..., 2] > 150)  # cnn
+        ys, xs = np.nonzero(blue)
+        assert len(xs), "no CNN line drawn"
+        right = xs > np.percentile(xs, 90)  # the far right of the blue: severity 5 of the last panel drawn
+        page.mouse.click(float(box["x"] + xs[right].mean()), float(box["y"] + ys[right].mean()))
+        heading = page.locator("h3", has_text="the images and each model's top-5")
+        heading.wait_for()
+        assert "severity 5" in heading.inner_text()
+        page.locator("[data-testid=stImage]").first.wait_for()
+        time.sleep(2)
+        assert page.locator("text=true class").count() == 8
+        assert "corruption=" in page.url and "severity=5" in page.url
+        page.screenshot(path=tmp_path / "robustness-clicked.png", full_page=True)
+        print(f"screenshots in {tmp_path}")
     finally:
         page.set_viewport_size({"width": 1280, "height": 1400})
 

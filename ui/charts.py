@@ -230,3 +230,62 @@ def shape_bias_per_class(results: list[dict], *, key: str) -> None:
         x, alt.Color("family:N", scale=FAMILY_COLORS, legend=None), tooltip=["model", alt.Tooltip(
             "shape_bias:Q", format=".1%", title="overall shape bias")])
     st.altair_chart((lines + points).properties(height=34 * len(order) + 90), width="stretch", key=key)
+
+
+# --- the Robustness page: rows of core.robustness.robustness -------------------------------------------------------
+def robustness_lines(results: list[dict], *, key: str) -> list[dict]:
+    """Top-1 against severity (0: clean), one panel per corruption, one line per model coloured by family and marked
+    by model. Returns the clicked points (dicts with "corruption" and "severity"), or []."""
+    rows = [{"model": _model_label(r), "family": r["family"], "corruption": x["corruption"], "severity": x["severity"],
+             "top1": x["top1"], "ece": x["ece"]} for r in results for x in r["results"]]
+    rows += [{"model": _model_label(r), "family": r["family"], "corruption": c, "severity": 0, "top1": r["clean_top1"],
+              "ece": r["ece"]} for r in results for c in dict.fromkeys(x["corruption"] for x in r["results"])]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return []
+    # nearest: a click anywhere in a panel picks the closest point, not only a click on its few pixels
+    pick = alt.selection_point(name="point", fields=["corruption", "severity"], on="click", clear="dblclick",
+                               nearest=True)
+    order = list(dict.fromkeys(x["corruption"] for r in results for x in r["results"]))
+    base = alt.Chart(df).encode(
+        alt.X("severity:O", title="severity (0 = clean)"), alt.Y("top1:Q", title="top-1", axis=alt.Axis(format=".0%"),
+                                                                 scale=alt.Scale(domain=[0, 1])),
+        alt.Color("family:N", scale=FAMILY_COLORS, legend=alt.Legend(title="family", orient="bottom")),
+        alt.Detail("model:N"))
+    lines = base.mark_line(opacity=0.8)
+    points = base.mark_point(filled=True, size=60).encode(
+        alt.Shape("model:N", legend=alt.Legend(title="model", orient="bottom", columns=2, labelLimit=260)),
+        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.5)),
+        tooltip=["model", "family", "corruption", "severity", alt.Tooltip("top1:Q", format=".1%"),
+                 alt.Tooltip("ece:Q", format=".3f", title="ECE")]).add_params(pick)
+    chart = (lines + points).properties(width=170, height=150).facet(
+        facet=alt.Facet("corruption:N", sort=order, title=None), columns=5)
+    event = st.altair_chart(chart, on_select="rerun", key=key)
+    return (event.selection.get("point") if event and event.selection else None) or []
+
+
+def reliability_diagrams(results: list[dict], *, key: str) -> None:
+    """Per model, accuracy against mean confidence in 15 equal-width bins (bars, coloured by family; bar width: the
+    bin, opacity: its share of images) under the diagonal of perfect calibration."""
+    rows = [{"model": _model_label(r), "family": r["family"], "lo": b["lo"], "hi": b["hi"], "n": b["n"],
+             "accuracy": b["accuracy"], "confidence": b["confidence"], "share": b["n"] / max(1, r["n"]),
+             "ece": r["ece"]} for r in results if r.get("reliability") for b in r["reliability"] if b["n"]]
+    if not rows:
+        st.info("No reliability diagram: these evaluations' scores are not probabilities over the dataset's classes.")
+        return
+    df = pd.DataFrame(rows)
+    unit = alt.Scale(domain=[0, 1])
+    bars = alt.Chart().mark_rect(stroke="white").encode(
+        alt.X("lo:Q", title="confidence (top-1 probability)", scale=unit, axis=alt.Axis(format=".0%")), alt.X2("hi"),
+        alt.Y("accuracy:Q", title="accuracy", scale=unit, axis=alt.Axis(format=".0%")), alt.Y2(datum=0),
+        alt.Color("family:N", scale=FAMILY_COLORS, legend=None),
+        opacity=alt.Opacity("share:Q", scale=alt.Scale(domain=[0, 0.3], range=[0.35, 1]), legend=None),
+        tooltip=["model", alt.Tooltip("lo:Q", format=".2f", title="from"), alt.Tooltip("hi:Q", format=".2f",
+                                                                                      title="to"),
+                 alt.Tooltip("n:Q", title="images"), alt.Tooltip("confidence:Q", format=".1%", title="mean confidence"),
+                 alt.Tooltip("accuracy:Q", format=".1%")])
+    diagonal = alt.Chart().mark_rule(color="#888", strokeDash=[4, 3]).encode(
+        x=alt.X(datum=0), y=alt.Y(datum=0), x2=alt.X2(datum=1), y2=alt.Y2(datum=1))
+    chart = alt.layer(bars, diagonal, data=df).properties(width=200, height=200).facet(
+        facet=alt.Facet("model:N", title=None, header=alt.Header(labelLimit=220)), columns=4)
+    st.altair_chart(chart, key=key)

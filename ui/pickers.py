@@ -116,6 +116,15 @@ def pick_models(key: str, *, families: tuple[str, ...] = ()) -> list[str]:
     return picked
 
 
+def run_names() -> dict[str, str]:
+    """What charts and captions call trained runs: architecture, dataset and id ("cnn-2layer on shapes (run-7c01)"),
+    so two runs of one architecture stay apart."""
+    # lazy: the run listing (core.models) imports torch (~2 s); a page draws its title and results before it
+    from core.models.trained import list_runs
+
+    return {r["run_id"]: f"{r['model']} on {r['dataset']} ({r['run_id'][:8]})" for r in list_runs()}
+
+
 PRECISION_CHOICES = ("auto", "fp32", "bf16")
 
 

@@ -19,13 +19,15 @@ class Split:
     """The images of one split: integer labels, and either in-memory pixels or image files.
 
     `images` is uint8 (N, H, W, C); `paths` are files decoded with the one safe decoder.
-    `index` maps each row back to its position in the full split (a subset keeps it).
+    `index` maps each row back to its position in the full split (a subset keeps it). `transform(image, index)`,
+    when set, is applied to each file's pixels as it is decoded (`mapped`).
     """
 
     labels: np.ndarray
     images: np.ndarray | None = None
     paths: list[Path] | None = None
     index: np.ndarray | None = None
+    transform: Callable[[np.ndarray, int], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.int64)
@@ -42,8 +44,8 @@ class Split:
         """Image i as uint8 (H, W, C)."""
         if self.images is not None:
             return self.images[i]
-
-        return decode_image(self.paths[i])
+        image = decode_image(self.paths[i])
+        return image if self.transform is None else self.transform(image, int(self.index[i]))
 
     def path(self, i: int) -> str | None:
         return str(self.paths[i]) if self.paths is not None else None
@@ -61,7 +63,20 @@ class Split:
             images=self.images[idx] if self.images is not None else None,
             paths=[self.paths[i] for i in idx] if self.paths is not None else None,
             index=self.index[idx],
+            transform=self.transform,
         )
+
+    def mapped(self, fn: Callable[[np.ndarray, int], np.ndarray]) -> "Split":
+        """The same images passed through `fn(image, index in the full split)` after decoding (a corruption): at
+        once for pixels in memory, as each file is decoded otherwise. `fn` must be picklable (a module-level
+        function or a partial of one): loader worker processes receive it."""
+        if self.images is not None:
+            images = (np.stack([fn(im, int(j)) for im, j in zip(self.images, self.index)]) if len(self)
+                      else self.images)
+            return Split(self.labels, images=images, index=self.index)
+        if self.transform is not None:
+            raise ValueError("a split is mapped once")
+        return Split(self.labels, paths=self.paths, index=self.index, transform=fn)
 
 
 @dataclass

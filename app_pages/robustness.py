@@ -1,0 +1,203 @@
+"""Robustness and calibration: each model's top-1 under the ImageNet-C corruptions at severities 1-5, corruption
+errors against a baseline (mCE), reliability diagrams, ECE before and after temperature scaling, and the corrupted
+images behind any point with each model's top-5."""
+import pandas as pd
+import streamlit as st
+
+from core.data.corruptions import CORRUPTIONS, LEFT_OUT, SEVERITIES, TABLE_NAMES
+from core.errors import UserError
+from core.jobs import Jobs, RobustnessJob
+from core.results import csv_bytes, job_rows
+from core.robustness import corrupted_image, corruption_errors, robustness
+from ui.charts import reliability_diagrams, robustness_lines
+from ui.pickers import (
+    cached_evaluation,
+    dataset_classes,
+    dataset_select,
+    pick_models,
+    pick_precision,
+    run_names,
+)
+
+ACTIVE = ("queued", "running")
+EXAMPLES = 8
+qp = st.query_params
+
+st.title("Robustness and calibration")
+st.caption("Every image is corrupted after decoding and before the model's own preprocessing, seeded per image, so "
+           "every model sees the same corrupted pixels (Hendrycks & Dietterich 2019's corruptions and parameters: "
+           "CIFAR-10-C's at 32 px, Tiny-ImageNet-C's at 64, ImageNet-C's above). Calibration: is a model that says "
+           "90% right 90% of the time? The settings live in the link.")
+
+c1, c2 = st.columns([3, 2])
+with c1:
+    dataset = dataset_select("Dataset", key="rb-dataset", default=qp.get("dataset") or "shapes",
+                             help_typed="an embedded dataset, or type a dataset id or folder",
+                             help_hosted="the datasets this deployment offers")
+with c2:
+    precision = pick_precision("rb-precision")
+models = pick_models("rb-models", families=("cnn", "vit", "hybrid"))
+c1, c2, c3, c4 = st.columns([4, 2, 2, 1])
+from_url = [c for c in qp.get_all("corruption_set") if c in CORRUPTIONS]
+names = c1.multiselect("Corruptions", CORRUPTIONS, default=from_url or list(CORRUPTIONS), key="rb-corruptions",
+                       help="left out (they need image files or ImageMagick): "
+                            + "; ".join(f"{k}: {v}" for k, v in LEFT_OUT.items()))
+sev_url = [int(s) for s in qp.get_all("severities") if s.isdigit() and int(s) in SEVERITIES]
+severities = c2.multiselect("Severities", SEVERITIES, default=sev_url or list(SEVERITIES), key="rb-severities")
+baseline = c3.selectbox("Baseline for mCE", models, key="rb-baseline",
+                        index=models.index(qp["baseline"]) if qp.get("baseline") in models else 0,
+                        help="corruption errors are each model's errors divided by this model's (Hendrycks & "
+                             "Dietterich take AlexNet); its own mCE is 1") if models else None
+limit = c4.number_input("Images", min_value=0, step=100, key="rb-limit",
+                        value=int(qp["limit"]) if qp.get("limit", "").isdigit() else 0,
+                        help="a fixed subset of each split (0: every image); the same images for every model") or None
+qp.from_dict({"dataset": dataset, "model": models, "precision": precision,
+              **({"corruption_set": names} if set(names) != set(CORRUPTIONS) else {}),
+              "severities": [str(s) for s in severities], **({"baseline": baseline} if baseline else {}),
+              **({"limit": str(limit)} if limit else {}), **{k: qp[k] for k in ("corruption", "severity") if k in qp}})
+if not (models and names and severities):
+    st.info("Pick one or more models, corruptions and severities. No trained run yet? Run the demo on the Overview "
+            "page, or train one on the Train page.")
+    st.stop()
+names, severities = tuple(names), tuple(sorted(severities))
+
+
+def page_jobs() -> list[dict]:
+    titles = {RobustnessJob(m, dataset, None, names, severities, limit, precision=precision).title for m in models}
+    return [r for r in job_rows() if r["kind"] == "robustness" and r["title"] in titles]
+
+
+if st.button("Measure", type="primary", help="evaluates each model clean and under every corruption and severity "
+             "as a background job; stored evaluations are reused, so a stopped job resumes where it was"):
+    jobs = Jobs()
+    for m in models:
+        try:
+            jobs.submit(RobustnessJob(m, dataset, None, names, severities, limit, precision=precision))
+        except UserError as e:
+            st.error(f"{m}: {e}")
+
+
+@st.cache_data(show_spinner="reading stored evaluations", max_entries=64, ttl=60)
+def stored_result(model: str, dataset: str, names: tuple, severities: tuple, limit: int | None, precision: str,
+                  jobs_seen: tuple) -> dict | None:
+    """robustness() from stored evaluations only; asked again when one of the page's jobs changes state."""
+    return robustness(model, dataset, names=names, severities=severities, limit=limit, precision=precision,
+                      stored_only=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def corrupted(dataset: str, split: str, index: int, name: str, severity: int):
+    return corrupted_image(dataset, split, index, name, severity)
+
+
+@st.fragment(run_every=2 if any(r["state"] in ACTIVE for r in page_jobs()) else None)
+def results() -> None:
+    jobs = page_jobs()
+    for r in jobs:
+        if r["state"] in ACTIVE:
+            st.progress(r["progress"], text=f"{r['title']}: {r['state']}")
+        elif r["state"] == "failed":
+            st.error(f"{r['title']}: {r['error']}")
+    seen = tuple(sorted((r["title"], r["state"], round(r["progress"] or 0, 1)) for r in jobs))
+    out, waiting = [], []
+    for m in models:
+        try:
+            r = stored_result(m, dataset, names, severities, limit, precision, seen)
+        except UserError as e:
+            st.error(f"{m}: {e}")
+            continue
+        if r is not None:  # charts and captions name a run by architecture, dataset and id
+            r = {**r, "model_name": run_names().get(m, r["model_name"])}
+        (out if r is not None else waiting).append(r or m)
+    if waiting and not any(r["state"] in ACTIVE for r in jobs):
+        st.info(f"Not measured yet at {precision}: {', '.join(waiting)}. Press **Measure**.")
+    if out:
+        draw(out)
+
+
+def draw(out: list[dict]) -> None:
+    st.subheader("Top-1 under each corruption")
+    picked = robustness_lines(out, key="rb-lines")
+    table = out[0]["parameters"]
+    st.caption(f"{out[0]['n']} images of {out[0]['dataset']}/{out[0]['split']}, {TABLE_NAMES.get(table, table)}'s "
+               "corruption parameters (by the images' native size). Click a point to see its images below "
+               "(double-click clears).")
+    if picked:
+        qp["corruption"], qp["severity"] = picked[0]["corruption"], str(picked[0]["severity"])
+    base = next((r for r in out if r["model"] == baseline), None)
+    rows = []
+    for r in out:
+        ce = corruption_errors(r, base) if base else {}
+        rows.append({"model": r["model_name"] or r["model"], "family": r["family"], "clean top-1": r["clean_top1"],
+                     "mean corrupted top-1": r["mean_corruption_top1"], "mCE": ce.get("mce"),
+                     "relative mCE": ce.get("relative_mce"),
+                     **{c["corruption"]: c["ce"] for c in ce.get("per_corruption_errors", [])}})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
+        c: st.column_config.NumberColumn(c, format="percent") for c in ("clean top-1", "mean corrupted top-1")})
+    st.caption(f"Corruption error CE = the model's errors summed over severities ÷ "
+               f"{base['model_name'] if base else baseline}'s; mCE is its mean over "
+               "corruptions, relative mCE the same for the drop from clean (Hendrycks & Dietterich 2019). Below 1: "
+               "more robust than the baseline.")
+    draw_calibration(out)
+    st.download_button("Download as CSV", csv_bytes([
+        {"model": r["model"], "family": r["family"], "dataset": r["dataset"], "split": r["split"],
+         "precision": r["precision"], **x} for r in out
+        for x in [{"corruption": "none", "severity": 0, "top1": r["clean_top1"], "ece": r["ece"], "nll": r["nll"],
+                   "brier": r["brier"]}, *({k: v for k, v in y.items() if k != "key"} for y in r["results"])]]),
+        "robustness.csv", "text/csv")
+    draw_images(out)
+
+
+def draw_calibration(out: list[dict]) -> None:
+    st.subheader("Calibration")
+    reliability_diagrams(out, key="rb-reliability")
+    rows = []
+    for r in out:
+        ts = r["temperature_scaling"]
+        at3 = [x["ece"] for x in r["results"] if x["severity"] == 3 and x["ece"] is not None]
+        rows.append({"model": r["model_name"] or r["model"], "ECE": r["ece"], "adaptive ECE": r["adaptive_ece"],
+                     "NLL": r["nll"], "Brier": r["brier"], "ECE at severity 3": sum(at3) / len(at3) if at3 else None,
+                     "temperature": ts["temperature"], "held-out ECE": ts.get("before", {}).get("ece"),
+                     "ECE scaled": ts.get("after", {}).get("ece"), "held-out NLL": ts.get("before", {}).get("nll"),
+                     "NLL scaled": ts.get("after", {}).get("nll")})
+    st.dataframe(pd.DataFrame(rows).round(4), hide_index=True)
+    notes = {r["temperature_scaling"].get("split") or r["temperature_scaling"].get("why") for r in out}
+    st.caption("ECE: 15 equal-width bins (adaptive: 15 equal-mass bins), clean images; at severity 3: the mean over "
+               "the corruptions. Temperature scaling divides the logits by one number fitted by NLL (Guo et al. "
+               "2017): " + "; ".join(sorted(n for n in notes if n)) + ".")
+
+
+def draw_images(out: list[dict]) -> None:
+    name, sev = qp.get("corruption"), qp.get("severity")
+    if name not in names or not (sev or "").isdigit() or int(sev) not in severities:
+        return
+    sev = int(sev)
+    st.subheader(f"{name}, severity {sev}: the images and each model's top-5")
+    classes, _ = dataset_classes(dataset)
+    preds, truth = {}, {}
+    for r in out:
+        key = next((x["key"] for x in r["results"] if x["corruption"] == name and x["severity"] == sev), None)
+        if key:
+            p = cached_evaluation(key).predictions
+            truth |= {int(i): int(y) for i, y in zip(p.index, p.y_true)}
+            preds[r["model_name"] or r["model"]] = {int(i): (t, pr) for i, t, pr in zip(p.index, p.top_idx,
+                                                                                       p.top_prob)}
+    if not preds:
+        st.info("Not measured yet for these models.")
+        return
+    indices = sorted(next(iter(preds.values())))[:EXAMPLES]
+    cols = st.columns(4)
+    for n, i in enumerate(indices):
+        with cols[n % 4]:
+            c1, c2 = st.columns(2)
+            c1.image(corrupted(dataset, out[0]["split"], i, name, 0), caption="clean", width="stretch")
+            c2.image(corrupted(dataset, out[0]["split"], i, name, sev), caption=f"severity {sev}", width="stretch")
+            lines = [f"#{i}, true class *{classes[truth[i]]}*"]
+            for model, rows in preds.items():
+                top, prob = rows[i]
+                lines.append(f"{model}: " + ", ".join(f"**{classes[t]}** {p:.0%}" if k == 0 else f"{classes[t]} "
+                                                      f"{p:.0%}" for k, (t, p) in enumerate(zip(top, prob)) if t >= 0))
+            st.caption("  \n".join(lines))
+
+
+results()

@@ -1,0 +1,129 @@
+"""How far a model's confidence can be trusted: calibration error, likelihood, Brier score, temperature scaling.
+
+- ECE: the top-label expected calibration error with 15 equal-width confidence bins (Guo et al. 2017, "On
+  Calibration of Modern Neural Networks"; the binning Minderer et al. 2021 report), computed by torchmetrics'
+  `binary_calibration_error` on (top-1 confidence, top-1 correct), which is the top-label ECE exactly.
+- Adaptive ECE: the same sum over 15 equal-mass bins (Nguyen & O'Connor 2015; Nixon et al. 2019, "Measuring
+  Calibration in Deep Learning"), so sparse high-confidence bins do not dominate.
+- NLL: mean -log p(true class); Brier: mean over images of sum_k (p_k - [k = true])^2 (Brier 1950; the multiclass
+  form Guo et al. use). Both come from the per-image values an evaluation stores (core/evaluate.py), computed from
+  the full probability vector when the model ran.
+- Temperature scaling (Guo et al. 2017): one scalar T > 0 divides every logit, fitted by minimising NLL on one
+  split and reported on another, so what a single scalar fixes is measured on images it was not fitted to.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+BINS = 15
+
+
+def _top1(conf: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    conf = np.asarray(conf, dtype=np.float64).reshape(-1)
+    correct = np.asarray(correct, dtype=bool).reshape(-1)
+    if len(conf) != len(correct):
+        raise ValueError(f"{len(conf)} confidences but {len(correct)} outcomes")
+    return conf, correct
+
+
+def ece(conf: np.ndarray, correct: np.ndarray, bins: int = BINS) -> float | None:
+    """Top-label ECE over `bins` equal-width bins of (0, 1]: sum over bins of |accuracy - mean confidence| x the
+    bin's share of images. None for no images."""
+    conf, correct = _top1(conf, correct)
+    if len(conf) == 0:
+        return None
+    # lazy: torchmetrics imports torch (~2 s); pages that only read stored figures never call this
+    import torch
+    from torchmetrics.functional.classification import binary_calibration_error
+
+    return float(binary_calibration_error(torch.as_tensor(conf, dtype=torch.float32),
+                                          torch.as_tensor(correct, dtype=torch.long), n_bins=bins, norm="l1"))
+
+
+def adaptive_ece(conf: np.ndarray, correct: np.ndarray, bins: int = BINS) -> float | None:
+    """ECE over `bins` equal-mass bins: images sorted by confidence and cut into groups as equal as can be
+    (sizes differ by at most one); None for no images."""
+    conf, correct = _top1(conf, correct)
+    if len(conf) == 0:
+        return None
+    order = np.argsort(conf, kind="stable")
+    gaps = [abs(correct[g].mean() - conf[g].mean()) * len(g) for g in np.array_split(order, min(bins, len(conf)))]
+    return float(sum(gaps) / len(conf))
+
+
+def reliability(conf: np.ndarray, correct: np.ndarray, bins: int = BINS) -> list[dict]:
+    """The reliability diagram's bars: per equal-width bin (lo, hi], its images, mean confidence and accuracy
+    (None for an empty bin). Bin b holds confidences in (b/bins, (b+1)/bins]; a confidence of 0 falls in bin 0."""
+    conf, correct = _top1(conf, correct)
+    b = np.clip(np.ceil(conf * bins).astype(np.int64) - 1, 0, bins - 1)
+    out = []
+    for i in range(bins):
+        m = b == i
+        n = int(m.sum())
+        out.append({"lo": i / bins, "hi": (i + 1) / bins, "n": n,
+                    "confidence": float(conf[m].mean()) if n else None,
+                    "accuracy": float(correct[m].mean()) if n else None})
+    return out
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The calibration figures of one set of predictions."""
+
+    n: int
+    ece: float | None
+    adaptive_ece: float | None
+    nll: float | None
+    brier: float | None
+
+    def to_json(self) -> dict:
+        return {"n": self.n, "ece": self.ece, "adaptive_ece": self.adaptive_ece, "nll": self.nll, "brier": self.brier}
+
+
+def summarize(conf: np.ndarray, correct: np.ndarray, nll: np.ndarray | None, brier: np.ndarray | None,
+              bins: int = BINS) -> Calibration:
+    """From per-image top-1 confidence, correctness, -log p(true) and Brier terms (the last two None when not
+    stored)."""
+    conf, correct = _top1(conf, correct)
+
+    def mean(a: np.ndarray | None) -> float | None:
+        return float(np.mean(a)) if a is not None and len(a) else None
+
+    return Calibration(len(conf), ece(conf, correct, bins), adaptive_ece(conf, correct, bins), mean(nll), mean(brier))
+
+
+def from_logits(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0, bins: int = BINS) -> Calibration:
+    """The figures of logits (N, C) over the dataset's classes divided by `temperature`."""
+    labels = np.asarray(labels, dtype=np.int64)
+    logp = log_softmax(np.asarray(logits, dtype=np.float64) / temperature)
+    p = np.exp(logp)
+    top = p.argmax(axis=1)
+    rows = np.arange(len(labels))
+    brier = (p ** 2).sum(axis=1) - 2 * p[rows, labels] + 1
+    return summarize(p[rows, top], top == labels, -logp[rows, labels], brier, bins)
+
+
+def nll_at(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    logp = log_softmax(np.asarray(logits, dtype=np.float64) / temperature)
+    return float(-logp[np.arange(len(labels)), np.asarray(labels, dtype=np.int64)].mean())
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The T > 0 that minimises the NLL of softmax(logits / T) on these labels. NLL is convex in 1/T, so a bounded
+    scalar search over log T (T from e^-5 to e^5) finds its minimum; Guo et al.'s code runs L-BFGS on T itself."""
+    # lazy: scipy takes ~0.3 s to import; only a fit needs its optimiser
+    from scipy.optimize import minimize_scalar
+
+    if len(labels) == 0:
+        raise ValueError("no images to fit a temperature on")
+    res = minimize_scalar(lambda t: nll_at(logits, labels, float(np.exp(t))), bounds=(-5.0, 5.0), method="bounded",
+                          options={"xatol": 1e-6})
+    return float(np.exp(res.x))

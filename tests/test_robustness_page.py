@@ -1,0 +1,131 @@
+"""The Robustness page through AppTest on a real store: a really trained (tiny) run measured under two corruptions;
+the link reopens it with its figures (lines, mCE table, reliability diagrams, calibration), a clicked point's images
+with each model's top-5, Measure runs the missing evaluations as a job, a bad dataset is a message."""
+import time
+
+import pytest
+from app_test import open_page
+
+from core.data.corruptions import CORRUPTIONS
+from core.data.shapes import CLASSES
+from core.evaluate import load_evaluation
+from core.jobs import Jobs
+from core.robustness import corruption_errors, robustness
+from core.store import Store
+
+NAMES, SEVERITIES, LIMIT = ("gaussian_noise", "contrast"), (1, 3), 40
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory, session_cache):
+    """A store with a cnn-2layer trained briefly on shapes, it and the untrained linear model measured at fp32."""
+    from core.train.loop import train
+    from core.train.recipe import Recipe
+
+    root = tmp_path_factory.mktemp("robustness-store")
+    (session_cache / "datasets").mkdir(exist_ok=True)
+    (root / "datasets").symlink_to(session_cache / "datasets", target_is_directory=True)  # generated once
+    store = Store(root)
+    recipe = Recipe(model="cnn-2layer", dataset="shapes", image_size=32, epochs=1, limit=500, val_limit=50,
+                    optimizer="adam", lr=3e-3)
+    run_id = train(recipe, store=store).model_id
+    kw = dict(names=NAMES, severities=SEVERITIES, limit=LIMIT, store=store, precision="fp32")
+    return root, run_id, robustness(run_id, "shapes", **kw), robustness("linear", "shapes", **kw)
+
+
+@pytest.fixture
+def store_env(measured, monkeypatch):
+    monkeypatch.setenv("CNNVIT_CACHE_DIR", str(measured[0]))
+    return measured
+
+
+def _link(models: list[str], **extra) -> dict:
+    return {"dataset": "shapes", "model": models, "precision": "fp32", "corruption_set": list(NAMES),
+            "severities": [str(s) for s in SEVERITIES], "limit": str(LIMIT), **extra}
+
+
+def _chart_data(chart) -> list:
+    import pyarrow as pa
+
+    return [pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets]
+
+
+def _page(link: dict):
+    return open_page("app_pages/robustness.py", link, timeout=180)
+
+
+def test_a_link_reopens_the_measured_models_with_their_figures(store_env):
+    _, run_id, r, lin = store_env
+    at = _page(_link([run_id, "linear"], baseline="linear"))
+    assert [w.value for w in at.multiselect if w.label == "Models"] == [[run_id, "linear"]]
+    lines, reliability = at.get("vega_lite_chart")
+    points = next(f for f in _chart_data(lines) if "severity" in f.columns)
+    mine = points[points["model"].str.contains(run_id[:8])]
+    got = {(c, s): t for c, s, t in zip(mine["corruption"], mine["severity"], mine["top1"])}
+    assert got == pytest.approx({**{(x["corruption"], x["severity"]): x["top1"] for x in r["results"]},
+                                 **{(c, 0): r["clean_top1"] for c in NAMES}})  # severity 0: clean, in every panel
+    bins = next(f for f in _chart_data(reliability) if "accuracy" in f.columns)
+    assert bins[bins["model"].str.contains(run_id[:8])]["n"].sum() == LIMIT  # every image in one bin
+    errors, calib = (d.value for d in at.dataframe)
+    ce = corruption_errors(r, lin)
+    row = errors.iloc[0]
+    assert row["mCE"] == pytest.approx(ce["mce"]) and row["relative mCE"] == pytest.approx(ce["relative_mce"])
+    assert row["contrast"] == pytest.approx(ce["per_corruption_errors"][1]["ce"])
+    assert errors.iloc[1]["mCE"] == pytest.approx(1.0)  # the baseline against itself
+    assert calib.iloc[0]["ECE"] == pytest.approx(r["ece"], abs=1e-4)
+    assert calib.iloc[0]["temperature"] == pytest.approx(r["temperature"], abs=1e-4)
+    assert calib.iloc[0]["ECE scaled"] == pytest.approx(r["ece_scaled"], abs=1e-4)
+    assert at.get("download_button")
+    assert not [s for s in at.subheader if "severity" in s.value]  # no point picked: no images
+
+
+def test_a_picked_point_shows_its_corrupted_images_with_each_models_top5(store_env):
+    _, run_id, r, _ = store_env
+    at = _page(_link([run_id], corruption="contrast", severity="3"))
+    assert [s.value for s in at.subheader if "severity" in s.value] == [
+        "contrast, severity 3: the images and each model's top-5"]
+    images = at.get("image")
+    assert len(images) == 16  # 8 images, clean and corrupted
+    key = next(x["key"] for x in r["results"] if (x["corruption"], x["severity"]) == ("contrast", 3))
+    p = load_evaluation(key).predictions
+    captions = [c.value for c in at.caption if c.value.startswith("#")]
+    assert len(captions) == 8
+    rows = {int(i): (y, top) for i, y, top in zip(p.index, p.y_true, p.top_idx)}
+    for c in captions:  # the true class, and the stored corrupted evaluation's top-5 (the first in bold)
+        head, line = c.split("  \n")
+        y, top = rows[int(head[1:].split(",")[0])]
+        assert head.endswith(f"true class *{CLASSES[y]}*")
+        name, ranked = line.split(": ", 1)
+        assert name == f"cnn-2layer on shapes ({run_id[:8]})" and ranked.startswith(f"**{CLASSES[top[0]]}** ")
+        assert [part.rsplit(" ", 1)[0].strip("*") for part in ranked.split(", ")] == [CLASSES[t] for t in top]
+
+
+def test_measure_runs_the_missing_evaluations_and_their_result_shows(store_env):
+    root, *_ = store_env
+    link = _link(["cnn-2layer"]) | {"corruption_set": ["pixelate"], "severities": ["2"], "limit": "20"}
+    at = _page(link)
+    assert any("Not measured yet" in i.value and "cnn-2layer" in i.value for i in at.info)
+    [button] = [b for b in at.button if b.label == "Measure"]
+    button.click()
+    at.run()
+    assert not at.exception
+    jobs = Jobs(Store(root))
+    [job] = [j for j in jobs.list() if j.kind == "robustness"]
+    assert job.spec["corruptions"] == ["pixelate"] and job.spec["limit"] == 20
+    if jobs.claim(job.id) is not None:  # unless the spawned worker got there first
+        jobs.run(jobs.get(job.id))
+    for _ in range(900):
+        if jobs.get(job.id).state not in ("queued", "running"):
+            break
+        time.sleep(0.2)
+    assert jobs.get(job.id).state == "done", jobs.get(job.id).error
+    at = _page(link)
+    assert len(at.get("vega_lite_chart")) == 2 and not at.info
+
+
+def test_every_corruption_is_offered_and_a_bad_dataset_is_a_message(store_env):
+    at = _page({"dataset": "no/such/folder", "model": "linear"})
+    assert at.error and not at.get("vega_lite_chart")
+    at = _page({"dataset": "shapes", "model": "linear"})
+    [picker] = [w for w in at.multiselect if w.label == "Corruptions"]
+    assert picker.value == list(CORRUPTIONS)
