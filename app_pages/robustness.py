@@ -10,6 +10,7 @@ from core.jobs import Jobs, RobustnessJob
 from core.results import csv_bytes, job_rows
 from core.robustness import corrupted_image, corruption_errors, robustness
 from ui.charts import reliability_diagrams, robustness_lines
+from ui.jobs import any_active, show_jobs
 from ui.pickers import (
     cached_evaluation,
     dataset_classes,
@@ -19,7 +20,6 @@ from ui.pickers import (
     run_names,
 )
 
-ACTIVE = ("queued", "running")
 EXAMPLES = 8
 qp = st.query_params
 
@@ -90,14 +90,10 @@ def corrupted(dataset: str, split: str, index: int, name: str, severity: int):
     return corrupted_image(dataset, split, index, name, severity)
 
 
-@st.fragment(run_every=2 if any(r["state"] in ACTIVE for r in page_jobs()) else None)
+@st.fragment(run_every=2 if any_active(page_jobs()) else None)
 def results() -> None:
     jobs = page_jobs()
-    for r in jobs:
-        if r["state"] in ACTIVE:
-            st.progress(r["progress"], text=f"{r['title']}: {r['state']}")
-        elif r["state"] == "failed":
-            st.error(f"{r['title']}: {r['error']}")
+    show_jobs(jobs)
     seen = tuple(sorted((r["title"], r["state"], round(r["progress"] or 0, 1)) for r in jobs))
     out, waiting = [], []
     for m in models:
@@ -109,7 +105,7 @@ def results() -> None:
         if r is not None:  # charts and captions name a run by architecture, dataset and id
             r = {**r, "model_name": run_names().get(m, r["model_name"])}
         (out if r is not None else waiting).append(r or m)
-    if waiting and not any(r["state"] in ACTIVE for r in jobs):
+    if waiting and not any_active(jobs):
         st.info(f"Not measured yet at {precision}: {', '.join(waiting)}. Press **Measure**.")
     if out:
         draw(out)

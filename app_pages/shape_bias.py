@@ -10,6 +10,7 @@ from core.jobs import EvaluateJob, Jobs
 from core.results import csv_bytes, job_rows
 from core.shape_bias import bias_splits, examples, scoreable_runs, shape_bias
 from ui.charts import shape_bias_bars, shape_bias_per_class
+from ui.jobs import any_active, show_jobs
 from ui.pickers import (
     PickerOptions,
     cached_evaluation,
@@ -21,7 +22,6 @@ from ui.pickers import (
     typing_accepted,
 )
 
-ACTIVE = ("queued", "running")
 qp = st.query_params
 
 st.title("Shape vs texture")
@@ -99,14 +99,10 @@ def page_jobs() -> list[dict]:
     return [r for r in job_rows() if r["kind"] == "evaluate" and r["title"] in titles]
 
 
-@st.fragment(run_every=2 if any(r["state"] in ACTIVE for r in page_jobs()) else None)
+@st.fragment(run_every=2 if any_active(page_jobs()) else None)
 def results() -> None:
     jobs = page_jobs()
-    for r in jobs:
-        if r["state"] in ACTIVE:
-            st.progress(r["progress"], text=f"{r['title']}: {r['state']}")
-        elif r["state"] == "failed":
-            st.error(f"{r['title']}: {r['error']}")
+    show_jobs(jobs)
     seen = tuple(sorted((r["title"], r["state"]) for r in jobs))
     out, waiting = [], []
     for m in models:
@@ -118,7 +114,7 @@ def results() -> None:
         if r is not None:  # what charts and captions call it: the run's architecture, dataset and id
             r = {**r, "model_name": short.get(m, r["model_name"])}
         (out if r is not None else waiting).append(r or m)
-    if waiting and not any(r["state"] in ACTIVE for r in jobs):
+    if waiting and not any_active(jobs):
         st.info(f"Not measured yet at {precision}: {', '.join(waiting)}. Press **Measure**.")
     if out:
         draw(out)

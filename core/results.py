@@ -13,7 +13,8 @@ from core.store import Store
 
 EVALUATION_COLUMNS = ("model", "model_name", "family", "dataset", "split", "n", "scoring", "top1", "top5", "f1_macro", "cohen_kappa",
                       "outside", "top1_restricted", "top5_restricted", "f1_macro_restricted",
-                      "cohen_kappa_restricted", "params", "seconds", "images_per_second", "device", "precision")
+                      "cohen_kappa_restricted", "ece", "nll", "params", "seconds", "images_per_second", "device",
+                      "precision")
 
 
 def evaluation_table(store: Store | None = None) -> list[dict]:
@@ -31,7 +32,8 @@ def evaluation_table(store: Store | None = None) -> list[dict]:
         if m.corruption:
             continue  # a robustness measurement, not a model's score on its data: the Robustness page shows them
         restricted = m.restricted or {}
-        flat = dict(m) | {f"{k}_restricted": restricted.get(k) for k in ("top1", "top5", "f1_macro", "cohen_kappa")}
+        flat = (dict(m) | {f"{k}_restricted": restricted.get(k) for k in ("top1", "top5", "f1_macro", "cohen_kappa")}
+                | (m.calibration or {}))
         flat["outside"] = m.outside if restricted else None
         rows.append({c: flat.get(c) for c in EVALUATION_COLUMNS} | {"key": r.key})
     return rows
@@ -90,6 +92,7 @@ def compare_rows(keys: list[str], store: Store | None = None) -> list[dict]:
         b = latest_bench(m.model, store) or {}
         out.append({"key": key, "label": m.label, "model": m.model, "family": m.family, "scoring": m.scoring,
                     "n": m.n, "top1": m.top1, "top5": m.top5, "f1_macro": m.f1_macro, "cohen_kappa": m.cohen_kappa,
+                    "ece": (m.calibration or {}).get("ece"), "nll": (m.calibration or {}).get("nll"),
                     "params": m.params, "gflops": (m.flops_per_image or 0) / 1e9 or None,
                     "ms_per_image": m.ms_per_image, "images_per_second": m.images_per_second,
                     "device": m.device, "precision": m.precision, "batch_size": m.batch_size,

@@ -14,3 +14,10 @@ def open_page(page: str | None = None, link: dict | None = None, timeout: float 
         at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def chart_data(chart) -> list:
+    """The data frames an Altair chart was drawn from (Streamlit sends them beside the spec, in Arrow)."""
+    import pyarrow as pa
+
+    return [pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets]

@@ -4,7 +4,7 @@ with each model's top-5, Measure runs the missing evaluations as a job, a bad da
 import time
 
 import pytest
-from app_test import open_page
+from app_test import chart_data, open_page
 
 from core.data.corruptions import CORRUPTIONS
 from core.data.shapes import CLASSES
@@ -44,12 +44,6 @@ def _link(models: list[str], **extra) -> dict:
             "severities": [str(s) for s in SEVERITIES], "limit": str(LIMIT), **extra}
 
 
-def _chart_data(chart) -> list:
-    import pyarrow as pa
-
-    return [pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets]
-
-
 def _page(link: dict):
     return open_page("app_pages/robustness.py", link, timeout=180)
 
@@ -59,12 +53,12 @@ def test_a_link_reopens_the_measured_models_with_their_figures(store_env):
     at = _page(_link([run_id, "linear"], baseline="linear"))
     assert [w.value for w in at.multiselect if w.label == "Models"] == [[run_id, "linear"]]
     lines, reliability = at.get("vega_lite_chart")
-    points = next(f for f in _chart_data(lines) if "severity" in f.columns)
+    points = next(f for f in chart_data(lines) if "severity" in f.columns)
     mine = points[points["model"].str.contains(run_id[:8])]
     got = {(c, s): t for c, s, t in zip(mine["corruption"], mine["severity"], mine["top1"])}
     assert got == pytest.approx({**{(x["corruption"], x["severity"]): x["top1"] for x in r["results"]},
                                  **{(c, 0): r["clean_top1"] for c in NAMES}})  # severity 0: clean, in every panel
-    bins = next(f for f in _chart_data(reliability) if "accuracy" in f.columns)
+    bins = next(f for f in chart_data(reliability) if "accuracy" in f.columns)
     assert bins[bins["model"].str.contains(run_id[:8])]["n"].sum() == LIMIT  # every image in one bin
     errors, calib = (d.value for d in at.dataframe)
     ce = corruption_errors(r, lin)

@@ -5,7 +5,7 @@ import json
 import time
 
 import pytest
-from app_test import open_page
+from app_test import chart_data, open_page
 from streamlit.testing.v1 import AppTest
 
 from core.data.cue_conflict import CLASSES
@@ -42,13 +42,6 @@ def cached_predictions(r: dict) -> dict[int, int]:
     return {int(i): int(t) for i, t in zip(p.index, p.top_idx[:, 0])}
 
 
-def _chart_data(chart) -> list:
-    """The data frames a chart was drawn from (Streamlit sends them beside the spec, in Arrow)."""
-    import pyarrow as pa
-
-    return [pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets]
-
-
 def _page(link: dict) -> AppTest:
     return open_page("app_pages/shape_bias.py", link, timeout=180)
 
@@ -59,13 +52,13 @@ def test_a_link_reopens_a_measured_model_with_its_figures(store_env):
     assert [w.value for w in at.multiselect if w.label == "Models"] == [[run_id]]
     charts = at.get("vega_lite_chart")
     assert len(charts) == 2  # bias with coverage and the published marks; per class
-    frames = _chart_data(charts[0])
+    frames = chart_data(charts[0])
     bars = next(f for f in frames if "coverage" in f.columns)
     assert bars["shape_bias"].tolist() == pytest.approx([r["shape_bias"]])
     assert bars["coverage"].tolist() == pytest.approx([r["coverage"]])
     marks = next(f for f in frames if "label" in f.columns)  # the published figures, as marks
     assert marks["shape_bias"].tolist() == [0.214195, 0.305035, 0.958688]
-    per_class = next(f for f in _chart_data(charts[1]) if "class" in f.columns)
+    per_class = next(f for f in chart_data(charts[1]) if "class" in f.columns)
     expected = {c["class"]: c["shape_bias"] for c in r["per_class"] if c["shape_bias"] is not None}
     assert dict(zip(per_class["class"], per_class["shape_bias"])) == pytest.approx(expected)
     controls = at.dataframe[0].value

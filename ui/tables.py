@@ -36,6 +36,9 @@ COLUMNS: dict[str, ResultColumn] = {
     "top5_restricted": ResultColumn("top-5, dataset classes only", "percent", FEW_CLASSES),
     "f1_macro_restricted": ResultColumn("macro F1, dataset classes only", "%.3f"),
     "cohen_kappa_restricted": ResultColumn("Cohen's κ, dataset classes only", "%.3f"),
+    "ece": ResultColumn("ECE", "%.3f", "expected calibration error: 15 equal-width confidence bins, |accuracy - "
+                        "confidence| weighted by each bin's images (0: calibrated); the Robustness page has more"),
+    "nll": ResultColumn("NLL", "%.3f", "negative log-likelihood of the true class (mean over images)"),
     "params": ResultColumn("parameters", "localized"),
     "gflops": ResultColumn("GFLOPs/image", "%.3f", "torch flop counter, multiply-add = 2"),
     "seconds": ResultColumn("seconds", "%.2f"),
