@@ -44,7 +44,8 @@ names = c1.multiselect("Corruptions", CORRUPTIONS, default=from_url or list(CORR
                             + "; ".join(f"{k}: {v}" for k, v in LEFT_OUT.items()))
 sev_url = [int(s) for s in qp.get_all("severities") if s.isdigit() and int(s) in SEVERITIES]
 severities = c2.multiselect("Severities", SEVERITIES, default=sev_url or list(SEVERITIES), key="rb-severities")
-baseline = c3.selectbox("Baseline for mCE", models, key="rb-baseline",
+names_of = run_names()
+baseline = c3.selectbox("Baseline for mCE", models, key="rb-baseline", format_func=lambda m: names_of.get(m, m),
                         index=models.index(qp["baseline"]) if qp.get("baseline") in models else 0,
                         help="corruption errors are each model's errors divided by this model's (Hendrycks & "
                              "Dietterich take AlexNet); its own mCE is 1") if models else None
@@ -103,7 +104,7 @@ def results() -> None:
             st.error(f"{m}: {e}")
             continue
         if r is not None:  # charts and captions name a run by architecture, dataset and id
-            r = {**r, "model_name": run_names().get(m, r["model_name"])}
+            r = {**r, "model_name": names_of.get(m, r["model_name"])}
         (out if r is not None else waiting).append(r or m)
     if waiting and not any_active(jobs):
         st.info(f"Not measured yet at {precision}: {', '.join(waiting)}. Press **Measure**.")

@@ -104,6 +104,7 @@ def pick_models(key: str, *, families: tuple[str, ...] = ()) -> list[str]:
     from core.models.trained import list_runs
 
     picker = model_options()
+    picker = PickerOptions(picker.options, picker.typed, picker.labels | run_names())  # runs by name, not bare id
     runs = sorted(list_runs(), key=lambda r: -(r.get("val_top1") or 0))
     default = [next(r["run_id"] for r in runs if r["family"] == f) for f in families
                if any(r["family"] == f for r in runs)] or quick_choices().default_models
