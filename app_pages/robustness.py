@@ -8,7 +8,7 @@ from core.data.corruptions import CORRUPTIONS, LEFT_OUT, SEVERITIES, TABLE_NAMES
 from core.errors import UserError
 from core.jobs import Jobs, RobustnessJob
 from core.results import csv_bytes, job_rows
-from core.robustness import corrupted_image, corruption_errors, robustness
+from core.robustness import calibration_rows, corrupted_image, error_rows, flat_rows, robustness
 from ui.charts import reliability_diagrams, robustness_lines
 from ui.jobs import any_active, show_jobs
 from ui.pickers import (
@@ -64,8 +64,9 @@ names, severities = tuple(names), tuple(sorted(severities))
 
 
 def page_jobs() -> list[dict]:
-    titles = {RobustnessJob(m, dataset, None, names, severities, limit, precision=precision).title for m in models}
-    return [r for r in job_rows() if r["kind"] == "robustness" and r["title"] in titles]
+    """The jobs measuring exactly this view: the same models, data, corruptions, severities and precision."""
+    keys = {RobustnessJob(m, dataset, None, names, severities, limit, precision=precision).key for m in models}
+    return [r for r in job_rows() if r["key"] in keys]
 
 
 if st.button("Measure", type="primary", help="evaluates each model clean and under every corruption and severity "
@@ -103,11 +104,13 @@ def results() -> None:
         except UserError as e:
             st.error(f"{m}: {e}")
             continue
-        if r is not None:  # charts and captions name a run by architecture, dataset and id
-            r = {**r, "model_name": names_of.get(m, r["model_name"])}
+        if r is not None:  # charts and captions name a run by architecture, dataset and id; `picked`: as chosen
+            r = {**r, "model_name": names_of.get(m, r["model_name"]), "picked": m}
         (out if r is not None else waiting).append(r or m)
     if waiting and not any_active(jobs):
         st.info(f"Not measured yet at {precision}: {', '.join(waiting)}. Press **Measure**.")
+    if partial := [r["model_name"] for r in out if not r["complete"]]:
+        st.caption(f"Partial (still being measured, or measured for fewer corruptions): {', '.join(partial)}.")
     if out:
         draw(out)
 
@@ -117,47 +120,26 @@ def draw(out: list[dict]) -> None:
     picked = robustness_lines(out, key="rb-lines")
     table = out[0]["parameters"]
     st.caption(f"{out[0]['n']} images of {out[0]['dataset']}/{out[0]['split']}, {TABLE_NAMES.get(table, table)}'s "
-               "corruption parameters (by the images' native size). Click a point to see its images below "
-               "(double-click clears).")
+               "corruption parameters (by the images' native size). Click a point to see its images below.")
     if picked:
         qp["corruption"], qp["severity"] = picked[0]["corruption"], str(picked[0]["severity"])
-    base = next((r for r in out if r["model"] == baseline), None)
-    rows = []
-    for r in out:
-        ce = corruption_errors(r, base) if base else {}
-        rows.append({"model": r["model_name"] or r["model"], "family": r["family"], "clean top-1": r["clean_top1"],
-                     "mean corrupted top-1": r["mean_corruption_top1"], "mCE": ce.get("mce"),
-                     "relative mCE": ce.get("relative_mce"),
-                     **{c["corruption"]: c["ce"] for c in ce.get("per_corruption_errors", [])}})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
+    base = next((r for r in out if r["picked"] == baseline), None)
+    st.dataframe(pd.DataFrame(error_rows(out, base)), hide_index=True, column_config={
         c: st.column_config.NumberColumn(c, format="percent") for c in ("clean top-1", "mean corrupted top-1")})
-    st.caption(f"Corruption error CE = the model's errors summed over severities ÷ "
-               f"{base['model_name'] if base else baseline}'s; mCE is its mean over "
-               "corruptions, relative mCE the same for the drop from clean (Hendrycks & Dietterich 2019). Below 1: "
-               "more robust than the baseline.")
+    st.caption("Corruption error CE = the model's errors summed over severities ÷ "
+               f"{base['model_name'] if base else names_of.get(baseline, baseline)}'s"
+               + ("" if base else " (not measured yet: no CE)") + "; mCE is its mean over the benchmark's "
+               "corruptions (not the extras speckle_noise, gaussian_blur, saturate), relative mCE the same for the "
+               "drop from clean (Hendrycks & Dietterich 2019). Below 1: more robust than the baseline.")
     draw_calibration(out)
-    st.download_button("Download as CSV", csv_bytes([
-        {"model": r["model"], "family": r["family"], "dataset": r["dataset"], "split": r["split"],
-         "precision": r["precision"], **x} for r in out
-        for x in [{"corruption": "none", "severity": 0, "top1": r["clean_top1"], "ece": r["ece"], "nll": r["nll"],
-                   "brier": r["brier"]}, *({k: v for k, v in y.items() if k != "key"} for y in r["results"])]]),
-        "robustness.csv", "text/csv")
+    st.download_button("Download as CSV", csv_bytes(flat_rows(out)), "robustness.csv", "text/csv")
     draw_images(out)
 
 
 def draw_calibration(out: list[dict]) -> None:
     st.subheader("Calibration")
     reliability_diagrams(out, key="rb-reliability")
-    rows = []
-    for r in out:
-        ts = r["temperature_scaling"]
-        at3 = [x["ece"] for x in r["results"] if x["severity"] == 3 and x["ece"] is not None]
-        rows.append({"model": r["model_name"] or r["model"], "ECE": r["ece"], "adaptive ECE": r["adaptive_ece"],
-                     "NLL": r["nll"], "Brier": r["brier"], "ECE at severity 3": sum(at3) / len(at3) if at3 else None,
-                     "temperature": ts["temperature"], "held-out ECE": ts.get("before", {}).get("ece"),
-                     "ECE scaled": ts.get("after", {}).get("ece"), "held-out NLL": ts.get("before", {}).get("nll"),
-                     "NLL scaled": ts.get("after", {}).get("nll")})
-    st.dataframe(pd.DataFrame(rows).round(4), hide_index=True)
+    st.dataframe(pd.DataFrame(calibration_rows(out)).round(4), hide_index=True)
     notes = {r["temperature_scaling"].get("split") or r["temperature_scaling"].get("why") for r in out}
     st.caption("ECE: 15 equal-width bins (adaptive: 15 equal-mass bins), clean images; at severity 3: the mean over "
                "the corruptions. Temperature scaling divides the logits by one number fitted by NLL (Guo et al. "
@@ -170,6 +152,13 @@ def draw_images(out: list[dict]) -> None:
         return
     sev = int(sev)
     st.subheader(f"{name}, severity {sev}: the images and each model's top-5")
+    try:
+        show_images(out, name, sev)
+    except UserError as e:  # the dataset's files changed since the evaluation, say
+        st.error(f"The images do not load: {e}")
+
+
+def show_images(out: list[dict], name: str, sev: int) -> None:
     classes, _ = dataset_classes(dataset)
     preds, truth = {}, {}
     for r in out:

@@ -2,7 +2,10 @@
 
 - ECE: the top-label expected calibration error with 15 equal-width confidence bins (Guo et al. 2017, "On
   Calibration of Modern Neural Networks"; the binning Minderer et al. 2021 report), computed by torchmetrics'
-  `binary_calibration_error` on (top-1 confidence, top-1 correct), which is the top-label ECE exactly.
+  `binary_calibration_error` on (top-1 confidence, top-1 correct), which is the top-label ECE exactly. Its bins are
+  [lo, hi) and it would put a confidence of exactly 1.0 (common in float32 for a logit margin above ~17) in a bin
+  of its own, so confidences are first capped at the largest float32 below 1: the last bin is [14/15, 1].
+  `reliability` draws the same bins.
 - Adaptive ECE: the same sum over 15 equal-mass bins (Nguyen & O'Connor 2015; Nixon et al. 2019, "Measuring
   Calibration in Deep Learning"), so sparse high-confidence bins do not dominate.
 - NLL: mean -log p(true class); Brier: mean over images of sum_k (p_k - [k = true])^2 (Brier 1950; the multiclass
@@ -18,6 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 
 BINS = 15
+_BELOW_ONE = np.nextafter(np.float32(1), np.float32(0))
+
+
+def _binned(conf: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """(confidences as float32 capped below 1, each one's bin) with torchmetrics' rule: bin b holds
+    [b/bins, (b+1)/bins) on float32 boundaries (torch.bucketize(..., right=True) - 1)."""
+    c = np.minimum(np.asarray(conf, dtype=np.float32), _BELOW_ONE)
+    edges = np.linspace(0, 1, bins + 1, dtype=np.float32)
+    return c, np.clip(np.searchsorted(edges, c, side="right") - 1, 0, bins - 1)
 
 
 def _top1(conf: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -29,7 +41,7 @@ def _top1(conf: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def ece(conf: np.ndarray, correct: np.ndarray, bins: int = BINS) -> float | None:
-    """Top-label ECE over `bins` equal-width bins of (0, 1]: sum over bins of |accuracy - mean confidence| x the
+    """Top-label ECE over `bins` equal-width bins of [0, 1]: sum over bins of |accuracy - mean confidence| x the
     bin's share of images. None for no images."""
     conf, correct = _top1(conf, correct)
     if len(conf) == 0:
@@ -38,7 +50,7 @@ def ece(conf: np.ndarray, correct: np.ndarray, bins: int = BINS) -> float | None
     import torch
     from torchmetrics.functional.classification import binary_calibration_error
 
-    return float(binary_calibration_error(torch.as_tensor(conf, dtype=torch.float32),
+    return float(binary_calibration_error(torch.as_tensor(_binned(conf, bins)[0]),
                                           torch.as_tensor(correct, dtype=torch.long), n_bins=bins, norm="l1"))
 
 
@@ -54,10 +66,10 @@ def adaptive_ece(conf: np.ndarray, correct: np.ndarray, bins: int = BINS) -> flo
 
 
 def reliability(conf: np.ndarray, correct: np.ndarray, bins: int = BINS) -> list[dict]:
-    """The reliability diagram's bars: per equal-width bin (lo, hi], its images, mean confidence and accuracy
-    (None for an empty bin). Bin b holds confidences in (b/bins, (b+1)/bins]; a confidence of 0 falls in bin 0."""
+    """The reliability diagram's bars: per equal-width bin, its images, mean confidence and accuracy (None for an
+    empty bin); the bins `ece` sums over, so the bars' gaps weighted by their images add up to it."""
     conf, correct = _top1(conf, correct)
-    b = np.clip(np.ceil(conf * bins).astype(np.int64) - 1, 0, bins - 1)
+    conf, b = _binned(conf, bins)
     out = []
     for i in range(bins):
         m = b == i
@@ -68,10 +80,12 @@ def reliability(conf: np.ndarray, correct: np.ndarray, bins: int = BINS) -> list
     return out
 
 
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+def terms(logp: np.ndarray, true_col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per image, from log-probabilities (N, C) and the column of each image's true class: -log p(true) and the
+    Brier term sum_k (p_k - [k = true])^2 = sum_k p_k^2 - 2 p_true + 1."""
+    rows = np.arange(len(logp))
+    p = np.exp(logp)
+    return -logp[rows, true_col], (p * p).sum(axis=1) - 2 * p[rows, true_col] + 1
 
 
 @dataclass(frozen=True)
@@ -102,17 +116,21 @@ def summarize(conf: np.ndarray, correct: np.ndarray, nll: np.ndarray | None, bri
 
 def from_logits(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0, bins: int = BINS) -> Calibration:
     """The figures of logits (N, C) over the dataset's classes divided by `temperature`."""
+    # lazy: scipy takes ~0.3 s to import; only figures computed from logits need it
+    from scipy.special import log_softmax
+
     labels = np.asarray(labels, dtype=np.int64)
-    logp = log_softmax(np.asarray(logits, dtype=np.float64) / temperature)
-    p = np.exp(logp)
-    top = p.argmax(axis=1)
-    rows = np.arange(len(labels))
-    brier = (p ** 2).sum(axis=1) - 2 * p[rows, labels] + 1
-    return summarize(p[rows, top], top == labels, -logp[rows, labels], brier, bins)
+    logp = log_softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=1)
+    top = logp.argmax(axis=1)
+    nll, brier = terms(logp, labels)
+    return summarize(np.exp(logp[np.arange(len(labels)), top]), top == labels, nll, brier, bins)
 
 
 def nll_at(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
-    logp = log_softmax(np.asarray(logits, dtype=np.float64) / temperature)
+    # lazy: scipy takes ~0.3 s to import; only figures computed from logits need it
+    from scipy.special import log_softmax
+
+    logp = log_softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=1)
     return float(-logp[np.arange(len(labels)), np.asarray(labels, dtype=np.int64)].mean())
 
 

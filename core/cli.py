@@ -314,6 +314,9 @@ def cmd_robustness(args) -> int:
 
     names, severities = parse_corruptions(args.corruptions), parse_severities(args.severities)
     if args.detach:
+        if args.baseline:
+            raise UserError("--detach measures one model; detach the baseline as a job of its own, then compare "
+                            "with --baseline (without --detach: stored evaluations are read back)")
         job = Jobs().submit(RobustnessJob(args.model, args.dataset, args.split, names, severities, args.limit,
                                           args.device, args.precision))
         _print_json(job.summary()) if args.json else print(f"job {job.id} {job.state}: {job.title}")

@@ -129,7 +129,9 @@ def evaluation_key(model: ModelIdentity, dataset: Dataset, split: str, limit: in
     (or mapped to another dataset's classes) predict other classes. So is the corruption applied to the
     images, with the version of the corruption code."""
     return fingerprint({
-        "corruption": [*corruption, corruptions.CODE_VERSION] if corruption else None,
+        # corrupted pixels also depend on numpy's random streams, scipy.ndimage and Pillow's JPEG encoder
+        "corruption": [*corruption, corruptions.CODE_VERSION, _library_versions(("numpy", "scipy", "pillow"))]
+        if corruption else None,
         "kind": "evaluation", "code": EVAL_CODE_VERSION, "libraries": _library_versions(), "model": model.id,
         "weights": model.weights, "revision": model.revision, "dataset": dataset.split_fingerprint(split),
         "split": split, "limit": limit, "preprocess": model.preprocess, "precision": precision,
@@ -300,7 +302,10 @@ def _predict_split(m: LoadedModel, run, alignment: Alignment, data: Split, fit: 
     group_of = torch.repeat_interleave(torch.arange(len(sizes)), sizes.long())  # pooled output -> dataset class
     # calibration is over proper distributions: a grouped ranking's class scores are means that do not sum to one
     calibrated = not grouped
-    keep_logp = alignment.kind == "native" and len(data) * len(m.labels) <= LOGP_MAX_VALUES
+    # the log-probabilities temperature scaling refits, in the dataset's class order: only where the model's classes
+    # are the dataset's, one to one (native, or WordNet ids of the same classes)
+    keep_logp = (not grouped and not both and len(cols) == len(m.labels)
+                 and len(data) * len(m.labels) <= LOGP_MAX_VALUES)
     out: dict[str, list] = {"idx": [], "prob": [], "r_idx": [], "r_prob": [], "pos": [], "nll": [], "brier": [],
                             "logp": []}
     skipped: list[str] = []
@@ -321,15 +326,14 @@ def _predict_split(m: LoadedModel, run, alignment: Alignment, data: Split, fit: 
         return (top_prob, top_idx, logp, *torch.softmax(logits[:, cols.to(logits.device)], dim=1).topk(k_r, dim=1))
 
     def calibration_terms(logp: torch.Tensor, labels: np.ndarray) -> None:
-        """-log p(true class) and the Brier term per image, over the probabilities the ranking is of."""
-        true_col = torch.as_tensor(alignment.model_index[labels] if alignment.kind == "wordnet" else labels,
-                                   device=logp.device)
-        rows = torch.arange(len(logp), device=logp.device)
-        p = logp.exp()
-        out["nll"].append((-logp[rows, true_col]).cpu().numpy())
-        out["brier"].append(((p * p).sum(1) - 2 * p[rows, true_col] + 1).cpu().numpy())
+        """-log p(true class) and the Brier term per image, over the probabilities the ranking is of (the model's
+        classes: the true class's column is the model output that stands for it)."""
+        lp = logp.cpu().numpy().astype(np.float64)
+        nll, brier = calibration.terms(lp, alignment.model_index[labels])
+        out["nll"].append(nll)
+        out["brier"].append(brier)
         if keep_logp:
-            out["logp"].append(logp.cpu().numpy())
+            out["logp"].append(lp[:, alignment.model_index])
 
     with torch.inference_mode():
         for x, positions, bad in iter_inputs(data, m.preprocess, fit.size, dev, num_workers, run.channels_last):
@@ -368,10 +372,10 @@ def _predict_split(m: LoadedModel, run, alignment: Alignment, data: Split, fit: 
     return preds, restricted, model_seconds, skipped
 
 
-@functools.lru_cache(maxsize=1)  # read once: parsing package metadata took half of a cache hit's time
-def _library_versions() -> dict[str, str]:
+@functools.lru_cache(maxsize=4)  # read once: parsing package metadata took half of a cache hit's time
+def _library_versions(names: tuple[str, ...] = ("torch", "torchvision", "transformers", "timm")) -> dict[str, str]:
     out = {}
-    for name in ("torch", "torchvision", "transformers", "timm"):
+    for name in names:
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -458,7 +458,7 @@ def execute(job: Job, store: Store, progress: Callable[[Progress], None], should
         r = robustness(task.model, task.dataset, task.split, names=task.corruptions, severities=task.severities,
                        limit=task.limit, device=task.device, precision=task.precision, store=store, progress=report)
         return {k: r[k] for k in ("model", "dataset", "split", "clean_top1", "mean_corruption_top1", "ece",
-                                  "temperature", "ece_scaled")}
+                                  "temperature", "ece_heldout", "ece_scaled")}
     if isinstance(task, ArenaJob):
         out = run_arena(task.spec, store=store, device=task.device, progress=progress, should_stop=should_stop)
         return {k: out[k] for k in ("dataset", "budget", "seeds", "data_digest", "same_data", "complete")}

@@ -7,13 +7,15 @@ pixels and a repeated question is a cache hit. From those evaluations:
 - top-1 per corruption and severity, and its mean over severities and corruptions;
 - corruption error against a baseline model the user picks (Hendrycks & Dietterich 2019, section 4, who take
   AlexNet as the baseline): CE_c = sum_s E_{s,c} / sum_s E^base_{s,c}, relative CE_c = sum_s (E_{s,c} - E_clean) /
-  sum_s (E^base_{s,c} - E^base_clean), with E = 1 - top-1; mCE and relative mCE are their means over corruptions;
+  sum_s (E^base_{s,c} - E^base_clean), with E = 1 - top-1; mCE and relative mCE are their means over the
+  benchmark's corruptions (12 of its 15 are here: corruptions.BENCHMARK; the extras get a CE but stay out of mCE);
 - calibration (core/calibration.py) on clean and corrupted images, and temperature scaling fitted on the clean
   evaluation split and reported on a held-out one (the dataset's test split, or else the half of the split the fit
   did not see).
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import numpy as np
@@ -66,7 +68,7 @@ def temperature_scaling(fit: Evaluation, report: Evaluation | None) -> dict:
     None, T fitted on one half of `fit` and reported on the other). {temperature, split, before, after} or
     {temperature: None, why} when the log-probabilities were not stored."""
     if fit.predictions.logp is None or (report is not None and report.predictions.logp is None):
-        why = ("the model's classes are not the dataset's own" if fit.meta.scoring != "native" else
+        why = ("its scores are not over the dataset's own classes" if fit.meta.scoring != "native" else
                "its evaluation is too large to keep every image's log-probabilities; use --limit")
         return {"temperature": None, "why": f"no temperature scaling: {why}"}
     fp = fit.predictions
@@ -105,7 +107,7 @@ def corruption_errors(model: dict, baseline: dict) -> dict:
         return {(x["corruption"], x["severity"]): x["top1"] for x in r["results"]}
 
     mine, base = table(model), table(baseline)
-    rows = []
+    rows: list[dict] = []
     for c in dict.fromkeys(name for name, _ in mine):
         sev = [s for (n, s) in mine if n == c and (n, s) in base]
         if not sev:
@@ -117,12 +119,50 @@ def corruption_errors(model: dict, baseline: dict) -> dict:
         rows.append({"corruption": c, "severities": sev, "ce": err / base_err if base_err > 0 else None,
                      "relative_ce": rel / base_rel if base_rel > 0 else None})
 
+    bench = [r for r in rows if r["corruption"] in corruptions.BENCHMARK]
+
     def mean(key: str) -> float | None:
-        vals = [r[key] for r in rows]
+        vals = [r[key] for r in bench]
         return float(np.mean(vals)) if vals and all(v is not None for v in vals) else None
 
     return {"baseline": baseline["model"], "per_corruption_errors": rows, "mce": mean("ce"),
-            "relative_mce": mean("relative_ce")}
+            "relative_mce": mean("relative_ce"), "mce_corruptions": [r["corruption"] for r in bench]}
+
+
+def error_rows(results: list[dict], base: dict | None) -> list[dict]:
+    """A table row per `robustness` result: clean and mean corrupted top-1, and against `base` (None: no baseline
+    measured) mCE, relative mCE and each corruption's CE."""
+    rows = []
+    for r in results:
+        ce = corruption_errors(r, base) if base else {}
+        rows.append({"model": r["model_name"] or r["model"], "family": r["family"], "clean top-1": r["clean_top1"],
+                     "mean corrupted top-1": r["mean_corruption_top1"], "mCE": ce.get("mce"),
+                     "relative mCE": ce.get("relative_mce"),
+                     **{c["corruption"]: c["ce"] for c in ce.get("per_corruption_errors", [])}})
+    return rows
+
+
+def calibration_rows(results: list[dict]) -> list[dict]:
+    """A table row per `robustness` result: clean calibration, ECE at severity 3 (mean over the corruptions) and
+    temperature scaling's before and after on the held-out images."""
+    rows = []
+    for r in results:
+        ts = r["temperature_scaling"]
+        at3 = [x["ece"] for x in r["results"] if x["severity"] == 3 and x["ece"] is not None]
+        rows.append({"model": r["model_name"] or r["model"], "ECE": r["ece"], "adaptive ECE": r["adaptive_ece"],
+                     "NLL": r["nll"], "Brier": r["brier"], "ECE at severity 3": float(np.mean(at3)) if at3 else None,
+                     "temperature": ts["temperature"], "held-out ECE": ts.get("before", {}).get("ece"),
+                     "ECE scaled": ts.get("after", {}).get("ece"), "held-out NLL": ts.get("before", {}).get("nll"),
+                     "NLL scaled": ts.get("after", {}).get("nll")})
+    return rows
+
+
+def flat_rows(results: list[dict]) -> list[dict]:
+    """One row per model, corruption and severity (severity 0, corruption "none": clean), for a CSV."""
+    return [{"model": r["model"], "family": r["family"], "dataset": r["dataset"], "split": r["split"],
+             "precision": r["precision"], **x} for r in results
+            for x in [{"corruption": "none", "severity": 0, "top1": r["clean_top1"], "ece": r["ece"], "nll": r["nll"],
+                       "brier": r["brier"]}, *({k: v for k, v in y.items() if k != "key"} for y in r["results"])]]
 
 
 def _calibration_of(ev: Evaluation) -> dict:
@@ -137,7 +177,8 @@ def robustness(model: str, dataset: str | Dataset, split: str | None = None, *,
     """The `robustness` CLI's JSON (shared/DESIGN.md) for `model` on one split of `dataset`, with per-corruption
     means, the clean reliability diagram, temperature scaling and, with `baseline`, corruption errors against it.
     `stored_only`: from stored evaluations alone, the ones found (`complete` says whether all were); None when not
-    even the clean one is stored. `progress(images done, images in all)` across every evaluation it runs."""
+    even the clean one is stored. `progress(images done, images in all)` across every evaluation it runs, the
+    baseline's included."""
     store = store or Store()
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     split = split or ds.default_split()
@@ -148,19 +189,21 @@ def robustness(model: str, dataset: str | Dataset, split: str | None = None, *,
                                                       *((split, (c, s)) for c in names for s in severities)]
     n_split = len(ds.split(split).limited(limit))
     sizes = [len(ds.split(sp).limited(limit)) if sp != split else n_split for sp, _ in jobs]
-    total, done = sum(sizes), 0
+    done, total = 0, sum(sizes)
+    scale = 2 if baseline is not None else 1  # the baseline's evaluations are as many
+
+    def report(d: int, _n: int, offset: int = 0) -> None:
+        if progress:
+            progress(offset + d, scale * total)
+
     evs: dict[tuple[str, tuple[str, int] | None], Evaluation] = {}
     for (sp, corr), size in zip(jobs, sizes):
         if stored_only:
             ev = find_evaluation(model, ds, sp, limit=limit, store=store, precision=precision, device=device,
                                  corruption=corr)
         else:
-            def report(d: int, _n: int, offset: int = done) -> None:
-                if progress:
-                    progress(offset + d, total)
-
             ev = evaluate(model, ds, sp, limit=limit, store=store, precision=precision, device=device,
-                          corruption=corr, progress=report)
+                          corruption=corr, progress=functools.partial(report, offset=done))
         done += size
         if ev is not None:
             evs[sp, corr] = ev
@@ -181,7 +224,10 @@ def robustness(model: str, dataset: str | Dataset, split: str | None = None, *,
             per_corruption.append({"corruption": c, "mean_top1": float(np.mean(acc)), "severities": len(acc)})
     meta, cal = clean.meta, _calibration_of(clean)
     p = clean.predictions
-    scaled = temperature_scaling(clean, evs.get((held, None)) if held else None)
+    if held and (held, None) not in evs:  # stored_only, its evaluation not stored yet: not a fit on halves instead
+        scaled = {"temperature": None, "why": f"no temperature scaling yet: {held} is not evaluated"}
+    else:
+        scaled = temperature_scaling(clean, evs.get((held, None)) if held else None)
     out = {
         "model": meta.model, "model_name": meta.model_name, "family": meta.family, "dataset": ds.id, "split": split,
         "n": meta.n, "limit": limit,
@@ -192,13 +238,16 @@ def robustness(model: str, dataset: str | Dataset, split: str | None = None, *,
         "reliability": calibration.reliability(p.top_prob[:, 0], p.top_idx[:, 0] == p.y_true)
         if meta.calibration else None,
         "temperature": scaled["temperature"], "temperature_scaling": scaled,
+        # before and after temperature scaling, on the held-out images (`ece` is on `split`, before)
+        "ece_heldout": scaled["before"]["ece"] if scaled["temperature"] else None,
         "ece_scaled": scaled["after"]["ece"] if scaled["temperature"] else None,
         "precision": meta.precision, "clean_key": clean.key,
         "complete": len(evs) == len(jobs), "cached": all(ev.cached for ev in evs.values()),
     }
     if baseline is not None:
         base = robustness(baseline, ds, split, names=names, severities=severities, limit=limit, store=store,
-                          precision=precision, device=device, stored_only=stored_only)
+                          precision=precision, device=device, stored_only=stored_only,
+                          progress=lambda d, _n: report(d, _n, offset=total))
         if base is not None:
             out |= corruption_errors(out, base)
     return out

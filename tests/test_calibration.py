@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy.special import softmax
 from test_evaluate import constant_linear
 
 from core import calibration
@@ -20,7 +21,7 @@ RIGHT = [1, 0, 1, 1, 0]
 def test_ece_worked_by_hand():
     # bins of 1/15: |0.5 - 0.95| x 2/5 + |1 - 0.55| x 2/5 + |0 - 0.25| x 1/5 = 0.18 + 0.18 + 0.05
     assert calibration.ece(CONF, RIGHT) == pytest.approx(0.41, abs=1e-6)
-    assert calibration.ece(np.ones(4), np.ones(4)) == pytest.approx(0.0)  # sure and right: calibrated
+    assert calibration.ece(np.ones(4), np.ones(4)) == pytest.approx(0.0, abs=1e-6)  # sure and right (1 is capped at 1 - 6e-8)
     assert calibration.ece([], []) is None
 
 
@@ -30,6 +31,19 @@ def test_adaptive_ece_worked_by_hand():
     # two equal-mass bins, sorted by confidence: {0.25, 0.55, 0.55} (2 of 3 right) and {0.95, 0.95} (1 of 2):
     # (|2/3 - 0.45| x 3 + |0.5 - 0.95| x 2) / 5 = (0.65 + 0.9) / 5
     assert calibration.adaptive_ece(CONF, RIGHT, bins=2) == pytest.approx(0.31, abs=1e-6)
+
+
+def test_a_sure_prediction_and_bin_edges_fall_in_the_bins_the_diagram_draws():
+    """Confidence 1.0 (float32 gives it for a logit margin above ~17) is in the last bin, [14/15, 1], not in a bin
+    of its own; an edge such as 2/3 opens its bin. The ECE is the diagram's gaps weighted by their images."""
+    conf, right = [1.0, 0.95, 2 / 3, 0.6], [0, 1, 0, 1]
+    # last bin {1.0, 0.95}: |0.5 - 0.975| x 2/4; bin [10/15, 11/15) {2/3}: |0 - 2/3| x 1/4; bin [9/15, 10/15) {0.6}
+    expected = 0.475 * 0.5 + (2 / 3) * 0.25 + 0.4 * 0.25
+    assert calibration.ece(conf, right) == pytest.approx(expected, abs=1e-6)
+    bins = calibration.reliability(conf, right)
+    assert [b["n"] for b in bins if b["n"]] == [1, 1, 2] and bins[14]["n"] == 2
+    from_bins = sum(abs(b["accuracy"] - b["confidence"]) * b["n"] for b in bins if b["n"]) / len(conf)
+    assert from_bins == pytest.approx(expected, abs=1e-6)
 
 
 def test_reliability_bins_hold_every_image_once():
@@ -88,7 +102,7 @@ def test_temperature_scaling_fixes_an_overconfident_model_on_images_it_was_not_f
 def test_a_calibrated_model_keeps_a_temperature_of_one():
     rng = np.random.default_rng(2)
     logits = rng.normal(0, 2, (20000, 5))
-    p = np.exp(calibration.log_softmax(logits))
+    p = softmax(logits, axis=1)
     labels = np.array([rng.choice(5, p=row) for row in p])  # labels drawn from the model's own probabilities
     assert calibration.fit_temperature(logits, labels) == pytest.approx(1.0, abs=0.05)
 
@@ -129,3 +143,14 @@ def test_temperature_scaling_of_a_deliberately_overconfident_model(store):
     assert r["after"]["nll"] < 2.5 < r["before"]["nll"]
     assert r["after"]["ece"] < 0.1
     assert r["temperature"] > 5
+
+
+def test_an_evaluation_too_large_to_keep_its_log_probabilities_says_so(store, monkeypatch):
+    import core.evaluate
+
+    monkeypatch.setattr(core.evaluate, "LOGP_MAX_VALUES", 100)  # digits val: 359 images x 10 classes
+    ds = load_dataset("digits")
+    ev = evaluate(constant_linear(ds, 3), ds, "val", store=store, precision="fp32")
+    assert ev.predictions.logp is None and ev.meta.calibration["nll"] is not None  # NLL and Brier kept all the same
+    r = temperature_scaling(ev, None)
+    assert r["temperature"] is None and "too large" in r["why"] and "--limit" in r["why"]

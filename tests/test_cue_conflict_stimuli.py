@@ -108,6 +108,8 @@ def test_decision_is_the_mean_probability_and_shape_bias_counted_by_hand(tmp_pat
     assert (ev.predictions.top_idx[:, 1] == CATS.index("cat")).all()
     np.testing.assert_allclose(ev.predictions.top_prob[:, 0], math.exp(4) / z, rtol=1e-5)
     np.testing.assert_allclose(ev.predictions.top_prob[:, 1], (math.exp(5) + 5) / 6 / z, rtol=1e-5)
+    # the 16 mean probabilities do not sum to one: no calibration figures are made of them
+    assert ev.meta.calibration is None and ev.predictions.nll is None and ev.predictions.logp is None
 
     r = shape_bias(model, str(stimuli), store=store, precision="fp32")
     # knife every time: shape decisions are the knife-shaped images (knife1-oven1, knife2-cat1), texture decisions

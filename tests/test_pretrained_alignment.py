@@ -1,5 +1,7 @@
 """Each model class of the default list, tiny and random, saved and loaded through the Hub code path,
 scored on a Tiny-ImageNet-layout tree; the label alignment checked image by image, by hand."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -107,6 +109,10 @@ def test_tiny_model_scored_both_ways_and_checked_by_hand(tmp_path, tiny_imagenet
         assert ev.restricted.top_idx[row].tolist() == logits[cols].argsort(descending=True).tolist()
         probs = torch.softmax(logits, 0)
         np.testing.assert_allclose(ev.predictions.top_prob[row], probs[top5].numpy(), rtol=1e-4, atol=1e-6)
+        # calibration terms over all 1000 classes: the true class is the model output standing for it
+        p_true = float(probs[cols[int(val.labels[i])]])
+        assert ev.predictions.nll[row] == pytest.approx(-math.log(p_true), rel=1e-4)
+        assert ev.predictions.brier[row] == pytest.approx(float((probs ** 2).sum()) - 2 * p_true + 1, rel=1e-4)
     # the two scorings, recomputed from the hand values
     y = val.labels[ev.predictions.index]
     assert ev.meta["top1"] == pytest.approx(np.mean(ev.predictions.top_idx[:, 0] == y))
@@ -119,6 +125,8 @@ def test_tiny_model_scored_both_ways_and_checked_by_hand(tmp_path, tiny_imagenet
     assert ev.summary()["outside"] == ev.meta["outside"]
     assert ev.meta["top5"] == pytest.approx(np.mean((ev.predictions.top_idx == y[:, None]).any(axis=1)))
     assert np.isnan(ev.meta["restricted"]["top5"])  # 3 dataset classes: top-5 of 3 says nothing
+    assert ev.predictions.logp is None  # 1000 outputs for 3 classes: nothing to refit a temperature on
+    assert ev.meta.calibration["nll"] == pytest.approx(float(ev.predictions.nll.mean()))
     cached = evaluate(m, ds, "val", store=Store(tmp_path / "store"), precision="fp32")
     assert cached.cached and (cached.restricted.top_idx == ev.restricted.top_idx).all()
 

@@ -22,13 +22,17 @@ def test_corruption_errors_worked_by_hand():
     model = {"model": "m", "clean_top1": 0.9, "results": [
         {"corruption": "gaussian_noise", "severity": 1, "top1": 0.8},
         {"corruption": "gaussian_noise", "severity": 3, "top1": 0.6},
-        {"corruption": "contrast", "severity": 1, "top1": 0.9}, {"corruption": "contrast", "severity": 3, "top1": 0.9}]}
+        {"corruption": "contrast", "severity": 1, "top1": 0.9}, {"corruption": "contrast", "severity": 3, "top1": 0.9},
+        {"corruption": "saturate", "severity": 1, "top1": 0.5}]}
     base = {"model": "b", "clean_top1": 0.8, "results": [
         {"corruption": "gaussian_noise", "severity": 1, "top1": 0.6},
         {"corruption": "gaussian_noise", "severity": 3, "top1": 0.4},
-        {"corruption": "contrast", "severity": 1, "top1": 0.8}, {"corruption": "contrast", "severity": 3, "top1": 0.8}]}
+        {"corruption": "contrast", "severity": 1, "top1": 0.8}, {"corruption": "contrast", "severity": 3, "top1": 0.8},
+        {"corruption": "saturate", "severity": 1, "top1": 0.9}]}
     r = corruption_errors(model, base)
-    noise, contrast = r["per_corruption_errors"]
+    noise, contrast, saturate = r["per_corruption_errors"]
+    assert saturate["ce"] == pytest.approx(0.5 / 0.1)  # an extra of the reference code: a CE, but not in the mCE
+    assert r["mce_corruptions"] == ["gaussian_noise", "contrast"]
     assert noise["ce"] == pytest.approx((0.2 + 0.4) / (0.4 + 0.6))  # errors summed over severities, divided
     assert noise["relative_ce"] == pytest.approx((0.1 + 0.3) / (0.2 + 0.4))  # drops from clean, divided
     assert contrast["ce"] == pytest.approx(0.2 / 0.4)
@@ -88,8 +92,22 @@ def test_stored_only_reports_what_is_stored(store):
     evaluate("linear", "shapes", "val", limit=30, store=store)
     part = robustness("linear", "shapes", names=NAMES, severities=(1,), limit=30, store=store, stored_only=True)
     assert [x["corruption"] for x in part["results"]] == ["contrast"] and not part["complete"]
-    assert part["temperature_scaling"]["temperature"] is not None  # halves of val: test was not evaluated
-    assert "half" in part["temperature_scaling"]["split"]
+    # the held-out split (test) is not evaluated yet: no temperature, rather than one fitted on halves of val
+    assert part["temperature"] is None and "test is not evaluated" in part["temperature_scaling"]["why"]
+
+
+def test_a_dataset_with_one_split_fits_the_temperature_on_half_and_reports_on_the_other(store):
+    from core.data.base import Dataset
+    from core.robustness import temperature_scaling
+
+    shapes = load_dataset("shapes")
+    one = Dataset("shapes-val-only", "shapes, val only", "embedded", "shapes", shapes.classes,
+                  {"val": lambda: shapes.split("val")}, lambda: shapes.fingerprint() + ":val-only")
+    r = robustness("cnn-2layer", one, names=("contrast",), severities=(1,), limit=100, store=store)
+    ts = r["temperature_scaling"]
+    assert "half" in ts["split"] and ts["n"] == 50 and r["ece_heldout"] == ts["before"]["ece"]
+    again = temperature_scaling(evaluate("cnn-2layer", one, "val", limit=100, store=store), None)
+    assert again["temperature"] == ts["temperature"]  # the halves are a fixed permutation
 
 
 def test_a_robustness_job_measures_in_the_background_and_reads_back(store):

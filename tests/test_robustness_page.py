@@ -115,6 +115,9 @@ def test_measure_runs_the_missing_evaluations_and_their_result_shows(store_env):
     assert jobs.get(job.id).state == "done", jobs.get(job.id).error
     at = _page(link)
     assert len(at.get("vega_lite_chart")) == 2 and not at.info
+    # another precision is another measurement: not this job's, nothing stored
+    at = _page(link | {"precision": "bf16"})
+    assert any("Not measured yet at bf16" in i.value for i in at.info) and not at.get("vega_lite_chart")
 
 
 def test_every_corruption_is_offered_and_a_bad_dataset_is_a_message(store_env):

@@ -20,7 +20,7 @@ class Split:
 
     `images` is uint8 (N, H, W, C); `paths` are files decoded with the one safe decoder.
     `index` maps each row back to its position in the full split (a subset keeps it). `transform(image, index)`,
-    when set, is applied to each file's pixels as it is decoded (`mapped`).
+    when set, is applied to each image as it is read (`mapped`): `load`, and `rows` for slices of pixels in memory.
     """
 
     labels: np.ndarray
@@ -42,10 +42,15 @@ class Split:
 
     def load(self, i: int) -> np.ndarray:
         """Image i as uint8 (H, W, C)."""
-        if self.images is not None:
-            return self.images[i]
-        image = decode_image(self.paths[i])
+        image = self.images[i] if self.images is not None else decode_image(self.paths[i])
         return image if self.transform is None else self.transform(image, int(self.index[i]))
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """In-memory images start..stop as uint8 (N, H, W, C), transformed when the split is mapped."""
+        chunk = self.images[start:stop]
+        if self.transform is None or not len(chunk):
+            return chunk
+        return np.stack([self.transform(im, int(j)) for im, j in zip(chunk, self.index[start:stop])])
 
     def path(self, i: int) -> str | None:
         return str(self.paths[i]) if self.paths is not None else None
@@ -67,16 +72,12 @@ class Split:
         )
 
     def mapped(self, fn: Callable[[np.ndarray, int], np.ndarray]) -> "Split":
-        """The same images passed through `fn(image, index in the full split)` after decoding (a corruption): at
-        once for pixels in memory, as each file is decoded otherwise. `fn` must be picklable (a module-level
-        function or a partial of one): loader worker processes receive it."""
-        if self.images is not None:
-            images = (np.stack([fn(im, int(j)) for im, j in zip(self.images, self.index)]) if len(self)
-                      else self.images)
-            return Split(self.labels, images=images, index=self.index)
+        """The same images passed through `fn(image, index in the full split)` as each is read (a corruption: batch
+        by batch, so an evaluation reports progress and can stop while it corrupts). `fn` must be picklable (a
+        module-level function or a partial of one): loader worker processes receive it."""
         if self.transform is not None:
             raise ValueError("a split is mapped once")
-        return Split(self.labels, paths=self.paths, index=self.index, transform=fn)
+        return Split(self.labels, images=self.images, paths=self.paths, index=self.index, transform=fn)
 
 
 @dataclass

@@ -17,7 +17,7 @@ def iter_batches(data: Split, pre: Preprocess, batch_size: int, dev: str, num_wo
     files), in `data`'s order. In-memory splits are sliced; files are decoded in worker processes."""
     if data.images is not None:  # in memory: slice, no workers needed
         for s in range(0, len(data), batch_size):
-            chunk = data.images[s:s + batch_size]
+            chunk = data.rows(s, s + batch_size)
             if pre.passthrough(chunk.shape[1], chunk.shape[2], chunk.shape[3]):
                 batch = torch.from_numpy(np.ascontiguousarray(chunk)).permute(0, 3, 1, 2)
             else:
