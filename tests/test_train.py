@@ -166,3 +166,24 @@ def test_layer_groups_cover_every_parameter_once_in_forward_order(model_id):
     assert 3 <= len(groups) <= 17  # 16, and the model's own parameters
     names = [n for n, _ in groups]
     assert names[-1] in ("fc", "head") and names[0] in ("conv1", "(own)")
+
+
+def test_a_strided_convolution_on_one_pixel_gets_its_true_gradient_under_cpu_bf16():
+    """oneDNN's bf16 weight gradient of a stride-2 3x3 convolution on a 1x1 input was garbage in 19 of 20 calls
+    on this machine (AVX-512 BF16); the trainer runs such convolutions in fp32 (core/precision.py)."""
+    from core.precision import guard_strided_one_pixel
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(64, 64, 3, stride=2, padding=1, bias=False)
+    assert guard_strided_one_pixel(torch.nn.Sequential(conv, torch.nn.Conv2d(64, 8, 1))) == 1  # strided ones only
+    for _ in range(20):
+        x = torch.randn(32, 64, 1, 1)
+        conv.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = conv(x)
+        assert y.dtype == torch.float32  # left autocast: ran in fp32
+        y.square().mean().backward()
+        true = torch.nn.grad.conv2d_weight(x, conv.weight.shape, (2 * y / y.numel()).detach(), stride=2, padding=1)
+        torch.testing.assert_close(conv.weight.grad, true, rtol=1e-4, atol=1e-6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # a larger input keeps bf16
+        assert conv(torch.randn(2, 64, 4, 4)).dtype == torch.bfloat16

@@ -27,7 +27,7 @@ from core.errors import Stopped, UserError
 from core.metrics import compute_metrics
 from core.models.trained import is_complete
 from core.models.wrapper import LoadedModel, logits_of, split_outputs
-from core.precision import autocast, resolve_precision
+from core.precision import autocast, guard_strided_one_pixel, resolve_precision
 from core.progress import Progress
 from core.settings import resolve_device
 from core.store import Store
@@ -100,6 +100,8 @@ class _Trainer:
         self.precision = resolve_precision("auto" if recipe.amp else "fp32", dev)
         if self.precision == "fp16":  # older GPUs: fp16 training would need loss scaling; train in fp32
             self.precision = "fp32"
+        if self.precision == "bf16" and dev == "cpu":  # a oneDNN bf16 weight-gradient bug: core/precision.py
+            guard_strided_one_pixel(self.module)
         self.history: list[dict] = []
         self.start_epoch = 0
         self.micro = BatchSize(recipe.batch_size)  # the largest batch the device holds: halved on out-of-memory
@@ -317,10 +319,11 @@ def _group_norms(groups: list[tuple[str, list[nn.Parameter]]]) -> list[float]:
         if not grads:
             out.append(0.0)
             continue
-        norm = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
-        if not math.isfinite(norm):  # squares of huge (finite) gradients overflow fp32: sum them in fp64
-            norm = float(torch.linalg.vector_norm(torch.stack(
-                [torch.linalg.vector_norm(g, dtype=torch.float64) for g in grads])))
+        # one vector_norm per tensor, summed in fp64 (squares of huge but finite gradients would overflow fp32).
+        # Not torch._foreach_norm: on an AVX-512 BF16 CPU (torch 2.14) it returned 1e27-1e32 now and then for
+        # ResNet-18's 1x1 downsample gradients after a bf16-autocast backward whose own norms were below 3.
+        norm = float(torch.linalg.vector_norm(torch.stack(
+            [torch.linalg.vector_norm(g, dtype=torch.float64) for g in grads])))
         out.append(norm)
     return out
 
