@@ -3,7 +3,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.results import compare_rows, csv_bytes, overlay_histories
+from core.results import compare_rows, csv_bytes, evaluation_labels, overlay_histories
 from ui.charts import FAMILY_COLORS
 from ui.pickers import stored_evaluations
 from ui.tables import column_config, leaderboard_frame
@@ -11,7 +11,7 @@ from ui.tables import column_config, leaderboard_frame
 st.title("Compare")
 rows = stored_evaluations()
 
-labels = {r["key"]: f"{r['model_name'] or r['model']} on {r['dataset']}/{r['split']}" for r in rows}
+labels = evaluation_labels(rows)
 wanted = [k for k in st.query_params.get_all("eval") if k in labels] or list(labels)[:4]
 keys = st.multiselect("Evaluations", list(labels), default=wanted, format_func=labels.get)
 st.query_params["eval"] = keys

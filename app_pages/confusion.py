@@ -14,13 +14,14 @@ from core.confusion import (
     superclasses,
 )
 from core.errors import UserError
+from core.results import evaluation_labels
 from ui.charts import confusion_chart
 from ui.pickers import cached_evaluation, dataset_classes, stored_evaluations
 
 st.title("Confusion matrix")
 rows = stored_evaluations()
 
-labels = {r["key"]: f"{r['model_name'] or r['model']} on {r['dataset']}/{r['split']} ({r['n']} images)" for r in rows}
+labels = evaluation_labels(rows)
 keys = list(labels)
 chosen = st.query_params.get("eval")
 c1, c2 = st.columns([3, 1])

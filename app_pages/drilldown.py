@@ -3,6 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from core.confusion import cell_images, class_report, confusion
+from core.results import evaluation_labels
 from ui.pickers import cached_evaluation, dataset_classes, stored_evaluations
 
 st.title("Class drill-down")
@@ -13,7 +14,7 @@ for r in rows:
     by_data.setdefault(f"{r['dataset']}/{r['split']}", []).append(r)
 where = st.selectbox("Dataset and split", list(by_data))
 candidates = by_data[where]
-labels = {r["key"]: r["model_name"] or r["model"] for r in candidates}
+labels = evaluation_labels(candidates, short=True)
 keys = st.multiselect("Models", list(labels), default=list(labels)[:3], format_func=labels.get)
 classes = dataset_classes(candidates[0]["dataset"])[0]
 chosen = st.query_params.get("class")

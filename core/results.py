@@ -39,6 +39,22 @@ def evaluation_table(store: Store | None = None) -> list[dict]:
     return rows
 
 
+def evaluation_labels(rows: list[dict], *, short: bool = False) -> dict[str, str]:
+    """Key -> what a picker shows for each evaluation row: the model, the data (unless `short`) and the precision,
+    with the key's start where two would still read the same. Pickers need them distinct: Streamlit 1.67 tells a
+    selectbox's options apart by their labels, and one fp32 and one bf16 evaluation of a split flipped the
+    confusion matrix from one to the other after every click."""
+    def base(r: dict) -> str:
+        name = r["model_name"] or r["model"]
+        return name if short else f"{name} on {r['dataset']}/{r['split']} ({r['n']} images, {r['precision']})"
+
+    out = {r["key"]: base(r) for r in rows}
+    seen: dict[str, int] = {}
+    for label in out.values():
+        seen[label] = seen.get(label, 0) + 1
+    return {k: v if seen[v] == 1 else f"{v} · {k[:6]}" for k, v in out.items()}
+
+
 def pareto_front(rows: list[dict], x: str = "ms_per_image", y: str = "top1") -> list[dict]:
     """The rows no other row beats on both: lower `x` (cost) and higher `y` (accuracy), sorted by `x`."""
     ok = [r for r in rows if r.get(x) is not None and r.get(y) is not None]

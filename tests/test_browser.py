@@ -95,7 +95,9 @@ def app_url(tmp_path_factory):
     _core("shape-bias", "--model", "linear", "--precision", "fp32", env=env)
     _core("robustness", "--model", model, "--dataset", "digits", "--corruptions", ROBUSTNESS_SET, "--severities",
           "1,3,5", "--precision", "fp32", env=env)
-    _core("evaluate", "--model", model, "--dataset", "digits", env=env)
+    # a second evaluation of digits/val (bf16 beside robustness' fp32): pickers must tell the two apart, or the
+    # confusion matrix flips between them after each click (Streamlit tells a selectbox's options apart by label)
+    _core("evaluate", "--model", model, "--dataset", "digits", "--precision", "bf16", env=env)
     with _serve(env) as url:
         yield url
 

@@ -146,3 +146,19 @@ def test_a_typed_model_in_the_url_is_kept_outside_hosted_mode_and_dropped_in_it(
     own_store.setenv("CNNVIT_HOSTED", "1")
     at = _page("app_pages/predict.py", {"model": ["linear", "/no/such/model-folder"]})
     assert _widget(at, "Models").value == ["linear"]
+
+
+def test_evaluation_labels_tell_every_evaluation_apart():
+    from core.results import evaluation_labels
+
+    row = {"model": "run-1", "model_name": "2-layer CNN", "dataset": "digits", "split": "val", "n": 359}
+    rows = [row | {"key": "aaaaaa11", "precision": "fp32"}, row | {"key": "bbbbbb22", "precision": "bf16"},
+            row | {"key": "cccccc33", "precision": "bf16"}, row | {"key": "dddddd44", "split": "test", "n": 360,
+                                                                   "precision": "fp32"}]
+    labels = evaluation_labels(rows)
+    assert labels["aaaaaa11"] == "2-layer CNN on digits/val (359 images, fp32)"
+    assert labels["dddddd44"] == "2-layer CNN on digits/test (360 images, fp32)"
+    # the same model, data and precision twice (other weights under one name, say): the key's start says which
+    assert labels["bbbbbb22"] == "2-layer CNN on digits/val (359 images, bf16) · bbbbbb"
+    assert len(set(labels.values())) == 4
+    assert len(set(evaluation_labels(rows, short=True).values())) == 4
