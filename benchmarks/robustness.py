@@ -25,7 +25,7 @@ import torch  # noqa: E402
 from core.arena.run import run_arena  # noqa: E402
 from core.arena.spec import ArenaSpec  # noqa: E402
 from core.bench import cores, cpu_description  # noqa: E402
-from core.data.corruptions import CORRUPTIONS, LEFT_OUT, SEVERITIES  # noqa: E402
+from core.data.corruptions import BENCHMARK, CORRUPTIONS, LEFT_OUT, SEVERITIES, TABLE_NAMES  # noqa: E402
 from core.demo import DEMO_BUDGET, DEMO_MODELS  # noqa: E402
 from core.metrics import mean_ci95  # noqa: E402
 from core.precision import resolve_precision  # noqa: E402
@@ -85,8 +85,9 @@ def main() -> None:
         f"model, checked from each run's digest: **{'yes' if arena['same_data'] else 'NO'}**. Each run measured "
         f"with `python -m core robustness --model RUN --dataset shapes --limit {LIMIT} --precision {args.precision} "
         f"--baseline {args.baseline.upper()}_RUN_OF_THE_SAME_SEED` (run ids at the end), at {prec}: "
-        f"{len(CORRUPTIONS)} corruptions x {len(SEVERITIES)} severities x {LIMIT} images, CIFAR-10-C's parameters "
-        "(the images are 32 px).", "",
+        f"{len(CORRUPTIONS)} corruptions x {len(SEVERITIES)} severities x {LIMIT} images. `shapes` images are "
+        f"64 px, so {TABLE_NAMES[base[0]['parameters']]}'s parameters apply; the corruption is applied at 64 px, "
+        "before each model's own preprocessing resizes to 32 px.", "",
         "## Summary", ""]
     rows = []
     for m, rs in measured.items():
@@ -104,7 +105,8 @@ def main() -> None:
                     "test ECE", "test ECE scaled"], rows)
     lines += [f"Mean ± 95% interval over {args.seeds} seeds (Student's t). Top-1 and calibration on {LIMIT} `shapes` "
               "val images; mCE: errors summed over severities, divided by the baseline run's of the same seed, "
-              f"averaged over corruptions (Hendrycks & Dietterich 2019, with {args.baseline} in AlexNet's place; "
+              f"averaged over the benchmark's {len(BENCHMARK)} corruptions here (Hendrycks & Dietterich 2019, with "
+              f"{args.baseline} in AlexNet's place; "
               "relative mCE does the same for the drop from clean). ECE: 15 equal-width bins; at severity 3: the mean "
               "over the corruptions. Temperature fitted by NLL on val, ECE before and after on "
               f"{LIMIT} test images.", "",
