@@ -4,7 +4,7 @@ with each model's top-5, Measure runs the missing evaluations as a job, a bad da
 import time
 
 import pytest
-from app_test import chart_data, open_page
+from app_test import chart_data, open_page, store_with_run
 
 from core.data.corruptions import CORRUPTIONS
 from core.data.shapes import CLASSES
@@ -19,16 +19,8 @@ NAMES, SEVERITIES, LIMIT = ("gaussian_noise", "contrast"), (1, 3), 40
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory, session_cache):
     """A store with a cnn-2layer trained briefly on shapes, it and the untrained linear model measured at fp32."""
-    from core.train.loop import train
-    from core.train.recipe import Recipe
-
     root = tmp_path_factory.mktemp("robustness-store")
-    (session_cache / "datasets").mkdir(exist_ok=True)
-    (root / "datasets").symlink_to(session_cache / "datasets", target_is_directory=True)  # generated once
-    store = Store(root)
-    recipe = Recipe(model="cnn-2layer", dataset="shapes", image_size=32, epochs=1, limit=500, val_limit=50,
-                    optimizer="adam", lr=3e-3)
-    run_id = train(recipe, store=store).model_id
+    store, run_id = store_with_run(root, session_cache, "shapes")
     kw = dict(names=NAMES, severities=SEVERITIES, limit=LIMIT, store=store, precision="fp32")
     return root, run_id, robustness(run_id, "shapes", **kw), robustness("linear", "shapes", **kw)
 

@@ -5,7 +5,7 @@ import json
 import time
 
 import pytest
-from app_test import chart_data, open_page
+from app_test import chart_data, open_page, store_with_run
 from streamlit.testing.v1 import AppTest
 
 from core.data.cue_conflict import CLASSES
@@ -18,16 +18,8 @@ from core.store import Store
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory, session_cache):
     """A store with a cnn-2layer trained briefly on shapes-textured and its shape bias measured at fp32."""
-    from core.train.loop import train
-    from core.train.recipe import Recipe
-
     root = tmp_path_factory.mktemp("shape-bias-store")
-    (session_cache / "datasets").mkdir(exist_ok=True)
-    (root / "datasets").symlink_to(session_cache / "datasets", target_is_directory=True)  # generated once
-    store = Store(root)
-    recipe = Recipe(model="cnn-2layer", dataset="shapes-textured", image_size=32, epochs=1, limit=500, val_limit=50,
-                    optimizer="adam", lr=3e-3)
-    run_id = train(recipe, store=store).model_id
+    store, run_id = store_with_run(root, session_cache, "shapes-textured")
     return root, run_id, shape_bias(run_id, store=store, precision="fp32")
 
 
