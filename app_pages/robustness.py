@@ -45,6 +45,9 @@ names = c1.multiselect("Corruptions", CORRUPTIONS, default=from_url or list(CORR
 sev_url = [int(s) for s in qp.get_all("severities") if s.isdigit() and int(s) in SEVERITIES]
 severities = c2.multiselect("Severities", SEVERITIES, default=sev_url or list(SEVERITIES), key="rb-severities")
 names_of = run_names()
+if models and not any(m in names_of for m in models):
+    st.info("None of these models is trained (a scratch architecture scores at chance, whatever the corruption): run "
+            "the demo on the Overview page, or train one on the Train page, then pick it here.")
 baseline = c3.selectbox("Baseline for mCE", models, key="rb-baseline", format_func=lambda m: names_of.get(m, m),
                         index=models.index(qp["baseline"]) if qp.get("baseline") in models else 0,
                         help="corruption errors are each model's errors divided by this model's (Hendrycks & "
