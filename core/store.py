@@ -19,7 +19,6 @@ import re
 import sqlite3
 import tempfile
 import time
-import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 from core.settings import get_settings
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # keys used as lock file names as they are
+_ARTIFACT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}\.npz")  # put's `kind/key.sha.npz`
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -114,7 +114,9 @@ def load_npz(path: Path, sha256: str | None = None) -> dict[str, np.ndarray] | N
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile):
+    except Exception:  # noqa: BLE001 - a file numpy cannot read is damaged, whatever it raises: fuzzing (tests/
+        # test_fuzz.py) met TypeError, zlib.error, tokenize.TokenError and NotImplementedError besides the usual ones.
+        # Nothing is unpickled either way (allow_pickle=False).
         return None
 
 
@@ -175,7 +177,15 @@ class Store:
             (self.artifacts / old[0]).unlink(missing_ok=True)  # superseded; a reader holding its row retries
         return record
 
+    def _artifact_path(self, record: Record) -> Path | None:
+        """The artifact file a record names, or None when the name would leave the artifacts folder (a hostile
+        or damaged index: `../../x.npz` or an absolute path is neither read nor deleted)."""
+        if not isinstance(record.artifact, str) or not _ARTIFACT_NAME.fullmatch(record.artifact):
+            return None
+        return self.artifacts / record.artifact
+
     def get(self, key: str) -> Record | None:
+        """The record under `key`; None when there is none or its row does not read (damaged: recomputed)."""
         with self._db() as db:
             row = db.execute("SELECT key, kind, created, meta, artifact, sha256 FROM records WHERE key=?", (key,)).fetchone()
         return _record(row) if row else None
@@ -188,7 +198,8 @@ class Store:
                 return None
             if record.artifact is None:
                 return record, {}
-            arrays = load_npz(self.artifacts / record.artifact, record.sha256)
+            path = self._artifact_path(record)
+            arrays = load_npz(path, record.sha256) if path is not None else None
             if arrays is not None:
                 return record, arrays
             now = self.get(key)
@@ -204,8 +215,8 @@ class Store:
         with self._db() as db:
             gone = db.execute("DELETE FROM records WHERE key=? AND artifact IS ? AND sha256 IS ?",
                               (record.key, record.artifact, record.sha256)).rowcount
-        if gone and record.artifact:
-            (self.artifacts / record.artifact).unlink(missing_ok=True)
+        if gone and (path := self._artifact_path(record)) is not None:
+            path.unlink(missing_ok=True)
 
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
@@ -232,7 +243,8 @@ class Store:
     def arrays(self, record: Record) -> dict[str, np.ndarray] | None:
         if record.artifact is None:
             return {}
-        return load_npz(self.artifacts / record.artifact, record.sha256)
+        path = self._artifact_path(record)
+        return load_npz(path, record.sha256) if path is not None else None
 
     def size_bytes(self) -> int:
         """Bytes on disk under the store's folder (index, artifacts, runs)."""
@@ -250,9 +262,15 @@ class Store:
         with self._db() as db:
             q = "SELECT key, kind, created, meta, artifact, sha256 FROM records"
             rows = db.execute(q + (" WHERE kind=?" if kind else "") + " ORDER BY created DESC", (kind,) if kind else ()).fetchall()
-        return [_record(r) for r in rows]
+        return [r for r in map(_record, rows) if r is not None]
 
 
-def _record(row: tuple) -> Record:
+def _record(row: tuple) -> Record | None:
+    """A row as a Record; None for a row whose meta is not a JSON object (damaged or hostile: a miss, recomputed).
+    Fuzzing met JSONDecodeError, UnicodeDecodeError (a BLOB) and RecursionError (deep nesting)."""
     key, kind, created, meta, artifact, sha = row
-    return Record(key, kind, created, json.loads(meta), artifact, sha)
+    try:
+        meta = json.loads(meta)
+    except (ValueError, TypeError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return None
+    return Record(key, kind, created, meta, artifact, sha) if isinstance(meta, dict) else None
