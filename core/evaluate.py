@@ -195,6 +195,18 @@ def find_evaluation(model: str | ModelRef | LoadedModel, dataset: str | Dataset,
     return _stored(store, _plan(model, dataset, split, limit, device, store, precision, corruption).key)
 
 
+def find_evaluation_meta(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split: str | None = None, *,
+                         limit: int | None = None, device: str | None = None, store: Store | None = None,
+                         precision: str | None = None,
+                         corruption: Corruption | None = None) -> tuple[str, EvaluationMeta] | None:
+    """(key, metadata) of the stored evaluation `evaluate` would return as a cache hit, or None; its predictions
+    are not read: for figures from many evaluations at once (a robustness sweep's 75 corrupted ones)."""
+    store = store or Store()
+    key = _plan(model, dataset, split, limit, device, store, precision, corruption).key
+    r = store.get(key)
+    return (key, EvaluationMeta.from_json(r.meta)) if r is not None and r.kind == "evaluation" else None
+
+
 def evaluate(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split: str | None = None, *,
              limit: int | None = None, batch_size: int = 64, device: str | None = None,
              num_workers: int | None = None, store: Store | None = None, progress: ImagesDone | None = None,

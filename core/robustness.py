@@ -25,7 +25,8 @@ from core.data import corruptions
 from core.data.base import Dataset
 from core.data.registry import load_dataset
 from core.errors import UserError
-from core.evaluate import Evaluation, evaluate, find_evaluation
+from core.evaluate import Evaluation, evaluate, find_evaluation, find_evaluation_meta
+from core.records import EvaluationMeta
 from core.store import Store
 
 HALVES_SEED = 0  # the fixed permutation that halves a split when the dataset has no other to report on
@@ -165,10 +166,6 @@ def flat_rows(results: list[dict]) -> list[dict]:
                        "brier": r["brier"]}, *({k: v for k, v in y.items() if k != "key"} for y in r["results"])]]
 
 
-def _calibration_of(ev: Evaluation) -> dict:
-    return ev.meta.calibration or {"ece": None, "adaptive_ece": None, "nll": None, "brier": None}
-
-
 def robustness(model: str, dataset: str | Dataset, split: str | None = None, *,
                names: tuple[str, ...] | None = None, severities: tuple[int, ...] | None = None,
                limit: int | None = None, baseline: str | None = None, store: Store | None = None,
@@ -185,56 +182,59 @@ def robustness(model: str, dataset: str | Dataset, split: str | None = None, *,
     names = names or corruptions.CORRUPTIONS
     severities = severities or corruptions.SEVERITIES
     held = heldout_split(ds, split)
-    jobs: list[tuple[str, tuple[str, int] | None]] = [(split, None), *([(held, None)] if held else []),
-                                                      *((split, (c, s)) for c in names for s in severities)]
-    n_split = len(ds.split(split).limited(limit))
-    sizes = [len(ds.split(sp).limited(limit)) if sp != split else n_split for sp, _ in jobs]
-    done, total = 0, sum(sizes)
-    scale = 2 if baseline is not None else 1  # the baseline's evaluations are as many
+    size = {sp: len(ds.split(sp).limited(limit)) for sp in (split, held) if sp}
+    sweep = [(c, s) for c in names for s in severities]
+    own = size[split] * (1 + len(sweep)) + size.get(held, 0)  # images this model's evaluations read
+    total = own * (2 if baseline is not None else 1)  # the baseline's as many
+    done = 0
 
     def report(d: int, _n: int, offset: int = 0) -> None:
         if progress:
-            progress(offset + d, scale * total)
+            progress(offset + d, total)
 
-    evs: dict[tuple[str, tuple[str, int] | None], Evaluation] = {}
-    for (sp, corr), size in zip(jobs, sizes):
-        if stored_only:
-            ev = find_evaluation(model, ds, sp, limit=limit, store=store, precision=precision, device=device,
-                                 corruption=corr)
-        else:
-            ev = evaluate(model, ds, sp, limit=limit, store=store, precision=precision, device=device,
-                          corruption=corr, progress=functools.partial(report, offset=done))
-        done += size
+    kw = dict(limit=limit, store=store, precision=precision, device=device)
+    clean_evs: dict[str, Evaluation] = {}  # the clean splits: their predictions are read (reliability, temperature)
+    for sp in size:
+        ev = (find_evaluation(model, ds, sp, **kw) if stored_only
+              else evaluate(model, ds, sp, progress=functools.partial(report, offset=done), **kw))
+        done += size[sp]
         if ev is not None:
-            evs[sp, corr] = ev
-    clean = evs.get((split, None))
+            clean_evs[sp] = ev
+    found: dict[tuple[str, int], tuple[str, EvaluationMeta, bool]] = {}  # corrupted: (key, figures, cached)
+    for corr in sweep:
+        if stored_only:  # figures only: 75 evaluations' predictions are not read
+            if (hit := find_evaluation_meta(model, ds, split, corruption=corr, **kw)) is not None:
+                found[corr] = (*hit, True)
+        else:
+            ev = evaluate(model, ds, split, corruption=corr, progress=functools.partial(report, offset=done), **kw)
+            found[corr] = (ev.key, ev.meta, ev.cached)
+        done += size[split]
+    clean = clean_evs.get(split)
     if clean is None:
         return None
     results = []
-    for c in names:
-        for s in severities:
-            if (ev := evs.get((split, (c, s)))) is not None:
-                cal = _calibration_of(ev)
-                results.append({"corruption": c, "severity": s, "top1": ev.meta.top1, "ece": cal["ece"],
-                                "nll": cal["nll"], "brier": cal["brier"], "key": ev.key})
+    for (c, s), (key, m, _) in found.items():
+        cal = m.calibration or {}
+        results.append({"corruption": c, "severity": s, "top1": m.top1, "ece": cal.get("ece"), "nll": cal.get("nll"),
+                        "brier": cal.get("brier"), "key": key})
     per_corruption = []
     for c in names:
         acc = [r["top1"] for r in results if r["corruption"] == c]
         if acc:
             per_corruption.append({"corruption": c, "mean_top1": float(np.mean(acc)), "severities": len(acc)})
-    meta, cal = clean.meta, _calibration_of(clean)
+    meta, cal = clean.meta, clean.meta.calibration or {}
     p = clean.predictions
-    if held and (held, None) not in evs:  # stored_only, its evaluation not stored yet: not a fit on halves instead
+    if held and held not in clean_evs:  # stored_only, its evaluation not stored yet: not a fit on halves instead
         scaled = {"temperature": None, "why": f"no temperature scaling yet: {held} is not evaluated"}
     else:
-        scaled = temperature_scaling(clean, evs.get((held, None)) if held else None)
+        scaled = temperature_scaling(clean, clean_evs.get(held) if held else None)
     out = {
         "model": meta.model, "model_name": meta.model_name, "family": meta.family, "dataset": ds.id, "split": split,
         "n": meta.n, "limit": limit,
         "parameters": corruptions.parameter_table(ds.image_size) if ds.image_size else "by each image's size",
         "clean_top1": meta.top1, "results": results, "per_corruption": per_corruption,
         "mean_corruption_top1": float(np.mean([r["top1"] for r in results])) if results else None,
-        "ece": cal["ece"], "adaptive_ece": cal["adaptive_ece"], "nll": cal["nll"], "brier": cal["brier"],
+        **{k: cal.get(k) for k in ("ece", "adaptive_ece", "nll", "brier")},
         "reliability": calibration.reliability(p.top_prob[:, 0], p.top_idx[:, 0] == p.y_true)
         if meta.calibration else None,
         "temperature": scaled["temperature"], "temperature_scaling": scaled,
@@ -242,12 +242,13 @@ def robustness(model: str, dataset: str | Dataset, split: str | None = None, *,
         "ece_heldout": scaled["before"]["ece"] if scaled["temperature"] else None,
         "ece_scaled": scaled["after"]["ece"] if scaled["temperature"] else None,
         "precision": meta.precision, "clean_key": clean.key,
-        "complete": len(evs) == len(jobs), "cached": all(ev.cached for ev in evs.values()),
+        "complete": len(clean_evs) == len(size) and len(found) == len(sweep),
+        "cached": all(ev.cached for ev in clean_evs.values()) and all(f[2] for f in found.values()),
     }
     if baseline is not None:
         base = robustness(baseline, ds, split, names=names, severities=severities, limit=limit, store=store,
                           precision=precision, device=device, stored_only=stored_only,
-                          progress=lambda d, _n: report(d, _n, offset=total))
+                          progress=lambda d, _n: report(d, _n, offset=own))
         if base is not None:
             out |= corruption_errors(out, base)
     return out
