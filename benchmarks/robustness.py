@@ -21,39 +21,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from doc_tables import ci, num, pct, table  # noqa: E402  (benchmarks/, the script's own folder)
 
 from core.arena.run import run_arena  # noqa: E402
 from core.arena.spec import ArenaSpec  # noqa: E402
 from core.bench import cores, cpu_description  # noqa: E402
 from core.data.corruptions import BENCHMARK, CORRUPTIONS, LEFT_OUT, SEVERITIES, TABLE_NAMES  # noqa: E402
 from core.demo import DEMO_BUDGET, DEMO_MODELS  # noqa: E402
-from core.metrics import mean_ci95  # noqa: E402
 from core.precision import resolve_precision  # noqa: E402
 from core.robustness import corruption_errors, robustness  # noqa: E402
 
 NOTES = ROOT / "benchmarks" / "robustness_notes.md"  # the reading of these figures, appended to the doc
 MODELS = (*DEMO_MODELS, "vit-convstem")  # the demo's four and the arena's conv-stem hybrid
 LIMIT = 500  # the arena's validation images
-
-
-def pct(x) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
-
-
-def ci(values: list, fmt=pct, scale: float = 100.0) -> str:
-    mean, half = mean_ci95([v for v in values if v is not None])
-    if mean is None:
-        return "-"
-    return fmt(mean) + (f" ± {scale * half:.{1 if scale == 100 else 3}f}" if half is not None else "")
-
-
-def num(x) -> str:
-    return "-" if x is None else f"{x:.3f}"
-
-
-def table(header: list[str], rows: list[list]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(str(c) for c in r) + " |" for r in rows), ""]
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from doc_tables import ci, pct, table  # noqa: E402  (benchmarks/, the script's own folder)
 
 from core.arena.run import model_recipe, run_arena  # noqa: E402
 from core.arena.spec import ArenaSpec  # noqa: E402
@@ -28,7 +29,6 @@ from core.bench import cores, cpu_description  # noqa: E402
 from core.data import cue_conflict, imagenet16  # noqa: E402
 from core.data.embedded import TEXTURED_ID  # noqa: E402
 from core.demo import DEMO_BUDGET, DEMO_MODELS  # noqa: E402
-from core.metrics import mean_ci95  # noqa: E402
 from core.precision import resolve_precision  # noqa: E402
 from core.shape_bias import shape_bias  # noqa: E402
 from core.train.loop import train  # noqa: E402
@@ -37,20 +37,6 @@ from core.train.recipe import Recipe  # noqa: E402
 NOTES = ROOT / "benchmarks" / "shape_bias_notes.md"  # the reading of these figures, appended to the doc
 MODELS = (*DEMO_MODELS, "vit-convstem")  # the demo's four and the arena's conv-stem hybrid
 SANITY = {"shapes-texture-only": {"limit": 2000, "epochs": 6}, "shapes-silhouettes": {"limit": None, "epochs": 10}}
-
-
-def pct(x) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
-
-
-def ci(values: list[float | None]) -> str:
-    mean, half = mean_ci95([v for v in values if v is not None])
-    return "-" if mean is None else pct(mean) + (f" ± {100 * half:.1f}" if half is not None else "")
-
-
-def table(header: list[str], rows: list[list]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(str(c) for c in r) + " |" for r in rows), ""]
 
 
 def arena_section(args, lines: list[str]) -> None:

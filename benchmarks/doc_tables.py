@@ -1,0 +1,26 @@
+"""Markdown pieces the doc-writing scripts share (benchmarks/shape_bias.py, benchmarks/robustness.py)."""
+from __future__ import annotations
+
+from core.metrics import mean_ci95
+
+
+def pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def num(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def ci(values: list, fmt=pct, scale: float = 100.0) -> str:
+    """Mean ± half-width of the 95% interval over seeds (`fmt` the mean; the half-width times `scale`, one
+    decimal for percentages, three otherwise); `-` for no value."""
+    mean, half = mean_ci95([v for v in values if v is not None])
+    if mean is None:
+        return "-"
+    return fmt(mean) + (f" ± {scale * half:.{1 if scale == 100 else 3}f}" if half is not None else "")
+
+
+def table(header: list[str], rows: list[list]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(str(c) for c in r) + " |" for r in rows), ""]
