@@ -91,11 +91,5 @@ class EvaluationMeta(JsonRecord):
     severity: int | None = None
 
     @property
-    def label(self) -> str:
-        """How pages name the evaluation: the model's name on the dataset's split (and its corruption)."""
-        corrupted = f" ({self.corruption} {self.severity})" if self.corruption else ""
-        return f"{self.model_name or self.model} on {self.dataset}/{self.split}{corrupted}"
-
-    @property
     def ms_per_image(self) -> float | None:
         return 1000.0 / self.images_per_second if self.images_per_second else None

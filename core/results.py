@@ -99,14 +99,12 @@ def compare_rows(keys: list[str], store: Store | None = None) -> list[dict]:
     from core.bench import latest_bench
 
     store = store or Store()
+    metas = {key: EvaluationMeta.from_json(r.meta) for key in keys if (r := store.get(key)) is not None}
+    labels = evaluation_labels([{"key": key, **dict(m)} for key, m in metas.items()])  # distinct: bars stay apart
     out = []
-    for key in keys:
-        r = store.get(key)
-        if r is None:
-            continue
-        m = EvaluationMeta.from_json(r.meta)
+    for key, m in metas.items():
         b = latest_bench(m.model, store) or {}
-        out.append({"key": key, "label": m.label, "model": m.model, "family": m.family, "scoring": m.scoring,
+        out.append({"key": key, "label": labels[key], "model": m.model, "family": m.family, "scoring": m.scoring,
                     "n": m.n, "top1": m.top1, "top5": m.top5, "f1_macro": m.f1_macro, "cohen_kappa": m.cohen_kappa,
                     "ece": (m.calibration or {}).get("ece"), "nll": (m.calibration or {}).get("nll"),
                     "params": m.params, "gflops": (m.flops_per_image or 0) / 1e9 or None,
