@@ -264,6 +264,8 @@ def cmd_worker(args) -> int:
     # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.jobs import Jobs
 
+    if args.nice:
+        os.nice(args.nice)
     Jobs().work()
     return 0
 
@@ -517,6 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(run=cmd_jobs)
 
     s = sub.add_parser("worker", help="run queued jobs until none is left (started for you)")
+    s.add_argument("--nice", type=int, default=0, help="raise this process's niceness by N first (the app starts "
+                   "its workers at 10: jobs yield the CPU to pages)")
     s.set_defaults(run=cmd_worker)
 
     s = sub.add_parser("explain", help="filters, feature maps, attention, rollout or Grad-CAM of one image as a PNG")

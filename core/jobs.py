@@ -465,13 +465,19 @@ def execute(job: Job, store: Store, progress: Callable[[Progress], None], should
     return run_demo(store=store, progress=progress, should_stop=should_stop)  # (checks that training is on)
 
 
+# A background worker's niceness: jobs take whatever CPU the app's pages leave. Under 32 browser sessions on 2 cores
+# an evaluation job at niceness 0 took 0.62 cores while pages waited (benchmarks/load_sessions.py, docs/reliability.md).
+WORKER_NICENESS = 10
+
+
 def spawn_worker(store: Store) -> int:
-    """A detached `python -m core worker` for this store; its output goes to a log in the store."""
+    """A detached `python -m core worker` for this store, at WORKER_NICENESS above ours; its output goes to a log
+    in the store."""
     logs = store.root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = open(logs / "worker.log", "ab")
     env = os.environ | {"CNNVIT_CACHE_DIR": str(store.root)}
-    proc = subprocess.Popen([sys.executable, "-m", "core", "worker"], cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "core", "worker", "--nice", str(WORKER_NICENESS)], cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
                             stdout=log, stderr=log, start_new_session=True)
     log.close()
     return proc.pid

@@ -2,12 +2,13 @@
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from core.errors import UserError
-from core.jobs import Jobs
+from core.jobs import WORKER_NICENESS, Jobs
 from core.models.trained import run_folder
 from core.models.weights import load_tensors
 from core.store import Store
@@ -71,6 +72,9 @@ def test_cancel_a_running_worker_then_resume(tmp_path):
     jobs = Jobs(store)
     job = jobs.submit("train", _spec(), "t")  # a real background worker process
     job = _wait(jobs, job.id, lambda j: j.state == "running" and j.progress.get("epoch", 0) >= 1)
+    # the worker yields the CPU to the app's pages: its niceness is ours + WORKER_NICENESS (field 19 of stat)
+    nice = int(Path(f"/proc/{job.pid}/stat").read_text().rpartition(")")[2].split()[16])
+    assert nice == min(19, os.nice(0) + WORKER_NICENESS)
     jobs.cancel(job.id)
     job = _wait(jobs, job.id, lambda j: j.state != "running")
     assert job.state == "cancelled" and "stopped during epoch" in job.error
