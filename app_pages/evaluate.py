@@ -6,6 +6,7 @@ import streamlit as st
 from core.errors import UserError
 from core.jobs import EvaluateJob, Jobs
 from core.results import job_rows
+from ui.jobs import poll_every, rerun_when_done
 from ui.pickers import dataset_select, model_select, pick_precision, typing_accepted
 
 st.title("Evaluate")
@@ -39,9 +40,14 @@ if submitted:
         st.warning("Pick at least one model and one dataset.")
 
 
-@st.fragment(run_every=2)
+def evaluate_jobs() -> list[dict]:
+    return [r for r in job_rows() if r["kind"] == "evaluate"][:20]
+
+
+@st.fragment(run_every=poll_every(evaluate_jobs()))
 def progress() -> None:
-    rows = [r for r in job_rows() if r["kind"] == "evaluate"][:20]
+    rows = evaluate_jobs()
+    rerun_when_done("ev_active", rows)
     if not rows:
         st.info("No evaluations submitted yet.")
         return

@@ -5,6 +5,7 @@ from core.errors import UserError
 from core.jobs import DemoJob, EvaluateJob, Jobs
 from core.results import demo_fight, evaluation_table, job_rows, pareto_front, quick_choices, speed_rows
 from ui.charts import accuracy_vs_speed
+from ui.jobs import ACTIVE, poll_every, rerun_when_done, show_jobs
 from ui.pickers import model_select
 from ui.tables import column_config, leaderboard_frame
 
@@ -44,19 +45,15 @@ if submitted:
             st.error(f"{model_id}: {e}")
 
 
-@st.fragment(run_every=2)
+def overview_jobs() -> list[dict]:
+    return [r for r in job_rows() if r["kind"] in ("evaluate", "demo")]  # one read of the job table
+
+
+@st.fragment(run_every=poll_every(overview_jobs()))
 def progress() -> None:
-    mine = [r for r in job_rows() if r["kind"] in ("evaluate", "demo")]  # one read of the job table per poll
-    active = [r for r in mine if r["state"] in ("queued", "running")]
-    failed = [r for r in mine[:10] if r["state"] == "failed"]
-    for r in active:
-        st.progress(r["progress"], text=f"{r['title']}: {r['state']}")
-    for r in failed:
-        st.error(f"{r['title']}: {r['error']}")
-    if st.session_state.get("ov_active") and not active:
-        st.session_state["ov_active"] = False
-        st.rerun()  # jobs finished: redraw the leaderboard
-    st.session_state["ov_active"] = bool(active)
+    mine = overview_jobs()
+    show_jobs([r for r in mine if r["state"] in ACTIVE] + [r for r in mine[:10] if r["state"] == "failed"])
+    rerun_when_done("ov_active", mine)  # jobs finished: redraw the leaderboard
 
 
 progress()

@@ -10,7 +10,7 @@ from core.jobs import Jobs, RobustnessJob
 from core.results import csv_bytes, job_rows
 from core.robustness import calibration_rows, corrupted_image, error_rows, flat_rows, robustness
 from ui.charts import reliability_diagrams, robustness_lines
-from ui.jobs import any_active, show_jobs
+from ui.jobs import any_active, poll_every, rerun_when_done, show_jobs
 from ui.pickers import (
     cached_evaluation,
     dataset_classes,
@@ -95,9 +95,10 @@ def corrupted(dataset: str, split: str, index: int, name: str, severity: int):
     return corrupted_image(dataset, split, index, name, severity)
 
 
-@st.fragment(run_every=2 if any_active(page_jobs()) else None)
+@st.fragment(run_every=poll_every(page_jobs()))
 def results() -> None:
     jobs = page_jobs()
+    rerun_when_done("rb_active", jobs)
     show_jobs(jobs)
     seen = tuple(sorted((r["title"], r["state"], round(r["progress"] or 0, 1)) for r in jobs))
     out, waiting = [], []

@@ -10,7 +10,7 @@ from core.jobs import EvaluateJob, Jobs
 from core.results import csv_bytes, job_rows
 from core.shape_bias import bias_splits, examples, scoreable_runs, shape_bias
 from ui.charts import shape_bias_bars, shape_bias_per_class
-from ui.jobs import any_active, show_jobs
+from ui.jobs import any_active, poll_every, rerun_when_done, show_jobs
 from ui.pickers import (
     PickerOptions,
     cached_evaluation,
@@ -99,9 +99,10 @@ def page_jobs() -> list[dict]:
     return [r for r in job_rows() if r["kind"] == "evaluate" and r["title"] in titles]
 
 
-@st.fragment(run_every=2 if any_active(page_jobs()) else None)
+@st.fragment(run_every=poll_every(page_jobs()))
 def results() -> None:
     jobs = page_jobs()
+    rerun_when_done("sb_active", jobs)
     show_jobs(jobs)
     seen = tuple(sorted((r["title"], r["state"]) for r in jobs))
     out, waiting = [], []

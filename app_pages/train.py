@@ -11,6 +11,7 @@ from core.results import job_rows
 from core.train.recipe import Recipe
 from core.train.runs import run_history
 from ui.charts import training_curves
+from ui.jobs import poll_every, rerun_when_done
 from ui.pickers import dataset_select, model_select
 from ui.recipe_form import recipe_widgets
 
@@ -52,9 +53,14 @@ if submitted:
         st.error(str(e))
 
 
-@st.fragment(run_every=2)
+def train_jobs() -> list[dict]:
+    return [r for r in job_rows() if r["kind"] == "train"]
+
+
+@st.fragment(run_every=poll_every(train_jobs()))
 def jobs_and_curves() -> None:
-    rows = [r for r in job_rows() if r["kind"] == "train"]
+    rows = train_jobs()
+    rerun_when_done("train_active", rows)
     if rows:
         job_list(rows)
     finished = {r["run_id"]: r["name"] for r in list_runs()}

@@ -162,3 +162,36 @@ def test_evaluation_labels_tell_every_evaluation_apart():
     assert labels["bbbbbb22"] == "2-layer CNN on digits/val (359 images, bf16) · bbbbbb"
     assert len(set(labels.values())) == 4
     assert len(set(evaluation_labels(rows, short=True).values())) == 4
+
+
+def test_job_fragments_poll_only_while_a_job_is_queued_or_running():
+    from ui.jobs import POLL_SECONDS, poll_every
+
+    assert poll_every([]) is None
+    assert poll_every([{"state": "done"}, {"state": "failed"}, {"state": "cancelled"}]) is None
+    assert poll_every([{"state": "done"}, {"state": "queued"}]) == POLL_SECONDS
+    assert poll_every([{"state": "running"}]) == POLL_SECONDS
+
+
+RERUN_WHEN_DONE = """
+import streamlit as st
+from ui.jobs import rerun_when_done
+
+st.session_state["runs"] = st.session_state.get("runs", 0) + 1
+rerun_when_done("watching", [{"state": s} for s in st.session_state.get("states", [])])
+"""
+
+
+def test_the_poll_that_sees_its_jobs_finish_reruns_the_page_once():
+    at = AppTest.from_string(RERUN_WHEN_DONE, default_timeout=30)
+    at.session_state["states"] = ["running", "done"]
+    at.run()
+    assert at.session_state["runs"] == 1 and at.session_state["watching"] is True
+    at.session_state["states"] = ["done", "done"]  # they finished: one more run of the whole script
+    at.run()
+    assert at.session_state["runs"] == 3 and at.session_state["watching"] is False
+    at.run()  # and no more after that
+    assert at.session_state["runs"] == 4
+    at.session_state["states"] = []  # nothing was ever watched: no rerun
+    at.run()
+    assert at.session_state["runs"] == 5

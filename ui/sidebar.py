@@ -6,6 +6,7 @@ import streamlit as st
 from core.jobs import Jobs
 from core.settings import device_description, get_settings
 from core.store import Store
+from ui.jobs import ACTIVE, rerun_when_done
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -25,12 +26,15 @@ def sidebar() -> None:
         st.caption(f"**Device:** {_device()}")
         if not settings.hosted:  # a public deployment shows neither its server paths nor walks its store every 10 s
             st.caption(f"**Store:** `{root}` ({_store_size(str(root))})")
-        _jobs()
+        # jobs as the page run began (a job the page submits shows from the next click, the page shows it at once);
+        # every 3 s while one runs; a session with none running polls nothing
+        running = bool(Jobs().list(states=ACTIVE))
+        st.fragment(_jobs, run_every=3 if running else None)()
 
 
-@st.fragment(run_every=3)
 def _jobs() -> None:
-    active = Jobs().list(states=("queued", "running"))
+    active = Jobs().list(states=ACTIVE)
+    rerun_when_done("sidebar_active", [{"state": j.state} for j in active])  # they finished: redraw the page
     if not active:
         st.caption("**Jobs:** none running")
         return
