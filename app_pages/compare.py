@@ -24,10 +24,10 @@ c1, c2 = st.columns(2)
 bars = alt.Chart(table).encode(alt.Y("label:N", title=None, sort=None), color=alt.Color("family:N", scale=FAMILY_COLORS))
 c1.altair_chart(bars.mark_bar().encode(alt.X("top1:Q", title="top-1 (each evaluation's scoring)",
                                              axis=alt.Axis(format=".0%")), tooltip=["label", alt.Tooltip("top1", format=".2%")])
-                .properties(title="accuracy", height=40 * len(table) + 40), width="stretch", key="cmp-acc")
+                .properties(title="accuracy", height=alt.Step(36)), width="stretch", key="cmp-acc")
 c2.altair_chart(bars.mark_bar().encode(alt.X("ms_per_image:Q", title="milliseconds per image, end to end"),
                                        tooltip=["label", alt.Tooltip("ms_per_image", format=".3f"), "device"])
-                .properties(title="inference time", height=40 * len(table) + 40), width="stretch", key="cmp-time")
+                .properties(title="inference time", height=alt.Step(36)), width="stretch", key="cmp-time")
 
 shown = leaderboard_frame(compared)
 st.dataframe(shown, hide_index=True, width="stretch",

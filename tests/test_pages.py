@@ -1,4 +1,5 @@
 """Pages through Streamlit's AppTest on real stores: no exception, key elements, widgets drive what is shown."""
+import json
 import time
 
 import pytest
@@ -141,7 +142,10 @@ def test_compare_page_tables_bars_curves_and_csv(fresh_store):
     at = _app("app_pages/compare.py")
     table = at.dataframe[0].value
     assert len(table) == 2 and set(table["model"]) == {res.model_id, "cnn-2layer"}
-    assert len(at.get("vega_lite_chart")) == 3  # accuracy bars, time bars, the trained run's curves
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 3  # accuracy bars, time bars, the trained run's curves
+    for bars in charts[:2]:  # a band per row: a fixed total height drew the 2 rows' bars a few pixels high
+        assert json.loads(bars.proto.spec)["height"] == {"step": 36}
     assert table.loc[table["model"] == res.model_id, "top1"].iloc[0] == pytest.approx(res.history[-1]["val_top1"])
     assert at.get("download_button")  # the table as CSV
 
