@@ -1,6 +1,8 @@
 """Markdown pieces the doc-writing scripts share (benchmarks/shape_bias.py, benchmarks/robustness.py)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from core.metrics import mean_ci95
 
 
@@ -24,3 +26,11 @@ def ci(values: list, fmt=pct, scale: float = 100.0) -> str:
 def table(header: list[str], rows: list[list]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
             *("| " + " | ".join(str(c) for c in r) + " |" for r in rows), ""]
+
+
+def write_doc(out: Path, lines: list[str], notes: Path | None) -> None:
+    """Write the doc and print it: `lines`, then the reading of the figures in `notes` when given and present."""
+    reading = notes.read_text() if notes is not None and notes.exists() else ""
+    out.write_text("\n".join(lines) + ("\n" + reading if reading else ""))
+    print("\n".join(lines))
+    print(f"wrote {out}")

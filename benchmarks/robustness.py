@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from doc_tables import ci, num, pct, table  # noqa: E402  (benchmarks/, the script's own folder)
+from doc_tables import ci, num, pct, table, write_doc  # noqa: E402  (benchmarks/, the script's own folder)
 
 from core.arena.run import run_arena  # noqa: E402
 from core.arena.spec import ArenaSpec  # noqa: E402
@@ -114,11 +114,7 @@ def main() -> None:
             "and evaluations are read back, not recomputed).", "",
             "How each model's top-1 falls under the common corruptions of Hendrycks & Dietterich 2019, and whether "
             "its confidence means what it says. The Robustness page draws the same figures for any trained run.", ""]
-    out = Path(args.out)
-    notes = NOTES.read_text() if NOTES.exists() and args.models == list(MODELS) else ""
-    out.write_text("\n".join(head + lines) + ("\n" + notes if notes else ""))
-    print("\n".join(head + lines))
-    print(f"wrote {out}")
+    write_doc(Path(args.out), head + lines, NOTES if args.models == list(MODELS) else None)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from doc_tables import ci, pct, table  # noqa: E402  (benchmarks/, the script's own folder)
+from doc_tables import ci, pct, table, write_doc  # noqa: E402  (benchmarks/, the script's own folder)
 
 from core.arena.run import model_recipe, run_arena  # noqa: E402
 from core.arena.spec import ArenaSpec  # noqa: E402
@@ -132,11 +132,7 @@ def main() -> None:
             "Shape bias = shape ÷ (shape + texture) decisions on cue-conflict images; coverage = (shape + texture) ÷ "
             "all images (Geirhos et al. 2019, scored as the model-vs-human toolbox scores it; core/shape_bias.py). "
             "The Shape vs texture page draws the same figures for any trained run.", ""]
-    out = Path(args.out)
-    notes = NOTES.read_text() if NOTES.exists() and args.models == list(MODELS) else ""
-    out.write_text("\n".join(head + lines) + ("\n" + notes if notes else ""))
-    print("\n".join(head + lines))
-    print(f"wrote {out}")
+    write_doc(Path(args.out), head + lines, NOTES if args.models == list(MODELS) else None)
 
 
 if __name__ == "__main__":
