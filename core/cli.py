@@ -404,6 +404,10 @@ def cmd_explain(args) -> int:
     # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.explain import explain_to_png
 
+    if args.score:
+        return _explain_score(args)
+    if not args.image or not args.out:
+        raise UserError("explain needs --image and --out (or --score, to score heat maps)")
     opts = {k: getattr(args, k) for k in ("head_fusion", "discard_ratio") if getattr(args, k) is not None}
     expl = explain_to_png(args.model, args.image, args.method, args.out, layer=args.layer,
                           class_index=args.class_index, dataset=args.dataset, precision=args.precision, **opts)
@@ -412,6 +416,54 @@ def cmd_explain(args) -> int:
     print(f"{args.out}: {args.method} of {args.model}" + (f" at {expl.layer}" if expl.layer else "") + cls + top)
     if expl.note:
         print(f"  {expl.note}")
+    return 0
+
+
+def _explain_score(args) -> int:
+    """`explain --score`: deletion, insertion and ROAD of one image's map (--image), or of N images of a
+    dataset's split (no --image), against the random and centre-prior maps."""
+    # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
+    from core.data.decode import decode_image
+    from core.explain.scores import DEFAULT_IMAGES, explain_score, faithfulness_rows, parse_methods
+    from core.jobs import FaithfulnessJob, Jobs
+    from core.predict import load_for_prediction
+
+    methods = parse_methods(args.method)
+    opts = {k: getattr(args, k) for k in ("head_fusion", "discard_ratio") if getattr(args, k) is not None}
+    if args.image:
+        if len(methods) > 1:
+            raise UserError("--score with --image scores one --method; give several without --image (a dataset)")
+        model = load_for_prediction(args.model, args.dataset)
+        r = explain_score(model, decode_image(args.image), methods[0], args.class_index, layer=args.layer, **opts)
+        if args.json:
+            _print_json(r)
+            return 0
+        print(f"{r['method']} of {r['model']} for class {r['class_index']} ({r['class_label']}): deletion AUC "
+              f"{r['deletion_auc']:.3f} (lower is better), insertion AUC {r['insertion_auc']:.3f} (higher)")
+        for b, v in r["baselines"].items():
+            print(f"  {b} map: deletion {v['deletion_auc']:.3f}, insertion {v['insertion_auc']:.3f}")
+        return 0
+    if not args.dataset:
+        raise UserError("--score needs --image, or --dataset to score N images of its split")
+    limit = args.limit or DEFAULT_IMAGES
+    if args.detach:
+        job = Jobs().submit(FaithfulnessJob(args.model, args.dataset, methods, args.split, limit, args.layer))
+        _print_json(job.summary()) if args.json else print(f"job {job.id} {job.state}: {job.title}")
+        return 0
+    rows = faithfulness_rows(args.model, args.dataset, methods, args.split, limit=limit, layer=args.layer,
+                             progress=_progress(not args.json and sys.stderr.isatty()))
+    if args.json:
+        _print_json({"model": args.model, "dataset": args.dataset, "split": args.split, "limit": limit,
+                     "rows": rows})
+        return 0
+    for r in rows:
+        if "error" in r:
+            print(f"  {r['method']:<10} {r['error']}")
+            continue
+        print(f"  {r['method']:<10} deletion {_fmt(r['deletion_auc'])} ± {_fmt(r['deletion_auc_ci95'])}  "
+              f"insertion {_fmt(r['insertion_auc'])} ± {_fmt(r['insertion_auc_ci95'])}  ROAD MoRF "
+              f"{_fmt(r['road_morf'])} LeRF {_fmt(r['road_lerf'])}  ({r['n']} images"
+              + (", cached)" if r["cached"] else ")"))
     return 0
 
 
@@ -523,11 +575,19 @@ def build_parser() -> argparse.ArgumentParser:
                    "its workers at 10: jobs yield the CPU to pages)")
     s.set_defaults(run=cmd_worker)
 
-    s = sub.add_parser("explain", help="filters, feature maps, attention, rollout or Grad-CAM of one image as a PNG")
+    s = sub.add_parser("explain", help="filters, feature maps, attention, rollout or a CAM of one image as a PNG; "
+                       "with --score, how faithful a heat map is (deletion, insertion, ROAD)")
     s.add_argument("--model", required=True)
-    s.add_argument("--image", required=True)
-    s.add_argument("--method", required=True, choices=["filters", "feature-maps", "attention", "rollout", "gradcam"])
-    s.add_argument("--out", required=True, help="PNG file to write")
+    s.add_argument("--image", default=None, help="image file (with --score and no --image: N images of --dataset)")
+    s.add_argument("--method", required=True, help="filters, feature-maps, attention, rollout, gradcam, gradcam++, "
+                   "scorecam or eigencam; with --score over a dataset, several separated by commas")
+    s.add_argument("--out", default=None, help="PNG file to write")
+    s.add_argument("--score", action="store_true", help="deletion and insertion AUC and ROAD of the heat map, "
+                   "with the random and centre-prior maps as baselines")
+    s.add_argument("--split", default=None, help="--score over a dataset: its split (default: its default)")
+    s.add_argument("--limit", type=int, default=None, help="--score over a dataset: this many images (default 200)")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--detach", action="store_true", help="--score over a dataset: run in the background (a job)")
     s.add_argument("--layer", default=None, help="layer name (attention: layer number); default per method")
     s.add_argument("--class-index", type=int, default=None, help="class to explain (default: the predicted one)")
     s.add_argument("--dataset", default=None, help="label space for a scratch model (default: shapes)")

@@ -199,7 +199,35 @@ class RobustnessJob:
         return d | {"corruptions": list(self.corruptions), "severities": list(self.severities)}
 
 
-JobSpec = EvaluateJob | TrainJob | DemoJob | ArenaJob | RobustnessJob
+@dataclass(frozen=True)
+class FaithfulnessJob:
+    """Score heat maps of `model` on `limit` images of a dataset (core.explain.scores.faithfulness_rows's
+    arguments): each method's record is stored as it finishes, so a cancelled job resumes at the next method."""
+
+    model: str
+    dataset: str
+    methods: tuple[str, ...]
+    split: str | None = None
+    limit: int | None = None
+    layer: str | None = None
+    kind: ClassVar[str] = "faithfulness"
+
+    @property
+    def title(self) -> str:
+        return (f"faithfulness of {self.model}'s {', '.join(self.methods)} on {self.dataset}"
+                + (f"/{self.split}" if self.split else "") + (f" ({self.limit} images)" if self.limit else ""))
+
+    @property
+    def key(self) -> str:
+        return fingerprint({"kind": self.kind, **self.to_json()})
+
+    check = EvaluateJob.check
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"methods": list(self.methods)}
+
+
+JobSpec = EvaluateJob | TrainJob | DemoJob | ArenaJob | RobustnessJob | FaithfulnessJob
 
 
 def job_spec(kind: str, spec: dict) -> JobSpec:
@@ -216,6 +244,8 @@ def job_spec(kind: str, spec: dict) -> JobSpec:
         if kind == "robustness":
             return RobustnessJob(**spec | {"corruptions": tuple(spec["corruptions"]),
                                            "severities": tuple(spec["severities"])})
+        if kind == "faithfulness":
+            return FaithfulnessJob(**spec | {"methods": tuple(spec["methods"])})
     except (KeyError, TypeError) as e:
         raise UserError(f"a {kind} job's spec does not read: {e}") from None
     raise ValueError(kind)
@@ -436,6 +466,7 @@ def execute(job: Job, store: Store, progress: Callable[[Progress], None], should
     from core.arena.run import run_arena
     from core.demo import run_demo
     from core.evaluate import evaluate
+    from core.explain.scores import faithfulness_rows
     from core.robustness import robustness
     from core.train.loop import train
 
@@ -459,6 +490,11 @@ def execute(job: Job, store: Store, progress: Callable[[Progress], None], should
                        limit=task.limit, device=task.device, precision=task.precision, store=store, progress=report)
         return {k: r[k] for k in ("model", "dataset", "split", "clean_top1", "mean_corruption_top1", "ece",
                                   "temperature", "ece_heldout", "ece_scaled")}
+    if isinstance(task, FaithfulnessJob):
+        rows = faithfulness_rows(task.model, task.dataset, task.methods, task.split, limit=task.limit,
+                                 layer=task.layer, store=store, progress=report)
+        return {"model": task.model, "dataset": task.dataset,
+                "rows": [{k: r.get(k) for k in ("method", "deletion_auc", "insertion_auc", "error")} for r in rows]}
     if isinstance(task, ArenaJob):
         out = run_arena(task.spec, store=store, device=task.device, progress=progress, should_stop=should_stop)
         return {k: out[k] for k in ("dataset", "budget", "seeds", "data_digest", "same_data", "complete")}

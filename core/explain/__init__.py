@@ -13,14 +13,14 @@ from core.explain.attention import (
                                     mean_attention_distance,
                                     rollout,
 )
-from core.explain.base import METHODS, ExplainError, Explanation
+from core.explain.base import MAP_METHODS, METHODS, ExplainError, Explanation
+from core.explain.cams import CAMS, cam, eigencam, gradcam, gradcam_pp, scorecam
 from core.explain.compare import ModelExplanation, explain, explain_many, explain_to_png
 from core.explain.filters import filters
-from core.explain.gradcam import gradcam
 from core.explain.receptive import receptive_fields
 from core.explain.render import colorize, overlay, render, write_png
 
-__all__ = ["METHODS", "ExplainError", "Explanation", "ModelExplanation", "attention_distances", "attention_maps",
+__all__ = ["CAMS", "MAP_METHODS", "METHODS", "cam", "eigencam", "gradcam_pp", "scorecam", "ExplainError", "Explanation", "ModelExplanation", "attention_distances", "attention_maps",
            "attention_rollout", "attention_weights", "colorize", "eager_attention", "explain", "explain_many",
            "explain_to_png", "feature_maps", "filters", "gradcam", "layer_output", "mean_attention_distance",
            "overlay", "receptive_fields", "render", "rollout", "write_png"]

@@ -13,7 +13,8 @@ from torch import nn
 from core.errors import UserError
 from core.models.wrapper import LoadedModel
 
-METHODS = ("filters", "feature-maps", "attention", "rollout", "gradcam")
+METHODS = ("filters", "feature-maps", "attention", "rollout", "gradcam", "gradcam++", "scorecam", "eigencam")
+MAP_METHODS = ("gradcam", "gradcam++", "scorecam", "eigencam", "rollout", "attention")  # one heat map per image
 
 
 class ExplainError(UserError):

@@ -6,21 +6,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from core.data.decode import decode_image
 from core.errors import UserError
 from core.explain.activations import feature_maps
 from core.explain.attention import attention_maps, rollout
-from core.explain.base import METHODS, ExplainError, Explanation, model_input, top5
+from core.explain.base import METHODS, ExplainError, Explanation
+from core.explain.cams import eigencam, gradcam, gradcam_pp, scorecam
 from core.explain.filters import filters
-from core.explain.gradcam import gradcam
 from core.explain.render import write_png
 from core.models.wrapper import LoadedModel
 from core.predict import load_for_prediction, predict_image
 
 EXPLAINERS = {"filters": filters, "feature-maps": feature_maps, "attention": attention_maps, "rollout": rollout,
-              "gradcam": gradcam}
+              "gradcam": gradcam, "gradcam++": gradcam_pp, "scorecam": scorecam, "eigencam": eigencam}
 
 
 def explain(model: LoadedModel, image: np.ndarray, method: str, class_index: int | None = None, *,
