@@ -20,7 +20,9 @@ from core.explain.filters import filters
 from core.explain.receptive import receptive_fields
 from core.explain.render import colorize, overlay, render, write_png
 
-__all__ = ["CAMS", "MAP_METHODS", "METHODS", "cam", "eigencam", "gradcam_pp", "scorecam", "ExplainError", "Explanation", "ModelExplanation", "attention_distances", "attention_maps",
-           "attention_rollout", "attention_weights", "colorize", "eager_attention", "explain", "explain_many",
-           "explain_to_png", "feature_maps", "filters", "gradcam", "layer_output", "mean_attention_distance",
-           "overlay", "receptive_fields", "render", "rollout", "write_png"]
+__all__ = [
+    "CAMS", "ExplainError", "Explanation", "MAP_METHODS", "METHODS", "ModelExplanation", "attention_distances",
+    "attention_maps", "attention_rollout", "attention_weights", "cam", "colorize", "eager_attention", "eigencam",
+    "explain", "explain_many", "explain_to_png", "feature_maps", "filters", "gradcam", "gradcam_pp", "layer_output",
+    "mean_attention_distance", "overlay", "receptive_fields", "render", "rollout", "scorecam", "write_png",
+]

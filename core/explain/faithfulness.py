@@ -65,7 +65,7 @@ def counts(n_pixels: int, steps: int) -> list[int]:
 def blurred(x: torch.Tensor, blur: float = BLUR) -> torch.Tensor:
     """Insertion's start: (1, C, H, W) blurred with a Gaussian of sigma `blur` x the shorter side."""
     sigma = blur * min(x.shape[-2:])
-    k = min(2 * math.ceil(3 * sigma) + 1, 2 * (min(x.shape[-2:]) // 2) - 1)  # odd, and reflect-padding fits
+    k = min(2 * math.ceil(3 * sigma) + 1, 2 * min(x.shape[-2:]) - 1)  # odd, and its reflect padding fits
     return TF.gaussian_blur(x, [k, k], [sigma, sigma]) if k >= 3 else x.clone()
 
 
@@ -75,9 +75,10 @@ def _probabilities(prob: ProbFn, batch: torch.Tensor) -> np.ndarray:
                           for i in range(0, len(batch), FORWARD_BATCH)]).numpy().astype(np.float64)
 
 
-def deletion_insertion(prob: ProbFn, x: torch.Tensor, heat: np.ndarray, steps: int = STEPS,
-                       blur: float = BLUR) -> tuple[np.ndarray, np.ndarray]:
-    """(deletion curve, insertion curve), each the class probability after 0..steps steps."""
+def deletion_insertion(prob: ProbFn, x: torch.Tensor, heat: np.ndarray, steps: int = STEPS, blur: float = BLUR,
+                       insert_onto: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(deletion curve, insertion curve), each the class probability after 0..steps steps. Insertion starts from
+    `insert_onto` (default: the image blurred)."""
     _, c, h, w = x.shape
     rank = torch.as_tensor(order(heat), device=x.device)
     ks = counts(h * w, steps)
@@ -86,7 +87,7 @@ def deletion_insertion(prob: ProbFn, x: torch.Tensor, heat: np.ndarray, steps: i
         changed[i, rank[:k]] = True
     changed = changed.reshape(len(ks), 1, h, w)
     deleted = torch.where(changed, torch.zeros_like(x), x)  # (S + 1, C, H, W)
-    inserted = torch.where(changed, x, blurred(x, blur))
+    inserted = torch.where(changed, x, blurred(x, blur) if insert_onto is None else insert_onto)
     p = _probabilities(prob, torch.cat([deleted, inserted]))
     return p[:len(ks)], p[len(ks):]
 
