@@ -3,7 +3,7 @@ import json
 import time
 
 import pytest
-from app_test import open_page
+from app_test import chart_data, open_page
 from streamlit.testing.v1 import AppTest
 
 from core.jobs import Jobs
@@ -196,7 +196,10 @@ def test_explain_pages_draw_a_cnn_and_a_vit_side_by_side(fresh_store, page, meth
     assert not at.exception
     if method == "rollout":  # a CNN has no attention: a message in its column, the ViT still draws
         assert any("cnn-2layer" in w.value or "attention" in w.value.lower() for w in at.warning)
-        assert len(at.get("vega_lite_chart")) == 1  # attention distance vs receptive field
+        curves, distance = at.get("vega_lite_chart")  # the image's deletion curves; attention distance vs field
+        [df] = chart_data(curves)
+        assert set(df["model"]) == {"ViT (small, for small images)"}  # the CNN, which drew no rollout, has no curve either
+        assert set(df["map"]) == {"method", "random map"} and set(df["kind"]) == {"deletion", "insertion"}
 
 
 def test_confusion_view_reopens_from_its_url(fresh_store):

@@ -289,3 +289,50 @@ def reliability_diagrams(results: list[dict], *, key: str) -> None:
     chart = alt.layer(bars, diagonal, data=df).properties(width=200, height=200).facet(
         facet=alt.Facet("model:N", title=None, header=alt.Header(labelLimit=220)), columns=4)
     st.altair_chart(chart, key=key)
+
+
+def faithfulness_bars(rows: list[dict], *, key: str) -> None:
+    """Per model and method, deletion and insertion AUC as bars (coloured by family; baselines grey) with the 95%
+    interval over the images, one panel per metric, the models side by side."""
+    long = [{"model": _model_label(r), "family": "other" if r["baseline"] else r["family"], "method": r["method"],
+             "metric": metric.replace("_auc", " AUC") + (" (lower is better)" if metric == "deletion_auc"
+                                                         else " (higher is better)"),
+             "value": r[metric], "lo": max(0.0, r[metric] - (r[metric + "_ci95"] or 0)),
+             "hi": min(1.0, r[metric] + (r[metric + "_ci95"] or 0))}
+            for r in rows if "error" not in r for metric in ("deletion_auc", "insertion_auc")]
+    if not long:
+        return
+    df = pd.DataFrame(long)
+    order = list(dict.fromkeys(r["method"] for r in long))
+    tooltip = ["model", "method", alt.Tooltip("value:Q", format=".3f", title="mean AUC"),
+               alt.Tooltip("lo:Q", format=".3f", title="95% from"), alt.Tooltip("hi:Q", format=".3f", title="to")]
+    base = alt.Chart().encode(alt.Y("method:N", sort=order, title=None))
+    bars = base.mark_bar(opacity=0.85).encode(
+        alt.X("value:Q", title="area under P(class)", scale=alt.Scale(domain=[0, 1])),
+        alt.Color("family:N", scale=FAMILY_COLORS, legend=alt.Legend(title="family (grey: baseline)",
+                                                                      orient="bottom")), tooltip=tooltip)
+    whiskers = base.mark_rule(color="#222").encode(alt.X("lo:Q"), alt.X2("hi:Q"), tooltip=tooltip)
+    chart = alt.layer(bars, whiskers, data=df).properties(width=260, height=alt.Step(18)).facet(
+        row=alt.Row("model:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=200)),
+        column=alt.Column("metric:N", title=None))
+    st.altair_chart(chart, key=key)
+
+
+def deletion_curves(rows: list[dict], *, key: str) -> None:
+    """P(class) against the fraction of pixels deleted (left) and inserted (right) for the image on screen: one
+    solid line per model for the method, a dashed one for its random map."""
+    long = [{"model": r["model"], "family": r["family"], "map": m, "kind": kind, "fraction": i / (len(curve) - 1),
+             "probability": p}
+            for r in rows for m, curves in (("method", r["curves"]), ("random map", r["baseline_curves"]["random"]))
+            for kind in ("deletion", "insertion") for curve in [curves[kind]] for i, p in enumerate(curve)]
+    if not long:
+        return
+    chart = alt.Chart(pd.DataFrame(long)).mark_line().encode(
+        alt.X("fraction:Q", title="fraction of pixels changed", axis=alt.Axis(format=".0%")),
+        alt.Y("probability:Q", title="P(class)", scale=alt.Scale(domain=[0, 1])),
+        alt.Color("model:N", legend=alt.Legend(orient="bottom", labelLimit=260)),
+        alt.StrokeDash("map:N", sort=["method", "random map"], legend=alt.Legend(title=None, orient="bottom")),
+        tooltip=["model", "map", alt.Tooltip("fraction:Q", format=".0%"),
+                 alt.Tooltip("probability:Q", format=".3f")]).properties(width=300, height=220).facet(
+        column=alt.Column("kind:N", title=None, sort=["deletion", "insertion"]))
+    st.altair_chart(chart, key=key)

@@ -176,7 +176,8 @@ class Scores:
 
     def summary(self) -> dict:
         return {"deletion_auc": float(auc(self.deletion)), "insertion_auc": float(auc(self.insertion)),
-                "road_morf": float(self.morf.mean()), "road_lerf": float(self.lerf.mean())}
+                "road_morf": float(self.morf.mean()) if self.morf.size else None,
+                "road_lerf": float(self.lerf.mean()) if self.lerf.size else None}
 
 
 def class_probability(logits: Callable[[torch.Tensor], torch.Tensor], index: int) -> ProbFn:
@@ -185,10 +186,10 @@ def class_probability(logits: Callable[[torch.Tensor], torch.Tensor], index: int
 
 
 def score_map(prob: ProbFn, x: torch.Tensor, heat: np.ndarray, *, steps: int = STEPS, blur: float = BLUR,
-              road_seed: int = 0) -> Scores:
-    """Deletion, insertion and ROAD of one (H, W) map over the normalised (1, C, H, W) input."""
+              road_seed: int = 0, with_road: bool = True) -> Scores:
+    """Deletion, insertion and (`with_road`) ROAD of one (H, W) map over the normalised (1, C, H, W) input."""
     if heat.shape != tuple(x.shape[-2:]):
         raise ValueError(f"a {heat.shape} map over a {tuple(x.shape[-2:])} input")
     d, i = deletion_insertion(prob, x, heat, steps, blur)
-    m, le = road(prob, x, heat, seed=road_seed)
+    m, le = road(prob, x, heat, seed=road_seed) if with_road else (np.zeros(0), np.zeros(0))
     return Scores(d, i, m, le)

@@ -61,7 +61,7 @@ def parse_methods(text: str | None) -> tuple[str, ...]:
 
 
 def score_image(model: LoadedModel, image: np.ndarray, method: str, class_index: int | None = None, *,
-                layer: str | None = None, seed: int = 0, **opts) -> tuple[int, Scores]:
+                layer: str | None = None, seed: int = 0, with_road: bool = True, **opts) -> tuple[int, Scores]:
     """(the class explained, its scores) for one map of one decoded image. A baseline's map is seeded by `seed`,
     and so is ROAD's imputation noise, the same for every method on this image."""
     check_method(method)
@@ -75,20 +75,24 @@ def score_image(model: LoadedModel, image: np.ndarray, method: str, class_index:
         heat = EXPLAINERS[method](model, image, layer, class_index=class_index, **opts).heatmap
         if heat is None:
             raise ExplainError(f"{method} of {model.id} draws no heat map to score")
-    return class_index, score_map(class_probability(model.logits, class_index), x, heat, road_seed=seed)
+    return class_index, score_map(class_probability(model.logits, class_index), x, heat, road_seed=seed,
+                                  with_road=with_road)
 
 
 def explain_score(model: LoadedModel, image: np.ndarray, method: str, class_index: int | None = None, *,
-                  layer: str | None = None, **opts) -> dict:
-    """The `explain --score --json` object (shared/DESIGN.md): the method's scores and both baselines', with
-    the curves."""
-    idx, s = score_image(model, image, method, class_index, layer=layer, **opts)
-    base = {b: score_image(model, image, b, idx)[1] for b in BASELINES}
+                  layer: str | None = None, baselines: tuple[str, ...] = BASELINES, with_road: bool = True,
+                  **opts) -> dict:
+    """The `explain --score --json` object (shared/DESIGN.md): the method's scores and the baselines', with the
+    curves. The page leaves out ROAD (`with_road`) and the centre prior for the image on screen, to answer fast."""
+    idx, s = score_image(model, image, method, class_index, layer=layer, with_road=with_road, **opts)
+    base = {b: score_image(model, image, b, idx, with_road=with_road)[1] for b in baselines}
     return {"model": model.id, "method": method, "class_index": idx,
             "class_label": model.labels.names[idx] if idx < len(model.labels.names) else f"class {idx}",
             **s.summary(), "baselines": {b: v.summary() for b, v in base.items()},
             "curves": {"deletion": s.deletion.tolist(), "insertion": s.insertion.tolist(),
                        "road_morf": s.morf.tolist(), "road_lerf": s.lerf.tolist()},
+            "baseline_curves": {b: {"deletion": v.deletion.tolist(), "insertion": v.insertion.tolist()}
+                                for b, v in base.items()},
             "settings": settings()}
 
 

@@ -1,0 +1,141 @@
+"""Write docs/explanations.md: which heat map tells the truth, on the demo's models and the arena's hybrids.
+
+    .venv/bin/python benchmarks/explanations.py [--images 200] [--models resnet20,vit-small,...] [--seed 0]
+
+The models are the arena's runs on `shapes` (the demo's budget; the same images in the same order for every model;
+`--seed` picks which seed's run). For each run, every heat-map method it can draw and the two baselines are scored
+on the first `--images` images of `shapes` val (the dataset's fixed subset) with
+`python -m core explain --model RUN --dataset shapes --limit N --method M1,M2,... --score`: deletion and insertion
+AUC and ROAD (core/explain/faithfulness.py), mean ± 95% interval over the images (Student's t), and the paired
+difference from the random map. Scores are cached in the store (CNNVIT_CACHE_DIR, default cache/): a second run
+of this script reads them back.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+from doc_tables import num, table, write_doc  # noqa: E402  (benchmarks/, the script's own folder)
+
+from core.arena.run import run_arena  # noqa: E402
+from core.arena.spec import ArenaSpec  # noqa: E402
+from core.bench import cores, cpu_description  # noqa: E402
+from core.demo import DEMO_BUDGET, DEMO_MODELS  # noqa: E402
+from core.explain.faithfulness import SUBSTRATES  # noqa: E402
+from core.explain.scores import METRICS, SCORED, faithfulness_rows, settings  # noqa: E402
+
+NOTES = ROOT / "benchmarks" / "explanations_notes.md"  # the reading of these figures, appended to the doc
+MODELS = (*DEMO_MODELS, "vit-convstem")
+LIMIT = 500  # the arena's validation images (its runs' key)
+NAMES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CAM", "eigencam": "EigenCAM",
+         "rollout": "attention rollout", "attention": "CLS attention (last layer, mean of heads)",
+         "random": "random map (baseline)", "centre": "centre prior (baseline)"}
+
+
+def ci(mean, half) -> str:
+    return "-" if mean is None else num(mean) + (f" ± {half:.3f}" if half is not None else "")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--images", type=int, default=200)
+    p.add_argument("--models", type=lambda s: s.split(","), default=list(MODELS))
+    p.add_argument("--seed", type=int, default=0, help="which seed's arena run of each model (0-based)")
+    p.add_argument("--seeds", type=int, default=3, help="the arena's seeds (its key: 3 reads the stored arena)")
+    p.add_argument("--budget", default=DEMO_BUDGET)
+    p.add_argument("--out", default=str(ROOT / "docs" / "explanations.md"))
+    args = p.parse_args()
+    os.environ.setdefault("CNNVIT_CACHE_DIR", str(ROOT / "cache"))
+    t0 = time.perf_counter()
+    spec = ArenaSpec(models=tuple(args.models), dataset="shapes", budget=args.budget, seeds=args.seeds,
+                     val_limit=LIMIT, image_size=32)
+    arena_cmd = (f"python -m core arena --models {','.join(spec.models)} --dataset shapes --budget {spec.budget} "
+                 f"--seeds {spec.seeds} --val-limit {LIMIT} --image-size 32")
+    arena = run_arena(spec)
+    methods = tuple(m for m in SCORED if m not in ("random", "centre"))
+    measured = {}
+    for r in arena["results"]:
+        run_id = r["run_ids"][args.seed]
+        t = time.perf_counter()
+        measured[r["model"]] = (run_id, r, faithfulness_rows(run_id, "shapes", methods, "val", limit=args.images))
+        print(f"{r['model']} ({run_id}): {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+    s = settings()
+    lines = [
+        "## Setup", "",
+        f"- **Models:** seed {args.seed}'s run of each model in `{arena_cmd}` (the demo's budget; the same training "
+        "images in the same order for every model). Their val top-1 (500 images) is in the tables: a model that "
+        "learned little has little for a map to find.",
+        f"- **Images:** the first {args.images} of `shapes` val (the dataset's fixed subset), each explained for the "
+        "model's own fp32 top-1 class.",
+        f"- **Command**, per run: `python -m core explain --model RUN --dataset shapes --split val --limit "
+        f"{args.images} --method {','.join(methods)} --score` (methods a model cannot draw, such as attention of a "
+        "CNN, are listed as such).",
+        f"- **Deletion:** {s['steps']} steps, substrate {SUBSTRATES['deletion']}; area under P(class) against the "
+        "fraction deleted; **lower is better**.",
+        f"- **Insertion:** {s['steps']} steps, substrate {SUBSTRATES['insertion']}; **higher is better**.",
+        f"- **ROAD:** {SUBSTRATES['road']}, removing {', '.join(map(str, s['road_percents']))}% of the pixels; "
+        "mean P(class) with the most relevant removed (MoRF, **lower is better**) and the least relevant removed "
+        "(LeRF, **higher is better**).",
+        "- **Intervals:** mean ± 95% interval over the images (Student's t). *vs random*: the paired per-image "
+        "difference from the random map (deletion: negative is better than random; insertion: positive), with its "
+        "interval; an interval that spans 0 means the method is not distinguishable from noise on these images.",
+        "- **Layers:** each method's default: a CNN's last stage output, a ViT's last block input norm (the CLS "
+        "token's last-block pitfall avoided: the final norm feeds only the CLS token to the head), the hybrids' "
+        "last conv stage for CAMs.", ""]
+    summary = []
+    for model, (run_id, r, rows) in measured.items():
+        lines += [f"## {model} (`{run_id}`, {rows[0]['family']}, val top-1 {100 * r['top1_runs'][args.seed]:.1f}%; "
+                  f"{100 * r['top1_mean']:.1f}% over the arena's {args.seeds} seeds)", ""]
+        body = []
+        for x in rows:
+            if "error" in x:
+                why = x["error"].split(":")[0].replace(run_id, "the model")  # "the model is a convolutional network..."
+                body.append([NAMES[x["method"]], f"not drawn: {why}", "", "", "", "", "", ""])
+                continue
+            body.append([NAMES[x["method"]], ci(x["deletion_auc"], x["deletion_auc_ci95"]),
+                         ci(x.get("deletion_auc_vs_random"), x.get("deletion_auc_vs_random_ci95")),
+                         ci(x["insertion_auc"], x["insertion_auc_ci95"]),
+                         ci(x.get("insertion_auc_vs_random"), x.get("insertion_auc_vs_random_ci95")),
+                         ci(x["road_morf"], x["road_morf_ci95"]), ci(x["road_lerf"], x["road_lerf_ci95"]),
+                         f"{x['seconds'] / x['n']:.2f}" if not x["cached"] else "(cached)"])
+            if not x["baseline"]:
+                summary.append([model, x["family"], NAMES[x["method"]], x])
+        lines += table(["method", "deletion AUC", "vs random", "insertion AUC", "vs random", "ROAD MoRF",
+                        "ROAD LeRF", "s / image"], body)
+    best = []
+    for model in measured:
+        mine = [x for m, _, _, x in summary if m == model]
+        if mine:
+            d = min(mine, key=lambda x: x["deletion_auc"])
+            i = max(mine, key=lambda x: x["insertion_auc"])
+            beats = [NAMES[x["method"]] for x in mine
+                     if x["deletion_auc_vs_random_ci95"] is not None
+                     and x["deletion_auc_vs_random"] + x["deletion_auc_vs_random_ci95"] < 0
+                     and x["insertion_auc_vs_random"] - x["insertion_auc_vs_random_ci95"] > 0]
+            best.append([model, mine[0]["family"], NAMES[d["method"]], NAMES[i["method"]],
+                         ", ".join(beats) or "none"])
+    head = ["# Which heat map tells the truth? Faithfulness of explanations, CNN against ViT", "",
+            f"Written by `benchmarks/explanations.py` on {time.strftime('%Y-%m-%d')}: {cpu_description()['name']}, "
+            f"{cores()} cores, torch {torch.__version__}; the script took "
+            f"{(time.perf_counter() - t0) / 60:.0f} minutes (cached scores are read back, not recomputed).", "",
+            "A heat map claims that some pixels matter more than others. Deletion and insertion (Petsiuk et al. "
+            "2018) and ROAD (Rong et al. 2022) test the claim: change the pixels in the map's order and watch the "
+            "model's probability of the class. The random map and the centre prior are what a map must beat for "
+            "its score to mean anything. The Attention & Grad-CAM page's \"How faithful?\" section shows the same "
+            "scores for any model.", "",
+            "## Summary", ""]
+    head += table(["model", "family", "lowest deletion", "highest insertion",
+                   "better than random on both (intervals clear of 0)"], best)
+    write_doc(Path(args.out), head + lines + [f"Metrics: {', '.join(METRICS)}.", ""],
+              NOTES if args.models == list(MODELS) else None)
+
+
+if __name__ == "__main__":
+    main()

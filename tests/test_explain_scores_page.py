@@ -1,0 +1,52 @@
+"""The Attention & Grad-CAM page's "How faithful?" section through AppTest on a real store: the image's deletion and
+insertion curves, Measure scores each model as a job, the stored figures come back as bars, a table and a CSV, and
+the link reopens the same choices."""
+import time
+
+from app_test import chart_data, open_page
+
+from core.explain.scores import faithfulness
+from core.jobs import Jobs
+from core.store import Store
+
+LINK = {"model": ["cnn-2layer", "vit-small"], "method": "gradcam", "faith_dataset": "shapes", "faith_images": "4",
+        "faith_method": ["gradcam", "eigencam"]}
+
+
+def test_measure_scores_each_model_and_the_link_reopens_the_figures(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIT_CACHE_DIR", str(tmp_path))
+    at = open_page("app_pages/attention.py", LINK, timeout=180)
+    assert [m for m in at.multiselect if m.label == "Methods"][0].value == ["gradcam", "eigencam"]
+    [curves, _distance] = at.get("vega_lite_chart")  # nothing scored yet: only the image's curves and the distances
+    [df] = chart_data(curves)
+    assert set(df["model"]) == {"2-layer CNN", "ViT (small, for small images)"} and df["probability"].between(0, 1).all()
+    assert any("Not scored yet" in i.value and "cnn-2layer" in i.value for i in at.info)
+    [button] = [b for b in at.button if b.label == "Measure"]
+    button.click()
+    at.run()
+    assert not at.exception
+    jobs = Jobs(Store(tmp_path))
+    mine = [j for j in jobs.list() if j.kind == "faithfulness"]
+    assert sorted(j.spec["model"] for j in mine) == ["cnn-2layer", "vit-small"]
+    assert all(j.spec["methods"] == ["gradcam", "eigencam"] and j.spec["limit"] == 4 for j in mine)
+    for job in mine:
+        if jobs.claim(job.id) is not None:  # unless the spawned worker got there first
+            jobs.run(jobs.get(job.id))
+    for job in mine:
+        for _ in range(900):
+            if jobs.get(job.id).state not in ("queued", "running"):
+                break
+            time.sleep(0.2)
+        assert jobs.get(job.id).state == "done", jobs.get(job.id).error
+    at = open_page("app_pages/attention.py", LINK, timeout=180)
+    assert not [i for i in at.info if "Not scored" in i.value]
+    _curves, bars, _distance = at.get("vega_lite_chart")
+    [df] = chart_data(bars)
+    stored = faithfulness("vit-small", "shapes", "eigencam", limit=4, store=Store(tmp_path), stored_only=True)
+    got = df[(df["model"] == "ViT (small, for small images)") & (df["method"] == "eigencam") & df["metric"].str.startswith("deletion")]
+    assert got["value"].item() == stored.meta["deletion_auc"]  # the bar is the stored mean
+    assert set(df["method"]) == {"random", "centre", "gradcam", "eigencam"}
+    table = at.dataframe[0].value
+    assert len(table) == 8 and set(table["images"]) == {4}  # 2 models x (2 methods + 2 baselines)
+    assert at.get("download_button")  # the table as CSV
+    assert at.query_params["faith_images"] == "4" and at.query_params["method"] == "gradcam"
