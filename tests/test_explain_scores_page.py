@@ -11,6 +11,7 @@ from core.store import Store
 
 LINK = {"model": ["cnn-2layer", "vit-small"], "method": "gradcam", "faith_dataset": "shapes", "faith_images": "4",
         "faith_method": ["gradcam", "eigencam"]}
+VIT = "ViT (small, for small images)"  # what the page calls vit-small
 
 
 def test_measure_scores_each_model_and_the_link_reopens_the_figures(tmp_path, monkeypatch):
@@ -19,7 +20,7 @@ def test_measure_scores_each_model_and_the_link_reopens_the_figures(tmp_path, mo
     assert [m for m in at.multiselect if m.label == "Methods"][0].value == ["gradcam", "eigencam"]
     [curves, _distance] = at.get("vega_lite_chart")  # nothing scored yet: only the image's curves and the distances
     [df] = chart_data(curves)
-    assert set(df["model"]) == {"2-layer CNN", "ViT (small, for small images)"} and df["probability"].between(0, 1).all()
+    assert set(df["model"]) == {"2-layer CNN", VIT} and df["probability"].between(0, 1).all()
     assert any("Not scored yet" in i.value and "cnn-2layer" in i.value for i in at.info)
     [button] = [b for b in at.button if b.label == "Measure"]
     button.click()
@@ -43,7 +44,7 @@ def test_measure_scores_each_model_and_the_link_reopens_the_figures(tmp_path, mo
     _curves, bars, _distance = at.get("vega_lite_chart")
     [df] = chart_data(bars)
     stored = faithfulness("vit-small", "shapes", "eigencam", limit=4, store=Store(tmp_path), stored_only=True)
-    got = df[(df["model"] == "ViT (small, for small images)") & (df["method"] == "eigencam") & df["metric"].str.startswith("deletion")]
+    got = df[(df["model"] == VIT) & (df["method"] == "eigencam") & df["metric"].str.startswith("deletion")]
     assert got["value"].item() == stored.meta["deletion_auc"]  # the bar is the stored mean
     assert set(df["method"]) == {"random", "centre", "gradcam", "eigencam"}
     table = at.dataframe[0].value
