@@ -211,6 +211,7 @@ class FaithfulnessJob:
     limit: int | None = None
     layer: str | None = None
     kind: ClassVar[str] = "faithfulness"
+    HOSTED_MAX_IMAGES: ClassVar[int] = 500  # each image costs ~80 forwards per map: a cap a public deployment needs
 
     @property
     def title(self) -> str:
@@ -221,7 +222,12 @@ class FaithfulnessJob:
     def key(self) -> str:
         return fingerprint({"kind": self.kind, **self.to_json()})
 
-    check = EvaluateJob.check
+    def check(self) -> None:
+        """Hosted mode: the model and dataset offered (as for an evaluation), and at most HOSTED_MAX_IMAGES images."""
+        EvaluateJob.check(self)
+        if is_hosted() and (self.limit is None or self.limit > self.HOSTED_MAX_IMAGES):
+            raise UserError(f"this deployment scores heat maps on at most {self.HOSTED_MAX_IMAGES} images (asked "
+                            f"for: {self.limit or 'every image'})")
 
     def to_json(self) -> dict:
         return asdict(self) | {"methods": list(self.methods)}

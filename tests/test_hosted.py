@@ -131,6 +131,18 @@ def test_training_above_the_limits_is_refused_at_submission(store, hosted):
     assert _submit(store, epochs=2, limit=500).state == "queued"  # within the limits
 
 
+def test_scoring_heat_maps_on_too_many_images_is_refused_at_submission(store, hosted):
+    from core.jobs import FaithfulnessJob
+
+    with pytest.raises(UserError, match=r"at most 500 images \(asked for: 501\)"):
+        Jobs(store).submit(FaithfulnessJob("linear", "shapes", ("gradcam",), limit=501), start_worker=False)
+    with pytest.raises(UserError, match=r"asked for: every image"):
+        Jobs(store).submit(FaithfulnessJob("linear", "shapes", ("gradcam",)), start_worker=False)
+    assert Jobs(store).list() == []
+    assert Jobs(store).submit(FaithfulnessJob("linear", "shapes", ("gradcam",), limit=500),
+                              start_worker=False).state == "queued"
+
+
 def test_training_off_refuses_recipes_and_the_demo(store, hosted):
     hosted.setenv("CNNVIT_HOSTED_MAX_EPOCHS", "0")
     with pytest.raises(UserError) as e:
