@@ -28,10 +28,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import torch  # noqa: E402
+from doc_tables import arena_cmd  # noqa: E402  (benchmarks/, the script's own folder)
 
 from core.arena.run import arena_recipe, run_arena  # noqa: E402
 from core.arena.spec import ArenaSpec  # noqa: E402
-from core.bench import cpu_description, cores, matmul_flops  # noqa: E402
+from core.bench import cores, cpu_description, matmul_flops  # noqa: E402
 from core.demo import DEMO_BUDGET, DEMO_MODELS  # noqa: E402
 from core.models.scratch import SCRATCH  # noqa: E402
 from core.train.runs import build_for_recipe  # noqa: E402
@@ -54,13 +55,6 @@ def pct(x) -> str:
 def ci(r: dict) -> str:
     half = f" ± {100 * r['top1_ci95']:.1f}" if r.get("top1_ci95") is not None else ""
     return f"{pct(r['top1_mean'])}{half}"
-
-
-def arena_cmd(spec: ArenaSpec, extra: str = "") -> str:
-    sizes = f" --sizes {','.join(map(str, spec.sizes))}" if spec.sizes else ""
-    return (f"python -m core arena --models {','.join(spec.models)} --dataset {spec.dataset} --budget {spec.budget} "
-            f"--seeds {spec.seeds}{sizes} --val-limit {spec.val_limit}" + (f" --lr {spec.lr:g}" if spec.lr else "")
-            + ("" if spec.amp else " --no-amp") + extra)
 
 
 class Doc:

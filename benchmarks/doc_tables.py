@@ -1,8 +1,10 @@
-"""Markdown pieces the doc-writing scripts share (benchmarks/shape_bias.py, benchmarks/robustness.py)."""
+"""Markdown pieces the doc-writing scripts share (benchmarks/arena.py, shape_bias.py, robustness.py,
+explanations.py)."""
 from __future__ import annotations
 
 from pathlib import Path
 
+from core.arena.spec import ArenaSpec
 from core.metrics import mean_ci95
 
 
@@ -34,3 +36,12 @@ def write_doc(out: Path, lines: list[str], notes: Path | None) -> None:
     out.write_text("\n".join(lines) + ("\n" + reading if reading else ""))
     print("\n".join(lines))
     print(f"wrote {out}")
+
+
+def arena_cmd(spec: ArenaSpec, extra: str = "") -> str:
+    """The `python -m core arena` command that trains `spec`'s runs."""
+    sizes = f" --sizes {','.join(map(str, spec.sizes))}" if spec.sizes else ""
+    return (f"python -m core arena --models {','.join(spec.models)} --dataset {spec.dataset} --budget {spec.budget} "
+            f"--seeds {spec.seeds}{sizes} --val-limit {spec.val_limit}" + (f" --lr {spec.lr:g}" if spec.lr else "")
+            + ("" if spec.amp else " --no-amp") + (f" --image-size {spec.image_size}" if spec.image_size != 32 else "")
+            + extra)

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from doc_tables import num, table, write_doc  # noqa: E402  (benchmarks/, the script's own folder)
+from doc_tables import arena_cmd, num, table, write_doc  # noqa: E402  (benchmarks/, the script's own folder)
 
 from core.arena.run import run_arena  # noqa: E402
 from core.arena.spec import ArenaSpec  # noqa: E402
@@ -56,8 +56,6 @@ def main() -> None:
     t0 = time.perf_counter()
     spec = ArenaSpec(models=tuple(args.models), dataset="shapes", budget=args.budget, seeds=args.seeds,
                      val_limit=LIMIT, image_size=32)
-    arena_cmd = (f"python -m core arena --models {','.join(spec.models)} --dataset shapes --budget {spec.budget} "
-                 f"--seeds {spec.seeds} --val-limit {LIMIT} --image-size 32")
     arena = run_arena(spec)
     methods = tuple(m for m in SCORED if m not in ("random", "centre"))
     measured = {}
@@ -69,9 +67,9 @@ def main() -> None:
     s = settings()
     lines = [
         "## Setup", "",
-        f"- **Models:** seed {args.seed}'s run of each model in `{arena_cmd}` (the demo's budget; the same training "
-        "images in the same order for every model). Their val top-1 (500 images) is in the tables: a model that "
-        "learned little has little for a map to find.",
+        f"- **Models:** seed {args.seed}'s run of each model in `{arena_cmd(spec)}` (the demo's budget; the same "
+        "training images in the same order for every model). Their val top-1 (500 images) is in the tables: a model "
+        "that learned little has little for a map to find.",
         f"- **Images:** the first {args.images} of `shapes` val (the dataset's fixed subset), each explained for the "
         "model's own fp32 top-1 class.",
         f"- **Command**, per run: `python -m core explain --model RUN --dataset shapes --split val --limit "

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from doc_tables import ci, num, pct, table, write_doc  # noqa: E402  (benchmarks/, the script's own folder)
+from doc_tables import arena_cmd, ci, num, pct, table, write_doc  # noqa: E402  (benchmarks/, the script's own folder)
 
 from core.arena.run import run_arena  # noqa: E402
 from core.arena.spec import ArenaSpec  # noqa: E402
@@ -49,8 +49,6 @@ def main() -> None:
     t0 = time.perf_counter()
     spec = ArenaSpec(models=tuple(args.models), dataset="shapes", budget=args.budget, seeds=args.seeds,
                      val_limit=LIMIT, image_size=32)
-    arena_cmd = (f"python -m core arena --models {','.join(spec.models)} --dataset shapes --budget {spec.budget} "
-                 f"--seeds {spec.seeds} --val-limit {LIMIT} --image-size 32")
     arena = run_arena(spec)
     runs = {r["model"]: r for r in arena["results"]}
     measured = {m: [robustness(run_id, "shapes", limit=LIMIT, precision=args.precision) for run_id in r["run_ids"]]
@@ -60,7 +58,7 @@ def main() -> None:
     prec = resolve_precision(args.precision, "cpu")
     lines = [
         "## The models", "",
-        f"Trained with `{arena_cmd}` (the demo's budget; held equal: the same training images in the same order, "
+        f"Trained with `{arena_cmd(spec)}` (the demo's budget; held equal: the same training images in the same order, "
         f"batch size, image size, augmentation; each model's own optimiser and schedule). Same data for every "
         f"model, checked from each run's digest: **{'yes' if arena['same_data'] else 'NO'}**. Each run measured "
         f"with `python -m core robustness --model RUN --dataset shapes --limit {LIMIT} --precision {args.precision} "

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from doc_tables import ci, pct, table, write_doc  # noqa: E402  (benchmarks/, the script's own folder)
+from doc_tables import arena_cmd, ci, pct, table, write_doc  # noqa: E402  (benchmarks/, the script's own folder)
 
 from core.arena.run import model_recipe, run_arena  # noqa: E402
 from core.arena.spec import ArenaSpec  # noqa: E402
@@ -42,12 +42,10 @@ SANITY = {"shapes-texture-only": {"limit": 2000, "epochs": 6}, "shapes-silhouett
 def arena_section(args, lines: list[str]) -> None:
     spec = ArenaSpec(models=tuple(args.models), dataset=TEXTURED_ID, budget=args.budget, seeds=args.seeds,
                      val_limit=500, image_size=32)
-    arena_cmd = (f"python -m core arena --models {','.join(spec.models)} --dataset {spec.dataset} --budget "
-                 f"{spec.budget} --seeds {spec.seeds} --val-limit {spec.val_limit} --image-size 32")
     out = run_arena(spec)
     held = out["held_equal"]
     lines += ["## The demo's and the arena's models, trained on `shapes-textured`", "",
-              f"Trained with `{arena_cmd}`, then each run scored with `python -m core shape-bias --model RUN` "
+              f"Trained with `{arena_cmd(spec)}`, then each run scored with `python -m core shape-bias --model RUN` "
               "(its run ids below). `shapes-textured` is `shapes` with each class's silhouette filled with that "
               "class's own texture, so in training both cues predict the class; which one a model learned to use is "
               "what the 900 cue-conflict images (every ordered pair of two different classes, 10 images each) ask.",

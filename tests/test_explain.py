@@ -11,8 +11,15 @@ from test_cli import assert_user_error, cli  # the CLI harness every CLI test sh
 from torch import nn
 
 from core.data.transforms import Preprocess
-from core.explain import (ExplainError, attention_distances, explain, explain_many, mean_attention_distance,
-                          receptive_fields, render)
+from core.explain import (
+    ExplainError,
+    attention_distances,
+    explain,
+    explain_many,
+    mean_attention_distance,
+    receptive_fields,
+    render,
+)
 from core.models.registry import create_model
 from core.models.scratch import ViT, build_scratch, scratch_specs
 from core.models.spec import InputShape
@@ -136,11 +143,12 @@ def test_feature_maps_of_a_named_layer_and_vit_tokens_on_the_patch_grid():
     assert v.data["maps_shape"] == (192, 8, 8)  # 65 tokens: CLS dropped, 64 patches on the 8x8 grid
 
 
-def test_gradcam_peaks_on_a_planted_bright_square():
-    torch.manual_seed(0)
+def planted_square(gain: float = 5.0, bias: float = 0.0) -> tuple[LoadedModel, np.ndarray]:
+    """A 2-class CNN set by hand, and a dark image with one bright 8x8 square (rows 18..25, columns 5..12): conv0
+    channel 0 and conv2 channel 0 detect brightness, class 1's logit is `gain` x their mean + `bias`."""
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(4, 4, 3, padding=1),
                         nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
-    with torch.no_grad():  # by hand: conv0 channel 0 and conv2 channel 0 detect brightness, class 1 reads it
+    with torch.no_grad():
         for conv in (net[0], net[2]):
             conv.weight.zero_()
             conv.bias.zero_()
@@ -148,10 +156,15 @@ def test_gradcam_peaks_on_a_planted_bright_square():
         net[2].weight[0, 0] = 1.0 / 9
         net[6].weight.zero_()
         net[6].bias.zero_()
-        net[6].weight[1, 0] = 5.0
-    model = _wrap(net, 32, "cnn", 2)
+        net[6].weight[1, 0] = gain
+        net[6].bias[1] = bias
     image = np.full((32, 32, 3), 20, np.uint8)
-    image[18:26, 5:13] = 250  # the cue: rows 18..25, columns 5..12
+    image[18:26, 5:13] = 250
+    return _wrap(net, 32, "cnn", 2), image
+
+
+def test_gradcam_peaks_on_a_planted_bright_square():
+    model, image = planted_square()
     before = _state(model)
     e = explain(model, image, "gradcam")
     assert e.layer == "2" and e.class_index == 1 and e.top5[0][0] == "c1"

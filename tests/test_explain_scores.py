@@ -12,7 +12,7 @@ from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, ScoreCAM
 from pytorch_grad_cam.metrics.road import NoisyLinearImputer
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection_with_sign_correction
-from test_explain import _wrap
+from test_explain import planted_square
 from torch import nn
 
 from core.data import load_dataset
@@ -83,25 +83,12 @@ def test_imputation_matches_the_road_reference_and_keeps_known_pixels():
 
 
 def _square_model():
-    """Class 1 reads mean brightness through two hand-set convs (tests/test_explain.py's planted-square model);
-    the image is dark with one bright 8x8 square, so the square is the evidence and the background counts against."""
-    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(4, 4, 3, padding=1),
-                        nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
-    with torch.no_grad():
-        for conv in (net[0], net[2]):
-            conv.weight.zero_()
-            conv.bias.zero_()
-        net[0].weight[0] = 1.0 / 27
-        net[2].weight[0, 0] = 1.0 / 9
-        net[6].weight.zero_()
-        net[6].bias.zero_()
-        net[6].weight[1, 0] = 40.0  # P(class 1) about 0.79 with the square, 0.27 without
-        net[6].bias[1] = -1.0
-    image = np.full((32, 32, 3), 20, np.uint8)
-    image[18:26, 5:13] = 250
+    """tests/test_explain.py's planted-square model with class 1 near 0.79 with the square and 0.27 without: the
+    square is the evidence and the dark background counts for nothing."""
+    model, image = planted_square(gain=40.0, bias=-1.0)
     truth = np.zeros((32, 32), np.float32)
     truth[18:26, 5:13] = 1.0
-    return _wrap(net, 32, "cnn", 2), image, truth
+    return model, image, truth
 
 
 def test_the_true_map_of_a_planted_square_outscores_the_baselines_and_so_does_gradcam():
