@@ -71,10 +71,10 @@ if method in MAP_METHODS:
     curves = []
     for m, row in zip(models, rows):
         if row.error is None:
-            try:  # the class the view above explains; fp32; deletion and insertion only, against the random map
+            try:  # the map and class drawn above; fp32; deletion and insertion only, against the random map
                 curves.append({**explain_score(m, image, method, row.explanation.class_index, with_road=False,
-                                               baselines=("random",), **opts), "model": row.name,
-                               "family": row.family})
+                                               baselines=("random",), heatmap=row.explanation.heatmap),
+                               "model": row.name, "family": row.family})
             except UserError as e:
                 st.caption(f"{row.name}: {e}")
     deletion_curves(curves, key="faith-curves")

@@ -106,6 +106,9 @@ def test_the_true_map_of_a_planted_square_outscores_the_baselines_and_so_does_gr
         assert r["class_index"] == 1
         assert r["deletion_auc"] < r["baselines"]["random"]["deletion_auc"], (method, r)
         assert r["insertion_auc"] > r["baselines"]["random"]["insertion_auc"], (method, r)
+    drawn = explain(model, image, "gradcam")  # the page scores the map it drew: the same numbers
+    again = explain_score(model, image, "gradcam", drawn.class_index, heatmap=drawn.heatmap)
+    assert again["deletion_auc"] == explain_score(model, image, "gradcam")["deletion_auc"]
 
 
 def _library_cam(model, method: str, layer: str, image: np.ndarray, idx: int) -> np.ndarray:

@@ -61,9 +61,11 @@ def parse_methods(text: str | None) -> tuple[str, ...]:
 
 
 def score_image(model: LoadedModel, image: np.ndarray, method: str, class_index: int | None = None, *,
-                layer: str | None = None, seed: int = 0, with_road: bool = True, **opts) -> tuple[int, Scores]:
+                layer: str | None = None, seed: int = 0, with_road: bool = True, heatmap: np.ndarray | None = None,
+                **opts) -> tuple[int, Scores]:
     """(the class explained, its scores) for one map of one decoded image. A baseline's map is seeded by `seed`,
-    and so is ROAD's imputation noise, the same for every method on this image."""
+    and so is ROAD's imputation noise, the same for every method on this image. `heatmap`: the method's map of
+    this image and class when already drawn (the page's), instead of drawing it again."""
     check_method(method)
     x, shown = model_input(model, image)
     if class_index is None:
@@ -71,6 +73,8 @@ def score_image(model: LoadedModel, image: np.ndarray, method: str, class_index:
             class_index = int(model.logits(x).float().argmax())
     if method in BASELINES:
         heat = baseline_map(method, tuple(shown.shape[:2]), seed)
+    elif heatmap is not None:
+        heat = heatmap
     else:
         heat = EXPLAINERS[method](model, image, layer, class_index=class_index, **opts).heatmap
         if heat is None:
@@ -81,10 +85,12 @@ def score_image(model: LoadedModel, image: np.ndarray, method: str, class_index:
 
 def explain_score(model: LoadedModel, image: np.ndarray, method: str, class_index: int | None = None, *,
                   layer: str | None = None, baselines: tuple[str, ...] = BASELINES, with_road: bool = True,
-                  **opts) -> dict:
+                  heatmap: np.ndarray | None = None, **opts) -> dict:
     """The `explain --score --json` object (shared/DESIGN.md): the method's scores and the baselines', with the
-    curves. The page leaves out ROAD (`with_road`) and the centre prior for the image on screen, to answer fast."""
-    idx, s = score_image(model, image, method, class_index, layer=layer, with_road=with_road, **opts)
+    curves. The page leaves out ROAD (`with_road`) and the centre prior for the image on screen, to answer fast,
+    and passes the map it drew (`heatmap`, with its `class_index`)."""
+    idx, s = score_image(model, image, method, class_index, layer=layer, with_road=with_road, heatmap=heatmap,
+                         **opts)
     base = {b: score_image(model, image, b, idx, with_road=with_road)[1] for b in baselines}
     return {"model": model.id, "method": method, "class_index": idx,
             "class_label": model.labels.names[idx] if idx < len(model.labels.names) else f"class {idx}",
