@@ -1,4 +1,5 @@
-"""Explain views: filters, feature maps, attention, rollout, Grad-CAM, attention distance, receptive fields.
+"""Explain views: filters, feature maps, attention, rollout, Grad-CAM / Grad-CAM++ / Score-CAM / EigenCAM,
+attention distance, receptive fields; and how faithful each heat map is (faithfulness.py, scores.py).
 
 Every hook is registered inside a context manager and removed on exit, so a shared, cached model is left as it
 was: same outputs, no hooks, same requires_grad flags and train/eval mode, same attention implementation.
