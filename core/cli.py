@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -9,6 +10,7 @@ import sys
 import time
 from typing import Any
 
+from core import distributed
 from core.data.registry import list_datasets
 from core.errors import UserError
 from core.progress import Progress
@@ -88,9 +90,16 @@ def cmd_evaluate(args) -> int:
     # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.evaluate import evaluate
 
-    ev = evaluate(args.model, args.dataset, args.split, limit=args.limit, batch_size=args.batch_size,
-                  device=args.device, precision=args.precision, progress=_progress(not args.json and sys.stderr.isatty()))
-    s = ev.summary()
+    w = distributed.world()
+    try:
+        ev = evaluate(args.model, args.dataset, args.split, limit=args.limit, batch_size=args.batch_size,
+                      device=args.device, precision=args.precision,
+                      progress=_progress(w.main and not args.json and sys.stderr.isatty()))
+    finally:
+        distributed.teardown()
+    if not w.main:
+        return 0  # rank 0 prints for every process
+    s = ev.summary() | {"world_size": w.size}
     if args.json:
         _print_json(s)
     else:
@@ -143,6 +152,8 @@ def cmd_predict(args) -> int:
 
 
 def _recipe(args):
+    if getattr(args, "recipe_json", None):  # a multi-process job passes its recipe whole (core/jobs.py)
+        return Recipe.from_dict(json.loads(args.recipe_json))
     given = {f.name: getattr(args, f.name) for f in recipe_fields()}
     return Recipe(**{name: value for name, value in given.items() if value is not None})  # unset: the default
 
@@ -194,6 +205,8 @@ def cmd_train(args) -> int:
     # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.jobs import Jobs, TrainJob
 
+    if distributed.launched():
+        return _train_under_torchrun(args)
     recipe = _recipe(args)
     jobs = Jobs()
     title = recipe.title
@@ -215,7 +228,7 @@ def cmd_train(args) -> int:
                                       "val_cohen_kappa", "lr", "seconds", "images_per_second", "grad_norm")}
                for h in meta["history"]]
     out = {"run_id": recipe.run_id, "model": recipe.model, "dataset": meta["dataset"], "epochs": recipe.epochs,
-           "history": history, "model_id": meta["model_id"],
+           "history": history, "model_id": meta["model_id"], "world_size": recipe.world_size,
            "cached": already_done or bool(job.result and job.result.get("cached"))}
     if args.json:
         _print_json(out)
@@ -225,6 +238,45 @@ def cmd_train(args) -> int:
                 print(_train_line(Progress(row=h, epochs=recipe.epochs)))
         print(f"done: model id {meta['model_id']} (use it as --model), val top-1 {_fmt(meta['val_top1'], pct=True)} "
               f"on {meta['val_split']}" + (" [cached]" if out["cached"] else ""))
+    return 0
+
+
+def _train_under_torchrun(args) -> int:
+    """`torchrun --nproc-per-node N -m core train ...`: every rank trains its share (core/train/loop.py); rank 0
+    alone prints. The recipe's world size is torchrun's unless --world-size says otherwise (then it must agree)."""
+    # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
+    from core.train.loop import train
+
+    w = distributed.world()
+    recipe = _recipe(args)
+    if args.world_size is None:
+        recipe = dataclasses.replace(recipe, world_size=w.size)
+    if args.detach:
+        raise UserError("--detach queues a job for a background worker; under torchrun every process trains here")
+    show = None
+    if w.main and not args.json:
+        print(f"run {recipe.run_id}: {recipe.title} on {w.size} processes", flush=True)
+
+        def show(p: Progress) -> None:
+            if p.row is not None:
+                print(_train_line(p), flush=True)
+    try:
+        res = train(recipe, device=args.device, progress=show)
+    finally:
+        distributed.teardown()
+    if not w.main:
+        return 0
+    meta = res.meta
+    history = [{k: h.get(k) for k in ("epoch", "train_loss", "val_loss", "val_top1", "val_top5", "val_f1_macro",
+                                      "val_cohen_kappa", "lr", "seconds", "images_per_second", "grad_norm")}
+               for h in meta["history"]]
+    out = {"run_id": recipe.run_id, "model": recipe.model, "dataset": meta["dataset"], "epochs": recipe.epochs,
+           "history": history, "model_id": meta["model_id"], "world_size": w.size, "cached": res.cached}
+    if args.json:
+        _print_json(out)
+    else:
+        print(f"done: model id {meta['model_id']} (use it as --model), val top-1 {_fmt(meta['val_top1'], pct=True)} "
+              f"on {meta['val_split']}" + (" [cached]" if res.cached else ""))
     return 0
 
 
@@ -546,6 +598,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
                    help="where to train: auto (CUDA when there is one; CNNVIT_DEVICE sets the default), cpu or cuda")
     s.add_argument("--detach", action="store_true", help="queue it for a background worker and return")
+    s.add_argument("--recipe-json", default=None, help="the whole recipe as JSON, instead of its flags (how a "
+                   "training job with several processes hands it to torchrun)")
     s.add_argument("--json", action="store_true", help="print the run id, history and model id as JSON")
     s.set_defaults(run=cmd_train)
 

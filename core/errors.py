@@ -19,3 +19,8 @@ class ImageDecodeError(UserError):
 
 class Stopped(Exception):
     """A job was asked to stop (cancel) and stopped at its next step; training keeps its last complete epoch."""
+
+
+class Interrupted(Exception):
+    """A job's processes died under it (a rank killed, the machine restarted): it can resume from its last
+    complete epoch."""

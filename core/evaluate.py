@@ -1,6 +1,7 @@
 """model x dataset -> stored predictions, timings and metrics. A repeated call is a cache hit."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import platform
 import time
@@ -11,7 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from core import calibration
+from core import calibration, distributed
 from core.batching import BatchSize, in_chunks
 from core.calibration import Calibration
 from core.data import corruptions
@@ -217,6 +218,10 @@ def evaluate(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split:
     if batch_size <= 0:
         raise UserError("--batch-size must be positive")
     store = store or Store()
+    if distributed.launched():
+        return _evaluate_distributed(model, dataset, split, limit=limit, batch_size=batch_size, device=device,
+                                     num_workers=num_workers, store=store, progress=progress, force=force,
+                                     precision=precision, corruption=corruption)
     plan = _plan(model, dataset, split, limit, device, store, precision, corruption)
     ds, split, data, dev, alignment, key = plan.ds, plan.split, plan.data, plan.dev, plan.alignment, plan.key
     m = plan.model
@@ -236,31 +241,85 @@ def evaluate(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split:
         fit = BatchSize(batch_size)
         preds, restricted, model_seconds, skipped = _predict_split(m, run, alignment, data, fit, dev, num_workers,
                                                                    progress)
-        seconds = time.perf_counter() - t0
-        metrics = compute_metrics(preds.y_true, preds.top_idx, ds.num_classes, ranked_over=len(m.labels))
-        if len(preds.y_true) == 0:
-            raise UserError(f"none of the {len(data)} images of {ds.id}/{split} could be read; first: {skipped[0]}")
-        meta = EvaluationMeta(
-            model=m.id, model_name=m.name, family=m.family, source=m.source, params=m.params,
-            flops_per_image=m.flops_per_image(), dataset=ds.id, dataset_name=ds.name,
-            dataset_fingerprint=ds.split_fingerprint(split), num_classes=ds.num_classes,
-            model_classes=len(m.labels), split=split, limit=plan.limit,
-            n=int(len(preds.y_true)), skipped=len(skipped), skipped_files=skipped[:MAX_SKIP_MESSAGES],
-            **metrics.summary(), scoring=alignment.describe(), outside=int((preds.top_idx[:, 0] < 0).sum()),
-            restricted=compute_metrics(restricted.y_true, restricted.top_idx, ds.num_classes).summary()
-            if restricted is not None else None,
-            seconds=seconds, model_seconds=model_seconds,
-            images_per_second=len(preds.y_true) / seconds if seconds > 0 else None,
-            batch_size=fit.size, batch_size_requested=batch_size, oom_halvings=fit.halvings,
-            device=dev, precision=plan.precision, preprocess=m.preprocess.key(), versions=_versions(),
-            calibration=preds.calibration().to_json() if preds.nll is not None else None,
-            corruption=plan.corruption[0] if plan.corruption else None,
-            severity=plan.corruption[1] if plan.corruption else None,
-        )
-        arrays = preds.arrays() | ({"r_top_idx": restricted.top_idx, "r_top_prob": restricted.top_prob}
-                                   if restricted is not None else {})
-        store.put(key, "evaluation", meta.to_json(), arrays)
-        return Evaluation(key, meta, preds, cached=False, restricted=restricted, _metrics=metrics)
+        return _store_evaluation(plan, m, store, preds, restricted, model_seconds, skipped, fit, batch_size,
+                                 time.perf_counter() - t0)
+
+
+def _store_evaluation(plan: _Plan, m: LoadedModel, store: Store, preds: Predictions, restricted: Predictions | None,
+                      model_seconds: float, skipped: list[str], fit: BatchSize, batch_size: int, seconds: float,
+                      world_size: int = 1) -> Evaluation:
+    """The figures of a split's predictions, written to the store under the plan's key."""
+    ds, split, data, dev, alignment, key = plan.ds, plan.split, plan.data, plan.dev, plan.alignment, plan.key
+    metrics = compute_metrics(preds.y_true, preds.top_idx, ds.num_classes, ranked_over=len(m.labels))
+    if len(preds.y_true) == 0:
+        raise UserError(f"none of the {len(data)} images of {ds.id}/{split} could be read; first: {skipped[0]}")
+    meta = EvaluationMeta(
+        model=m.id, model_name=m.name, family=m.family, source=m.source, params=m.params,
+        flops_per_image=m.flops_per_image(), dataset=ds.id, dataset_name=ds.name,
+        dataset_fingerprint=ds.split_fingerprint(split), num_classes=ds.num_classes,
+        model_classes=len(m.labels), split=split, limit=plan.limit,
+        n=int(len(preds.y_true)), skipped=len(skipped), skipped_files=skipped[:MAX_SKIP_MESSAGES],
+        **metrics.summary(), scoring=alignment.describe(), outside=int((preds.top_idx[:, 0] < 0).sum()),
+        restricted=compute_metrics(restricted.y_true, restricted.top_idx, ds.num_classes).summary()
+        if restricted is not None else None,
+        seconds=seconds, model_seconds=model_seconds,
+        images_per_second=len(preds.y_true) / seconds if seconds > 0 else None,
+        batch_size=fit.size, batch_size_requested=batch_size, oom_halvings=fit.halvings,
+        device=dev, precision=plan.precision, preprocess=m.preprocess.key(), versions=_versions(),
+        calibration=preds.calibration().to_json() if preds.nll is not None else None,
+        corruption=plan.corruption[0] if plan.corruption else None,
+        severity=plan.corruption[1] if plan.corruption else None, world_size=world_size,
+    )
+    arrays = preds.arrays() | ({"r_top_idx": restricted.top_idx, "r_top_prob": restricted.top_prob}
+                               if restricted is not None else {})
+    store.put(key, "evaluation", meta.to_json(), arrays)
+    return Evaluation(key, meta, preds, cached=False, restricted=restricted, _metrics=metrics)
+
+
+def _evaluate_distributed(model, dataset, split, *, limit: int | None, batch_size: int, device: str | None,
+                          num_workers: int | None, store: Store, progress: ImagesDone | None, force: bool,
+                          precision: str | None, corruption: Corruption | None) -> Evaluation:
+    """evaluate() under torchrun: each rank scores whole batches (distributed.batch_shard: every image once, none
+    padded, in the batches one process forms), rank 0 gathers the predictions into the split's order and stores
+    the record one process would (its timings and `world_size` apart); every rank returns it."""
+    w = distributed.world()
+    dev = distributed.setup(resolve_device(device))
+    plan = dataclasses.replace(_plan(model, dataset, split, limit, device, store, precision, corruption), dev=dev)
+    hit = _stored(store, plan.key) if w.main and not force else None
+    if distributed.broadcast(hit is not None):
+        return distributed.broadcast(hit)
+    m = plan.model if plan.model is not None else create_model(plan.ref, plan.ds, store=store)
+    data = plan.data
+    if plan.corruption is not None:
+        data = data.mapped(functools.partial(corruptions.corrupt_indexed, *plan.corruption))
+    mine = data.take(distributed.batch_shard(len(data), batch_size, w.rank, w.size))
+    run = inference_fn(m, dev, plan.precision)
+    t0 = time.perf_counter()
+    fit = BatchSize(batch_size)
+    shown = (lambda d, _n: progress(min(len(data), d * w.size), len(data))) if progress and w.main else None
+    part = _predict_split(m, run, plan.alignment, mine, fit, dev, num_workers, shown)
+    parts = distributed.gather(part)
+    ev = None
+    if w.main:
+        preds, restricted = (_merge([p[k] for p in parts]) for k in (0, 1))
+        with store.lock(plan.key):
+            ev = _store_evaluation(plan, m, store, preds, restricted, max(p[2] for p in parts),
+                                   [s for p in parts for s in p[3]], fit, batch_size, time.perf_counter() - t0,
+                                   world_size=w.size)
+    return distributed.broadcast(ev)
+
+
+def _merge(parts: list[Predictions | None]) -> Predictions | None:
+    """The ranks' predictions as one, in the split's order (by position)."""
+    if parts[0] is None:
+        return None
+    parts = [p for p in parts if len(p.index)] or parts[:1]  # a rank with no batch has no optional arrays either
+    order = np.argsort(np.concatenate([p.index for p in parts]), kind="stable")
+    fields = {}
+    for f in dataclasses.fields(Predictions):
+        values = [getattr(p, f.name) for p in parts]
+        fields[f.name] = None if any(v is None for v in values) else np.concatenate(values)[order]
+    return Predictions(**fields)
 
 
 def _identify(ref: ModelRef, ds: Dataset, store: Store) -> tuple[LoadedModel | None, ModelIdentity]:

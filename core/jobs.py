@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -19,10 +20,11 @@ import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 from core.arena.spec import ArenaSpec
-from core.errors import Stopped, UserError
+from core.errors import Interrupted, Stopped, UserError
 from core.hosted import check_dataset, check_demo, check_training, is_hosted
 from core.progress import Progress
 from core.settings import REPO_ROOT, get_settings
@@ -118,6 +120,9 @@ class TrainJob:
             resolve(self.recipe.model)
             check_dataset(self.recipe.dataset)
             check_training(self.recipe.epochs, self.recipe.limit)
+            if self.recipe.world_size > 1:
+                raise UserError("this deployment trains with one process (asked for: "
+                                f"{self.recipe.world_size})")
 
     def to_json(self) -> dict:
         return {"recipe": self.recipe.to_dict(), "device": self.device}
@@ -436,6 +441,8 @@ class Jobs:
             self._set(job.id, state="done", result=json.dumps(json_safe(result)), finished=time.time())
         except Stopped as e:
             self._set(job.id, state="cancelled", error=str(e), finished=time.time())
+        except Interrupted as e:
+            self._set(job.id, state="interrupted", error=str(e), finished=time.time())
         except UserError as e:
             self._set(job.id, state="failed", error=str(e), finished=time.time())
         except (KeyboardInterrupt, SystemExit):
@@ -479,6 +486,8 @@ def execute(job: Job, store: Store, progress: Callable[[Progress], None], should
     task = job.task  # hosted mode is judged again below: the job may have been queued before its limits changed
     if isinstance(task, TrainJob):
         check_training(task.recipe.epochs, task.recipe.limit)  # (train checks the model and the dataset)
+        if task.recipe.world_size > 1:
+            return train_processes(task, store, progress, should_stop)
         res = train(task.recipe, store=store, device=task.device, progress=progress, should_stop=should_stop)
         return {"run_id": res.run_id, "model_id": res.model_id, "val_top1": res.meta.get("val_top1"),
                 "cached": res.cached}
@@ -510,6 +519,85 @@ def execute(job: Job, store: Store, progress: Callable[[Progress], None], should
 # A background worker's niceness: jobs take whatever CPU the app's pages leave. Under 32 browser sessions on 2 cores
 # an evaluation job at niceness 0 took 0.62 cores while pages waited (benchmarks/load_sessions.py, docs/reliability.md).
 WORKER_NICENESS = 10
+
+
+def train_processes(task: TrainJob, store: Store, progress: Callable[[Progress], None],
+                    should_stop: Callable[[], bool], poll: float = 0.5) -> dict:
+    """A training job with `world_size` processes on this machine: `torchrun --standalone --nproc-per-node N -m core
+    train` in its own process group, followed from here. Progress: each epoch from the run's checkpoint, and which
+    ranks are alive. Cancel stops every rank (SIGTERM to the group, SIGKILL after 10 s); a rank that dies ends the
+    job interrupted (torchrun stops the others), and resuming it continues from the last complete epoch."""
+    # lazy: pages read the job table and draw before torch loads; only a worker runs a job (torch)
+    from core.train.runs import run_history
+
+    r = task.recipe
+    n = r.world_size
+    logs = store.root / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{r.run_id}.torchrun.log"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}", "-m", "core",
+           "train", "--model", r.model, "--dataset", r.dataset, "--recipe-json", json.dumps(r.to_dict()), "--json"] + (["--device", task.device]
+                                                                           if task.device else [])
+    env = os.environ | {"CNNVIT_CACHE_DIR": str(store.root)}
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True)
+    seen, last_ranks = 0, None
+    try:
+        while proc.poll() is None:
+            if should_stop():
+                _stop_group(proc)
+                raise Stopped(f"stopped ({n} processes); the run keeps its last complete epoch")
+            ranks = _ranks(proc.pid)
+            history = run_history(r.run_id, store)
+            if len(history) != seen or ranks != last_ranks:
+                alive = ", ".join(f"rank {k} {'alive' if ok else 'gone'}" for k, ok in sorted(ranks.items()))
+                progress(Progress(epoch=len(history), epochs=r.epochs,
+                                  row=history[-1] if len(history) != seen else None,
+                                  message=f"{n} processes: {alive or 'starting'}"))
+                seen, last_ranks = len(history), ranks
+            time.sleep(poll)
+    finally:
+        if proc.poll() is None:
+            _stop_group(proc)
+    if proc.returncode != 0:
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+        raise Interrupted(f"a training process ended with exit code {proc.returncode} ({n} processes; log: "
+                          f"{log_path}): {' / '.join(tail)[:300]}; resume it to continue from its last complete "
+                          "epoch")
+    record = store.get(r.run_id)
+    return {"run_id": r.run_id, "model_id": r.run_id, "val_top1": record.meta.get("val_top1") if record else None,
+            "cached": False, "world_size": n}
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to a process group (torchrun passes it to every rank), SIGKILL after 10 s."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def _ranks(torchrun_pid: int) -> dict[int, bool]:
+    """{rank: alive} of torchrun's worker processes, from /proc (their RANK environment variable); {} where /proc
+    cannot tell (not Linux, not started yet)."""
+    out = {}
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (d / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) != torchrun_pid:
+                continue
+            env = dict(x.split("=", 1) for x in (d / "environ").read_bytes().decode(errors="replace").split("\0")
+                       if "=" in x)
+            if "RANK" in env:
+                out[int(env["RANK"])] = stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
 
 
 def spawn_worker(store: Store) -> int:

@@ -129,6 +129,8 @@ def test_training_above_the_limits_is_refused_at_submission(store, hosted):
         _submit(store, epochs=2, limit=600)
     assert Jobs(store).list() == []  # nothing was queued
     assert _submit(store, epochs=2, limit=500).state == "queued"  # within the limits
+    with pytest.raises(UserError, match=r"one process \(asked for: 2\)"):
+        _submit(store, epochs=2, limit=500, batch_size=64, world_size=2)
 
 
 def test_scoring_heat_maps_on_too_many_images_is_refused_at_submission(store, hosted):

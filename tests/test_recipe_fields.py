@@ -25,7 +25,7 @@ FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "optimizer": "--opt
          "aux_weight": "--aux-weight", "transfer": "--transfer", "head_hidden": "--head-hidden",
          "unfreeze_every": "--unfreeze-every", "limit": "--limit", "val_limit": "--val-limit",
          "image_size": "--image-size", "seed": "--seed", "amp": "--no-amp",
-         "warmup_fraction": "--warmup-fraction", "max_steps": "--max-steps"}
+         "warmup_fraction": "--warmup-fraction", "max_steps": "--max-steps", "world_size": "--world-size"}
 
 
 @pytest.fixture

@@ -80,18 +80,26 @@ class Augmenter:
         self.translate = translate
         self.contrast = contrast
 
-    def __call__(self, x: Tensor, y: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    def __call__(self, x: Tensor, y: Tensor, generator: torch.Generator,
+                 share: tuple[int, int] = (0, 1)) -> tuple[Tensor, Tensor]:
         """(x_aug, target): target is y (N,) when labels are untouched, or (N, num_classes) float
-        probabilities after CutMix / MixUp, so F.cross_entropy(logits, target) takes either."""
+        probabilities after CutMix / MixUp, so F.cross_entropy(logits, target) takes either.
+
+        `share` = (part, parts): x is part `part` of a batch cut into `parts` equal pieces (one per process under
+        torchrun). Per-image random numbers are drawn for the whole batch and each piece takes its own, so the
+        pieces together are augmented exactly as the whole batch in one process. CutMix and MixUp mix within the
+        piece (as timm's distributed training does): with them, several processes are not one."""
         if x.ndim != 4 or not x.is_floating_point():
             raise ValueError(f"expected float images (N, C, H, W), got {tuple(x.shape)} {x.dtype}")
         n, dev = x.shape[0], x.device
+        part, parts = share
+        mine = slice(part * n, (part + 1) * n)
 
-        def rand(*shape: int) -> Tensor:  # uniform [0, 1) drawn on the CPU, then moved
-            return torch.rand(shape, generator=generator).to(dev, x.dtype)
+        def rand(*shape: int) -> Tensor:  # uniform [0, 1) drawn on the CPU for the whole batch, then moved
+            return torch.rand((shape[0] * parts, *shape[1:]), generator=generator)[mine].to(dev, x.dtype)
 
         if "ten-crop" in self.parts:
-            x = self._ten_crop(x, torch.randint(0, 10, (n,), generator=generator).to(dev))
+            x = self._ten_crop(x, torch.randint(0, 10, (n * parts,), generator=generator)[mine].to(dev))
         if "slides" in self.parts:
             lo, hi = self.contrast
             x = adjust_contrast(x, lo + (hi - lo) * rand(n))

@@ -6,9 +6,17 @@ from generators seeded by (seed, epoch) alone; learning rates are a pure functio
 plus the schedule's saved state; the checkpoint written after each epoch holds weights, buffers
 and optimizer state. Resuming from epoch k therefore replays epochs k+1.. exactly (on the CPU;
 CUDA kernels may differ in the last bits).
+
+Under torchrun (core/distributed.py) the same loop runs as DistributedDataParallel: every rank draws the same epoch
+order, takes an equal contiguous share of each global batch (the recipe's batch size is the global one, so the
+learning rate and the schedule mean what they mean in one process) and augments it with its share of the batch's
+random numbers; gradients are averaged across ranks by DDP. Rank 0 alone writes checkpoints, the history and the
+run record; every rank resumes from the last checkpoint. BatchNorm: SyncBatchNorm on CUDA; on the CPU (gloo has no
+SyncBatchNorm) each rank normalises its share and DDP broadcasts rank 0's running statistics.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
@@ -20,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core import distributed
 from core.batching import BatchSize, halving_on_oom, in_chunks
 from core.data.base import Dataset, Split
 from core.data.loader import iter_batches
@@ -63,7 +72,11 @@ def train(recipe: Recipe, *, store: Store | None = None, device: str | None = No
     run_id = recipe.run_id
     if (done := store.get(run_id)) is not None and is_complete(runs.run_folder(store, run_id)):
         return TrainResult(run_id, run_id, done.meta["history"], done.meta, cached=True)
-    dev = resolve_device(device)
+    dev = distributed.setup(resolve_device(device))  # a plain process: the device; under torchrun: this rank's
+    w = distributed.world()
+    if w.size != recipe.world_size:
+        raise UserError(f"the recipe asks for {recipe.world_size} process(es) and {w.size} are running: start it "
+                        f"with torchrun --nproc-per-node {recipe.world_size} (or train --processes N)")
     ds, model = runs.build_for_recipe(recipe)
     trainer = _Trainer(recipe, ds, model, dev, store, num_workers, progress, should_stop)
     return trainer.run()
@@ -85,7 +98,17 @@ class _Trainer:
         # a step budget decides the length: as many epochs as it takes, the last one cut short
         self.epochs = math.ceil(recipe.max_steps / self.steps) if recipe.max_steps else recipe.epochs
         self.total_steps = recipe.max_steps or self.epochs * self.steps
+        self.world = distributed.world()
         self.module = model.module.to(dev)
+        self.ddp = None
+        if self.world.size > 1:
+            if dev.startswith("cuda"):
+                self.module = nn.SyncBatchNorm.convert_sync_batchnorm(self.module)
+                model.module = self.module
+            self.ddp = nn.parallel.DistributedDataParallel(self.module, device_ids=[dev] if dev.startswith("cuda")
+                                                           else None)
+            if not self.world.main:
+                self.progress = None  # rank 0 reports for all
         self.groups = layer_groups(self.module)
         params = [p for p in self.module.parameters()]
         # transfer modes start with only the new head trainable (with_new_head froze the rest)
@@ -119,18 +142,23 @@ class _Trainer:
             self.start_epoch = meta["epoch"] + 1
             # a resumed run starts at the size that fitted
             self.micro = BatchSize(meta.get("micro_batch", self.micro.size), meta.get("oom_halvings", 0))
-        runs.write_config(self.folder, self.r, self.ds, self.m)
+        main = self.world.main
+        if main:
+            runs.write_config(self.folder, self.r, self.ds, self.m)
         t_start = time.perf_counter()
         for epoch in range(self.start_epoch, self.epochs):
             row = self._epoch(epoch, t_start)
             self.history.append(row)
-            save_checkpoint(ckpt, self.module, self.optimizer,
-                            {"epoch": epoch, "history": self.history, "schedule": self.schedule.state_dict(),
-                             "run_id": self.r.run_id, "micro_batch": self.micro.size,
-                             "oom_halvings": self.micro.halvings})
+            if main:
+                save_checkpoint(ckpt, self.module, self.optimizer,
+                                {"epoch": epoch, "history": self.history, "schedule": self.schedule.state_dict(),
+                                 "run_id": self.r.run_id, "micro_batch": self.micro.size,
+                                 "oom_halvings": self.micro.halvings, "world_size": self.world.size})
+            distributed.barrier()  # no rank runs ahead of the checkpoint it would resume from
             self._report(epoch=epoch + 1, step=self.steps, row=row, t_start=t_start)
         meta = runs.finish(self.store, self.folder, self.r, self.ds, self.m, self.history, self.dev,
-                           val_split=self.val_name, precision=self.precision)
+                           val_split=self.val_name, precision=self.precision) if main else None
+        meta = distributed.broadcast(meta)
         return TrainResult(self.r.run_id, self.r.run_id, self.history, meta, cached=False)
 
     def _epoch(self, epoch: int, t_start: float) -> dict:
@@ -139,7 +167,10 @@ class _Trainer:
         gen = epoch_generator(r.seed, epoch)
         torch.manual_seed(r.seed * 1_000_003 + epoch)  # dropout and anything else drawing from the global generator
         order = torch.randperm(len(self.train_split), generator=gen).numpy()
-        data = self.train_split.take(order)
+        w = self.world
+        per = r.batch_size // w.size  # this rank's share of each global batch
+        data = self.train_split.take(order if w.size == 1 else distributed.step_shard(order, r.batch_size, w.rank,
+                                                                                         w.size))
         pre = self.m.preprocess
         mean = torch.tensor(pre.mean, device=self.dev).view(1, -1, 1, 1)
         std = torch.tensor(pre.std, device=self.dev).view(1, -1, 1, 1)
@@ -150,7 +181,7 @@ class _Trainer:
         first_lr = lr = self.schedule.lr(epoch, 0)
         step = -1
         last_step = min(self.steps, self.total_steps - epoch * self.steps)  # the step budget cuts the last epoch
-        for step, (batch, _pos, _bad) in enumerate(iter_batches(data, pre, r.batch_size, self.dev, self.workers)):
+        for step, (batch, _pos, _bad) in enumerate(iter_batches(data, pre, per, self.dev, self.workers)):
             if step >= last_step:
                 break
             if self.should_stop is not None and self.should_stop():
@@ -161,7 +192,7 @@ class _Trainer:
             lr = self.schedule.lr(epoch, step)
             set_lr(self.optimizer, lr)
             x = batch.to(self.dev, non_blocking=True).float() / 255.0
-            x, target = self.augment(x, y, gen)
+            x, target = self.augment(x, y, gen, share=(w.rank, w.size))
             x = (x - mean) / std
             logits, loss = self._forward_backward(x, target, f"epoch {epoch + 1}, step {step + 1} "
                                                              f"(learning rate {lr:.3g})")
@@ -176,10 +207,17 @@ class _Trainer:
             seen += n
             if step % 10 == 0:
                 self._report(epoch=epoch, step=step + 1, row=None, t_start=t_start)
-        seconds = time.perf_counter() - t0
         steps_done = max(1, step + 1)
+        if w.size > 1:  # the epoch's figures over every rank's share
+            loss_sum, correct, seen = distributed.all_sum([loss_sum, correct, seen])
+            norms = dict(zip(norms, distributed.all_sum(list(norms.values()), mean=True)))
+            # the global order the steps covered (one process: the same images when no file was skipped)
+            covered = self.train_split.index[order[:min(len(order), steps_done * r.batch_size)]]
+        else:
+            covered = data.index[:int(seen)]
+        seconds = time.perf_counter() - t0
         # which images, in which order: equal digests mean equal training data (the arena compares them)
-        digest = hashlib.sha256(np.ascontiguousarray(data.index[:int(seen)], dtype=np.int64).tobytes()).hexdigest()
+        digest = hashlib.sha256(np.ascontiguousarray(covered, dtype=np.int64).tobytes()).hexdigest()
         val = self._validate()
         self.schedule.end_epoch(epoch, val["val_loss"])
         return {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "train_top1": correct / max(seen, 1),
@@ -200,22 +238,25 @@ class _Trainer:
         (up to float rounding; BatchNorm sees the smaller batches). The micro-batch size stays for the
         rest of the run and every history row records it (`micro_batch`, `oom_halvings`)."""
         buffers = [b.detach().clone() for b in self.module.buffers()]  # small: BatchNorm statistics
+        net = self.ddp or self.module
 
         def attempt(micro: int) -> tuple[torch.Tensor, torch.Tensor]:
             self.optimizer.zero_grad(set_to_none=True)
             if micro >= len(x):
                 with autocast(self.precision, self.dev):
-                    logits, loss = self._loss(self.module(x), target)
+                    logits, loss = self._loss(net(x), target)
                 self._check_finite(loss, where)
                 loss.backward()
                 return logits, loss
             parts, total = [], 0.0
             for s in range(0, len(x), micro):
                 xs, ts = x[s:s + micro], target[s:s + micro]
-                with autocast(self.precision, self.dev):
-                    logits, loss = self._loss(self.module(xs), ts)
-                self._check_finite(loss, where)
-                (loss * (len(xs) / len(x))).backward()
+                last = s + micro >= len(x)  # DDP averages the gradients once, after the last micro-batch
+                with self.ddp.no_sync() if self.ddp is not None and not last else contextlib.nullcontext():
+                    with autocast(self.precision, self.dev):
+                        logits, loss = self._loss(net(xs), ts)
+                    self._check_finite(loss, where)
+                    (loss * (len(xs) / len(x))).backward()
                 parts.append(logits.detach())
                 total += float(loss.detach()) * len(xs)
             return torch.cat(parts), torch.tensor(total / len(x))
@@ -246,21 +287,32 @@ class _Trainer:
         return logits, loss
 
     def _validate(self) -> dict:
+        """Validation in fp32 on the val split; under torchrun each rank scores its whole batches (no image twice),
+        with rank 0's BatchNorm statistics, and the figures are computed from every rank's predictions."""
         self.module.eval()
         pre = self.m.preprocess
         loss_sum, tops, ys = 0.0, [], []
         k = min(5, self.ds.num_classes)
+        w = self.world
+        split = self.val_split
+        if w.size > 1:
+            distributed.broadcast_buffers(self.module)
+            split = split.take(distributed.batch_shard(len(split), VAL_BATCH, w.rank, w.size))
         with torch.inference_mode():
-            for batch, pos, _bad in iter_batches(self.val_split, pre, VAL_BATCH, self.dev, self.workers):
+            for batch, pos, _bad in iter_batches(split, pre, VAL_BATCH, self.dev, self.workers):
                 if len(batch) == 0:
                     continue
-                y = torch.from_numpy(self.val_split.labels[pos]).to(self.dev)
+                y = torch.from_numpy(split.labels[pos]).to(self.dev)
                 # validation in fp32 whatever the training precision: the number `evaluate --precision fp32` gives
                 logits, = in_chunks(lambda xb: (logits_of(self.module(xb)).float(),),
                                     pre.normalize(batch.to(self.dev)), self.val_fit, self.dev)
                 loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
                 tops.append(logits.topk(k, dim=1).indices.cpu().numpy())
                 ys.append(y.cpu().numpy())
+        if w.size > 1:  # every rank's predictions (order does not change the figures)
+            parts = distributed.all_gather((loss_sum, tops, ys))
+            loss_sum = sum(p[0] for p in parts)
+            tops, ys = [t for p in parts for t in p[1]], [y for p in parts for y in p[2]]
         if not ys:
             return {"val_loss": None, "val_top1": None, "val_top5": None, "val_f1_macro": None,
                     "val_cohen_kappa": None}

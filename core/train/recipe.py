@@ -132,12 +132,18 @@ class Recipe:
                        low=0, high=2**31 - 1)
     amp: bool = _about(True, label="Mixed precision", help="bfloat16 autocast on CUDA and on CPUs with bf16 "
                        "hardware (AMX, AVX-512 BF16); fp32 elsewhere, or everywhere when off (--no-amp)")
+    world_size: int = _about(1, label="Processes", help="train with N processes (DistributedDataParallel under "
+                             "torchrun: one per GPU, or N on the CPU); the batch size is the global one and must "
+                             "divide by N", low=1, high=64)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.epochs > 1000:
             raise UserError("epochs must be between 1 and 1000")
         if self.batch_size < 1:
             raise UserError("batch size must be positive")
+        if self.world_size < 1 or self.batch_size % self.world_size:
+            raise UserError(f"the batch size ({self.batch_size}) must divide by the number of processes "
+                            f"({self.world_size}): each process takes an equal share of every batch")
         if not self.lr > 0:
             raise UserError("learning rate must be positive")
         if self.optimizer not in OPTIMIZERS:
@@ -195,12 +201,17 @@ class Recipe:
             extra.append(self.augment)
         if self.transfer != "none":
             extra.append(self.transfer)
+        if self.world_size > 1:
+            extra.append(f"{self.world_size} processes")
         length = f"{self.max_steps} steps" if self.max_steps else f"{self.epochs} epochs"
         return f"train {self.model} on {self.dataset}, {length} ({', '.join(extra)})"
 
     @property
     def run_id(self) -> str:
-        return "run-" + fingerprint({"kind": "run", "version": RECIPE_VERSION, **self.to_dict()})[:12]
+        d = self.to_dict()
+        if d["world_size"] == 1:  # one process: the id every run had before several processes could train it
+            del d["world_size"]
+        return "run-" + fingerprint({"kind": "run", "version": RECIPE_VERSION, **d})[:12]
 
 
 def recipe_fields() -> list[RecipeField]:

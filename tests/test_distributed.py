@@ -1,0 +1,162 @@
+"""Training and evaluation under torchrun (DDP on gloo, 2 real processes on this machine) against one process:
+evaluation bit for bit on a split that does not divide by the world size, training weights within a stated fp32
+tolerance, BatchNorm's per-rank difference bounded, the shards worked by hand, and a rank killed mid-run: the job
+ends interrupted, resumes, and ends with the weights of a run never interrupted."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from core.distributed import batch_shard, step_shard
+from core.errors import UserError
+from core.jobs import Jobs, TrainJob
+from core.settings import REPO_ROOT
+from core.store import Store
+from core.train.recipe import Recipe
+from core.train.runs import run_history
+
+TOLERANCE = 1e-6  # fp32: the two gradients of a batch are summed in another order (half + half vs one sum)
+
+
+def torchrun(n: int, *args: str, store: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`torchrun --standalone --nproc-per-node n -m core ARGS` (1: a plain `python -m core`), in `store`."""
+    env = os.environ | {"CNNVIT_CACHE_DIR": str(store), "CNNVIT_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}
+    launch = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}"] if n > 1
+              else [sys.executable])
+    return subprocess.run([*launch, "-m", "core", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def weights(store: Path, run_id: str) -> dict[str, torch.Tensor]:
+    return load_file(store / "runs" / run_id / "weights.safetensors")
+
+
+def test_shards_worked_by_hand():
+    # 11 images, batches of 3: batches [0 1 2] [3 4 5] [6 7 8] [9 10]; 2 ranks take batches 0, 2 and 1, 3
+    assert batch_shard(11, 3, 0, 2).tolist() == [0, 1, 2, 6, 7, 8]
+    assert batch_shard(11, 3, 1, 2).tolist() == [3, 4, 5, 9, 10]
+    assert batch_shard(2, 3, 1, 2).tolist() == []  # fewer batches than ranks: nothing, never a repeat
+    order = np.array([5, 2, 7, 0, 1, 6, 3, 4, 8])
+    # global batches of 4 cut in halves; the last (one image) padded from the epoch's start to 2
+    assert step_shard(order, 4, 0, 2).tolist() == [5, 2, 1, 6, 8]
+    assert step_shard(order, 4, 1, 2).tolist() == [7, 0, 3, 4, 5]
+    with pytest.raises(UserError, match="divide"):
+        step_shard(order, 3, 0, 2)
+    with pytest.raises(UserError, match="divide"):
+        Recipe(model="linear", dataset="shapes", batch_size=15, world_size=2)
+
+
+def test_evaluation_on_two_processes_equals_one_bit_for_bit(tmp_path):
+    args = ("evaluate", "--model", "resnet20", "--dataset", "shapes", "--split", "val", "--limit", "101",
+            "--batch-size", "16", "--precision", "fp32", "--json")  # 101 images: 7 batches, 4 and 3
+    one, two = (torchrun(n, *args, store=tmp_path / f"w{n}") for n in (1, 2))
+    assert one.returncode == 0 and two.returncode == 0, (one.stderr, two.stderr[-2000:])
+    r1, r2 = json.loads(one.stdout), json.loads(two.stdout)  # rank 0 alone prints
+    assert (r1["world_size"], r2["world_size"]) == (1, 2) and r1["n"] == r2["n"] == 101
+    for k in ("top1", "top5", "f1_macro", "nll", "brier", "ece"):
+        assert r1[k] == r2[k], k
+    [a], [b] = (list((tmp_path / f"w{n}" / "artifacts" / "evaluation").glob("*.npz")) for n in (1, 2))
+    a, b = np.load(a), np.load(b)
+    assert a.files == b.files
+    for k in a.files:  # every image once, in the split's order, the same bits
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    # the same record: a one-process evaluation in the 2-process store is a cache hit
+    again = torchrun(1, *args, store=tmp_path / "w2")
+    assert json.loads(again.stdout)["cached"] is True
+
+
+def test_training_on_two_processes_equals_one_within_fp32_tolerance(tmp_path):
+    args = ("train", "--model", "linear", "--dataset", "shapes", "--epochs", "2", "--limit", "96", "--val-limit",
+            "40", "--batch-size", "16", "--augment", "flip", "--no-amp", "--json")
+    one, two = (torchrun(n, *args, store=tmp_path / f"w{n}") for n in (1, 2))
+    assert one.returncode == 0 and two.returncode == 0, (one.stderr[-2000:], two.stderr[-2000:])
+    r1, r2 = json.loads(one.stdout), json.loads(two.stdout)
+    assert (r1["world_size"], r2["world_size"]) == (1, 2) and r1["run_id"] != r2["run_id"]
+    w1, w2 = weights(tmp_path / "w1", r1["run_id"]), weights(tmp_path / "w2", r2["run_id"])
+    for k in w1:
+        torch.testing.assert_close(w2[k], w1[k], rtol=0, atol=TOLERANCE, msg=k)
+    assert abs(w1["1.weight"]).max() > 100 * TOLERANCE  # the weights moved: the comparison is not of zeros
+    h1, h2 = r1["history"], r2["history"]
+    for a, b in zip(h1, h2):  # the epochs' figures are every rank's together
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5) and a["val_top1"] == b["val_top1"]
+    digest = [Store(tmp_path / f"w{n}").get(r["run_id"]).meta["data_digest"] for n, r in ((1, r1), (2, r2))]
+    assert digest[0] == digest[1]  # the same images in the same order
+
+
+def test_batchnorm_on_cpu_ranks_differs_within_a_stated_bound(tmp_path):
+    """gloo has no SyncBatchNorm: each rank normalises its half of the batch. After one epoch of ResNet-20 the
+    weights differ from one process's by a measured amount, stated here as a bound (README, docs/scaling.md)."""
+    args = ("train", "--model", "resnet20", "--dataset", "shapes", "--epochs", "1", "--limit", "128",
+            "--val-limit", "40", "--batch-size", "32", "--no-amp", "--json")
+    one, two = (torchrun(n, *args, store=tmp_path / f"w{n}") for n in (1, 2))
+    assert one.returncode == 0 and two.returncode == 0, (one.stderr[-2000:], two.stderr[-2000:])
+    w1 = weights(tmp_path / "w1", json.loads(one.stdout)["run_id"])
+    w2 = weights(tmp_path / "w2", json.loads(two.stdout)["run_id"])
+    params = max(float((w1[k] - w2[k]).abs().max()) for k in w1 if w1[k].is_floating_point() and "running" not in k)
+    running = [k for k in w1 if "running" in k]
+    stats = max(float((w1[k] - w2[k]).abs().max()) for k in running) / max(float(w1[k].abs().max()) for k in running)
+    # measured: 0.044 (parameters, lr 0.05, 4 steps) and 0.337 on running statistics of up to 3.2 (11%)
+    assert 0 < params < 0.1 and 0 < stats < 0.25, (params, stats)
+
+
+def _kill_rank(store: Path, rank: int) -> bool:
+    """SIGKILL the training process of `rank` whose store is `store` (found in /proc by its environment)."""
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            env = dict(x.split("=", 1) for x in (d / "environ").read_bytes().decode(errors="replace").split("\0")
+                       if "=" in x)
+        except OSError:
+            continue
+        if env.get("CNNVIT_CACHE_DIR") == str(store) and env.get("RANK") == str(rank):
+            os.kill(int(d.name), signal.SIGKILL)
+            return True
+    return False
+
+
+def test_a_killed_rank_interrupts_the_job_and_resume_ends_as_an_uninterrupted_run(tmp_path, monkeypatch):
+    recipe = Recipe(model="cnn-2layer", dataset="shapes", epochs=2, limit=768, val_limit=40, batch_size=32,
+                    amp=False, world_size=2)
+    store = tmp_path / "killed"
+    monkeypatch.setenv("CNNVIT_CACHE_DIR", str(store))
+    monkeypatch.setenv("CNNVIT_DEVICE", "cpu")
+    jobs = Jobs(Store(store))
+    job = jobs.submit(TrainJob(recipe), start_worker=False)
+    assert "2 processes" in job.title
+    claimed = jobs.claim(job.id)
+    runner = threading.Thread(target=jobs.run, args=(claimed,))
+    runner.start()
+    t0 = time.monotonic()
+    while len(run_history(recipe.run_id, Store(store))) < 1 and time.monotonic() - t0 < 240:
+        time.sleep(0.2)
+    assert len(run_history(recipe.run_id, Store(store))) == 1  # killed during epoch 2, the last
+    seen = jobs.get(job.id).progress
+    assert "rank 0 alive" in (seen.message or "") and "rank 1 alive" in (seen.message or "")
+    assert _kill_rank(store, 1)
+    runner.join(timeout=120)
+    ended = jobs.get(job.id)
+    assert ended.state == "interrupted", (ended.state, ended.error)
+    assert "resume" in ended.error
+    resumed = jobs.resume(job.id, start_worker=False)
+    assert resumed.state == "queued"
+    jobs.run(jobs.claim(job.id))
+    done = jobs.get(job.id)
+    assert done.state == "done", done.error
+    history = Store(store).get(recipe.run_id).meta["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+    clean = tmp_path / "clean"
+    r = torchrun(2, "train", "--model", "cnn-2layer", "--dataset", "shapes", "--epochs", "2", "--limit", "768",
+                 "--val-limit", "40", "--batch-size", "32", "--no-amp", "--json", store=clean)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout)["run_id"] == recipe.run_id
+    a, b = weights(store, recipe.run_id), weights(clean, recipe.run_id)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)  # resumed = uninterrupted, bit for bit
