@@ -144,7 +144,7 @@ def faith_results() -> None:
     scored = [r for r in out if "error" not in r]
     if not scored:
         return
-    faithfulness_bars(scored, key="faith-bars")
+    faithfulness_bars(scored, key="faith-bars", labels=NAMES | {"random": "random map", "centre": "centre prior"})
     table = pd.DataFrame([{"model": r["model_name"], "method": NAMES.get(r["method"], r["method"] + " (baseline)"),
                            "images": r.get("n"), **{k: r.get(k) for k in (
                                "deletion_auc", "deletion_auc_ci95", "deletion_auc_vs_random", "insertion_auc",

@@ -291,10 +291,12 @@ def reliability_diagrams(results: list[dict], *, key: str) -> None:
     st.altair_chart(chart, key=key)
 
 
-def faithfulness_bars(rows: list[dict], *, key: str) -> None:
+def faithfulness_bars(rows: list[dict], *, key: str, labels: dict[str, str] | None = None) -> None:
     """Per model and method, deletion and insertion AUC as bars (coloured by family; baselines grey) with the 95%
-    interval over the images, one panel per metric, the models side by side."""
-    long = [{"model": _model_label(r), "family": "other" if r["baseline"] else r["family"], "method": r["method"],
+    interval over the images, one panel per metric, one row of panels per model. `labels`: method -> its name."""
+    labels = labels or {}
+    long = [{"model": _model_label(r), "family": "other" if r["baseline"] else r["family"],
+             "method": labels.get(r["method"], r["method"]),
              "metric": metric.replace("_auc", " AUC") + (" (lower is better)" if metric == "deletion_auc"
                                                          else " (higher is better)"),
              "value": r[metric], "lo": max(0.0, r[metric] - (r[metric + "_ci95"] or 0)),
@@ -307,14 +309,14 @@ def faithfulness_bars(rows: list[dict], *, key: str) -> None:
     tooltip = ["model", "method", alt.Tooltip("value:Q", format=".3f", title="mean AUC"),
                alt.Tooltip("lo:Q", format=".3f", title="95% from"), alt.Tooltip("hi:Q", format=".3f", title="to")]
     base = alt.Chart().encode(alt.Y("method:N", sort=order, title=None))
-    bars = base.mark_bar(opacity=0.85).encode(
+    bars = base.mark_bar(opacity=0.85, height={"band": 0.8}).encode(
         alt.X("value:Q", title="area under P(class)", scale=alt.Scale(domain=[0, 1])),
         alt.Color("family:N", scale=FAMILY_COLORS, legend=alt.Legend(title="family (grey: baseline)",
                                                                       orient="bottom")), tooltip=tooltip)
     whiskers = base.mark_rule(color="#222").encode(alt.X("lo:Q"), alt.X2("hi:Q"), tooltip=tooltip)
-    chart = alt.layer(bars, whiskers, data=df).properties(width=260, height=alt.Step(18)).facet(
+    chart = alt.layer(bars, whiskers, data=df).properties(width=260, height=alt.Step(22)).facet(
         row=alt.Row("model:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=200)),
-        column=alt.Column("metric:N", title=None))
+        column=alt.Column("metric:N", title=None)).resolve_scale(y="independent")  # each model its own methods
     st.altair_chart(chart, key=key)
 
 
@@ -330,7 +332,7 @@ def deletion_curves(rows: list[dict], *, key: str) -> None:
     chart = alt.Chart(pd.DataFrame(long)).mark_line().encode(
         alt.X("fraction:Q", title="fraction of pixels changed", axis=alt.Axis(format=".0%")),
         alt.Y("probability:Q", title="P(class)", scale=alt.Scale(domain=[0, 1])),
-        alt.Color("model:N", legend=alt.Legend(orient="bottom", labelLimit=260)),
+        alt.Color("model:N", scale=alt.Scale(scheme="tableau10"), legend=alt.Legend(orient="bottom", labelLimit=260)),
         alt.StrokeDash("map:N", sort=["method", "random map"], legend=alt.Legend(title=None, orient="bottom")),
         tooltip=["model", "map", alt.Tooltip("fraction:Q", format=".0%"),
                  alt.Tooltip("probability:Q", format=".3f")]).properties(width=300, height=220).facet(

@@ -32,6 +32,7 @@ def show_jobs(rows: list[dict]) -> None:
     """A progress bar for each queued or running job, the error of each failed one (job_rows' rows)."""
     for r in rows:
         if r["state"] in ACTIVE:
-            st.progress(r["progress"], text=f"{r['title']}: {r['state']}")
+            st.progress(r["progress"], text=f"{r['title']}: {r['state']}"
+                        + (f" ({r['message']})" if r.get("message") else ""))
         elif r["state"] == "failed":
             st.error(f"{r['title']}: {r['error']}")
