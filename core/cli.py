@@ -300,8 +300,9 @@ def cmd_jobs(args) -> int:
     if not rows:
         print("no jobs")
     for r in rows:
-        where = Progress.from_json(r["progress"]).where()
-        print(f"{r['id']:>4}  {r['state']:<11} {where:<14} {r['title']}"
+        p = Progress.from_json(r["progress"])
+        print(f"{r['id']:>4}  {r['state']:<11} {p.where():<14} {r['title']}"
+              + (f"\n      {p.message}" if r["kind"] == "train" and r["state"] == "running" and p.message else "")
               + (f"\n      {r['error']}" if r["error"] and r["state"] != "done" else ""))
     return 0
 

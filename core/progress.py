@@ -34,6 +34,8 @@ class Progress(JsonRecord):
             frac = ((self.epoch or 0) + within) / self.epochs
         elif self.steps:
             frac = (self.step or 0) / self.steps
+        elif self.epochs:  # epochs alone (a job with several processes follows its checkpoints)
+            frac = (self.epoch or 0) / self.epochs
         else:
             frac = 0.0
         return min(1.0, frac)

@@ -188,6 +188,8 @@ def job_rows(store: Store | None = None) -> list[dict]:
         rows.append({"id": j.id, "state": j.state, "title": j.title, "progress": j.progress.fraction(j.state == "done"),
                      "eta_s": j.progress.eta_seconds if j.state == "running" else None, "error": j.error,
                      "run_id": j.key if j.kind == "train" else None,  # a train job's key is its run id
-                     "kind": j.kind, "key": j.key})
+                     "kind": j.kind, "key": j.key,
+                     # a training job with several processes: which ranks are alive (core/jobs.py::train_processes)
+                     "message": j.progress.message if j.kind == "train" and j.state == "running" else None})
     return rows
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from core_process import run_core
 from safetensors.torch import load_file
 
 from core.distributed import batch_shard, step_shard
@@ -28,12 +29,14 @@ TOLERANCE = 1e-6  # fp32: the two gradients of a batch are summed in another ord
 
 
 def torchrun(n: int, *args: str, store: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """`torchrun --standalone --nproc-per-node n -m core ARGS` (1: a plain `python -m core`), in `store`."""
-    env = os.environ | {"CNNVIT_CACHE_DIR": str(store), "CNNVIT_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}
-    launch = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}"] if n > 1
-              else [sys.executable])
-    return subprocess.run([*launch, "-m", "core", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    """`torchrun --standalone --nproc-per-node n -m core ARGS` in `store`; n = 1: a plain `python -m core` (forked
+    from the tests' preloaded server, tests/core_process.py)."""
+    env = os.environ | {"CNNVIT_CACHE_DIR": str(store), "CNNVIT_DEVICE": "cpu"}
+    if n == 1:
+        return run_core(*args, cwd=REPO_ROOT, env=env)
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}"]
+    return subprocess.run([*launch, "-m", "core", *args], cwd=REPO_ROOT, env=env | {"OMP_NUM_THREADS": "1"},
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def weights(store: Path, run_id: str) -> dict[str, torch.Tensor]:
@@ -92,6 +95,7 @@ def test_training_on_two_processes_equals_one_within_fp32_tolerance(tmp_path):
     assert digest[0] == digest[1]  # the same images in the same order
 
 
+@pytest.mark.slow  # 25 s for a bound the README states; `pytest -m slow tests/test_distributed.py` checks it
 def test_batchnorm_on_cpu_ranks_differs_within_a_stated_bound(tmp_path):
     """gloo has no SyncBatchNorm: each rank normalises its half of the batch. After one epoch of ResNet-20 the
     weights differ from one process's by a measured amount, stated here as a bound (README, docs/scaling.md)."""

@@ -44,9 +44,9 @@ def test_measure_scores_each_model_and_the_link_reopens_the_figures(tmp_path, mo
     _curves, bars, _distance = at.get("vega_lite_chart")
     [df] = chart_data(bars)
     stored = faithfulness("vit-small", "shapes", "eigencam", limit=4, store=Store(tmp_path), stored_only=True)
-    got = df[(df["model"] == VIT) & (df["method"] == "eigencam") & df["metric"].str.startswith("deletion")]
+    got = df[(df["model"] == VIT) & (df["method"] == "EigenCAM") & df["metric"].str.startswith("deletion")]
     assert got["value"].item() == stored.meta["deletion_auc"]  # the bar is the stored mean
-    assert set(df["method"]) == {"random", "centre", "gradcam", "eigencam"}
+    assert set(df["method"]) == {"random map", "centre prior", "Grad-CAM", "EigenCAM"}
     table = at.dataframe[0].value
     assert len(table) == 8 and set(table["images"]) == {4}  # 2 models x (2 methods + 2 baselines)
     assert at.get("download_button")  # the table as CSV

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 
 from core import distributed
 from core.batching import BatchSize, halving_on_oom, in_chunks
@@ -101,12 +102,14 @@ class _Trainer:
         self.world = distributed.world()
         self.module = model.module.to(dev)
         self.ddp = None
+        self.sent = {"bytes": 0}  # gradient bytes this rank handed to all-reduce (docs/scaling.md)
         if self.world.size > 1:
             if dev.startswith("cuda"):
                 self.module = nn.SyncBatchNorm.convert_sync_batchnorm(self.module)
                 model.module = self.module
             self.ddp = nn.parallel.DistributedDataParallel(self.module, device_ids=[dev] if dev.startswith("cuda")
                                                            else None)
+            self.ddp.register_comm_hook(self.sent, _counting_allreduce)
             if not self.world.main:
                 self.progress = None  # rank 0 reports for all
         self.groups = layer_groups(self.module)
@@ -178,6 +181,7 @@ class _Trainer:
         t0 = time.perf_counter()
         loss_sum = correct = seen = 0.0
         norms = {name: 0.0 for name, _ in self.groups}
+        sent_before = self.sent["bytes"]
         first_lr = lr = self.schedule.lr(epoch, 0)
         step = -1
         last_step = min(self.steps, self.total_steps - epoch * self.steps)  # the step budget cuts the last epoch
@@ -227,6 +231,7 @@ class _Trainer:
                 "micro_batch": min(self.micro.size, r.batch_size), "oom_halvings": self.micro.halvings,
                 "val_batch": self.val_fit.size, "val_oom_halvings": self.val_fit.halvings, "steps": steps_done,
                 "images": int(seen), "data_digest": digest[:16], "precision": self.precision,
+                "world_size": w.size, "allreduce_bytes_per_step": (self.sent["bytes"] - sent_before) / steps_done,
                 "trainable": sum(p.numel() for p in self.module.parameters() if p.requires_grad)}
 
     def _forward_backward(self, x: torch.Tensor, target: torch.Tensor, where: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -343,6 +348,13 @@ class _Trainer:
         eta = elapsed / done * (total - done) if done else None
         self.progress(Progress(epoch=epoch, epochs=self.epochs, step=step, steps=self.steps, eta_seconds=eta,
                                row=row))
+
+
+def _counting_allreduce(sent, bucket):
+    """DDP's own all-reduce (default_hooks.allreduce_hook, the same numbers), counting the bytes of each gradient
+    bucket it reduces. (No annotations: DDP checks them, and this module's are strings.)"""
+    sent["bytes"] += bucket.buffer().numel() * bucket.buffer().element_size()
+    return default_hooks.allreduce_hook(None, bucket)
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
