@@ -23,17 +23,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import timm  # noqa: E402
 import torch  # noqa: E402
+import torchvision  # noqa: E402
 from doc_tables import table, write_doc  # noqa: E402  (benchmarks/, the script's own folder)
 
 from core.bench import cores, cpu_description  # noqa: E402
-from core.models.registry import create_model  # noqa: E402
 
 NOTES = ROOT / "benchmarks" / "scaling_notes.md"
 # links a gradient all-reduce might cross, with rough unidirectional bandwidths (GB/s) from their specifications
 LINKS = {"NVLink 4 (H100 SXM, per GPU)": 450.0, "PCIe 4.0 x16": 25.0, "InfiniBand HDR 200 Gb/s": 25.0,
          "25 Gb Ethernet": 3.1}
-PRETRAINED = ("torchvision:resnet50", "google/vit-base-patch16-224")  # the issue's single-GPU models
+ARCHITECTURES = {"ResNet-50 (torchvision)": lambda: torchvision.models.resnet50(),
+                 "ViT-B/16 (timm vit_base_patch16_224)": lambda: timm.create_model("vit_base_patch16_224")}
 
 
 def core_cmd(n: int, args: list[str], store: Path) -> dict:
@@ -84,14 +86,10 @@ def main() -> None:
                 eval_rows.append([model, n, r["n"], f"{r['images_per_second']:.0f}",
                                   f"{r['images_per_second'] / ev[1]['images_per_second']:.2f}",
                                   "yes" if r["top1"] == ev[1]["top1"] and r["nll"] == ev[1]["nll"] else "NO"])
-    big = {}
-    for mid in PRETRAINED:
-        try:
-            m = create_model(mid)
-            big[mid] = 4 * sum(q.numel() for q in m.module.parameters() if q.requires_grad)
-        except Exception as e:  # noqa: BLE001  (offline: the hub's config may be missing; say so)
-            print(f"{mid}: {e}", file=sys.stderr)
-    grads = {**{m: v for m, v in volume.items()}, **big}
+    # the pretrained models' architectures, built without weights (offline): their parameters are what DDP reduces
+    big = {name: 4 * sum(q.numel() for q in build().parameters() if q.requires_grad)
+           for name, build in ARCHITECTURES.items()}
+    grads = volume | big
     model_rows = []
     for m, b in grads.items():
         for link, gbs in LINKS.items():
@@ -122,8 +120,8 @@ def main() -> None:
     lines += ["## Gradient volume, and what it means across GPUs and machines (a model)", "",
               "DDP all-reduces every trainable parameter's fp32 gradient once per step. The lab's models' bytes are "
               "counted by a communication hook around DDP's own all-reduce (`allreduce_bytes_per_step` in each history "
-              "row); the pretrained models' are 4 bytes x their trainable parameters, which is what the hook counts "
-              "(checked on the lab's models). A ring all-reduce moves 2 (N - 1) / N of those bytes through each "
+              "row); ResNet-50's and ViT-B/16's are 4 bytes x their trainable parameters, which is what the hook "
+              "counts (checked on the lab's models). A ring all-reduce moves 2 (N - 1) / N of those bytes through each "
               "rank's link per step. The milliseconds below are that volume over each link's nominal bandwidth: a "
               "lower bound on communication per step, before DDP overlaps it with the backward pass. **This is a "
               "model, not a measurement**: no multi-GPU or multi-node machine was available.", ""]
