@@ -112,18 +112,27 @@ def test_batchnorm_on_cpu_ranks_differs_within_a_stated_bound(tmp_path):
     assert 0 < params < 0.1 and 0 < stats < 0.25, (params, stats)
 
 
-def _kill_rank(store: Path, rank: int) -> bool:
-    """SIGKILL the training process of `rank` whose store is `store` (found in /proc by its environment)."""
+def _ranks_of(store: Path) -> dict[int, int]:
+    """{rank: pid} of the training processes whose store is `store` (found in /proc by their environment)."""
+    out = {}
     for d in Path("/proc").glob("[0-9]*"):
         try:
             env = dict(x.split("=", 1) for x in (d / "environ").read_bytes().decode(errors="replace").split("\0")
                        if "=" in x)
-        except OSError:
+            state = (d / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
             continue
-        if env.get("CNNVIT_CACHE_DIR") == str(store) and env.get("RANK") == str(rank):
-            os.kill(int(d.name), signal.SIGKILL)
-            return True
-    return False
+        if env.get("CNNVIT_CACHE_DIR") == str(store) and "RANK" in env and state not in ("Z", "X"):
+            out[int(env["RANK"])] = int(d.name)
+    return out
+
+
+def _kill_rank(store: Path, rank: int) -> bool:
+    """SIGKILL the training process of `rank` whose store is `store`."""
+    pid = _ranks_of(store).get(rank)
+    if pid is not None:
+        os.kill(pid, signal.SIGKILL)
+    return pid is not None
 
 
 def test_a_killed_rank_interrupts_the_job_and_resume_ends_as_an_uninterrupted_run(tmp_path, monkeypatch):
@@ -151,6 +160,17 @@ def test_a_killed_rank_interrupts_the_job_and_resume_ends_as_an_uninterrupted_ru
     assert "resume" in ended.error
     resumed = jobs.resume(job.id, start_worker=False)
     assert resumed.state == "queued"
+    # resumed, then cancelled while its ranks start: every rank stops, the job is cancelled, the checkpoint stays
+    runner = threading.Thread(target=jobs.run, args=(jobs.claim(job.id),))
+    runner.start()
+    while "rank 1" not in (jobs.get(job.id).progress.message or "") and runner.is_alive():
+        time.sleep(0.1)
+    jobs.cancel(job.id)
+    runner.join(timeout=60)
+    assert jobs.get(job.id).state == "cancelled", jobs.get(job.id).error
+    assert not _ranks_of(store)  # no rank left running
+    assert len(run_history(recipe.run_id, Store(store))) == 1
+    jobs.resume(job.id, start_worker=False)
     jobs.run(jobs.claim(job.id))
     done = jobs.get(job.id)
     assert done.state == "done", done.error
