@@ -222,14 +222,8 @@ def cmd_train(args) -> int:
     if job.state != "done":
         raise UserError(f"job {job.id} {job.state}: {job.error or ''}".rstrip(": "))
 
-    record = Store().get(recipe.run_id)
-    meta = record.meta
-    history = [{k: h.get(k) for k in ("epoch", "train_loss", "val_loss", "val_top1", "val_top5", "val_f1_macro",
-                                      "val_cohen_kappa", "lr", "seconds", "images_per_second", "grad_norm")}
-               for h in meta["history"]]
-    out = {"run_id": recipe.run_id, "model": recipe.model, "dataset": meta["dataset"], "epochs": recipe.epochs,
-           "history": history, "model_id": meta["model_id"], "world_size": recipe.world_size,
-           "cached": already_done or bool(job.result and job.result.get("cached"))}
+    meta = Store().get(recipe.run_id).meta
+    out = _train_json(recipe, meta, already_done or bool(job.result and job.result.get("cached")))
     if args.json:
         _print_json(out)
     else:
@@ -239,6 +233,15 @@ def cmd_train(args) -> int:
         print(f"done: model id {meta['model_id']} (use it as --model), val top-1 {_fmt(meta['val_top1'], pct=True)} "
               f"on {meta['val_split']}" + (" [cached]" if out["cached"] else ""))
     return 0
+
+
+def _train_json(recipe: Recipe, meta: dict, cached: bool) -> dict:
+    """The `train --json` object (shared/DESIGN.md) of a finished run."""
+    history = [{k: h.get(k) for k in ("epoch", "train_loss", "val_loss", "val_top1", "val_top5", "val_f1_macro",
+                                      "val_cohen_kappa", "lr", "seconds", "images_per_second", "grad_norm")}
+               for h in meta["history"]]
+    return {"run_id": recipe.run_id, "model": recipe.model, "dataset": meta["dataset"], "epochs": recipe.epochs,
+            "history": history, "model_id": meta["model_id"], "world_size": recipe.world_size, "cached": cached}
 
 
 def _train_under_torchrun(args) -> int:
@@ -267,11 +270,7 @@ def _train_under_torchrun(args) -> int:
     if not w.main:
         return 0
     meta = res.meta
-    history = [{k: h.get(k) for k in ("epoch", "train_loss", "val_loss", "val_top1", "val_top5", "val_f1_macro",
-                                      "val_cohen_kappa", "lr", "seconds", "images_per_second", "grad_norm")}
-               for h in meta["history"]]
-    out = {"run_id": recipe.run_id, "model": recipe.model, "dataset": meta["dataset"], "epochs": recipe.epochs,
-           "history": history, "model_id": meta["model_id"], "world_size": w.size, "cached": res.cached}
+    out = _train_json(recipe, meta, res.cached)
     if args.json:
         _print_json(out)
     else:
