@@ -54,7 +54,8 @@ def cpu_has_amx() -> bool:
 
 
 def resolve_precision(requested: str | None, device: str) -> str:
-    """auto|fp32|bf16|fp16 -> the precision to run with on `device` ("cpu" or "cuda")."""
+    """auto|fp32|bf16|fp16 -> the precision to run with on `device` ("cpu", "cuda" or a rank's "cuda:N")."""
+    device = device.split(":")[0]
     p = (requested or get_settings().precision).lower()
     if p not in PRECISIONS:
         raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, not {p!r}")
@@ -71,7 +72,7 @@ def autocast(precision: str, device: str):
     """The context a forward pass runs in: autocast to bf16/fp16, or nothing for fp32."""
     if precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast("cuda" if device == "cuda" else "cpu", dtype=_DTYPES[precision])
+    return torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=_DTYPES[precision])
 
 
 class _Fp32OnOnePixel:

@@ -30,7 +30,7 @@ def iter_batches(data: Split, pre: Preprocess, batch_size: int, dev: str, num_wo
     workers = _default_workers(len(data), batch_size) if num_workers is None else num_workers
     loader = torch.utils.data.DataLoader(
         _FileImages(data, pre), batch_size=batch_size, num_workers=workers, collate_fn=_collate,
-        pin_memory=dev == "cuda", persistent_workers=False,
+        pin_memory=dev.startswith("cuda"), persistent_workers=False,
     )
     yield from loader
 
