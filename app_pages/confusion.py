@@ -14,7 +14,7 @@ from core.confusion import (
     superclasses,
 )
 from core.errors import UserError
-from core.results import evaluation_labels
+from core.results import evaluation_labels, most_informative
 from ui.charts import confusion_chart
 from ui.pickers import cached_evaluation, dataset_classes, stored_evaluations
 
@@ -24,8 +24,11 @@ rows = stored_evaluations()
 labels = evaluation_labels(rows)
 keys = list(labels)
 chosen = st.query_params.get("eval")
+if chosen not in keys:
+    chosen = most_informative(rows)  # the best model that still makes mistakes, not the newest evaluation
 c1, c2 = st.columns([3, 1])
-key = c1.selectbox("Evaluation", keys, format_func=labels.get, index=keys.index(chosen) if chosen in keys else 0)
+key = c1.selectbox("Evaluation", keys, format_func=labels.get, index=keys.index(chosen),
+                   help="opens on the best-scoring evaluation that still has errors to show; the link keeps a choice")
 st.query_params["eval"] = key
 try:
     ev = cached_evaluation(key)

@@ -39,6 +39,17 @@ def evaluation_table(store: Store | None = None) -> list[dict]:
     return rows
 
 
+def most_informative(rows: list[dict]) -> str | None:
+    """The evaluation a page opens on when the link names none: the best top-1 that still has errors to show (a
+    model that learned, and where it fails), newest first among equals; None for no rows. The newest evaluation,
+    the old default, was often the weakest model: whatever was evaluated last."""
+    candidates = [r for r in rows if r.get("top1") is not None and r["top1"] < 1.0] or rows
+    if not candidates:
+        return None
+    best = max(range(len(candidates)), key=lambda i: (candidates[i].get("top1") or 0.0, -i))  # rows: newest first
+    return candidates[best]["key"]
+
+
 def evaluation_labels(rows: list[dict], *, short: bool = False) -> dict[str, str]:
     """Key -> what a picker shows for each evaluation row: the model, the data (unless `short`) and the precision,
     with the key's start where two would still read the same. Pickers need them distinct: Streamlit 1.67 tells a

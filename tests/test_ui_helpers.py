@@ -164,6 +164,29 @@ def test_evaluation_labels_tell_every_evaluation_apart():
     assert len(set(evaluation_labels(rows, short=True).values())) == 4
 
 
+def test_pages_open_on_the_best_evaluation_that_still_has_errors():
+    from core.results import most_informative
+
+    rows = [{"key": "new-weak", "top1": 0.12}, {"key": "perfect", "top1": 1.0}, {"key": "good", "top1": 0.84},
+            {"key": "good-older", "top1": 0.84}, {"key": "unscored", "top1": None}]  # newest first
+    assert most_informative(rows) == "good"  # not the newest, not the one with nothing confused; newer of a tie
+    assert most_informative([{"key": "perfect", "top1": 1.0}]) == "perfect"  # nothing else: still something
+    assert most_informative([]) is None
+
+
+def test_confusion_page_opens_on_the_most_informative_evaluation_unless_the_link_names_one(own_store):
+    from core.evaluate import evaluate
+
+    evs = {m: evaluate(m, "digits", "val", limit=60) for m in ("linear", "cnn-2layer")}
+    assert evs["linear"].meta.top1 != evs["cnn-2layer"].meta.top1  # two different scores, or this says nothing
+    weak, best = sorted(evs, key=lambda m: evs[m].meta.top1)
+    evaluate(weak, "digits", "val", limit=60, force=True)  # the weaker one is now the newest evaluation
+    at = _page("app_pages/confusion.py", {})
+    assert _widget(at, "Evaluation").value == evs[best].key  # the old default opened the newest, the weaker
+    at = _page("app_pages/confusion.py", {"eval": evs[weak].key})
+    assert _widget(at, "Evaluation").value == evs[weak].key  # a link's choice wins
+
+
 def test_job_fragments_poll_only_while_a_job_is_queued_or_running():
     from ui.jobs import POLL_SECONDS, poll_every
 
