@@ -8,12 +8,14 @@ from ui.charts import accuracy_vs_speed
 from ui.jobs import ACTIVE, poll_every, rerun_when_done, show_jobs
 from ui.pickers import model_select
 from ui.tables import column_config, leaderboard_frame
+from ui.tour import first_visit_tour
 
 st.title("CNN vs ViT Lab")
 st.write(
     "Compare convolutional networks and vision transformers on the same images: accuracy, speed and "
     "what they look at. Train or pick models, evaluate them on a dataset, and every result is stored and reused."
 )
+first_visit_tour()
 
 rows = evaluation_table()
 if not rows and not Jobs().list():

@@ -187,6 +187,23 @@ def test_confusion_page_opens_on_the_most_informative_evaluation_unless_the_link
     assert _widget(at, "Evaluation").value == evs[weak].key  # a link's choice wins
 
 
+def test_the_first_visit_tour_links_three_pages_and_stays_dismissed_for_the_visit(own_store):
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
+    at.run()
+    assert any("Three things to try" in m.value for m in at.markdown)
+    links = [e for e in at.get("page_link")]
+    assert [lk.proto.label for lk in links][:3] == ["1. Compare", "2. Confusion matrix", "3. Attention & Grad-CAM"]
+    [got_it] = [b for b in at.button if b.label == "Got it"]
+    got_it.click()
+    at.run()
+    assert not any("Three things to try" in m.value for m in at.markdown) and not at.get("page_link")
+    at.switch_page("app_pages/compare.py")
+    at.run()
+    at.switch_page("app_pages/overview.py")
+    at.run()
+    assert not any("Three things to try" in m.value for m in at.markdown)  # dismissed for the rest of the visit
+
+
 def test_job_fragments_poll_only_while_a_job_is_queued_or_running():
     from ui.jobs import POLL_SECONDS, poll_every
 
