@@ -54,15 +54,18 @@ kind = c2.selectbox("Budget", kinds, index=kinds.index(kind_in_url) if kind_in_u
 amount = c3.text_input("Amount", amount_in_url or "8", help="a number: 8 epochs, 500 steps, 60 seconds, 2e13 FLOPs")
 seeds = c4.number_input("Seeds", 1, 10, url_int("seeds", 3, 1, 10),
                         help="runs per model; each seed sets the initial weights, data order and augmentation")
-batch_size = c5.number_input("Batch size", 1, 4096, url_int("batch", 64, 1, 4096))
+batch_size = c5.number_input("Batch size", 1, 4096, url_int("batch", 64, 1, 4096),
+                              help="images per optimiser step, the same for every model")
 c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1])
 sizes = c1.multiselect("Training-set sizes", sorted(set(SIZES) | set(url_ints("size"))), default=url_ints("size"),
                        help="train each model at each size (smaller sizes are subsets of larger ones) to see "
                             "accuracy against data; none: one size")
 limit = c2.number_input("Train images (0 = all)", 0, 10_000_000, url_int("limit", 0, 0, 10_000_000), step=500,
                         disabled=bool(sizes), help="without sizes: train on this many images")
-val_limit = c3.number_input("Validation images (0 = all)", 0, 10_000_000, url_int("val", 500, 0, 10_000_000), step=100)
-image_size = c4.number_input("Image side (0 = dataset's)", 0, 1024, url_int("image", 32, 0, 1024), step=8)
+val_limit = c3.number_input("Validation images (0 = all)", 0, 10_000_000, url_int("val", 500, 0, 10_000_000), step=100,
+                            help="a fixed subset of val, the same for every model")
+image_size = c4.number_input("Image side (0 = dataset's)", 0, 1024, url_int("image", 32, 0, 1024), step=8,
+                             help="every model trains and is scored at this side")
 augment = c5.multiselect("Augmentation", [p for p in PRESETS if p != "none"], help="the same for every model",
                          default=[a for a in qp.get_all("augment") if a in PRESETS and a != "none"])
 
@@ -108,7 +111,7 @@ def arena_results(polling: bool) -> None:
         c1, c2 = st.columns([5, 1])
         c1.progress(p.fraction(), text=f"job {job.id} {job.state}" + (f": {int(p.step or 0)} of {p.steps} runs done"
                     if p.steps else "") + (f", training {p.model}" if p.model else ""))
-        if c2.button("Cancel", width="stretch"):
+        if c2.button("Cancel", width="stretch", help="stops the arena's job; finished runs stay"):
             try:
                 Jobs().cancel(job.id)
             except UserError as e:  # it finished meanwhile

@@ -27,8 +27,10 @@ method = c1.radio("Method", list(NAMES), horizontal=True, key="attention-method"
                        "channel alone keeps the class, EigenCAM takes their first principal component (no class); "
                        "rollout and per-head attention read a ViT's attention")
 qp["method"] = method
-fusion = c2.selectbox("Head fusion (rollout)", ["mean", "max", "min"], disabled=method != "rollout")
-discard = c3.slider("Discard ratio (rollout)", 0.0, 0.95, 0.0, 0.05, disabled=method != "rollout")
+fusion = c2.selectbox("Head fusion (rollout)", ["mean", "max", "min"], disabled=method != "rollout",
+                      help="how rollout combines each layer's heads (Abnar & Zuidema 2020)")
+discard = c3.slider("Discard ratio (rollout)", 0.0, 0.95, 0.0, 0.05, disabled=method != "rollout",
+                    help="the share of each layer's weakest attention links rollout drops")
 precision = pick_precision("attention-precision")
 images = pick_images("attention", many=False)
 if not picked:
@@ -44,6 +46,7 @@ for model_id in picked:
 labels = models[0].labels.names if models else []
 shared = all(m.labels.names == labels for m in models)
 cls = st.selectbox("Class (the same for every model)", [None] + list(range(len(labels))) if shared else [None],
+                   help="the class every map explains (models must share their classes to pick one)",
                    format_func=lambda i: "each model's own top-1" if i is None else labels[i])
 opts = {"head_fusion": fusion, "discard_ratio": discard} if method == "rollout" else {}
 rows = explain_many(models, image, method, cls, **opts, precision=precision)

@@ -13,7 +13,8 @@ rows = stored_evaluations()
 
 labels = evaluation_labels(rows)
 wanted = [k for k in st.query_params.get_all("eval") if k in labels] or list(labels)[:4]
-keys = st.multiselect("Evaluations", list(labels), default=wanted, format_func=labels.get)
+keys = st.multiselect("Evaluations", list(labels), default=wanted, format_func=labels.get,
+                      help="stored evaluations to put side by side; the same dataset and split compare best")
 st.query_params["eval"] = keys
 if not keys:
     st.stop()
@@ -41,7 +42,8 @@ curves = overlay_histories(keys)
 if curves:
     st.subheader("Training curves")
     df = pd.DataFrame(curves)
-    metric = st.radio("Curve", ["val_top1", "val_loss", "train_loss"], horizontal=True)
+    metric = st.radio("Curve", ["val_top1", "val_loss", "train_loss"], horizontal=True,
+                      help="which training curve to draw, for runs trained here")
     st.altair_chart(alt.Chart(df).mark_line(point=True).encode(
         alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), alt.Y(f"{metric}:Q"), alt.Color("label:N", title=None),
         tooltip=["label", "epoch", alt.Tooltip(metric, format=".4g")]).properties(height=320),

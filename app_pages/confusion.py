@@ -38,15 +38,19 @@ except UserError as e:
 classes, wnids = dataset_classes(ev.meta.dataset)
 scorings = ["all"] + (["restricted"] if ev.restricted is not None else [])
 qp = st.query_params
-scoring = c2.radio("Scored over", scorings, horizontal=True,
+scoring = c2.radio("Scored over", scorings, horizontal=True, help="over the classes the evaluation ranked, or the "
+                   "dataset's classes only (a model with more classes than the dataset)",
                    index=scorings.index(qp["scoring"]) if qp.get("scoring") in scorings else 0, format_func=lambda s: {
     "all": ev.meta.scoring, "restricted": "dataset's classes only"}[s])
 
 c1, c2, c3, c4 = st.columns([3, 1, 2, 1.3])
-mode = c1.radio("Classes", SUBSETS, horizontal=True,
+mode = c1.radio("Classes", SUBSETS, horizontal=True, help="the classes the matrix shows: the first N, the N most "
+                "confused, a name search, or grouped into superclasses",
                 index=SUBSETS.index(qp["classes"]) if qp.get("classes") in SUBSETS else 0)
-n = c2.number_input("How many", 2, 1000, int(qp["n"]) if qp.get("n", "").isdigit() else min(20, len(classes)))
-query = c3.text_input("Search class names", value=qp.get("q", ""), disabled=mode != "search")
+n = c2.number_input("How many", 2, 1000, int(qp["n"]) if qp.get("n", "").isdigit() else min(20, len(classes)),
+                     help="classes in the matrix")
+query = c3.text_input("Search class names", value=qp.get("q", ""), disabled=mode != "search",
+                      help="classes whose name contains this text (Classes: search)")
 normalise = c4.toggle("Row shares", value=qp.get("rows") == "share",
                       help="each row divided by its true class's image count")
 qp.update({"scoring": scoring, "classes": mode, "n": str(int(n)), "q": query,
@@ -98,7 +102,8 @@ others = [k for k, r in zip(keys, rows) if k != key and r["dataset"] == ev.meta.
 if others:
     st.divider()
     st.subheader("Two models: where they disagree")
-    other = st.selectbox("Model B", others, format_func=labels.get, key="cm_b")
+    other = st.selectbox("Model B", others, format_func=labels.get, key="cm_b",
+                         help="another evaluation of the same images: where the two disagree")
     ev_b = cached_evaluation(other)
     dis = pd.DataFrame(disagreements(ev, ev_b))
     dis["class"] = [classes[t] for t in dis["true"]]

@@ -12,13 +12,14 @@ rows = stored_evaluations()
 by_data: dict[str, list[dict]] = {}
 for r in rows:
     by_data.setdefault(f"{r['dataset']}/{r['split']}", []).append(r)
-where = st.selectbox("Dataset and split", list(by_data))
+where = st.selectbox("Dataset and split", list(by_data), help="the evaluated images to drill into")
 candidates = by_data[where]
 labels = evaluation_labels(candidates, short=True)
-keys = st.multiselect("Models", list(labels), default=list(labels)[:3], format_func=labels.get)
+keys = st.multiselect("Models", list(labels), default=list(labels)[:3], format_func=labels.get,
+                      help="evaluations of this dataset and split to compare on the class")
 classes = dataset_classes(candidates[0]["dataset"])[0]
 chosen = st.query_params.get("class")
-cls = st.selectbox("Class", range(len(classes)), format_func=lambda i: classes[i],
+cls = st.selectbox("Class", range(len(classes)), format_func=lambda i: classes[i], help="the class to look into",
                    index=classes.index(chosen) if chosen in classes else 0)
 st.query_params["class"] = classes[cls]
 if not keys:

@@ -24,10 +24,12 @@ with st.form("evaluate"):
         chosen = dataset_select("Datasets", multi=True, registered=True, default=["shapes"],
                                 help_typed="or type a folder path (Tiny ImageNet, ImageNet val, an image folder, "
                                            "a CSV-labelled folder)")
-    split = c2.selectbox("Split", ["val", "test", "train"])
-    limit = c3.number_input("Images (0 = all)", 0, 10_000_000, 0, step=500)
+    split = c2.selectbox("Split", ["val", "test", "train"], help="which split of the dataset to score")
+    limit = c3.number_input("Images (0 = all)", 0, 10_000_000, 0, step=500,
+                            help="a fixed subset of the split, the same images for every model")
     precision = pick_precision("evaluate-precision")
-    submitted = st.form_submit_button("Evaluate", type="primary")
+    submitted = st.form_submit_button("Evaluate", type="primary",
+                                      help="each model is a background job; stored results are read back")
 
 if submitted:
     jobs = Jobs()

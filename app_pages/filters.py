@@ -11,10 +11,12 @@ st.caption("A CNN's first convolution and a ViT's patch embedding are both a ban
            "shown the same way, per filter normalised to its own range.")
 picked = pick_models("filters-models", families=("cnn", "vit"))
 c1, c2 = st.columns([1, 2])
-method = c1.radio("Show", ["filters", "feature-maps"], horizontal=True, key="filters-method",
+method = c1.radio("Show", ["filters", "feature-maps"], horizontal=True, key="filters-method", help="filters: the "
+                  "learned kernels or patch-embedding weights; feature maps: a layer's outputs for the image",
                   format_func={"filters": "learned filters", "feature-maps": "feature maps"}.get)
 layer = c2.text_input("Layer (empty = the first conv / patch embedding for filters, the last conv or block for maps)",
-                      key="filters-layer").strip() or None
+                      key="filters-layer", help="a layer's name as the model calls it (a wrong name lists them)"
+                      ).strip() or None
 images = pick_images("filters", many=False)
 if not picked:
     st.info("Pick one or more models above.")

@@ -33,10 +33,17 @@ choices = quick_choices()
 with st.form("quick-evaluate"):
     c1, c2, c3 = st.columns([2, 1, 1])
     with c1:
-        models = model_select("Models", multi=True, key="ov_models", default=choices.default_models)
-    dataset = c2.selectbox("Dataset", choices.datasets, key="ov_dataset")
-    limit = c3.number_input("Images (0 = whole split)", min_value=0, value=500, step=100, key="ov_limit")
-    submitted = st.form_submit_button("Evaluate", type="primary")
+        models = model_select("Models", multi=True, key="ov_models", default=choices.default_models,
+                              help_typed="scratch architectures (random weights) and trained runs; type a pretrained "
+                                         "id or a local model folder",
+                              help_hosted="scratch architectures, trained runs and the pretrained ids this "
+                                          "deployment offers")
+    dataset = c2.selectbox("Dataset", choices.datasets, key="ov_dataset",
+                           help="the images every model is scored on; the embedded ones work offline")
+    limit = c3.number_input("Images (0 = whole split)", min_value=0, value=500, step=100, key="ov_limit",
+                            help="a fixed subset of the default split, the same images for every model")
+    submitted = st.form_submit_button("Evaluate", type="primary", help="each model is evaluated as a background job; "
+                                      "a result already stored is read back")
 st.caption("Scratch architectures start from random weights (chance level); trained runs are listed by run id.")
 
 if submitted:

@@ -43,7 +43,8 @@ names = c1.multiselect("Corruptions", CORRUPTIONS, default=from_url or list(CORR
                        help="left out (they need image files or ImageMagick): "
                             + "; ".join(f"{k}: {v}" for k, v in LEFT_OUT.items()))
 sev_url = [int(s) for s in qp.get_all("severities") if s.isdigit() and int(s) in SEVERITIES]
-severities = c2.multiselect("Severities", SEVERITIES, default=sev_url or list(SEVERITIES), key="rb-severities")
+severities = c2.multiselect("Severities", SEVERITIES, default=sev_url or list(SEVERITIES), key="rb-severities",
+                            help="1 (mild) to 5 (strong); each is its own evaluation")
 names_of = run_names()
 if models and not any(m in names_of for m in models):
     st.info("None of these models is trained (a scratch architecture scores at chance, whatever the corruption): run "

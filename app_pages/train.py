@@ -41,7 +41,8 @@ with st.form("recipe"):
     with c2:
         dataset = dataset_select("Dataset", help_typed="an embedded dataset, or type a folder path")
     settings = recipe_widgets(DEFAULTS, limits)
-    submitted = st.form_submit_button("Start training", type="primary", disabled=hosted and not limits.enabled)
+    submitted = st.form_submit_button("Start training", type="primary", disabled=hosted and not limits.enabled,
+                                      help="queues a background job; the same recipe twice is one run")
 
 if submitted:
     try:
@@ -71,7 +72,7 @@ def jobs_and_curves() -> None:
         return
     st.subheader("Curves")
     default = st.session_state.get("train_run")
-    run_id = st.selectbox("Run", list(options), format_func=lambda r: f"{r}: {options[r]}",
+    run_id = st.selectbox("Run", list(options), format_func=lambda r: f"{r}: {options[r]}", help="whose curves to draw",
                           index=list(options).index(default) if default in options else 0,
                           key=f"train_curves_run-{default}")  # a new submission selects its own run
     history = run_history(run_id)
@@ -94,11 +95,14 @@ def job_list(rows: list[dict]) -> None:
     })
     c1, c2, c3 = st.columns([3, 1, 1])
     labels = {r["id"]: f"job {r['id']} - {r['state']} - {r['title']}" for r in rows}
-    job_id = c1.selectbox("Job", list(labels), format_func=labels.get, key="train_job")
+    job_id = c1.selectbox("Job", list(labels), format_func=labels.get, key="train_job",
+                          help="the job Cancel and Resume act on")
     row = next(r for r in rows if r["id"] == job_id)
-    if c2.button("Cancel", disabled=row["state"] not in ("queued", "running"), width="stretch"):
+    if c2.button("Cancel", disabled=row["state"] not in ("queued", "running"), width="stretch",
+                 help="stops at the next step; the run keeps its last complete epoch"):
         Jobs().cancel(job_id)
-    if c3.button("Resume", disabled=row["state"] not in ("failed", "cancelled", "interrupted"), width="stretch"):
+    if c3.button("Resume", disabled=row["state"] not in ("failed", "cancelled", "interrupted"), width="stretch",
+                 help="continues from the last complete epoch"):
         Jobs().resume(job_id)
     if row["error"] and row["state"] != "done":
         st.warning(row["error"])

@@ -204,6 +204,24 @@ def test_the_first_visit_tour_links_three_pages_and_stays_dismissed_for_the_visi
     assert not any("Three things to try" in m.value for m in at.markdown)  # dismissed for the rest of the visit
 
 
+PAGES = ("overview", "evaluate", "train", "compare", "arena", "shape_bias", "robustness", "predict", "confusion",
+         "drilldown", "filters", "attention")
+WIDGETS = ("selectbox", "multiselect", "radio", "number_input", "text_input", "slider", "toggle", "checkbox", "button",
+           "select_slider", "text_area")
+
+
+def test_every_widget_on_every_page_says_what_it_does(own_store):
+    """A person who does not code hovers the (?) of any control and reads what it does."""
+    for m in ("linear", "cnn-2layer"):  # two evaluations of the same images: every confusion control shows
+        evaluate(m, "digits", "val", limit=60)
+    missing = []
+    for page in PAGES:
+        at = _page(f"app_pages/{page}.py")
+        for kind in WIDGETS:
+            missing += [f"{page}: {kind} {w.label!r}" for w in getattr(at, kind) if not w.proto.help]
+    assert not missing, missing
+
+
 def test_job_fragments_poll_only_while_a_job_is_queued_or_running():
     from ui.jobs import POLL_SECONDS, poll_every
 

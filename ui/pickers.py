@@ -208,7 +208,8 @@ def pick_images(key: str, *, many: bool = True) -> dict[str, np.ndarray]:
             st.rerun()
         return dict([linked])
     ex = _examples(default_dataset())
-    name = st.selectbox("or a bundled example", list(ex), key=f"{key}-example")
+    name = st.selectbox("or a bundled example", list(ex), key=f"{key}-example",
+                        help="images of the embedded dataset, used when nothing is uploaded")
     images[name] = ex[name]
     return images
 
