@@ -63,6 +63,8 @@ for col, row in zip(cols, rows):
                    f"{1000 * row.seconds:.0f} ms for the prediction and the map (one call, not warmed)")
         if e.note:
             st.caption(e.note)
+        if (why := next((m.labels.assumed for m in models if m.id == row.model_id), None)):
+            st.caption(f"**Class names assumed** - {why}")
 
 st.subheader("How faithful?")
 st.caption("A heat map claims some pixels matter more. Deletion removes them in the map's order (to the model's mean "

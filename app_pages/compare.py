@@ -6,7 +6,7 @@ import streamlit as st
 from core.results import compare_rows, csv_bytes, evaluation_labels, overlay_histories
 from ui.charts import FAMILY_COLORS
 from ui.pickers import stored_evaluations
-from ui.tables import column_config, leaderboard_frame
+from ui.tables import assumed_labels, column_config, leaderboard_frame
 
 st.title("Compare")
 rows = stored_evaluations()
@@ -33,6 +33,7 @@ c2.altair_chart(bars.mark_bar().encode(alt.X("ms_per_image:Q", title="millisecon
 shown = leaderboard_frame(compared)
 st.dataframe(shown, hide_index=True, width="stretch",
              column_config=column_config(shown.columns, labels={"images_per_second": "images/s (evaluation)"}))
+assumed_labels(compared)
 if table["latency_ms_p50"].isna().any():
     st.caption("Batch-1 latency and forward throughput come from `python -m core bench --model ID`.")
 st.download_button("Download the table as CSV", csv_bytes(table.drop(columns=["key"]).to_dict("records")), "compare.csv",

@@ -35,6 +35,8 @@ try:
 except UserError as e:
     st.error(str(e))
     st.stop()
+if ev.meta.labels_assumed:
+    st.caption(f"**Class names assumed** - {ev.meta.labels_assumed}")
 classes, wnids = dataset_classes(ev.meta.dataset)
 scorings = ["all"] + (["restricted"] if ev.restricted is not None else [])
 qp = st.query_params

@@ -7,7 +7,7 @@ from core.results import demo_fight, evaluation_table, job_rows, pareto_front, q
 from ui.charts import accuracy_vs_speed
 from ui.jobs import ACTIVE, poll_every, rerun_when_done, show_jobs
 from ui.pickers import model_select
-from ui.tables import column_config, leaderboard_frame
+from ui.tables import assumed_labels, column_config, leaderboard_frame
 from ui.tour import first_visit_tour
 
 st.title("CNN vs ViT Lab")
@@ -81,3 +81,4 @@ if rows:
     st.subheader("Stored evaluations")
     table = leaderboard_frame(rows)
     st.dataframe(table, hide_index=True, width="stretch", column_config=column_config(table.columns))
+    assumed_labels(rows)

@@ -269,6 +269,7 @@ def _store_evaluation(plan: _Plan, m: LoadedModel, store: Store, preds: Predicti
         calibration=preds.calibration().to_json() if preds.nll is not None else None,
         corruption=plan.corruption[0] if plan.corruption else None,
         severity=plan.corruption[1] if plan.corruption else None, world_size=world_size,
+        labels_assumed=m.labels.assumed,
     )
     arrays = preds.arrays() | ({"r_top_idx": restricted.top_idx, "r_top_prob": restricted.top_prob}
                                if restricted is not None else {})

@@ -84,6 +84,7 @@ class EvaluationMeta(JsonRecord):
     device: str | None = None
     precision: str = "fp32"  # records from before the precision choice ran in fp32
     world_size: int = 1  # processes that computed it (torchrun); the predictions do not depend on it
+    labels_assumed: str | None = None  # why the model's class names were assumed (LabelSpace.assumed), if they were
     preprocess: dict | None = None
     versions: dict | None = None
     # {n, ece, adaptive_ece, nll, brier} (core/calibration.py); None where the scores are not a distribution

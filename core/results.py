@@ -35,7 +35,7 @@ def evaluation_table(store: Store | None = None) -> list[dict]:
         flat = (dict(m) | {f"{k}_restricted": restricted.get(k) for k in ("top1", "top5", "f1_macro", "cohen_kappa")}
                 | (m.calibration or {}))
         flat["outside"] = m.outside if restricted else None
-        rows.append({c: flat.get(c) for c in EVALUATION_COLUMNS} | {"key": r.key})
+        rows.append({c: flat.get(c) for c in EVALUATION_COLUMNS} | {"key": r.key, "labels_assumed": m.labels_assumed})
     return rows
 
 
@@ -122,7 +122,8 @@ def compare_rows(keys: list[str], store: Store | None = None) -> list[dict]:
                     "ms_per_image": m.ms_per_image, "images_per_second": m.images_per_second,
                     "device": m.device, "precision": m.precision, "batch_size": m.batch_size,
                     "latency_ms_p50": b.get("latency_ms_p50"), "forward_images_per_second":
-                        b.get("forward_images_per_second"), "bench_device": b.get("machine")})
+                        b.get("forward_images_per_second"), "bench_device": b.get("machine"),
+                    "labels_assumed": m.labels_assumed})
     return out
 
 

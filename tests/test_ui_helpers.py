@@ -222,6 +222,25 @@ def test_every_widget_on_every_page_says_what_it_does(own_store):
     assert not missing, missing
 
 
+def test_results_of_a_model_whose_class_names_were_assumed_say_so_where_they_are_shown(own_store, tmp_path):
+    from test_folders import BULLFROG, GOLDFISH, _classes
+    from test_heads_and_label_spaces import _hf_folder
+
+    hub = _hf_folder(tmp_path / "hub-vit", "vit", num_labels=1000)  # transformers' placeholders: LABEL_0 ...
+    assert hub.labels.assumed
+    data = _classes(tmp_path / "inet", [GOLDFISH, BULLFROG])  # wnid folders: scored by WordNet id
+    assumed = evaluate(str(tmp_path / "hub-vit"), str(data), "all")
+    native = evaluate("linear", "digits", "val", limit=30)
+    assert assumed.meta.labels_assumed == hub.labels.assumed and native.meta.labels_assumed is None
+    said = "Class names assumed"
+    for page, link in (("overview", {}), ("compare", {"eval": [assumed.key, native.key]}),
+                       ("confusion", {"eval": assumed.key})):
+        at = _page(f"app_pages/{page}.py", link)
+        assert any(said in c.value and "LABEL_0" in c.value for c in at.caption), page
+    at = _page("app_pages/confusion.py", {"eval": native.key})
+    assert not any(said in c.value for c in at.caption)  # a model that names its own classes: nothing to say
+
+
 def test_job_fragments_poll_only_while_a_job_is_queued_or_running():
     from ui.jobs import POLL_SECONDS, poll_every
 

@@ -69,7 +69,15 @@ def column_config(columns: Iterable[str], *, labels: dict[str, str] | None = Non
 def leaderboard_frame(rows: list[dict]) -> pd.DataFrame:
     """Rows as a table to draw: without the record `key` (it opens a record, a reader has no use for it), and
     the numeric result columns as numbers, so a missing value is an empty cell, not "None"."""
-    table = pd.DataFrame(rows).drop(columns=["key"], errors="ignore")
+    table = pd.DataFrame(rows).drop(columns=["key", "labels_assumed"], errors="ignore")  # labels: assumed_labels
     numeric = [c for c in table.columns if c in COLUMNS and COLUMNS[c].number]
     table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")
     return table
+
+
+def assumed_labels(rows: list[dict]) -> None:
+    """A caption under results whose model's class names were assumed (a Hub head with 1000 placeholder labels read
+    as ImageNet-1k's): which models, and why, so nobody reads an assumed "goldfish" as the model's own word."""
+    said = {(r.get("model_name") or r["model"]): r["labels_assumed"] for r in rows if r.get("labels_assumed")}
+    if said:
+        st.caption("**Class names assumed** - " + "; ".join(f"{m}: {why}" for m, why in said.items()))
