@@ -10,6 +10,7 @@ returned as is; when failed, cancelled or interrupted, submitting it again resum
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -536,12 +537,12 @@ def train_processes(task: TrainJob, store: Store, progress: Callable[[Progress],
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{r.run_id}.torchrun.log"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}", "-m", "core",
-           "train", "--model", r.model, "--dataset", r.dataset, "--recipe-json", json.dumps(r.to_dict()), "--json"] + (["--device", task.device]
-                                                                           if task.device else [])
+           "train", "--model", r.model, "--dataset", r.dataset, "--recipe-json", json.dumps(r.to_dict()), "--json",
+           *(["--device", task.device] if task.device else [])]
     env = os.environ | {"CNNVIT_CACHE_DIR": str(store.root)}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_die_with_parent)
     seen, last_ranks = 0, None
     try:
         while proc.poll() is None:
@@ -568,6 +569,16 @@ def train_processes(task: TrainJob, store: Store, progress: Callable[[Progress],
     record = store.get(r.run_id)
     return {"run_id": r.run_id, "model_id": r.run_id, "val_top1": record.meta.get("val_top1") if record else None,
             "cached": False, "world_size": n}
+
+
+def _die_with_parent() -> None:
+    """In the torchrun child before it starts (Linux): SIGTERM when the worker thread that follows it dies, killed
+    or crashed, so no rank trains on unwatched while the job is marked interrupted and may be resumed beside it
+    (torchrun passes the signal to every rank). Elsewhere nothing: cancel still stops the group."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def _stop_group(proc: subprocess.Popen) -> None:

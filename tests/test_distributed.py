@@ -184,3 +184,29 @@ def test_a_killed_rank_interrupts_the_job_and_resume_ends_as_an_uninterrupted_ru
     a, b = weights(store, recipe.run_id), weights(clean, recipe.run_id)
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)  # resumed = uninterrupted, bit for bit
+
+
+def test_ranks_do_not_outlive_a_killed_worker(tmp_path):
+    """A worker killed under a multi-process job takes its ranks with it: none trains on unwatched beside a resume."""
+    store = tmp_path / "store"
+    recipe = Recipe(model="cnn-2layer", dataset="shapes", epochs=50, limit=768, val_limit=40, batch_size=32,
+                    amp=False, world_size=2)  # minutes of training: ranks that outlive the worker are still there
+    jobs = Jobs(Store(store))
+    job = jobs.submit(TrainJob(recipe), start_worker=False)
+    env = os.environ | {"CNNVIT_CACHE_DIR": str(store), "CNNVIT_DEVICE": "cpu"}
+    worker = subprocess.Popen([sys.executable, "-m", "core", "worker"], cwd=REPO_ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.monotonic()
+    while len(_ranks_of(store)) < 2 and time.monotonic() - t0 < 120:
+        time.sleep(0.2)
+    assert len(_ranks_of(store)) == 2
+    worker.kill()
+    worker.wait()
+    killed = time.monotonic()
+    while _ranks_of(store) and time.monotonic() - killed < 20:
+        time.sleep(0.2)
+    left = _ranks_of(store)
+    for pid in left.values():  # (tidy up if the check fails)
+        os.kill(pid, signal.SIGKILL)
+    assert not left
+    assert jobs.get(job.id).state == "interrupted"  # the dead worker's job, as the next look finds it
