@@ -72,14 +72,19 @@ st.caption("A heat map claims some pixels matter more. Deletion removes them in 
            "watched (Petsiuk et al. 2018): a faithful map makes deletion fall fast (low area) and insertion rise fast "
            "(high area). ROAD (Rong et al. 2022) fills removed pixels from their neighbours instead. A map must beat "
            "the random map and the centre prior for its score to mean anything.")
+@st.cache_data(show_spinner=False, max_entries=64)
+def image_curves(model_id: str, _model, image, method: str, class_index: int, heatmap) -> dict:
+    """explain_score for the image on screen, once per (model, image, map): a rerun does not redo its 132 forwards."""
+    return explain_score(_model, image, method, class_index, with_road=False, baselines=("random",), heatmap=heatmap)
+
+
 if method in MAP_METHODS:
     curves = []
     for m, row in zip(models, rows):
         if row.error is None:
             try:  # the map and class drawn above; fp32; deletion and insertion only, against the random map
-                curves.append({**explain_score(m, image, method, row.explanation.class_index, with_road=False,
-                                               baselines=("random",), heatmap=row.explanation.heatmap),
-                               "model": row.name, "family": row.family})
+                curves.append({**image_curves(row.model_id, m, image, method, row.explanation.class_index,
+                                              row.explanation.heatmap), "model": row.name, "family": row.family})
             except UserError as e:
                 st.caption(f"{row.name}: {e}")
     deletion_curves(curves, key="faith-curves")

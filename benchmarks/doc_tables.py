@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.arena.run import run_arena
 from core.arena.spec import ArenaSpec
+from core.demo import DEMO_MODELS
 from core.metrics import mean_ci95
 
 
@@ -45,3 +47,15 @@ def arena_cmd(spec: ArenaSpec, extra: str = "") -> str:
             f"--seeds {spec.seeds}{sizes} --val-limit {spec.val_limit}" + (f" --lr {spec.lr:g}" if spec.lr else "")
             + ("" if spec.amp else " --no-amp") + (f" --image-size {spec.image_size}" if spec.image_size != 32 else "")
             + extra)
+
+
+ARENA_MODELS = (*DEMO_MODELS, "vit-convstem")  # the demo's four and the arena's conv-stem hybrid
+ARENA_VAL_LIMIT = 500  # the arena's validation images
+
+
+def trained_arena(models, dataset: str, budget: str, seeds: int) -> tuple[ArenaSpec, dict]:
+    """The arena the doc-writing scripts measure: `models` on `dataset` at 32 px, validated on ARENA_VAL_LIMIT
+    images; trained runs are read back from the store, missing ones trained."""
+    spec = ArenaSpec(models=tuple(models), dataset=dataset, budget=budget, seeds=seeds, val_limit=ARENA_VAL_LIMIT,
+                     image_size=32)
+    return spec, run_arena(spec)

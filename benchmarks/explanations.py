@@ -22,18 +22,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from doc_tables import arena_cmd, num, table, write_doc  # noqa: E402  (benchmarks/, the script's own folder)
 
-from core.arena.run import run_arena  # noqa: E402
-from core.arena.spec import ArenaSpec  # noqa: E402
+# benchmarks/, the script's own folder
+from doc_tables import (  # noqa: E402
+    ARENA_MODELS,
+    arena_cmd,
+    num,
+    table,
+    trained_arena,
+    write_doc,
+)
+
 from core.bench import cores, cpu_description  # noqa: E402
-from core.demo import DEMO_BUDGET, DEMO_MODELS  # noqa: E402
+from core.demo import DEMO_BUDGET  # noqa: E402
 from core.explain.faithfulness import SUBSTRATES  # noqa: E402
 from core.explain.scores import METRICS, SCORED, faithfulness_rows, settings  # noqa: E402
 
 NOTES = ROOT / "benchmarks" / "explanations_notes.md"  # the reading of these figures, appended to the doc
-MODELS = (*DEMO_MODELS, "vit-convstem")
-LIMIT = 500  # the arena's validation images (its runs' key)
+MODELS = ARENA_MODELS
 NAMES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CAM", "eigencam": "EigenCAM",
          "rollout": "attention rollout", "attention": "CLS attention (last layer, mean of heads)",
          "random": "random map (baseline)", "centre": "centre prior (baseline)"}
@@ -54,9 +60,7 @@ def main() -> None:
     args = p.parse_args()
     os.environ.setdefault("CNNVIT_CACHE_DIR", str(ROOT / "cache"))
     t0 = time.perf_counter()
-    spec = ArenaSpec(models=tuple(args.models), dataset="shapes", budget=args.budget, seeds=args.seeds,
-                     val_limit=LIMIT, image_size=32)
-    arena = run_arena(spec)
+    spec, arena = trained_arena(args.models, "shapes", args.budget, args.seeds)
     methods = tuple(m for m in SCORED if m not in ("random", "centre"))
     measured = {}
     for r in arena["results"]:

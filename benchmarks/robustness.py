@@ -21,19 +21,29 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from doc_tables import arena_cmd, ci, num, pct, table, write_doc  # noqa: E402  (benchmarks/, the script's own folder)
 
-from core.arena.run import run_arena  # noqa: E402
-from core.arena.spec import ArenaSpec  # noqa: E402
+# benchmarks/, the script's own folder
+from doc_tables import (  # noqa: E402
+    ARENA_MODELS,
+    ARENA_VAL_LIMIT,
+    arena_cmd,
+    ci,
+    num,
+    pct,
+    table,
+    trained_arena,
+    write_doc,
+)
+
 from core.bench import cores, cpu_description  # noqa: E402
 from core.data.corruptions import BENCHMARK, CORRUPTIONS, LEFT_OUT, SEVERITIES, TABLE_NAMES  # noqa: E402
-from core.demo import DEMO_BUDGET, DEMO_MODELS  # noqa: E402
+from core.demo import DEMO_BUDGET  # noqa: E402
 from core.precision import resolve_precision  # noqa: E402
 from core.robustness import corruption_errors, robustness  # noqa: E402
 
 NOTES = ROOT / "benchmarks" / "robustness_notes.md"  # the reading of these figures, appended to the doc
-MODELS = (*DEMO_MODELS, "vit-convstem")  # the demo's four and the arena's conv-stem hybrid
-LIMIT = 500  # the arena's validation images
+MODELS = ARENA_MODELS
+LIMIT = ARENA_VAL_LIMIT  # robustness is measured on the arena's validation images
 
 
 def main() -> None:
@@ -47,9 +57,7 @@ def main() -> None:
     args = p.parse_args()
     os.environ.setdefault("CNNVIT_CACHE_DIR", str(ROOT / "cache"))
     t0 = time.perf_counter()
-    spec = ArenaSpec(models=tuple(args.models), dataset="shapes", budget=args.budget, seeds=args.seeds,
-                     val_limit=LIMIT, image_size=32)
-    arena = run_arena(spec)
+    spec, arena = trained_arena(args.models, "shapes", args.budget, args.seeds)
     runs = {r["model"]: r for r in arena["results"]}
     measured = {m: [robustness(run_id, "shapes", limit=LIMIT, precision=args.precision) for run_id in r["run_ids"]]
                 for m, r in runs.items()}

@@ -21,28 +21,35 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from doc_tables import arena_cmd, ci, pct, table, write_doc  # noqa: E402  (benchmarks/, the script's own folder)
 
-from core.arena.run import model_recipe, run_arena  # noqa: E402
-from core.arena.spec import ArenaSpec  # noqa: E402
+# benchmarks/, the script's own folder
+from doc_tables import (  # noqa: E402
+    ARENA_MODELS,
+    arena_cmd,
+    ci,
+    pct,
+    table,
+    trained_arena,
+    write_doc,
+)
+
+from core.arena.run import model_recipe  # noqa: E402
 from core.bench import cores, cpu_description  # noqa: E402
 from core.data import cue_conflict, imagenet16  # noqa: E402
 from core.data.embedded import TEXTURED_ID  # noqa: E402
-from core.demo import DEMO_BUDGET, DEMO_MODELS  # noqa: E402
+from core.demo import DEMO_BUDGET  # noqa: E402
 from core.precision import resolve_precision  # noqa: E402
 from core.shape_bias import shape_bias  # noqa: E402
 from core.train.loop import train  # noqa: E402
 from core.train.recipe import Recipe  # noqa: E402
 
 NOTES = ROOT / "benchmarks" / "shape_bias_notes.md"  # the reading of these figures, appended to the doc
-MODELS = (*DEMO_MODELS, "vit-convstem")  # the demo's four and the arena's conv-stem hybrid
+MODELS = ARENA_MODELS
 SANITY = {"shapes-texture-only": {"limit": 2000, "epochs": 6}, "shapes-silhouettes": {"limit": None, "epochs": 10}}
 
 
 def arena_section(args, lines: list[str]) -> None:
-    spec = ArenaSpec(models=tuple(args.models), dataset=TEXTURED_ID, budget=args.budget, seeds=args.seeds,
-                     val_limit=500, image_size=32)
-    out = run_arena(spec)
+    spec, out = trained_arena(args.models, TEXTURED_ID, args.budget, args.seeds)
     held = out["held_equal"]
     lines += ["## The demo's and the arena's models, trained on `shapes-textured`", "",
               f"Trained with `{arena_cmd(spec)}`, then each run scored with `python -m core shape-bias --model RUN` "

@@ -10,10 +10,8 @@ global training batch into equal contiguous parts, one per rank.
 """
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,8 +120,8 @@ def all_gather(obj) -> list:
     return out
 
 
-def all_sum(values: list[float], *, mean: bool = False) -> list[float]:
-    """The sum (or mean) over ranks of each number, on every rank, in float64."""
+def all_sum(values: list[float]) -> list[float]:
+    """The sum over ranks of each number, on every rank, in float64."""
     if world().size == 1:
         return list(values)
     import torch  # lazy: see world()
@@ -133,8 +131,6 @@ def all_sum(values: list[float], *, mean: bool = False) -> list[float]:
     if dist.get_backend() == "nccl":
         t = t.cuda()
     dist.all_reduce(t)
-    if mean:
-        t /= world().size
     return t.cpu().tolist()
 
 
@@ -171,14 +167,3 @@ def step_shard(order: np.ndarray, batch_size: int, rank: int, size: int) -> np.n
     per = batch_size // size
     head = order[:full].reshape(-1, size, per)[:, rank].reshape(-1)
     return np.concatenate([head, last.reshape(size, -1)[rank]])
-
-
-@contextlib.contextmanager
-def process_group(device: str) -> Iterator[str]:
-    """setup() on entry, teardown() on exit (a plain process: nothing)."""
-    dev = setup(device)
-    try:
-        yield dev
-    finally:
-        if launched():
-            teardown()

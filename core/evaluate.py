@@ -157,6 +157,18 @@ class _Plan:
     key: str
     corruption: Corruption | None
 
+    def build(self, store: Store) -> LoadedModel:
+        """The model: the one this process built before, or one built now from the files and code its remembered
+        identity names."""
+        return self.model if self.model is not None else create_model(self.ref, self.ds, store=store)
+
+    def images(self) -> Split:
+        """The images to score: corrupted, when the plan says so, after decoding and before the model's own
+        preprocessing, seeded per image."""
+        if self.corruption is None:
+            return self.data
+        return self.data.mapped(functools.partial(corruptions.corrupt_indexed, *self.corruption))
+
 
 Corruption = tuple[str, int]  # (ImageNet-C name, severity 1-5): core/data/corruptions.py
 
@@ -223,24 +235,18 @@ def evaluate(model: str | ModelRef | LoadedModel, dataset: str | Dataset, split:
                                      num_workers=num_workers, store=store, progress=progress, force=force,
                                      precision=precision, corruption=corruption)
     plan = _plan(model, dataset, split, limit, device, store, precision, corruption)
-    ds, split, data, dev, alignment, key = plan.ds, plan.split, plan.data, plan.dev, plan.alignment, plan.key
-    m = plan.model
-    if not force and (hit := _stored(store, key)) is not None:
+    if not force and (hit := _stored(store, plan.key)) is not None:
         return hit
     # one process computes a key: another asking for it meanwhile waits here, then reads the record
-    with store.lock(key):
-        if not force and (hit := _stored(store, key)) is not None:
+    with store.lock(plan.key):
+        if not force and (hit := _stored(store, plan.key)) is not None:
             return hit  # computed by another process while we waited
-        if m is None:
-            m = create_model(plan.ref, ds, store=store)  # the same files and code the remembered identity names
-        if plan.corruption is not None:  # after decoding, before the model's own preprocessing; seeded per image
-            data = data.mapped(functools.partial(corruptions.corrupt_indexed, *plan.corruption))
-
-        run = inference_fn(m, dev, plan.precision)
+        m = plan.build(store)
+        run = inference_fn(m, plan.dev, plan.precision)
         t0 = time.perf_counter()
         fit = BatchSize(batch_size)
-        preds, restricted, model_seconds, skipped = _predict_split(m, run, alignment, data, fit, dev, num_workers,
-                                                                   progress)
+        preds, restricted, model_seconds, skipped = _predict_split(m, run, plan.alignment, plan.images(), fit,
+                                                                   plan.dev, num_workers, progress)
         return _store_evaluation(plan, m, store, preds, restricted, model_seconds, skipped, fit, batch_size,
                                  time.perf_counter() - t0)
 
@@ -289,10 +295,8 @@ def _evaluate_distributed(model, dataset, split, *, limit: int | None, batch_siz
     hit = _stored(store, plan.key) if w.main and not force else None
     if distributed.broadcast(hit is not None):
         return distributed.broadcast(hit)
-    m = plan.model if plan.model is not None else create_model(plan.ref, plan.ds, store=store)
-    data = plan.data
-    if plan.corruption is not None:
-        data = data.mapped(functools.partial(corruptions.corrupt_indexed, *plan.corruption))
+    m = plan.build(store)
+    data = plan.images()
     mine = data.take(distributed.batch_shard(len(data), batch_size, w.rank, w.size))
     run = inference_fn(m, dev, plan.precision)
     t0 = time.perf_counter()

@@ -16,6 +16,7 @@ formulas, and because the layer choice, the token reshape and the hook hygiene h
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -159,16 +160,7 @@ def gradcam(model: LoadedModel, image: np.ndarray, layer: str | None = None, *, 
     return cam(model, image, layer, class_index=class_index, method="gradcam")
 
 
-def gradcam_pp(model: LoadedModel, image: np.ndarray, layer: str | None = None, *, class_index: int | None = None,
-               **_) -> Explanation:
-    return cam(model, image, layer, class_index=class_index, method="gradcam++")
-
-
-def scorecam(model: LoadedModel, image: np.ndarray, layer: str | None = None, *, class_index: int | None = None,
-             **_) -> Explanation:
-    return cam(model, image, layer, class_index=class_index, method="scorecam")
-
-
-def eigencam(model: LoadedModel, image: np.ndarray, layer: str | None = None, *, class_index: int | None = None,
-             **_) -> Explanation:
-    return cam(model, image, layer, class_index=class_index, method="eigencam")
+# the other CAMs take the same arguments: `cam` with their method
+gradcam_pp = functools.partial(cam, method="gradcam++")
+scorecam = functools.partial(cam, method="scorecam")
+eigencam = functools.partial(cam, method="eigencam")

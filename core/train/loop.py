@@ -213,8 +213,8 @@ class _Trainer:
                 self._report(epoch=epoch, step=step + 1, row=None, t_start=t_start)
         steps_done = max(1, step + 1)
         if w.size > 1:  # the epoch's figures over every rank's share
+            # (gradient norms need no sum: after DDP's all-reduce every rank holds the same gradients)
             loss_sum, correct, seen = distributed.all_sum([loss_sum, correct, seen])
-            norms = dict(zip(norms, distributed.all_sum(list(norms.values()), mean=True)))
             # the global order the steps covered (one process: the same images when no file was skipped)
             covered = self.train_split.index[order[:min(len(order), steps_done * r.batch_size)]]
         else:
