@@ -1,10 +1,9 @@
 """Compare: the chosen evaluations side by side - accuracy and time bars, a table, training curves overlaid."""
-import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core.figures import compare_bars, curve_overlay
 from core.results import compare_rows, csv_bytes, evaluation_labels, overlay_histories
-from ui.charts import FAMILY_COLORS
 from ui.pickers import stored_evaluations
 from ui.tables import assumed_labels, column_config, leaderboard_frame
 
@@ -21,14 +20,10 @@ if not keys:
 compared = compare_rows(keys)
 table = pd.DataFrame(compared)
 
+acc, time = compare_bars(compared)
 c1, c2 = st.columns(2)
-bars = alt.Chart(table).encode(alt.Y("label:N", title=None, sort=None), color=alt.Color("family:N", scale=FAMILY_COLORS))
-c1.altair_chart(bars.mark_bar().encode(alt.X("top1:Q", title="top-1 (each evaluation's scoring)",
-                                             axis=alt.Axis(format=".0%")), tooltip=["label", alt.Tooltip("top1", format=".2%")])
-                .properties(title="accuracy", height=alt.Step(36)), width="stretch", key="cmp-acc")
-c2.altair_chart(bars.mark_bar().encode(alt.X("ms_per_image:Q", title="milliseconds per image, end to end"),
-                                       tooltip=["label", alt.Tooltip("ms_per_image", format=".3f"), "device"])
-                .properties(title="inference time", height=alt.Step(36)), width="stretch", key="cmp-time")
+c1.altair_chart(acc, width="stretch", key="cmp-acc")
+c2.altair_chart(time, width="stretch", key="cmp-time")
 
 shown = leaderboard_frame(compared)
 st.dataframe(shown, hide_index=True, width="stretch",
@@ -42,10 +37,6 @@ st.download_button("Download the table as CSV", csv_bytes(table.drop(columns=["k
 curves = overlay_histories(keys)
 if curves:
     st.subheader("Training curves")
-    df = pd.DataFrame(curves)
     metric = st.radio("Curve", ["val_top1", "val_loss", "train_loss"], horizontal=True,
                       help="which training curve to draw, for runs trained here")
-    st.altair_chart(alt.Chart(df).mark_line(point=True).encode(
-        alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), alt.Y(f"{metric}:Q"), alt.Color("label:N", title=None),
-        tooltip=["label", "epoch", alt.Tooltip(metric, format=".4g")]).properties(height=320),
-        width="stretch", key="cmp-curves")
+    st.altair_chart(curve_overlay(curves, metric), width="stretch", key="cmp-curves")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from core.data.registry import ENTRIES, list_datasets
 from core.hosted import allowed_datasets, dataset_offered, is_hosted
 from core.jobs import Jobs
+from core.metrics import proportion_ci95
 from core.records import EvaluationMeta
 from core.store import Store
 
@@ -105,7 +106,8 @@ def csv_bytes(rows: list[dict]) -> bytes:
 
 def compare_rows(keys: list[str], store: Store | None = None) -> list[dict]:
     """The Compare table: one row per stored evaluation, in the order given, with the model's newest
-    `bench` measurement (batch-1 latency, forward throughput) when there is one."""
+    `bench` measurement (batch-1 latency, forward throughput) when there is one. top1_lo/top1_hi: the 95% Wilson
+    interval of top-1 over the evaluation's images."""
     # lazy: core.bench imports torch (~2 s); pages draw their title and stored results first
     from core.bench import latest_bench
 
@@ -115,8 +117,10 @@ def compare_rows(keys: list[str], store: Store | None = None) -> list[dict]:
     out = []
     for key, m in metas.items():
         b = latest_bench(m.model, store) or {}
+        lo, hi = proportion_ci95(m.top1, m.n)
         out.append({"key": key, "label": labels[key], "model": m.model, "family": m.family, "scoring": m.scoring,
-                    "n": m.n, "top1": m.top1, "top5": m.top5, "f1_macro": m.f1_macro, "cohen_kappa": m.cohen_kappa,
+                    "n": m.n, "top1": m.top1,
+                    "top1_lo": lo, "top1_hi": hi, "top5": m.top5, "f1_macro": m.f1_macro, "cohen_kappa": m.cohen_kappa,
                     "ece": (m.calibration or {}).get("ece"), "nll": (m.calibration or {}).get("nll"),
                     "params": m.params, "gflops": (m.flops_per_image or 0) / 1e9 or None,
                     "ms_per_image": m.ms_per_image, "images_per_second": m.images_per_second,
