@@ -42,11 +42,7 @@ def write_doc(out: Path, lines: list[str], notes: Path | None) -> None:
 
 def arena_cmd(spec: ArenaSpec, extra: str = "") -> str:
     """The `python -m core arena` command that trains `spec`'s runs."""
-    sizes = f" --sizes {','.join(map(str, spec.sizes))}" if spec.sizes else ""
-    return (f"python -m core arena --models {','.join(spec.models)} --dataset {spec.dataset} --budget {spec.budget} "
-            f"--seeds {spec.seeds}{sizes} --val-limit {spec.val_limit}" + (f" --lr {spec.lr:g}" if spec.lr else "")
-            + ("" if spec.amp else " --no-amp") + (f" --image-size {spec.image_size}" if spec.image_size != 32 else "")
-            + extra)
+    return spec.command + extra
 
 
 ARENA_MODELS = (*DEMO_MODELS, "vit-convstem")  # the demo's four and the arena's conv-stem hybrid

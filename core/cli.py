@@ -334,6 +334,19 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
+    from core.report import build_report, choose_evaluations, write_report
+
+    compared = choose_evaluations(args.models.split(","), args.dataset, args.split)
+    result = write_report(build_report(compared, images=args.images, method=args.method), args.out)
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"wrote {result['path']} ({result['bytes'] / 1e6:.2f} MB): {', '.join(result['sections'])}")
+    return 0
+
+
 def cmd_shape_bias(args) -> int:
     # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.shape_bias import shape_bias
@@ -702,6 +715,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--detach", action="store_true", help="run in the background (a job)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(run=cmd_arena)
+
+    s = sub.add_parser("report", help="one self-contained HTML file (or a PDF) comparing models from their stored "
+                                      "evaluations: leaderboard, time, classes, confusions, curves, explanations")
+    s.add_argument("--models", required=True, help="model ids separated by commas, each evaluated on --dataset")
+    s.add_argument("--dataset", required=True, help="dataset id or folder")
+    s.add_argument("--split", default=None, help="default: the split most of the models were evaluated on")
+    s.add_argument("--out", required=True, help="report.html, or report.pdf (printed by headless Chromium)")
+    s.add_argument("--images", type=int, default=3, help="images for the explanations side by side (0: none)")
+    s.add_argument("--method", default="gradcam", choices=["gradcam", "gradcam++", "scorecam", "eigencam"],
+                   help="the explanations' method (default gradcam)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(run=cmd_report)
 
     s = sub.add_parser("demo", help="fill an empty store: train and evaluate small models on shapes")
     s.add_argument("--json", action="store_true")

@@ -40,7 +40,8 @@ def training_curves(history: list[dict]) -> dict[str, alt.Chart]:
 def curve_overlay(curves: list[dict], metric: str) -> alt.Chart:
     """One training curve (`metric`: val_top1, val_loss or train_loss) per labelled run, overlaid by epoch."""
     return alt.Chart(pd.DataFrame(curves)).mark_line(point=True).encode(
-        alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), alt.Y(f"{metric}:Q"), alt.Color("label:N", title=None),
+        alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), alt.Y(f"{metric}:Q"),
+        alt.Color("label:N", title=None, legend=alt.Legend(orient="bottom", columns=1, labelLimit=600)),
         tooltip=["label", "epoch", alt.Tooltip(metric, format=".4g")]).properties(height=320)
 
 

@@ -7,7 +7,6 @@ import contextlib
 import io
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,31 +14,11 @@ import time
 
 import numpy as np
 import pytest
+from chromium import FLAGS, chromium
 from core_process import run_core
 from PIL import Image
 
 from core.settings import REPO_ROOT
-
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
-PAGES = {"": "Overview", "evaluate": "Evaluate", "train": "Train", "compare": "Compare", "predict": "Predict",
-         "confusion": "Confusion matrix", "drilldown": "Class drill-down", "filters": "Filters & feature maps",
-         "attention": "Attention & Grad-CAM", "shape-bias": "Shape vs texture",
-         "robustness": "Robustness and calibration"}
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium")
-    if found is None and shutil.which("apt-get") and os.geteuid() == 0:
-        env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
-        cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
-        if subprocess.run(cmd, env=env, capture_output=True, timeout=900).returncode != 0:
-            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=900)
-            subprocess.run(cmd, env=env, capture_output=True, timeout=900)
-        found = shutil.which("chromium")
-    if found is None:
-        pytest.fail("Debian's chromium is needed for the browser test and could not be installed with apt-get")
-    return found
 
 
 def _free_port() -> int:
@@ -79,6 +58,10 @@ def _core(*args: str, env: dict, timeout: float = 300) -> subprocess.CompletedPr
     return proc
 
 
+PAGES = {"": "Overview", "evaluate": "Evaluate", "train": "Train", "compare": "Compare", "predict": "Predict",
+         "confusion": "Confusion matrix", "drilldown": "Class drill-down", "filters": "Filters & feature maps",
+         "attention": "Attention & Grad-CAM", "shape-bias": "Shape vs texture",
+         "robustness": "Robustness and calibration"}
 ROBUSTNESS_SET = "gaussian_noise,defocus_blur,contrast,pixelate"
 
 
@@ -107,7 +90,7 @@ def page(app_url):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=FLAGS)
+        browser = p.chromium.launch(executable_path=chromium(), args=FLAGS)
         pg = browser.new_page(viewport={"width": 1280, "height": 1400})
         pg.set_default_timeout(90_000)
         yield pg

@@ -120,6 +120,21 @@ class ArenaSpec(JsonRecord):
         lr = f", lr {self.lr:g} for all" if self.lr else ""
         return f"arena: {', '.join(self.models)} on {self.dataset}, {self.budget}, {self.seeds} seeds{sizes}{lr}"
 
+    @property
+    def command(self) -> str:
+        """The `python -m core arena` command that trains this arena's runs (defaults left out)."""
+        d = ArenaSpec.__dataclass_fields__
+        flags = [f"--models {','.join(self.models)}", f"--dataset {self.dataset}", f"--budget {self.budget}",
+                 f"--seeds {self.seeds}"]
+        flags += [f"--sizes {','.join(map(str, self.sizes))}"] if self.sizes else []
+        flags += [f"--limit {self.limit}"] if self.limit else []
+        flags += [f"--val-limit {self.val_limit or 0}"]
+        flags += [f"--{name.replace('_', '-')} {getattr(self, name) or 0}" for name in ("image_size", "batch_size",
+                                                                                       "augment")
+                  if getattr(self, name) != d[name].default]
+        flags += ([f"--lr {self.lr:g}"] if self.lr else []) + ([] if self.amp else ["--no-amp"])
+        return "python -m core arena " + " ".join(flags)
+
     def train_dataset(self) -> str:
         """The dataset the runs train on: a generated one (`shapes`, `shapes-textured`, ...) grows to `shapes-N`
         when a size asks for more than its 5,000 training images."""
