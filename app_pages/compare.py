@@ -2,7 +2,9 @@
 import pandas as pd
 import streamlit as st
 
+from core.errors import UserError
 from core.figures import compare_bars, curve_overlay
+from core.report import build_report, compared_from_keys
 from core.results import compare_rows, csv_bytes, evaluation_labels, overlay_histories
 from ui.pickers import stored_evaluations
 from ui.tables import assumed_labels, column_config, leaderboard_frame
@@ -31,8 +33,20 @@ st.dataframe(shown, hide_index=True, width="stretch",
 assumed_labels(compared)
 if table["latency_ms_p50"].isna().any():
     st.caption("Batch-1 latency and forward throughput come from `python -m core bench --model ID`.")
-st.download_button("Download the table as CSV", csv_bytes(table.drop(columns=["key"]).to_dict("records")), "compare.csv",
-                   "text/csv")
+c1, c2 = st.columns(2)
+c1.download_button("Download the table as CSV", csv_bytes(table.drop(columns=["key"]).to_dict("records")),
+                   "compare.csv", "text/csv", help="the table above, one row per evaluation")
+try:
+    same_images = compared_from_keys(keys)
+except UserError as e:
+    c2.caption(f"**Report:** {e}")
+else:
+    c2.download_button("Download report", lambda: build_report(same_images).html(), file_name=(
+        f"cnn-vit-report-{same_images.dataset}-{same_images.split}.html"), mime="text/html", on_click="ignore",
+        type="primary", icon=":material/description:", help="one HTML file to take away: what was held equal, the "
+        "leaderboard with intervals, time, per-class recall, confusion matrices, curves, Grad-CAM side by side and "
+        "any stored arena, shape-bias or robustness results; every figure says what produced it. Opens offline; "
+        "print it to PDF from the browser or with `python -m core report --out report.pdf`")
 
 curves = overlay_histories(keys)
 if curves:

@@ -35,6 +35,7 @@ import pandas as pd
 
 from core import figures
 from core.errors import UserError
+from core.hosted import is_hosted
 from core.records import EvaluationMeta
 from core.results import compare_rows, evaluation_labels, evaluation_table, overlay_histories, pareto_front
 from core.store import Store, atomic_write
@@ -398,7 +399,8 @@ def _explanations(c: Compared, evs: dict, classes: list[str], store: Store, *, i
                 continue
             x = got.explanation
             label, p = x.top5[0]
-            cells.append(f'<div><img alt="{_e(got.name)}" src="{png_uri(_enlarge(overlay(x.image, x.heatmap), MIN_SIDE))}">'
+            picture = png_uri(_enlarge(overlay(x.image, x.heatmap), MIN_SIDE))
+            cells.append(f'<div><img alt="{_e(got.name)}" src="{picture}">'
                          f"{_e(got.name)}<br>says {_e(label)} ({p:.0%})</div>")
         rows_html.append(f'<div class=cams style="grid-template-columns: repeat({cols}, 1fr)">{"".join(cells)}</div>')
     what = ("images where the models disagree first" if (~agree).any() else "the split's first images (the models "
@@ -513,7 +515,8 @@ def _environment(command: str) -> Section:
 
     packages = ", ".join(f"{p} {v(p)}" for p in ("torch", "torchvision", "transformers", "timm", "altair",
                                                  "vl-convert-python", "numpy"))
-    body = (f"<p>Written {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {_e(platform.platform())}, "
+    machine = "a hosted deployment" if is_hosted() else platform.platform()  # a public server keeps its details
+    body = (f"<p>Written {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {_e(machine)}, "
             f"Python {platform.python_version()}; {_e(packages)}.</p><p>This report: <code>{_e(command)}</code></p>")
     return Section("environment", "How this report was made", body)
 

@@ -147,7 +147,15 @@ def test_compare_page_tables_bars_curves_and_csv(fresh_store):
     for bars in charts[:2]:  # a band per row: a fixed total height drew the 2 rows' bars a few pixels high
         assert json.loads(bars.proto.spec)["height"] == {"step": 36}
     assert table.loc[table["model"] == res.model_id, "top1"].iloc[0] == pytest.approx(res.history[-1]["val_top1"])
-    assert at.get("download_button")  # the table as CSV
+    assert [b.proto.label for b in at.get("download_button")] == ["Download the table as CSV", "Download report"]
+    # an evaluation of other images beside them: no report (it compares models on the same images), and why
+    other = evaluate("cnn-2layer", "digits", "test", store=fresh_store).key
+    at.run()  # the picker offers it from the next run on
+    _by_label(at.multiselect, "Evaluations").set_value([*at.query_params["eval"], other])
+    at.run()
+    assert not at.exception and len(at.dataframe[0].value) == 3
+    assert [b.proto.label for b in at.get("download_button")] == ["Download the table as CSV"]
+    assert any("a report compares models on the same images" in c.value for c in at.caption)
 
 
 def test_drilldown_page_per_class_metrics_for_each_model(fresh_store):
