@@ -3,7 +3,9 @@ import logging
 
 import streamlit as st
 
+from ui import navigation
 from ui.sidebar import sidebar
+from ui.stories import present, presenting
 
 st.set_page_config(page_title="CNN vs ViT Lab", layout="wide")
 
@@ -16,20 +18,12 @@ if not logging.getLogger("core").handlers:  # core's INFO lines (e.g. one per mo
 # The page files live in app_pages/, not pages/: Streamlit treats a folder named `pages` next to the entry
 # file as a v1 multipage app until st.navigation first runs, so a deep link such as /confusion opened on a
 # freshly started server ran the page alone, without this file's navigation and sidebar (seen in Chromium).
-pages = [
-    st.Page("app_pages/overview.py", title="Overview", icon=":material/leaderboard:", default=True),
-    st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/play_circle:"),
-    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
-    st.Page("app_pages/arena.py", title="Arena", icon=":material/sports_kabaddi:", url_path="arena"),
-    st.Page("app_pages/shape_bias.py", title="Shape vs texture", icon=":material/texture:", url_path="shape-bias"),
-    st.Page("app_pages/robustness.py", title="Robustness", icon=":material/shield:", url_path="robustness"),
-    st.Page("app_pages/predict.py", title="Predict", icon=":material/image_search:"),
-    st.Page("app_pages/confusion.py", title="Confusion matrix", icon=":material/grid_on:", url_path="confusion"),
-    st.Page("app_pages/drilldown.py", title="Class drill-down", icon=":material/zoom_in:", url_path="drilldown"),
-    st.Page("app_pages/filters.py", title="Filters & feature maps", icon=":material/filter:", url_path="filters"),
-    st.Page("app_pages/attention.py", title="Attention & Grad-CAM", icon=":material/visibility:", url_path="attention"),
-]
-nav = st.navigation(pages)
-sidebar()
+pages = navigation.pages()
+story = presenting()
+if story is not None:  # presentation mode (a link with present=<story>): the slide's page, full-screen
+    nav = st.navigation(pages, position="hidden")
+    present(story, nav, {p.url_path: p for p in pages})
+else:
+    nav = st.navigation(pages, expanded=True)  # every page listed: no "View 3 more" to find one behind
+    sidebar(nav)
 nav.run()

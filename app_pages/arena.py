@@ -14,6 +14,7 @@ from core.settings import get_settings
 from core.train.presets import PRESETS
 from ui.charts import arena_bars, arena_data_size, arena_learning_curves
 from ui.pickers import dataset_select
+from ui.stories import replace_query
 from ui.tables import column_config
 
 SIZES = [500, 1000, 2000, 5000, 10_000, 20_000, 50_000]
@@ -69,7 +70,7 @@ image_size = c4.number_input("Image side (0 = dataset's)", 0, 1024, url_int("ima
 augment = c5.multiselect("Augmentation", [p for p in PRESETS if p != "none"], help="the same for every model",
                          default=[a for a in qp.get_all("augment") if a in PRESETS and a != "none"])
 
-qp.from_dict({"model": models, "dataset": dataset or "", "budget": f"{kind}:{amount.strip()}", "seeds": str(seeds),
+replace_query({"model": models, "dataset": dataset or "", "budget": f"{kind}:{amount.strip()}", "seeds": str(seeds),
               "size": [str(s) for s in sizes], "limit": [str(limit)] if limit and not sizes else [],
               "val": str(val_limit), "batch": str(batch_size), "image": str(image_size), "augment": augment})
 try:

@@ -41,8 +41,10 @@ try:
 except UserError as e:
     c2.caption(f"**Report:** {e}")
 else:
-    c2.download_button("Download report", lambda: build_report(same_images).html(), file_name=(
-        f"cnn-vit-report-{same_images.dataset}-{same_images.split}.html"), mime="text/html", on_click="ignore",
+    made_by = "the Compare page's evaluations " + ", ".join(k[:16] for k in keys)
+    c2.download_button(
+        "Download report", lambda: build_report(same_images, made_by=made_by).html(), on_click="ignore",
+        file_name=f"cnn-vit-report-{same_images.dataset}-{same_images.split}.html", mime="text/html",
         type="primary", icon=":material/description:", help="one HTML file to take away: what was held equal, the "
         "leaderboard with intervals, time, per-class recall, confusion matrices, curves, Grad-CAM side by side and "
         "any stored arena, shape-bias or robustness results; every figure says what produced it. Opens offline; "

@@ -19,6 +19,7 @@ from ui.pickers import (
     pick_precision,
     run_names,
 )
+from ui.stories import replace_query
 
 EXAMPLES = 8
 qp = st.query_params
@@ -56,7 +57,7 @@ baseline = c3.selectbox("Baseline for mCE", models, key="rb-baseline", format_fu
 limit = c4.number_input("Images", min_value=0, step=100, key="rb-limit",
                         value=int(qp["limit"]) if qp.get("limit", "").isdigit() else 0,
                         help="a fixed subset of each split (0: every image); the same images for every model") or None
-qp.from_dict({"dataset": dataset, "model": models, "precision": precision,
+replace_query({"dataset": dataset, "model": models, "precision": precision,
               **({"corruption_set": names} if set(names) != set(CORRUPTIONS) else {}),
               "severities": [str(s) for s in severities], **({"baseline": baseline} if baseline else {}),
               **({"limit": str(limit)} if limit else {}), **{k: qp[k] for k in ("corruption", "severity") if k in qp}})

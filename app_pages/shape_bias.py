@@ -21,6 +21,7 @@ from ui.pickers import (
     run_names,
     typing_accepted,
 )
+from ui.stories import replace_query
 
 qp = st.query_params
 
@@ -64,7 +65,7 @@ else:
 from_url = [m for m in qp.get_all("model") if picker.typed or m in picker.options]
 models = choice_widget("Models", picker, multi=True, key="sb-models", default=from_url or best, help_typed=help_,
                        help_hosted=help_)
-qp.from_dict({"dataset": dataset_id, "model": models, "precision": precision,
+replace_query({"dataset": dataset_id, "model": models, "precision": precision,
               **({"shape": qp["shape"]} if "shape" in qp else {})})
 if not models:
     st.info("Pick one or more models. " + ("No trained run with shapes' classes yet: train one on the Train page "

@@ -75,7 +75,7 @@ def compare_bars(rows: list[dict]) -> tuple[alt.Chart, alt.Chart]:
                                 color=alt.Color("family:N", scale=FAMILY_COLORS))
     tooltip = ["label", alt.Tooltip("top1", format=".2%"), alt.Tooltip("top1_lo", format=".2%", title="95% from"),
                alt.Tooltip("top1_hi", format=".2%", title="to"), "n"]
-    x = alt.X("top1:Q", title="top-1 (each evaluation's scoring), 95% interval over its images",
+    x = alt.X("top1:Q", title="top-1 with its 95% interval over the images",
               axis=alt.Axis(format=".0%"), scale=alt.Scale(domain=[0, 1]))
     acc = (bars.mark_bar().encode(x, tooltip=tooltip)
            + bars.mark_rule(color="#222").encode(alt.X("top1_lo:Q"), alt.X2("top1_hi:Q"), tooltip=tooltip))

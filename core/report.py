@@ -468,7 +468,7 @@ def _shape_bias(c: Compared, store: Store) -> Section | None:
     results = []
     for m in c.metas.values():
         try:
-            r = shape_bias(m.model, store=store, stored_only=True)
+            r = shape_bias(m.model, store=store, precision=m.precision, stored_only=True)
         except UserError:
             r = None
         if r is not None:
@@ -489,7 +489,8 @@ def _robustness(c: Compared, store: Store) -> Section | None:
     from core.robustness import robustness
 
     results = [r for m in c.metas.values()
-               if (r := robustness(m.model, c.dataset, c.split, store=store, stored_only=True)) is not None
+               if (r := robustness(m.model, c.dataset, c.split, store=store, precision=m.precision,
+                                   stored_only=True)) is not None
                and r.get("results")]
     if not results:
         return None
@@ -523,8 +524,9 @@ def _environment(command: str) -> Section:
 
 # --- the whole ----------------------------------------------------------------------------------------------------
 def build_report(c: Compared, *, store: Store | None = None, images: int = 3, method: str = "gradcam",
-                 explain: bool = True) -> Report:
-    """The report of the compared evaluations. `explain`: the explanations section (loads every model)."""
+                 explain: bool = True, made_by: str | None = None) -> Report:
+    """The report of the compared evaluations. `explain`: the explanations section (loads every model). `made_by`:
+    how the comparison was chosen, when not by the `report` command's --models (the Compare page's evaluations)."""
     # lazy: core.evaluate imports torch (~2 s); the page's button builds a report on click only
     from core.data.registry import load_dataset
     from core.evaluate import load_evaluation
@@ -536,8 +538,8 @@ def build_report(c: Compared, *, store: Store | None = None, images: int = 3, me
         r["label"] = short[r["key"]]
     evs = {k: load_evaluation(k, store) for k in c.keys}
     classes = list(load_dataset(c.dataset).classes)
-    command = (f"python -m core report --models {','.join(shlex.quote(c.metas[k].model) for k in c.keys)} "
-               f"--dataset {shlex.quote(c.dataset)} --split {shlex.quote(c.split)} --out report.html")
+    command = made_by or (f"python -m core report --models {','.join(shlex.quote(c.metas[k].model) for k in c.keys)} "
+                          f"--dataset {shlex.quote(c.dataset)} --split {shlex.quote(c.split)} --out report.html")
     sections = [_summary(c, rows, store), _leaderboard(c, rows, store), _speed(c, store),
                 _classes(c, evs, classes, store), _confusion(c, evs, classes, store), _curves(c, store)]
     if explain and images > 0:

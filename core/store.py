@@ -210,6 +210,19 @@ class Store:
             self._drop_damaged(record)
         return None
 
+    def delete(self, key: str) -> bool:
+        """Remove the record under `key` and its artifact; False when there was none."""
+        with self._db(immediate=True) as db:
+            row = db.execute("SELECT key, kind, created, meta, artifact, sha256 FROM records WHERE key=?",
+                             (key,)).fetchone()
+            if row is None:
+                return False
+            db.execute("DELETE FROM records WHERE key=?", (key,))
+        record = Record(*row[:3], {}, *row[4:])
+        if record.artifact and (path := self._artifact_path(record)) is not None:
+            path.unlink(missing_ok=True)
+        return True
+
     def _drop_damaged(self, record: Record) -> None:
         """Delete a record whose artifact failed to load, unless a writer has replaced it meanwhile."""
         with self._db() as db:

@@ -61,7 +61,8 @@ def _core(*args: str, env: dict, timeout: float = 300) -> subprocess.CompletedPr
 PAGES = {"": "Overview", "evaluate": "Evaluate", "train": "Train", "compare": "Compare", "predict": "Predict",
          "confusion": "Confusion matrix", "drilldown": "Class drill-down", "filters": "Filters & feature maps",
          "attention": "Attention & Grad-CAM", "shape-bias": "Shape vs texture",
-         "robustness": "Robustness and calibration"}
+         "robustness": "Robustness and calibration", "stories": "Stories"}
+SERVED = {}  # the served store's folder (set by app_url)
 ROBUSTNESS_SET = "gaussian_noise,defocus_blur,contrast,pixelate"
 
 
@@ -69,6 +70,7 @@ ROBUSTNESS_SET = "gaussian_noise,defocus_blur,contrast,pixelate"
 def app_url(tmp_path_factory):
     """A store with a trained model and its evaluation, served by a real Streamlit server."""
     store_dir = tmp_path_factory.mktemp("browser-store")
+    SERVED["store"] = store_dir
     env = os.environ | {"CNNVIT_CACHE_DIR": str(store_dir), "CNNVIT_DEVICE": "cpu"}
     _core("train", "--model", "cnn-2layer", "--dataset", "digits", "--epochs", "3", "--optimizer", "adam", "--lr",
           "0.003", "--json", env=env)
@@ -113,6 +115,88 @@ def test_every_page_opens_from_a_deep_link_without_an_exception(page, app_url, t
         assert page.locator("text=Device:").count() == 1, path  # app.py's sidebar ran: not a bare page
         page.screenshot(path=tmp_path / f"{path or 'overview'}.png", full_page=True)
     print(f"screenshots in {tmp_path}")
+
+
+def _pin(page, title: str, note: str, *, new_story: str | None = None) -> None:
+    """The sidebar's "Pin this view", as a person fills it in."""
+    page.get_by_role("button", name="Pin this view").click()
+    pop = page.locator("[data-testid=stPopoverBody]")
+    if new_story:
+        pop.locator("[data-testid=stSelectbox]").click()
+        page.get_by_role("option", name="+ new story").click()
+        pop.get_by_role("textbox", name="New story's title", exact=True).fill(new_story)
+    pop.get_by_role("textbox", name="View title", exact=True).fill(title)
+    pop.get_by_role("textbox", name="Note", exact=True).fill(note)
+    pop.get_by_role("button", name="Pin", exact=True).click()
+    pop.get_by_text("Pinned as view").wait_for()
+    page.keyboard.press("Escape")
+
+
+def _slide(page, n: int, title: str) -> None:
+    """Wait for slide n, then check it is presented: its title, and none of the page's forms or buttons."""
+    # the address, as the page sees it (Playwright's page.url missed the history updates of some slide changes)
+    page.wait_for_function("n => new URLSearchParams(location.search).get('slide') === n", arg=str(n))
+    page.get_by_role("heading", name=title).wait_for()
+    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", state="attached")
+    time.sleep(0.5)
+    shown = page.evaluate("""() => [...document.querySelectorAll('[data-testid=stForm], [data-testid=stButton]')]
+        .filter(e => e.getClientRects().length > 0 && !e.closest('.st-key-presenter')).map(e => e.innerText)""")
+    assert shown == [] and page.locator(".st-key-presenter [data-testid=stButton]").count() == 3, shown
+
+
+def test_a_story_of_three_views_is_presented_and_the_report_downloads(page, app_url, tmp_path):
+    from core.results import evaluation_table
+    from core.store import Store
+
+    rows = [r for r in evaluation_table(Store(SERVED["store"])) if (r["dataset"], r["split"]) == ("digits", "val")]
+    keys = [r["key"] for r in rows]
+    assert len(keys) == 2  # the model at fp32 (robustness' clean run) and at bf16
+    compare = f"{app_url}/compare?" + "&".join(f"eval={k}" for k in keys)
+    _open(page, compare)
+    _pin(page, "Side by side", "fp32 against bf16", new_story="Review")
+    _open(page, f"{app_url}/confusion?eval={keys[0]}")
+    _pin(page, "Where it errs", "click a cell")
+    _open(page, f"{app_url}/robustness")
+    _pin(page, "Under corruption", "noise hurts most")
+
+    _open(page, f"{app_url}/stories")
+    assert [x.inner_text() for x in page.locator("[data-testid=stPageLink]").all()] == [
+        "1. Side by side", "2. Where it errs", "3. Under corruption"]
+    page.get_by_role("button", name="Present").click()
+    _slide(page, 1, "Side by side")
+    assert page.get_by_text("fp32 against bf16").is_visible()
+    assert not page.locator("[data-testid=stSidebar]").is_visible()  # full-screen: no sidebar, no forms
+    assert page.get_by_role("heading", name="Compare").is_visible() and page.get_by_text("Review · 1 / 3").is_visible()
+    assert page.locator("[data-testid=stVegaLiteChart]").count() >= 2  # the view itself, live: its charts
+    page.screenshot(path=tmp_path / "present-1.png")
+    page.keyboard.press("ArrowRight")
+    _slide(page, 2, "Where it errs")
+    address = page.evaluate("location.href")
+    assert "/confusion?" in address and f"eval={keys[0]}" in address
+    page.get_by_role("button", name="Next").click()
+    _slide(page, 3, "Under corruption")
+    assert page.get_by_role("button", name="Next").is_disabled()
+    page.get_by_role("button", name="Previous").click()
+    _slide(page, 2, "Where it errs")
+    assert page.locator("[data-testid=stException]").count() == 0
+    page.get_by_role("button", name="Exit").click()
+    page.wait_for_function("() => location.pathname.endsWith('/stories') && location.search.includes('story=')")
+    share = page.locator("[data-testid=stCode]").inner_text()
+    assert f"{app_url}/?present=story-" in share  # the link a reviewer gets opens the presentation
+    page.goto(share.splitlines()[0])  # presented: no sidebar to wait for
+    _slide(page, 1, "Side by side")
+
+    _open(page, compare)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download report").click()
+    path = tmp_path / "report.html"
+    download.value.save_as(path)
+    text = path.read_text(encoding="utf-8")
+    assert download.value.suggested_filename == "cnn-vit-report-digits-val.html"
+    for title in ("What was compared", "Leaderboard", "Confusion matrices", "Robustness and calibration"):
+        assert f"<h2>{title}</h2>" in text
+    assert "precision: bf16, fp32" in text.partition("Not held equal")[2]  # said, not hidden
+    print(f"screenshots and the report in {tmp_path}")
 
 
 def test_clicking_a_confusion_cell_shows_its_images(page, app_url, tmp_path):

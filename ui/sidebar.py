@@ -7,6 +7,7 @@ from core.jobs import Jobs
 from core.settings import device_description, get_settings
 from core.store import Store
 from ui.jobs import ACTIVE, rerun_when_done
+from ui.stories import pin_view
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -19,10 +20,13 @@ def _store_size(root: str) -> str:
     return f"{Store(root).size_bytes() / 1e6:,.1f} MB"
 
 
-def sidebar() -> None:
+def sidebar(page=None) -> None:
+    """Device, store and jobs; with `page` (the page about to run), "Pin this view" for stories."""
     settings = get_settings()
     root = settings.cache_dir
     with st.sidebar:
+        if page is not None:
+            pin_view(page)
         st.caption(f"**Device:** {_device()}")
         if not settings.hosted:  # a public deployment shows neither its server paths nor walks its store every 10 s
             st.caption(f"**Store:** `{root}` ({_store_size(str(root))})")

@@ -27,6 +27,9 @@ COLUMNS: dict[str, ResultColumn] = {
     "model_name": ResultColumn("name", number=False),
     "scoring": ResultColumn("scored over", help=SCORING_HELP, number=False),
     "top1": ResultColumn("top-1", "percent"),
+    "top1_lo": ResultColumn("top-1 95% from", "percent", "the 95% Wilson interval of top-1 over the evaluation's "
+                            "images: how sure the number is from the number of images alone (not over seeds)"),
+    "top1_hi": ResultColumn("top-1 95% to", "percent", "the interval's upper end"),
     "top5": ResultColumn("top-5", "percent", FEW_CLASSES),
     "f1_macro": ResultColumn("macro F1", "%.3f"),
     "cohen_kappa": ResultColumn("Cohen's κ", "%.3f"),

@@ -17,7 +17,7 @@ STEPS = (  # (page, label, what to do there)
 def first_visit_tour() -> None:
     """Three steps with links to their pages, and a button that hides them for the rest of the visit (the session:
     a reload or a new tab shows them again)."""
-    if st.session_state.get(DISMISSED):
+    if st.session_state.get(DISMISSED) or "present" in st.query_params:  # dismissed, or a slide being presented
         return
     with st.container(border=True):
         st.markdown("**New here? Three things to try**")
