@@ -44,7 +44,8 @@ with st.form("quick-evaluate"):
                             help="a fixed subset of the default split, the same images for every model")
     submitted = st.form_submit_button("Evaluate", type="primary", help="each model is evaluated as a background job; "
                                       "a result already stored is read back")
-st.caption("Scratch architectures start from random weights (chance level); trained runs are listed by run id.")
+st.caption("Scratch architectures (listed by id) start from random weights, at chance level; trained runs are "
+           "listed by architecture, data, validation top-1 and seed.")
 
 if submitted:
     for model_id in models:

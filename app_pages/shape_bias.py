@@ -52,8 +52,7 @@ generated = dataset_id == TEXTURED_ID
 if generated:  # models with shapes' ten classes: trained runs, best first
     runs = scoreable_runs()
     short = run_names()
-    labels = {r["run_id"]: short[r["run_id"]] + (f" · {r['val_top1']:.1%} val" if r.get("val_top1") is not None
-                                                else "") for r in runs}
+    labels = {r["run_id"]: short[r["run_id"]] for r in runs}
     picker = PickerOptions(list(labels), typing_accepted(), labels)
     best = [next(r["run_id"] for r in runs if r["family"] == f) for f in ("cnn", "vit", "hybrid")
             if any(r["family"] == f for r in runs)]

@@ -67,6 +67,23 @@ def evaluation_labels(rows: list[dict], *, short: bool = False) -> dict[str, str
     return {k: v if seen[v] == 1 else f"{v} · {k[:6]}" for k, v in out.items()}
 
 
+def run_labels(store: Store | None = None) -> dict[str, str]:
+    """Run id -> what a picker shows for a trained run, in a person's words: "ResNet-20 · shapes · 76.8% val ·
+    seed 0" (the architecture as the run names it, the data, its final validation top-1, its seed), with the run
+    id's start only where two runs would read the same. Never the bare id."""
+    out = {}
+    for r in (store or Store()).records("run"):
+        m = r.meta
+        arch = str(m.get("name") or m.get("model") or r.key).split(" trained on ")[0]
+        val = f" · {m['val_top1']:.1%} val" if isinstance(m.get("val_top1"), (int, float)) else ""
+        seed = (m.get("recipe") or {}).get("seed")
+        out[r.key] = f"{arch} · {m.get('dataset', '?')}{val}" + (f" · seed {seed}" if seed is not None else "")
+    seen: dict[str, int] = {}
+    for label in out.values():
+        seen[label] = seen.get(label, 0) + 1
+    return {k: v if seen[v] == 1 else f"{v} · {k[:8]}" for k, v in out.items()}
+
+
 def pareto_front(rows: list[dict], x: str = "ms_per_image", y: str = "top1") -> list[dict]:
     """The rows no other row beats on both: lower `x` (cost) and higher `y` (accuracy), sorted by `x`."""
     ok = [r for r in rows if r.get(x) is not None and r.get(y) is not None]

@@ -131,6 +131,40 @@ def test_predict_page_shows_each_models_top5_for_a_bundled_example(fresh_store):
     assert len(shown) == 2 and all(c.startswith("bf16 on CPU") for c in shown)
 
 
+def test_model_pickers_name_runs_as_people_do(fresh_store):
+    from core.train.loop import train
+    from core.train.recipe import Recipe
+
+    recipes = [Recipe(model="linear", dataset="digits", epochs=1, seed=0),
+               Recipe(model="linear", dataset="digits", epochs=1, seed=1),
+               Recipe(model="linear", dataset="digits", epochs=1, seed=0, lr=0.01)]  # the first's twin but for lr
+    runs = [train(r, store=fresh_store) for r in recipes]
+    at = _app()
+    shown = list(_by_label(at.multiselect, "Models").proto.options)
+    assert not any(o.startswith("run-") for o in shown)  # never a bare run id
+    bases = [f"Linear (softmax regression) · digits · {res.history[-1]['val_top1']:.1%} val · seed {r.seed}"
+             for r, res in zip(recipes, runs)]
+    for base, res in zip(bases, runs):  # architecture, data, validation top-1, seed; the id's start only for twins
+        expected = base if bases.count(base) == 1 else f"{base} · {res.model_id[:8]}"
+        assert expected in shown, (expected, shown)
+
+
+def test_run_labels_tell_twins_apart_by_their_ids(store):
+    from core.results import run_labels
+
+    meta = {"name": "ResNet-20 trained on Shapes (generated, 64x64) at 32 px", "dataset": "shapes", "val_top1": 0.845,
+            "recipe": {"seed": 0}}
+    for key in ("run-aaaaaaaa1111", "run-bbbbbbbb2222"):
+        store.put(key, "run", meta)
+    store.put("run-cccccccc3333", "run", {**meta, "recipe": {"seed": 1}})
+    store.put("run-dddddddd4444", "run", {"model": "vit-small", "dataset": "digits"})  # older record: no name or val
+    assert run_labels(store) == {
+        "run-aaaaaaaa1111": "ResNet-20 · shapes · 84.5% val · seed 0 · run-aaaa",
+        "run-bbbbbbbb2222": "ResNet-20 · shapes · 84.5% val · seed 0 · run-bbbb",
+        "run-cccccccc3333": "ResNet-20 · shapes · 84.5% val · seed 1",
+        "run-dddddddd4444": "vit-small · digits"}
+
+
 def test_compare_page_tables_bars_curves_and_csv(fresh_store):
     from core.evaluate import evaluate
     from core.train.loop import train

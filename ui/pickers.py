@@ -12,7 +12,7 @@ from core.data.decode import decode_image
 from core.data.registry import default_dataset, load_dataset
 from core.errors import ImageDecodeError, UserError
 from core.hosted import check_upload, is_hosted, max_upload_bytes
-from core.results import dataset_labels, evaluation_table, model_choices, quick_choices
+from core.results import dataset_labels, evaluation_table, model_choices, quick_choices, run_labels
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def model_options(*, pretrained: bool = False) -> PickerOptions:
     """Scratch architectures and trained runs, with `pretrained` the default pretrained ids too, and a typed
     id or folder; hosted: scratch architectures, runs and the allow-listed pretrained ids, nothing typed."""
     typed = typing_accepted()
-    return PickerOptions(model_choices() if pretrained or not typed else quick_choices().models, typed)
+    return PickerOptions(model_choices() if pretrained or not typed else quick_choices().models, typed, run_names())
 
 
 def dataset_options(*, registered: bool = False) -> PickerOptions:
@@ -104,7 +104,6 @@ def pick_models(key: str, *, families: tuple[str, ...] = ()) -> list[str]:
     from core.models.trained import list_runs
 
     picker = model_options()
-    picker = PickerOptions(picker.options, picker.typed, picker.labels | run_names())  # runs by name, not bare id
     runs = sorted(list_runs(), key=lambda r: -(r.get("val_top1") or 0))
     default = [next(r["run_id"] for r in runs if r["family"] == f) for f in families
                if any(r["family"] == f for r in runs)] or quick_choices().default_models
@@ -118,12 +117,9 @@ def pick_models(key: str, *, families: tuple[str, ...] = ()) -> list[str]:
 
 
 def run_names() -> dict[str, str]:
-    """What charts and captions call trained runs: architecture, dataset and id ("cnn-2layer on shapes (run-7c01)"),
-    so two runs of one architecture stay apart."""
-    # lazy: the run listing (core.models) imports torch (~2 s); a page draws its title and results before it
-    from core.models.trained import list_runs
-
-    return {r["run_id"]: f"{r['model']} on {r['dataset']} ({r['run_id'][:8]})" for r in list_runs()}
+    """What pickers, charts and captions call trained runs (core.results.run_labels): "ResNet-20 · shapes · 76.8%
+    val · seed 0", never a bare run id."""
+    return run_labels()
 
 
 PRECISION_CHOICES = ("auto", "fp32", "bf16")
