@@ -121,8 +121,7 @@ def choose_evaluations(models: list[str], dataset: str, split: str | None = None
         raise UserError("name at least one model (--models A,B)")
     rows = [r for r in evaluation_table(store) if r["dataset"] == dataset and r["model"] in models]
     if split is None:
-        per_split = Counter(s for s in {(r["model"], r["split"]) for r in rows})
-        splits = Counter(s for _, s in per_split)
+        splits = Counter(s for _, s in {(r["model"], r["split"]) for r in rows})  # models evaluated per split
         if not splits:
             raise UserError(f"no stored evaluation of {', '.join(models)} on {dataset}; evaluate them first "
                             f"(python -m core evaluate --model {models[0]} --dataset {dataset})")
@@ -312,11 +311,12 @@ def _classes(c: Compared, evs: dict, classes: list[str], store: Store) -> Sectio
     # lazy: core.confusion reads datasets (torch-free, but numpy-heavy); only this section needs it
     from core.confusion import confusion
 
-    recall = {}
+    recall, support = {}, None
     for k, ev in evs.items():
-        cm = confusion(ev)[:, :len(classes)].astype(np.float64)
-        support = confusion(ev).sum(axis=1)
-        recall[k] = np.divide(np.diag(cm), support, out=np.full(len(classes), np.nan), where=support > 0)
+        cm = confusion(ev)
+        support = cm.sum(axis=1)  # the same images for every evaluation compared
+        recall[k] = np.divide(np.diag(cm[:, :len(classes)]).astype(np.float64), support,
+                              out=np.full(len(classes), np.nan), where=support > 0)
     table = np.stack([recall[k] for k in c.keys], axis=1)
     shown = np.arange(len(classes))
     note = ""
@@ -328,7 +328,7 @@ def _classes(c: Compared, evs: dict, classes: list[str], store: Store) -> Sectio
     names = [c.metas[k].model_name or c.metas[k].model for k in c.keys]
     df = pd.DataFrame({"class": [classes[i] for i in shown],
                        **{n: [_pct(table[i, j], 0) for i in shown] for j, n in enumerate(names)},
-                       "images": [int(confusion(evs[c.keys[0]]).sum(axis=1)[i]) for i in shown]})
+                       "images": [int(support[i]) for i in shown]})
     body = note + "<p>Per class: the share of its images each model ranked first (recall).</p>" + table_html(df)
     return Section("classes", "Per class", body + provenance(c, store))
 
