@@ -10,6 +10,7 @@ from core.data.corruptions import CORRUPTIONS
 from core.data.shapes import CLASSES
 from core.evaluate import load_evaluation
 from core.jobs import Jobs
+from core.results import run_labels
 from core.robustness import corruption_errors, robustness
 from core.store import Store
 
@@ -46,12 +47,13 @@ def test_a_link_reopens_the_measured_models_with_their_figures(store_env):
     assert [w.value for w in at.multiselect if w.label == "Models"] == [[run_id, "linear"]]
     lines, reliability = at.get("vega_lite_chart")
     points = next(f for f in chart_data(lines) if "severity" in f.columns)
-    mine = points[points["model"].str.contains(run_id[:8])]
+    name = run_labels()[run_id]  # the run as pickers name it ("2-layer CNN · shapes · ...% val · seed 0")
+    mine = points[points["model"] == name]
     got = {(c, s): t for c, s, t in zip(mine["corruption"], mine["severity"], mine["top1"])}
     assert got == pytest.approx({**{(x["corruption"], x["severity"]): x["top1"] for x in r["results"]},
                                  **{(c, 0): r["clean_top1"] for c in NAMES}})  # severity 0: clean, in every panel
     bins = next(f for f in chart_data(reliability) if "accuracy" in f.columns)
-    assert bins[bins["model"].str.contains(run_id[:8])]["n"].sum() == LIMIT  # every image in one bin
+    assert bins[bins["model"] == name]["n"].sum() == LIMIT  # every image in one bin
     errors, calib = (d.value for d in at.dataframe)
     ce = corruption_errors(r, lin)
     row = errors.iloc[0]
@@ -82,7 +84,7 @@ def test_a_picked_point_shows_its_corrupted_images_with_each_models_top5(store_e
         y, top = rows[int(head[1:].split(",")[0])]
         assert head.endswith(f"true class *{CLASSES[y]}*")
         name, ranked = line.split(": ", 1)
-        assert name == f"cnn-2layer on shapes ({run_id[:8]})" and ranked.startswith(f"**{CLASSES[top[0]]}** ")
+        assert name == run_labels()[run_id] and ranked.startswith(f"**{CLASSES[top[0]]}** ")
         assert [part.rsplit(" ", 1)[0].strip("*") for part in ranked.split(", ")] == [CLASSES[t] for t in top]
 
 
