@@ -321,10 +321,13 @@ def _classes(c: Compared, evs: dict, classes: list[str], store: Store) -> Sectio
     shown = np.arange(len(classes))
     note = ""
     if len(classes) > MAX_CLASSES:
-        spread = np.nan_to_num(np.nanmax(table, axis=1) - np.nanmin(table, axis=1))
-        shown = np.sort(np.argsort(-spread, kind="stable")[:MAX_CLASSES])
-        note = (f"<p>{MAX_CLASSES} of {len(classes)} classes: those whose recall differs most between the models."
-                "</p>")
+        if table.shape[1] > 1:
+            score = np.nan_to_num(np.nanmax(table, axis=1) - np.nanmin(table, axis=1))
+            why = "differs most between the models"
+        else:
+            score, why = -np.nan_to_num(table[:, 0], nan=1.0), "is lowest"
+        shown = np.sort(np.argsort(-score, kind="stable")[:MAX_CLASSES])
+        note = f"<p>{MAX_CLASSES} of {len(classes)} classes: those whose recall {why}.</p>"
     names = [c.metas[k].model_name or c.metas[k].model for k in c.keys]
     df = pd.DataFrame({"class": [classes[i] for i in shown],
                        **{n: [_pct(table[i, j], 0) for i in shown] for j, n in enumerate(names)},

@@ -19,6 +19,7 @@ from core.evaluate import evaluate, load_evaluation
 from core.metrics import proportion_ci95
 from core.report import build_report, choose_evaluations, compared_from_keys, write_report
 from core.settings import REPO_ROOT
+from core.shape_bias import shape_bias
 from core.store import Store
 
 SPEC = ArenaSpec(models=("cnn-2layer", "cct-2"), dataset="shapes", budget="epochs:1", seeds=2, limit=200,
@@ -39,6 +40,7 @@ def lab(tmp_path_factory, session_cache):
     keys = [evaluate(r, "shapes", "val", limit=VAL, store=store, precision="fp32").key for r in runs]
     for r in runs:
         evaluate(r, "shapes", "test", limit=VAL, store=store, precision="fp32")
+    shape_bias(runs[0], store=store, precision="fp32")  # the cue-conflict set, for the first model only
     return store, runs, keys
 
 
@@ -68,7 +70,7 @@ class _Links(HTMLParser):
 def test_the_report_has_every_stored_section_and_only_those(report):
     out, text = report
     assert out["sections"] == ["summary", "leaderboard", "speed", "classes", "confusion", "curves", "explanations",
-                               "arena", "environment"]  # no shape bias or robustness was stored: no empty sections
+                               "arena", "shape-bias", "environment"]  # no robustness was stored: no empty section
     assert out["bytes"] == len(text.encode("utf-8"))
 
 
@@ -121,6 +123,14 @@ def test_the_summary_says_what_was_held_equal_and_what_was_not(report):
     assert "training seed" not in differs  # both are seed 0 (the seed-1 runs are the arena's)
 
 
+def test_the_shape_bias_section_is_the_stored_measurement(lab, report):
+    store, runs, _ = lab
+    section = _section(report[1], "shape-bias")
+    r = shape_bias(runs[0], store=store, precision="fp32", stored_only=True)
+    assert r["cached"] and f"python -m core shape-bias --model {runs[0]}" in section
+    assert all(k[:16] in section for k in r["evaluations"].values()) and "<img" in section
+
+
 def test_the_arena_section_has_the_interval_over_seeds(lab, report):
     from core.arena.run import summarize
 
@@ -149,8 +159,9 @@ def test_the_file_is_self_contained_and_opens_offline_without_a_request(report, 
         images = page.evaluate("document.images.length")
         browser.close()
     assert [u for u in requested if not u.startswith("data:")] == ["file://" + out["path"]]
-    # two bar charts, the scatter, two matrices, two curves, 2 images x (the image + 2 maps), the arena's two charts
-    assert images == 2 + 1 + 2 + 2 + 2 * 3 + 2 and broken == 0
+    # two bar charts, the scatter, two matrices, two curves, 2 images x (the image + 2 maps), the arena's two charts,
+    # the shape-bias bars
+    assert images == 2 + 1 + 2 + 2 + 2 * 3 + 2 + 1 and broken == 0
 
 
 def test_the_pdf_puts_each_section_on_its_own_pages(lab, tmp_path):
@@ -166,6 +177,23 @@ def test_the_pdf_puts_each_section_on_its_own_pages(lab, tmp_path):
     assert len(pages) >= len(titles) + 1  # the title page, then a page (or more) per section
     assert "explanations" not in out["sections"]  # --images 0
     assert f"{load_evaluation(lab[2][0], store).meta.top1:.1%}" in pages[starts[titles.index("Leaderboard")]]
+
+
+def test_a_large_label_set_shows_its_most_confused_classes(tmp_path, session_cache):
+    from PIL import Image
+
+    folder = tmp_path / "many"
+    for c in range(25):  # 25 classes of 2 images each, an image folder
+        (folder / f"class{c:02d}").mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (8, 8), (c * 10, i * 100, 50)).save(folder / f"class{c:02d}" / f"{i}.png")
+    store = Store(tmp_path / "store")
+    ev = evaluate("linear", str(folder), store=store, precision="fp32")  # untrained: confused everywhere
+    text = build_report(choose_evaluations(["linear"], str(folder), store=store), store=store, images=0).html()
+    assert "the 20 most confused of 25 classes" in _section(text, "confusion")
+    classes = _section(text, "classes")
+    assert "20 of 25 classes" in classes and classes.count("<tr>") == 1 + 20  # the header and 20 classes
+    assert ev.meta.num_classes == 25
 
 
 def test_bad_requests_say_what_to_do(lab, tmp_path):
