@@ -143,3 +143,19 @@ def test_a_hosted_demo_lists_a_visitor_only_their_stories_but_opens_a_shared_lin
     at = open_page("app_pages/stories.py", link={"story": theirs.id})
     assert [x.proto.label for x in at.get("page_link")] == ["1. their view"]  # but its link opens it
     assert not [c for c in at.code if str(tmp_path) in c.value]
+
+
+def test_presenting_a_story_opens_each_slide_and_survives_a_page_that_is_gone(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIT_CACHE_DIR", str(tmp_path))
+    store = Store(tmp_path)
+    s = new_story("Review", store)
+    add_view(s.id, View.make("stories", {"story": s.id}, "The list", "first"), store)
+    add_view(s.id, View.make("a-page-since-removed", {}, "Gone", "second"), store)
+    at = open_page(link={"present": s.id, "slide": "1"})
+    assert [h.value for h in at.header] == ["The list"] and at.title[0].value == "Stories"
+    assert not at.sidebar.caption  # presenting: no sidebar (device, store, jobs)
+    [b for b in at.button if b.label == "Next"][0].click().run()
+    assert not at.exception and [h.value for h in at.header] == ["Gone"]
+    assert at.query_params["slide"] in ("2", ["2"]) and at.title[0].value == "CNN vs ViT Lab"  # Overview instead
+    at = open_page(link={"present": "story-doesnotexist", "slide": "1"})
+    assert "present" not in at.query_params and at.sidebar.caption  # a dead link shows the app, not an error

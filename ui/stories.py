@@ -133,4 +133,4 @@ def _open(story: Story, slide: int, pages: dict) -> None:
     """Go to slide `slide`: its page with its link's query (a switch, so the browser's address follows)."""
     _forget_widgets(story, slide)
     page, query = slide_query(story, slide)
-    st.switch_page(pages[page], query_params=query)
+    st.switch_page(pages.get(page, pages[""]), query_params=query)  # a page since removed: Overview
