@@ -41,7 +41,7 @@ def curve_overlay(curves: list[dict], metric: str) -> alt.Chart:
     """One training curve (`metric`: val_top1, val_loss or train_loss) per labelled run, overlaid by epoch."""
     return alt.Chart(pd.DataFrame(curves)).mark_line(point=True).encode(
         alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), alt.Y(f"{metric}:Q"),
-        alt.Color("label:N", title=None, legend=alt.Legend(orient="bottom", columns=1, labelLimit=600)),
+        alt.Color("label:N", title=None, legend=alt.Legend(labelLimit=320)),
         tooltip=["label", "epoch", alt.Tooltip(metric, format=".4g")]).properties(height=320)
 
 
@@ -71,15 +71,16 @@ def compare_bars(rows: list[dict]) -> tuple[alt.Chart, alt.Chart]:
     """Compare's two bar charts, one bar per evaluation (`label`) coloured by family: top-1 with its 95% interval
     over the images (top1_lo/top1_hi, core.results.compare_rows) as a whisker, and milliseconds per image."""
     df = pd.DataFrame(rows)
-    bars = alt.Chart(df).encode(alt.Y("label:N", title=None, sort=None, axis=alt.Axis(labelLimit=320)),
-                                color=alt.Color("family:N", scale=FAMILY_COLORS))
+    bars = alt.Chart(df).encode(alt.Y("label:N", title=None, sort=None, axis=alt.Axis(labelLimit=200)),
+                                color=alt.Color("family:N", scale=FAMILY_COLORS,
+                                                legend=alt.Legend(orient="bottom", title=None, columns=2)))
     tooltip = ["label", alt.Tooltip("top1", format=".2%"), alt.Tooltip("top1_lo", format=".2%", title="95% from"),
                alt.Tooltip("top1_hi", format=".2%", title="to"), "n"]
-    x = alt.X("top1:Q", title="top-1 with its 95% interval over the images",
+    x = alt.X("top1:Q", title="top-1, 95% interval (images)",
               axis=alt.Axis(format=".0%"), scale=alt.Scale(domain=[0, 1]))
     acc = (bars.mark_bar().encode(x, tooltip=tooltip)
            + bars.mark_rule(color="#222").encode(alt.X("top1_lo:Q"), alt.X2("top1_hi:Q"), tooltip=tooltip))
-    time = bars.mark_bar().encode(alt.X("ms_per_image:Q", title="milliseconds per image, end to end"),
+    time = bars.mark_bar().encode(alt.X("ms_per_image:Q", title="ms per image, end to end"),
                                   tooltip=["label", alt.Tooltip("ms_per_image", format=".3f"), "device"])
     return (acc.properties(title="accuracy", height=alt.Step(36)),
             time.properties(title="inference time", height=alt.Step(36)))
