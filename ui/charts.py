@@ -6,8 +6,6 @@ import streamlit as st
 
 from core import figures
 
-FAMILY_COLORS = figures.FAMILY_COLORS
-
 
 def training_curves(history: list[dict], *, key: str) -> None:
     """Loss, top-1, learning rate and per-layer-group gradient norms over epochs, in a 2x2 grid."""
