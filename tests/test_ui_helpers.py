@@ -214,9 +214,13 @@ def test_every_widget_on_every_page_says_what_it_does(own_store):
     """A person who does not code hovers the (?) of any control and reads what it does."""
     for m in ("linear", "cnn-2layer"):  # two evaluations of the same images: every confusion control shows
         evaluate(m, "digits", "val", limit=60)
+    from core.stories import View, add_view, new_story
+
+    story = new_story("a story")
+    add_view(story.id, View.make("compare", {}, "a view", "a note"))
     missing = []
-    for page in PAGES:
-        at = _page(f"app_pages/{page}.py")
+    for page, link in [(p, None) for p in PAGES] + [("stories", {"story": story.id})]:
+        at = _page(f"app_pages/{page}.py", link)
         for kind in WIDGETS:
             missing += [f"{page}: {kind} {w.label!r}" for w in getattr(at, kind) if not w.proto.help]
     assert not missing, missing
