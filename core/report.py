@@ -108,6 +108,12 @@ class Compared:
     split: str
     keys: list[str]
     metas: dict[str, EvaluationMeta]
+    runs: dict[str, dict]  # model id -> its run record's meta, for the compared models trained here
+
+
+def _compared(dataset: str, split: str, metas: dict[str, EvaluationMeta], store: Store) -> Compared:
+    runs = {m.model: r.meta for m in metas.values() if (r := store.get(m.model)) is not None and r.kind == "run"}
+    return Compared(dataset, split, list(metas), metas, runs)
 
 
 def choose_evaluations(models: list[str], dataset: str, split: str | None = None,
@@ -136,7 +142,7 @@ def choose_evaluations(models: list[str], dataset: str, split: str | None = None
                         + "; ".join(f"python -m core evaluate --model {m} --dataset {dataset} --split {split}"
                                     for m in missing))
     keys = [chosen[m]["key"] for m in models]
-    return Compared(dataset, split, keys, {k: EvaluationMeta.from_json(store.get(k).meta) for k in keys})
+    return _compared(dataset, split, {k: EvaluationMeta.from_json(store.get(k).meta) for k in keys}, store)
 
 
 def compared_from_keys(keys: list[str], store: Store | None = None) -> Compared:
@@ -150,7 +156,7 @@ def compared_from_keys(keys: list[str], store: Store | None = None) -> Compared:
         raise UserError("a report compares models on the same images: pick evaluations of one dataset and split "
                         f"(these span {', '.join(sorted(f'{d}/{s}' for d, s in where))})")
     (dataset, split), = where
-    return Compared(dataset, split, list(metas), metas)
+    return _compared(dataset, split, metas, store)
 
 
 # --- provenance ----------------------------------------------------------------------------------------------------
@@ -163,19 +169,10 @@ def train_command(run: dict) -> str:
     return "python -m core train --recipe-json " + shlex.quote(json.dumps(run["recipe"], separators=(",", ":")))
 
 
-def _runs(c: Compared, store: Store) -> dict[str, dict]:
-    """Model id -> its run record's meta, for the compared models that were trained here."""
-    out = {}
-    for m in c.metas.values():
-        if (r := store.get(m.model)) is not None and r.kind == "run":
-            out[m.model] = r.meta
-    return out
-
-
 def provenance(c: Compared, store: Store, *, commands: list[str] | None = None, extra: dict | None = None,
                keys: list[str] | None = None) -> str:
     """The block under a figure: what produced it, and how to produce it again."""
-    runs = _runs(c, store)
+    runs = c.runs
     items = []
     for k in keys or c.keys:
         m = c.metas[k]
@@ -258,7 +255,7 @@ def _summary(c: Compared, rows: list[dict], store: Store) -> Section:
     for name, values in (("precision", {m.precision for m in metas}), ("device", {m.device for m in metas}),
                          ("scoring", {m.scoring for m in metas})):
         (held if len(values) == 1 else differs).append(f"{name}: {', '.join(sorted(map(str, values)))}")
-    runs = _runs(c, store)
+    runs = c.runs
     if runs and len(runs) == len(metas):
         for name in ("epochs", "batch_size", "augment", "image_size", "seed"):
             values = {json.dumps(r["recipe"].get(name)) for r in runs.values()}
@@ -359,7 +356,7 @@ def _curves(c: Compared, store: Store) -> Section | None:
     curves = overlay_histories(c.keys, store)
     if not curves:
         return None
-    runs = _runs(c, store)
+    runs = c.runs
     prov = provenance(c, store, keys=[k for k in c.keys if c.metas[k].model in runs],
                       commands=[train_command(r) for r in runs.values()])
     body = "".join(figure(figures.curve_overlay(curves, metric), title)
@@ -373,7 +370,7 @@ def _explanations(c: Compared, evs: dict, classes: list[str], store: Store, *, i
     # lazy: loading models and computing maps imports torch (~2 s); the rest of the report does not need it
     from core.data.registry import load_dataset
     from core.explain.compare import explain_many
-    from core.explain.render import MIN_SIDE, overlay
+    from core.explain.render import enlarge, overlay
     from core.models.registry import create_model
 
     first = evs[c.keys[0]]
@@ -394,7 +391,7 @@ def _explanations(c: Compared, evs: dict, classes: list[str], store: Store, *, i
         if img.ndim == 2 or img.shape[-1] == 1:
             img = np.repeat(img.reshape(img.shape[0], img.shape[1], 1), 3, axis=2)
         truth = classes[int(first.predictions.y_true[row])]
-        cells = [f'<div><img alt="image {idx}" src="{png_uri(_enlarge(img, MIN_SIDE))}">image #{idx}<br>'
+        cells = [f'<div><img alt="image {idx}" src="{png_uri(enlarge(img))}">image #{idx}<br>'
                  f"true: {_e(truth)}</div>"]
         for got in explain_many(models, img, method, precision=c.metas[c.keys[0]].precision):
             if got.explanation is None or got.explanation.heatmap is None:
@@ -402,7 +399,7 @@ def _explanations(c: Compared, evs: dict, classes: list[str], store: Store, *, i
                 continue
             x = got.explanation
             label, p = x.top5[0]
-            picture = png_uri(_enlarge(overlay(x.image, x.heatmap), MIN_SIDE))
+            picture = png_uri(enlarge(overlay(x.image, x.heatmap)))
             cells.append(f'<div><img alt="{_e(got.name)}" src="{picture}">'
                          f"{_e(got.name)}<br>says {_e(label)} ({p:.0%})</div>")
         rows_html.append(f'<div class=cams style="grid-template-columns: repeat({cols}, 1fr)">{"".join(cells)}</div>')
@@ -415,17 +412,6 @@ def _explanations(c: Compared, evs: dict, classes: list[str], store: Store, *, i
             + provenance(c, store, commands=cmds, extra={"images": f"#{', #'.join(str(int(index[r])) for r in order)} "
                                                                    f"of {_e(c.dataset)}/{_e(c.split)}"}))
     return Section("explanations", "Explanations side by side", body)
-
-
-def _enlarge(image: np.ndarray, side: int) -> np.ndarray:
-    # lazy: Pillow only for pictures
-    from PIL import Image
-
-    h, w = image.shape[:2]
-    if max(h, w) >= side:
-        return image
-    scale = side / max(h, w)
-    return np.asarray(Image.fromarray(image).resize((round(w * scale), round(h * scale)), Image.NEAREST))
 
 
 def _arena(c: Compared, store: Store) -> Section | None:

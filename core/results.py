@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from dataclasses import dataclass
 
 from core.data.registry import ENTRIES, list_datasets
@@ -60,11 +61,13 @@ def evaluation_labels(rows: list[dict], *, short: bool = False) -> dict[str, str
         name = r["model_name"] or r["model"]
         return name if short else f"{name} on {r['dataset']}/{r['split']} ({r['n']} images, {r['precision']})"
 
-    out = {r["key"]: base(r) for r in rows}
-    seen: dict[str, int] = {}
-    for label in out.values():
-        seen[label] = seen.get(label, 0) + 1
-    return {k: v if seen[v] == 1 else f"{v} · {k[:6]}" for k, v in out.items()}
+    return _told_apart({r["key"]: base(r) for r in rows}, 6)
+
+
+def _told_apart(labels: dict[str, str], chars: int) -> dict[str, str]:
+    """Key -> label, with the key's first `chars` characters added to the labels that two keys share."""
+    seen = Counter(labels.values())
+    return {k: v if seen[v] == 1 else f"{v} · {k[:chars]}" for k, v in labels.items()}
 
 
 def run_labels(store: Store | None = None) -> dict[str, str]:
@@ -78,10 +81,7 @@ def run_labels(store: Store | None = None) -> dict[str, str]:
         val = f" · {m['val_top1']:.1%} val" if isinstance(m.get("val_top1"), (int, float)) else ""
         seed = (m.get("recipe") or {}).get("seed")
         out[r.key] = f"{arch} · {m.get('dataset', '?')}{val}" + (f" · seed {seed}" if seed is not None else "")
-    seen: dict[str, int] = {}
-    for label in out.values():
-        seen[label] = seen.get(label, 0) + 1
-    return {k: v if seen[v] == 1 else f"{v} · {k[:8]}" for k, v in out.items()}
+    return _told_apart(out, 8)
 
 
 def pareto_front(rows: list[dict], x: str = "ms_per_image", y: str = "top1") -> list[dict]:

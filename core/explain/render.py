@@ -40,6 +40,12 @@ def _resize(a: np.ndarray, side: int) -> np.ndarray:
     return np.asarray(Image.fromarray(a).resize(size, resample))
 
 
+def enlarge(image: np.ndarray, side: int = MIN_SIDE) -> np.ndarray:
+    """An image smaller than `side` pixels scaled up (nearest neighbour, pixels stay sharp) until its longer side is
+    `side`; a larger one as it is."""
+    return _resize(image, side) if max(image.shape[:2]) < side else image
+
+
 def _tile_rgb(tile: np.ndarray, colormap: bool) -> np.ndarray:
     t = np.asarray(tile)
     if t.ndim == 2:
