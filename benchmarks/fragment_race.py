@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from load_sessions import free_port  # benchmarks/: the crowd benchmark's
 from playwright.async_api import async_playwright
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -59,9 +60,7 @@ async def _session(browser, url: str, i: int, steps: int, lost: list) -> None:
 
 
 def _serve(poll: float) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
                                "--server.port", str(port), "--runner.postScriptGC", "false"],
                               env=os.environ | {"RACE_POLL": str(poll)}, stdout=subprocess.DEVNULL,
