@@ -3,11 +3,12 @@ import logging
 
 import streamlit as st
 
-from ui import navigation
+from ui import navigation, rerun_race
 from ui.sidebar import sidebar
 from ui.stories import present, presenting
 
 st.set_page_config(page_title="CNN vs ViT Lab", layout="wide")
+rerun_race.install()  # a polling fragment must not drop the end of a page run (ui/rerun_race.py); once per process
 
 if not logging.getLogger("core").handlers:  # core's INFO lines (e.g. one per model load) go to the server's log
     _handler = logging.StreamHandler()

@@ -1,11 +1,19 @@
-"""The smallest app that shows docs/reliability.md's open race (issue 22): a sidebar fragment polling every
-`RACE_POLL` seconds (0: no polling) beside a button and a file uploader. benchmarks/fragment_race.py drives it."""
+"""The smallest app that shows docs/reliability.md's fragment race (issue 22): a sidebar fragment polling every
+`RACE_POLL` seconds (0: no polling) beside a button and a file uploader; with RACE_FIX=1 it installs the app's fix
+(ui/rerun_race.py) as app.py does. benchmarks/fragment_race.py and tests/test_rerun_race.py drive it."""
 import os
+import sys
 import time
+from pathlib import Path
 
 import streamlit as st
 
 POLL = float(os.environ.get("RACE_POLL", "0.2"))
+if os.environ.get("RACE_FIX") == "1":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from ui.rerun_race import install
+
+    install()
 if "clicks" not in st.session_state:
     st.session_state.clicks = 0
 
