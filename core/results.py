@@ -149,17 +149,20 @@ def compare_rows(keys: list[str], store: Store | None = None) -> list[dict]:
 
 
 def overlay_histories(keys: list[str], store: Store | None = None) -> list[dict]:
-    """Per-epoch rows of the trained runs behind these evaluations, labelled, for overlaid curves."""
+    """Per-epoch rows of the trained runs behind these evaluations, for overlaid curves: each run once (its val and
+    test evaluations share one history), labelled as pickers name it (twins told apart)."""
     store = store or Store()
-    out = []
+    out, seen, labels = [], set(), None
     for key in keys:
         r = store.get(key)
         run = store.get(r.meta["model"]) if r is not None else None
-        if run is None or run.kind != "run":
+        if run is None or run.kind != "run" or run.key in seen:
             continue
+        seen.add(run.key)
+        labels = labels if labels is not None else run_labels(store)
         for h in run.meta["history"]:
-            out.append({"label": run.meta["name"], **{k: h.get(k) for k in ("epoch", "train_loss", "val_loss",
-                                                                             "val_top1")}})
+            out.append({"label": labels.get(run.key, run.meta["name"]),
+                        **{k: h.get(k) for k in ("epoch", "train_loss", "val_loss", "val_top1")}})
     return out
 
 

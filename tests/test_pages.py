@@ -165,6 +165,20 @@ def test_run_labels_tell_twins_apart_by_their_ids(store):
         "run-dddddddd4444": "vit-small · digits"}
 
 
+def test_overlaid_curves_draw_each_run_once_and_tell_twins_apart(store):
+    from core.results import overlay_histories
+
+    meta = {"name": "ResNet-20 trained on Shapes (generated, 64x64) at 32 px", "dataset": "shapes", "val_top1": 0.5,
+            "recipe": {"seed": 0}, "history": [{"epoch": 1, "val_top1": 0.4}, {"epoch": 2, "val_top1": 0.5}]}
+    for run in ("run-aaaaaaaa1111", "run-bbbbbbbb2222"):  # twins: the same name, recipe and seed
+        store.put(run, "run", meta)
+        for split in ("val", "test"):  # the same run picked twice, by two evaluations
+            store.put(f"eval-{run}-{split}", "evaluation", {"model": run, "dataset": "shapes", "split": split})
+    keys = [f"eval-{run}-{split}" for run in ("run-aaaaaaaa1111", "run-bbbbbbbb2222") for split in ("val", "test")]
+    a, b = "ResNet-20 · shapes · 50.0% val · seed 0 · run-aaaa", "ResNet-20 · shapes · 50.0% val · seed 0 · run-bbbb"
+    assert [(r["label"], r["epoch"]) for r in overlay_histories(keys, store)] == [(a, 1), (a, 2), (b, 1), (b, 2)]
+
+
 def test_compare_page_tables_bars_curves_and_csv(fresh_store):
     from core.evaluate import evaluate
     from core.train.loop import train
