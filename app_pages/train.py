@@ -49,6 +49,7 @@ if submitted:
         recipe = Recipe(model=model, dataset=dataset, **settings)
         job = Jobs().submit(TrainJob(recipe))
         st.session_state["train_run"] = recipe.run_id
+        st.session_state["train_job"] = job.id  # Cancel and Resume act on the job just started
         st.toast(f"job {job.id}: {job.state} (run {recipe.run_id})")
     except UserError as e:
         st.error(str(e))

@@ -88,6 +88,20 @@ def test_train_form_submits_a_job_and_draws_its_curves(fresh_store):
     assert states == ["done"]
 
 
+def test_a_new_submission_selects_its_own_job(fresh_store):
+    at = _app("app_pages/train.py")
+    _by_label(at.selectbox, "Architecture").set_value("linear")
+    _by_label(at.selectbox, "Dataset").set_value("digits")
+    ids = []
+    for epochs in (2, 3):  # two recipes: two jobs, both left queued
+        _by_label(at.number_input, "Epochs").set_value(epochs)
+        _by_label(at.button, "Start training").click()
+        at.run()
+        assert not at.exception
+        ids.append(next(j.id for j in Jobs(fresh_store).list() if j.id not in ids))
+        assert _by_label(at.selectbox, "Job").value == ids[-1]  # Cancel acts on the job just started
+
+
 def test_bad_recipe_shows_a_message_not_a_traceback(fresh_store):
     at = _app("app_pages/train.py")
     _by_label(at.selectbox, "Architecture").set_value("linear")
