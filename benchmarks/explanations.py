@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 # benchmarks/, the script's own folder
@@ -36,7 +37,9 @@ from doc_tables import (  # noqa: E402
 from core.bench import cores, cpu_description  # noqa: E402
 from core.demo import DEMO_BUDGET  # noqa: E402
 from core.explain.faithfulness import SUBSTRATES  # noqa: E402
+from core.explain.layers import default_layer, default_token_layer  # noqa: E402
 from core.explain.scores import METRICS, SCORED, faithfulness_rows, settings  # noqa: E402
+from core.predict import load_for_prediction  # noqa: E402
 
 NOTES = ROOT / "benchmarks" / "explanations_notes.md"  # the reading of these figures, appended to the doc
 MODELS = ARENA_MODELS
@@ -47,6 +50,37 @@ NAMES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CA
 
 def ci(mean, half) -> str:
     return "-" if mean is None else num(mean) + (f" ± {half:.3f}" if half is not None else "")
+
+
+CAMS = ("gradcam", "gradcam++", "scorecam", "eigencam")
+
+
+def hybrid_layers(measured: dict, images: int) -> list[str]:
+    """A section: each hybrid's CAMs at its default layer (the last conv stage) against its last token layer (the
+    one a ViT's CAMs read, `core.explain.layers.default_token_layer`), on the same images."""
+    body = []
+    for model, (run_id, _, rows) in measured.items():
+        if rows[0]["family"] != "hybrid":
+            continue
+        loaded = load_for_prediction(run_id, "shapes")
+        x = loaded.preprocess(np.zeros((32, 32, 3), np.uint8))
+        conv, tokens = default_layer(loaded, x), default_token_layer(loaded, x)
+        at_conv = {x["method"]: x for x in rows}
+        at_tokens = {x["method"]: x for x in faithfulness_rows(run_id, "shapes", CAMS, "val", limit=images,
+                                                                layer=tokens)}
+        for m in CAMS:
+            a, b = at_conv[m], at_tokens[m]
+            body.append([model, NAMES[m], *(f"`{x['layer'] or conv}`: {ci(x['insertion_auc'], x['insertion_auc_ci95'])}"
+                                            f" / {ci(x['road_morf'], x['road_morf_ci95'])}" for x in (a, b))])
+    if not body:
+        return []
+    return ["## The hybrids' CAMs: the last conv stage or the last token layer?", "",
+            "A hybrid's CAMs read its last conv stage by default (above). The other choice is the layer a ViT's CAMs "
+            "read: its last token layer whose patch tokens reach the class score. Both on the same images, "
+            f"`python -m core explain --model RUN --dataset shapes --split val --limit {images} --method "
+            f"{','.join(CAMS)} --layer LAYER --score`; insertion AUC (higher is better) / ROAD MoRF (lower is "
+            "better), mean ± 95% interval over the images.", "",
+            *table(["model", "method", "last conv stage", "last token layer"], body)]
 
 
 def main() -> None:
@@ -112,6 +146,7 @@ def main() -> None:
         lines += table(["method", "deletion AUC", "vs random", "insertion AUC", "vs random", "ROAD MoRF",
                         "ROAD LeRF", "s / image"], body)
         computed += sum(x.get("seconds", 0) for x in rows if "error" not in x)
+    lines += hybrid_layers(measured, args.images)
     best = []
     for model, (_, r, rows) in measured.items():
         mine = [x for m, _, _, x in summary if m == model]
