@@ -393,7 +393,9 @@ def _explanations(c: Compared, evs: dict, classes: list[str], store: Store, *, i
         truth = classes[int(first.predictions.y_true[row])]
         cells = [f'<div><img alt="image {idx}" src="{png_uri(enlarge(img))}">image #{idx}<br>'
                  f"true: {_e(truth)}</div>"]
-        for got in explain_many(models, img, method, precision=c.metas[c.keys[0]].precision):
+        for key, model in zip(c.keys, models):  # each model predicts at its own evaluation's precision
+            precision = c.metas[key].precision
+            [got] = explain_many([model], img, method, precision=precision)
             if got.explanation is None or got.explanation.heatmap is None:
                 cells.append(f"<div>{_e(got.name)}<br><span class=note>{_e(got.error or 'no map')}</span></div>")
                 continue
@@ -401,14 +403,15 @@ def _explanations(c: Compared, evs: dict, classes: list[str], store: Store, *, i
             label, p = x.top5[0]
             picture = png_uri(enlarge(overlay(x.image, x.heatmap)))
             cells.append(f'<div><img alt="{_e(got.name)}" src="{picture}">'
-                         f"{_e(got.name)}<br>says {_e(label)} ({p:.0%})</div>")
+                         f"{_e(got.name)}<br>says {_e(label)} ({p:.0%}, {_e(precision)})</div>")
         rows_html.append(f'<div class=cams style="grid-template-columns: repeat({cols}, 1fr)">{"".join(cells)}</div>')
     what = ("images where the models disagree first" if (~agree).any() else "the split's first images (the models "
             "agree on every image)")
     cmds = [f"python -m core explain --model {shlex.quote(c.metas[k].model)} --image IMAGE --method {method} "
-            f"--dataset {shlex.quote(c.dataset)}" for k in c.keys]
-    body = (f"<p>{_e(method)} of each model for its own top-1 class, on {what}. Warm colours: where the map says the "
-            f"evaluation's class evidence is.</p>" + "".join(rows_html)
+            f"--dataset {shlex.quote(c.dataset)} --precision {c.metas[k].precision}" for k in c.keys]
+    body = (f"<p>{_e(method)} of each model for its own top-1 class (predicted at the precision of the model's "
+            f"evaluation; the maps are fp32), on {what}. Warm colours: where the map says the class evidence "
+            "is.</p>" + "".join(rows_html)
             + provenance(c, store, commands=cmds, extra={"images": f"#{', #'.join(str(int(index[r])) for r in order)} "
                                                                    f"of {_e(c.dataset)}/{_e(c.split)}"}))
     return Section("explanations", "Explanations side by side", body)

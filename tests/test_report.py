@@ -115,6 +115,17 @@ def test_every_figure_says_what_produced_it_and_its_commands_reproduce_it(lab, r
     assert got["cached"] is True and got["top1"] == load_evaluation(keys[0], store).meta.top1
 
 
+def test_each_models_explanation_predicts_at_its_own_evaluations_precision(lab):
+    store, runs, keys = lab
+    bf16 = evaluate(runs[0], "shapes", "val", limit=VAL, store=store, precision="bf16").key
+    section = _section(build_report(compared_from_keys([bf16, keys[1]], store), store=store, images=1).html(),
+                       "explanations")
+    says = re.findall(r"says [^<]* \((\d+)%, (fp32|bf16)\)", section)
+    assert [p for _, p in says] == ["bf16", "fp32"]  # one image: the first model's cell, then the second's
+    assert f"--model {runs[0]} --image IMAGE --method gradcam --dataset shapes --precision bf16" in section
+    assert f"--model {runs[1]} --image IMAGE --method gradcam --dataset shapes --precision fp32" in section
+
+
 def test_the_summary_says_what_was_held_equal_and_what_was_not(report):
     summary = _section(report[1], "summary")
     held, _, differs = summary.partition("Not held equal")
