@@ -96,7 +96,8 @@ def confusion_matrix(cells: pd.DataFrame, order: list[str], *, value: str, what:
     cells["shade"] = (cells[value] / top_right).where(cells["correct"], -cells[value] / top_wrong)
     columns = order + (["(outside the dataset)"] if (cells["pred_name"] == "(outside the dataset)").any() else [])
     cells = cells[(cells["count"] > 0) | cells["correct"]]  # fewer marks: 200 x 200 stays fast
-    side = max(4, min(36, 900 // max(len(order), 1)))
+    n = max(len(order), 1)
+    side = max(3, min(36, 700 // n), 160 // n)  # square cells; a few classes still get a matrix 160 px across
     labels = alt.Axis(labels=side >= 10)
     pick = alt.selection_point(name="cell", fields=["true", "pred"], on="click", clear="dblclick")
     return (alt.Chart(cells).mark_rect(stroke="white", strokeWidth=0.5 if side >= 10 else 0)
@@ -110,7 +111,9 @@ def confusion_matrix(cells: pd.DataFrame, order: list[str], *, value: str, what:
                               alt.Tooltip("count", title="images"),
                               alt.Tooltip("row_share", title="share of row", format=".1%")])
              .add_params(pick)
-             .properties(width=side * len(columns), height=side * len(order))
+             # "pad": width and height are the cells' area and the axes' labels come on top. Streamlit's default,
+             # "fit" within the height, left 2 classes with long names a matrix a few pixels high
+             .properties(width=side * len(columns), height=side * len(order), autosize=alt.AutoSizeParams(type="pad"))
              .configure_view(fill="#f4f4f4"))
 
 

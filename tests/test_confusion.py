@@ -116,3 +116,19 @@ def test_csv_export_neutralises_formulas_but_not_numbers():
     back = list(csv.DictReader(io.StringIO(csv_bytes(rows).decode())))
     assert back[0]["label"] == "'=HYPERLINK(\"http://x\")" and back[0]["model"] == "'@SUM(A1)" and back[0]["note"] == "'+1"
     assert back[0]["kappa"] == "-0.12" and back[1]["label"] == "resnet20" and back[1]["model"] == "'-cmd"
+
+
+@pytest.mark.parametrize("n, side", [(2, 80), (10, 36), (200, 3)])
+def test_the_matrix_has_square_cells_and_its_labels_outside_its_size(n, side):
+    """Width and height are the cells' area ("pad"), so long labels cannot squeeze 2 classes to a few pixels (they
+    did under Streamlit's default "fit"); a few classes still get 160 px, many at least 3 px a cell."""
+    import pandas as pd
+
+    from core.figures import confusion_matrix
+
+    names = [f"a class with a long name {i}" for i in range(n)]
+    ev = _ev(list(range(n)), list(range(n)), num_classes=n)
+    spec = confusion_matrix(pd.DataFrame(confusion_cells(ev, names, list(range(n)), "all")), names,
+                            value="count").to_dict()
+    assert spec["width"] == spec["height"] == side * n
+    assert spec["autosize"] == {"type": "pad"}

@@ -27,7 +27,8 @@ def accuracy_vs_speed(rows: list[dict], front: list[dict], *, key: str) -> None:
 def confusion_chart(cells, order: list[str], *, value: str, key: str, what: str = "class") -> list[dict]:
     """A clickable confusion matrix (figures.confusion_matrix). Returns the selected cells (dicts with "true" and
     "pred"), or []."""
-    event = st.altair_chart(figures.confusion_matrix(cells, order, value=value, what=what), on_select="rerun", key=key)
+    event = st.altair_chart(figures.confusion_matrix(cells, order, value=value, what=what), on_select="rerun", key=key,
+                            width="content")  # its own size: square cells, not stretched to the column
     return (event.selection.get("cell") if event and event.selection else None) or []
 
 
