@@ -8,7 +8,6 @@ end, and with it none may.
 """
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,28 +16,18 @@ from chromium import FLAGS, chromium
 
 from core.settings import REPO_ROOT
 
-BENCH = REPO_ROOT / "benchmarks"
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+import fragment_race  # noqa: E402  (benchmarks/: the repro's server, as its benchmark starts it)
+
 SHOWN_WITHIN = 10.0
 
 
 @contextlib.contextmanager
 def _race_app(fix: bool):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = os.environ | {"RACE_POLL": "0.2", "RACE_FIX": str(int(fix)), "RACE_EVENT_DELAY": "0.3"}
-    server = subprocess.Popen([sys.executable, str(BENCH / "fragment_race_server.py"), "run",
-                               str(BENCH / "fragment_race_app.py"), "--server.headless", "true", "--server.port",
-                               str(port), "--server.address", "127.0.0.1"],
-                              cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(120):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.5)
+    """The repro's app served as benchmarks/fragment_race.py serves it: polling every 0.2 s, events 0.3 s late."""
+    server, url = fragment_race.serve(poll=0.2, fix=fix, delay=0.3)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         server.kill()
         server.wait(timeout=30)
