@@ -1,10 +1,10 @@
 """The fragment race of docs/reliability.md and its fix (ui/rerun_race.py), in a real Streamlit server and Chromium.
 
 The race needs a fragment's rerun to reach the server in the milliseconds after a page run ended and before the
-server's event loop handled that run's last events; under a crowd it struck 14 uploads in 320. Here the server hands
-every script event to its event loop 0.3 s late (benchmarks/fragment_race_server.py: a busy server, made
-deterministic) while a sidebar fragment polls every 0.2 s, so without the fix every upload's page run loses its
-end, and with it none may.
+server's event loop handled that run's last events; under 16 sessions it struck 5 to 15 uploads in 320. Here the
+server hands every script event to its event loop 0.3 s late (benchmarks/fragment_race_server.py: a busy server,
+made deterministic) while a sidebar fragment polls every 0.2 s, so without the fix every upload's page run loses
+its end, and with it none may.
 """
 import contextlib
 import os
