@@ -7,8 +7,9 @@ that loop in the moment after the runner's script ended on its own but before th
 queued events, `AppSession.request_rerun` finds the runner stopped and starts a new one at once. The old runner is
 no longer current, so `_handle_scriptrunner_event_on_event_loop` drops every event it still had queued: the run's
 last elements and its `script_finished` never reach the browser, which keeps the previous run's elements with the
-script idle. Measured with `benchmarks/fragment_race.py`: 14 of 320 uploads lost under 16 sessions with a
-fragment polling every 0.2 s; every one is a full run whose last events were dropped this way.
+script idle. Measured with `benchmarks/fragment_race.py` (16 sessions, a fragment polling every 0.2 s): 5 to 15
+of 320 uploads lost from run to run; in a run whose server logged the dropped events, each of the 7 lost uploads
+had its result among them. With this fix: 0 of 640 steps lost, and no run's events dropped.
 
 The fix: a fragment's rerun that finds the current runner finished waits (on the event loop, a few milliseconds at
 a time) until that runner's queued events, its SHUTDOWN last, have been handled, then goes on as Streamlit would:
@@ -29,6 +30,7 @@ GIVE_UP_SECONDS = 5.0  # after this the old runner is taken as gone: Streamlit's
 
 
 def installed() -> bool:
+    """Whether this process's AppSession carries the fix."""
     from streamlit.runtime.app_session import AppSession  # lazy: importing this module must not start streamlit
 
     return getattr(AppSession._create_scriptrunner, "_waits_for_finished_runner", False)
@@ -36,7 +38,8 @@ def installed() -> bool:
 
 def install() -> bool:
     """Patch AppSession once per process; True when the fix is active."""
-    from streamlit.runtime import app_session  # lazy: see installed()
+    import streamlit  # lazy: see installed()
+    from streamlit.runtime import app_session
 
     session = app_session.AppSession
     original = getattr(session, "_create_scriptrunner", None)
@@ -45,7 +48,7 @@ def install() -> bool:
     needed = ("request_rerun", "has_fragment", "_handle_scriptrunner_event_on_event_loop")
     if not all(hasattr(session, name) for name in needed):
         _log.warning("Streamlit %s lacks the parts ui.rerun_race patches; its fragment race is not fixed",
-                     app_session.__name__)
+                     streamlit.__version__)
         return False
 
     def create_scriptrunner(self, initial_rerun_data, *args, **kwargs):
