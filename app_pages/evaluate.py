@@ -15,7 +15,7 @@ st.caption("Each model x dataset pair is a background job; a pair already in the
               "This deployment offers the models and datasets listed."))
 
 with st.form("evaluate"):
-    models = model_select("Models", multi=True, pretrained=True,
+    models = model_select("Models", multi=True, pretrained=True, key="eval_models",  # kept when a run joins them
                           help_typed="scratch architectures, trained runs, pretrained Hub ids, torchvision:NAME, "
                                      "timm:NAME, or a local model folder",
                           help_hosted="scratch architectures, trained runs and pretrained ids")

@@ -33,13 +33,15 @@ elif hosted:
 with st.form("recipe"):
     c1, c2 = st.columns(2)
     with c1:
-        model = model_select("Architecture", default="resnet20",
+        # keyed: a finished run joins the options, and an unkeyed selectbox would start over at its default
+        model = model_select("Architecture", default="resnet20", key="train_model",
                              help_typed="a scratch architecture, or type a pretrained id, local folder or run id "
                                         "(it gets a new head for the dataset's classes)",
                              help_hosted="a scratch architecture, a trained run or a pretrained id (it gets a new "
                                          "head for the dataset's classes)")
     with c2:
-        dataset = dataset_select("Dataset", help_typed="an embedded dataset, or type a folder path")
+        dataset = dataset_select("Dataset", key="train_dataset",
+                                 help_typed="an embedded dataset, or type a folder path")
     settings = recipe_widgets(DEFAULTS, limits)
     submitted = st.form_submit_button("Start training", type="primary", disabled=hosted and not limits.enabled,
                                       help="queues a background job; the same recipe twice is one run")

@@ -102,6 +102,24 @@ def test_a_new_submission_selects_its_own_job(fresh_store):
         assert _by_label(at.selectbox, "Job").value == ids[-1]  # Cancel acts on the job just started
 
 
+def test_the_recipe_form_keeps_its_picks_when_a_finished_run_joins_the_model_list(fresh_store):
+    at = _app("app_pages/train.py")
+    _by_label(at.selectbox, "Architecture").set_value("linear")
+    _by_label(at.selectbox, "Dataset").set_value("digits")
+    _by_label(at.number_input, "Epochs").set_value(1)
+    _by_label(at.button, "Start training").click()
+    at.run()
+    jobs = Jobs(fresh_store)
+    [job] = jobs.list()
+    if jobs.claim(job.id) is not None:
+        jobs.run(jobs.get(job.id))
+    assert _wait_inactive(jobs, job.id) == "done"
+    at.run()  # the run is now one of the Architecture options
+    arch = _by_label(at.selectbox, "Architecture")
+    assert any(o.startswith("Linear (softmax regression) · digits") for o in arch.options)  # the finished run
+    assert arch.value == "linear" and _by_label(at.selectbox, "Dataset").value == "digits"
+
+
 def test_bad_recipe_shows_a_message_not_a_traceback(fresh_store):
     at = _app("app_pages/train.py")
     _by_label(at.selectbox, "Architecture").set_value("linear")
