@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import logging
 
+import streamlit
+from streamlit.runtime import app_session
+
 _log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 0.005  # how often a waiting fragment rerun looks again
@@ -31,16 +34,11 @@ GIVE_UP_SECONDS = 5.0  # after this the old runner is taken as gone: Streamlit's
 
 def installed() -> bool:
     """Whether this process's AppSession carries the fix."""
-    from streamlit.runtime.app_session import AppSession  # lazy: importing this module must not start streamlit
-
-    return getattr(AppSession._create_scriptrunner, "_waits_for_finished_runner", False)
+    return getattr(app_session.AppSession._create_scriptrunner, "_waits_for_finished_runner", False)
 
 
 def install() -> bool:
     """Patch AppSession once per process; True when the fix is active."""
-    import streamlit  # lazy: see installed()
-    from streamlit.runtime import app_session
-
     session = app_session.AppSession
     original = getattr(session, "_create_scriptrunner", None)
     if original is None or getattr(original, "_waits_for_finished_runner", False):
