@@ -77,7 +77,9 @@ def jobs_and_curves() -> None:
     default = st.session_state.get("train_run")
     run_id = st.selectbox("Run", list(options), format_func=lambda r: f"{r}: {options[r]}", help="whose curves to draw",
                           index=list(options).index(default) if default in options else 0,
-                          key=f"train_curves_run-{default}")  # a new submission selects its own run
+                          # a new submission selects its own run; a new widget once it finishes, whose label then
+                          # becomes the run's name (the browser keeps a label it was sent while the key stays)
+                          key=f"train_curves_run-{default}-{default in finished}")
     history = run_history(run_id)
     if history:
         training_curves(history, key=f"curves-{run_id}")
@@ -97,7 +99,9 @@ def job_list(rows: list[dict]) -> None:
                                                width="medium"),
     })
     c1, c2, c3 = st.columns([3, 1, 1])
-    labels = {r["id"]: f"job {r['id']} - {r['state']} - {r['title']}" for r in rows}
+    # no state in the labels: a selectbox's label travels as its value, and the browser would keep showing the
+    # state its job had when picked (the table above shows the state)
+    labels = {r["id"]: f"job {r['id']} - {r['title']}" for r in rows}
     job_id = c1.selectbox("Job", list(labels), format_func=labels.get, key="train_job",
                           help="the job Cancel and Resume act on")
     row = next(r for r in rows if r["id"] == job_id)

@@ -111,10 +111,12 @@ def test_the_recipe_form_keeps_its_picks_when_a_finished_run_joins_the_model_lis
     at.run()
     jobs = Jobs(fresh_store)
     [job] = jobs.list()
+    queued = _by_label(at.selectbox, "Job").options
     if jobs.claim(job.id) is not None:
         jobs.run(jobs.get(job.id))
     assert _wait_inactive(jobs, job.id) == "done"
     at.run()  # the run is now one of the Architecture options
+    assert _by_label(at.selectbox, "Job").options == queued  # labels the browser shows do not go stale
     arch = _by_label(at.selectbox, "Architecture")
     assert any(o.startswith("Linear (softmax regression) · digits") for o in arch.options)  # the finished run
     assert arch.value == "linear" and _by_label(at.selectbox, "Dataset").value == "digits"
