@@ -247,8 +247,40 @@ def main() -> None:
         head += ["## Targets", "", "| target | measured | |", "|---|---|---|"]
         head += [f"| {a} | {b} | {c} |" for a, b, c in doc.targets] + [""]
     out = Path(args.out)
-    out.write_text("\n".join(head + doc.lines) + "\n" + ("\n" + NOTES if not args.only else ""))
+    if args.only and out.exists():  # the doc as it was, with only these sections and their targets measured anew
+        note = (f"Sections re-measured on {time.strftime('%Y-%m-%d')} with `--only {' --only '.join(args.only)}` "
+                f"({(time.perf_counter() - t0) / 60:.0f} minutes): " + ", ".join(
+                    line[3:] for line in doc.lines if line.startswith("## ")) + ".")
+        out.write_text(splice(out.read_text(), doc, note))
+    else:
+        out.write_text("\n".join(head + doc.lines) + "\n" + ("\n" + NOTES if not args.only else ""))
     print(f"wrote {out}")
+
+
+def splice(old: str, doc: Doc, note: str) -> str:
+    """`old` with each of `doc`'s sections (from its "## " heading) in place of the section of the same heading,
+    each of `doc`'s targets in place of its row, and `note` at the end of the preamble."""
+    new_sections: dict[str, list[str]] = {}
+    for line in doc.lines:
+        if line.startswith("## "):
+            new_sections[line] = []
+        new_sections[next(reversed(new_sections))].append(line)
+    lines = old.rstrip("\n").split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith("## "))
+    out = [line for line in lines[:start] if not line.startswith("Sections re-measured on ")]
+    out[-1:] = [note, ""] if out and out[-1] == "" else [*out[-1:], note, ""]
+    skipping = False
+    for line in lines[start:]:
+        if line.startswith("## "):
+            skipping = line in new_sections
+            out += new_sections.get(line, []) if skipping else []
+        if skipping:
+            continue
+        for what, measured, met in doc.targets:
+            if line.startswith(f"| {what} |"):
+                line = f"| {what} | {measured} | {met} |"
+        out.append(line)
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":
