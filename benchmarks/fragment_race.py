@@ -10,14 +10,13 @@ loop S seconds late (a busy server), so that the race strikes on most runs.
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from load_sessions import free_port  # benchmarks/: the crowd benchmark's
+from load_sessions import free_port, wait_healthy  # benchmarks/: the crowd benchmark's
 from playwright.async_api import async_playwright
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -71,13 +70,9 @@ def serve(poll: float, fix: bool, delay: float = 0.0, trace: str = "") -> tuple[
                               env=os.environ | {"RACE_POLL": str(poll), "RACE_FIX": str(int(fix)),
                                                 "RACE_EVENT_DELAY": str(delay), "RACE_TRACE": trace},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(120):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.5)
-    return server, f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url)
+    return server, url
 
 
 async def run(url: str, sessions: int, steps: int) -> list:

@@ -443,6 +443,17 @@ async def drive(url: str, images: list[tuple[str, bytes]], expect, args, on_phas
     return {"warm-up": [warm], "alone": [alone], "crowd": crowd, "crowd_wall": crowd_wall}
 
 
+def wait_healthy(url: str, tries: int = 240) -> bool:
+    """Whether the Streamlit server at `url` answers its health check within `tries` half-second waits."""
+    for _ in range(tries):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
 def start_server(tmp: Path, env: dict, ttl: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
@@ -451,12 +462,8 @@ def start_server(tmp: Path, env: dict, ttl: int) -> tuple[subprocess.Popen, str]
     with open(tmp / "server.log", "wb") as log:
         server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return server, url
-        except OSError:
-            time.sleep(0.5)
+    if wait_healthy(url):
+        return server, url
     os.killpg(server.pid, signal.SIGTERM)
     raise SystemExit(f"the server did not start; see {tmp / 'server.log'}")
 

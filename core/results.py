@@ -152,18 +152,15 @@ def overlay_histories(keys: list[str], store: Store | None = None) -> list[dict]
     """Per-epoch rows of the trained runs behind these evaluations, for overlaid curves: each run once (its val and
     test evaluations share one history), labelled as pickers name it (twins told apart)."""
     store = store or Store()
-    out, seen, labels = [], set(), None
+    runs = {}  # run id -> its record, in the order the evaluations name them
     for key in keys:
         r = store.get(key)
         run = store.get(r.meta["model"]) if r is not None else None
-        if run is None or run.kind != "run" or run.key in seen:
-            continue
-        seen.add(run.key)
-        labels = labels if labels is not None else run_labels(store)
-        for h in run.meta["history"]:
-            out.append({"label": labels.get(run.key, run.meta["name"]),
-                        **{k: h.get(k) for k in ("epoch", "train_loss", "val_loss", "val_top1")}})
-    return out
+        if run is not None and run.kind == "run":
+            runs.setdefault(run.key, run)
+    labels = run_labels(store) if runs else {}
+    return [{"label": labels[k], **{m: h.get(m) for m in ("epoch", "train_loss", "val_loss", "val_top1")}}
+            for k, run in runs.items() for h in run.meta["history"]]
 
 
 @dataclass(frozen=True)
