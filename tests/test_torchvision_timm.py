@@ -309,6 +309,21 @@ def test_timm_local_dir(tmp_path, jpegs, hf_offline, connections, arch, family):
     assert connections == []
 
 
+def test_a_timm_folder_named_by_its_path_alone_is_built_by_timm(tmp_path, hf_offline, connections):
+    """`--model DIR` for a folder timm's save_for_hf wrote (what the offline message tells users to make), without
+    the `timm:local-dir:` prefix: timm builds it. transformers' TimmWrapper, which read such folders before, failed
+    with a TypeError (num_classes given twice) that reached the user as a traceback."""
+    from timm.models import save_for_hf
+
+    m = _timm_model("test_resnet")
+    save_for_hf(m, str(tmp_path / "r"), safe_serialization=True)
+    model = create_model(str(tmp_path / "r"))
+    assert _same_weights(m, model.module)
+    assert model.source == "local" and model.id == str((tmp_path / "r").resolve()) and model.family == "cnn"
+    assert len(model.labels) == 1000 and model.labels.wnids[0] == "n01440764"
+    assert connections == []
+
+
 def test_timm_folder_with_only_pickles_is_refused(tmp_path):
     from timm.models import save_for_hf
 

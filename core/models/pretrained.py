@@ -71,8 +71,9 @@ def load_local(path: Path) -> LoadedModel:
     if (path / "config.json").is_file():
         try:
             return _load_hf(str(path), source="local")
-        # ValueError: a config transformers does not recognise; RuntimeError: weights of the wrong shapes
-        except (OSError, ValueError, KeyError, RuntimeError) as e:
+        # ValueError: a config transformers does not recognise; RuntimeError: weights of the wrong shapes;
+        # TypeError: a config whose arguments its model class does not take
+        except (OSError, ValueError, KeyError, RuntimeError, TypeError) as e:
             raise ModelError(f"{path} is not a loadable model folder: {_first_line(e)}") from None
     raise ModelError(f"{path} is not a model folder: it has no config.json (save_pretrained form expected)")
 

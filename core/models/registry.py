@@ -15,7 +15,7 @@ from core.models.heads import with_new_head
 from core.models.reference import ModelKind, ModelRef, resolve
 from core.models.scratch import build_scratch
 from core.models.spec import InputShape, input_shape_for
-from core.models.timm_models import load_timm
+from core.models.timm_models import LOCAL_PREFIX, is_timm_folder, load_timm
 from core.models.torchvision_models import load_torchvision
 from core.models.trained import WEIGHTS, read_run, run_folder
 from core.models.weights import load_tensors
@@ -42,6 +42,9 @@ def create_model(ref: str | ModelRef, dataset: "Dataset | None" = None, *, seed:
     if ref.kind is ModelKind.TRAINED:
         return load_trained(ref, store)
     if ref.kind is ModelKind.LOCAL:
+        if is_timm_folder(ref.folder):  # timm's save_for_hf form: timm builds it (is_timm_folder says why)
+            folder = ref.folder.resolve()
+            return dataclasses.replace(load_timm(LOCAL_PREFIX + str(folder)), id=str(folder), source="local")
         return pretrained.load_local(ref.folder)
     return pretrained.load_hub(ref.name)
 

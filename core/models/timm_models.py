@@ -14,6 +14,7 @@ refused, never unpickled. Offline: `core.models.pretrained.hub_reachable()` deci
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -152,6 +153,17 @@ def labels_for(module) -> LabelSpace:
             return LabelSpace(names=[info.index_to_description(i) for i in range(n)],
                               wnids=[info.index_to_label_name(i) for i in range(n)], assumed=assumed)
     return LabelSpace(names=[f"class {i}" for i in range(n)])
+
+
+def is_timm_folder(folder: Path) -> bool:
+    """True for a folder in timm's `save_for_hf` form: a config.json naming a timm `architecture`, without the
+    `model_type` that transformers' own configs carry. transformers reads such a folder through its TimmWrapper,
+    which passes `num_classes` twice when timm wrote `model_args` (transformers 5.x, timm 1.0): timm builds it."""
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "architecture" in config and "model_type" not in config
 
 
 def _check_local_dir(folder: Path) -> Path:
