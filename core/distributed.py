@@ -2,7 +2,9 @@
 
 `torchrun --nproc-per-node N -m core train|evaluate ...` starts N copies of the CLI with RANK, WORLD_SIZE,
 LOCAL_RANK and a rendezvous in the environment. `setup()` joins them into one process group (NCCL on CUDA, gloo on
-the CPU), each process on its own GPU. A plain process has world size 1 and everything here is a no-op.
+the CPU), each process on its own GPU. A plain process has world size 1 and everything here is a no-op. As in
+torchvision's references, one process under torchrun is distributed too (a group of one): that is how a machine
+with one GPU runs the NCCL, DistributedDataParallel and SyncBatchNorm path (tests/test_cuda.py).
 
 Shards never repeat an image: `batch_shard` deals whole batches round-robin (evaluation: every image scored once,
 in the batches a single process would form, so the numbers are the same bit for bit), and `step_shard` splits each
@@ -46,8 +48,18 @@ def world() -> World:
 
 
 def launched() -> bool:
-    """True under torchrun with more than one process."""
-    return int(os.environ.get("WORLD_SIZE", 1)) > 1
+    """True under torchrun, one process included, or any launcher that sets the env:// rendezvous (RANK,
+    WORLD_SIZE, MASTER_ADDR, MASTER_PORT), as torchvision's `init_distributed_mode` reads it."""
+    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
+
+
+def joined() -> bool:
+    """True once this process is in a process group (after `setup()` under a launcher)."""
+    try:
+        import torch.distributed as dist  # lazy: see world()
+    except ImportError:
+        return False
+    return dist.is_available() and dist.is_initialized()
 
 
 def setup(device: str) -> str:
@@ -79,7 +91,7 @@ def teardown() -> None:
 
 
 def barrier() -> None:
-    if world().size > 1:
+    if joined():
         import torch.distributed as dist  # lazy: see world()
 
         dist.barrier()
@@ -87,7 +99,7 @@ def barrier() -> None:
 
 def broadcast(obj, src: int = 0):
     """`obj` from rank `src` on every rank (pickled: small things only)."""
-    if world().size == 1:
+    if not joined():
         return obj
     import torch.distributed as dist  # lazy: see world()
 
@@ -99,7 +111,7 @@ def broadcast(obj, src: int = 0):
 def gather(obj) -> list | None:
     """Every rank's `obj`, in rank order, on rank 0 (None elsewhere); [obj] in a plain process."""
     w = world()
-    if w.size == 1:
+    if not joined():
         return [obj]
     import torch.distributed as dist  # lazy: see world()
 
@@ -111,7 +123,7 @@ def gather(obj) -> list | None:
 def all_gather(obj) -> list:
     """Every rank's `obj`, in rank order, on every rank (pickled: small things only)."""
     w = world()
-    if w.size == 1:
+    if not joined():
         return [obj]
     import torch.distributed as dist  # lazy: see world()
 
@@ -122,7 +134,7 @@ def all_gather(obj) -> list:
 
 def all_sum(values: list[float]) -> list[float]:
     """The sum over ranks of each number, on every rank, in float64."""
-    if world().size == 1:
+    if not joined():
         return list(values)
     import torch  # lazy: see world()
     import torch.distributed as dist  # lazy: see world()
@@ -136,7 +148,7 @@ def all_sum(values: list[float]) -> list[float]:
 
 def broadcast_buffers(module) -> None:
     """Rank 0's buffers (BatchNorm's running statistics) on every rank, as DDP does before each forward."""
-    if world().size == 1:
+    if not joined():
         return
     import torch.distributed as dist  # lazy: see world()
 

@@ -28,12 +28,17 @@ from core.train.runs import run_history
 TOLERANCE = 1e-6  # fp32: the two gradients of a batch are summed in another order (half + half vs one sum)
 
 
-def torchrun(n: int, *args: str, store: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """`torchrun --standalone --nproc-per-node n -m core ARGS` in `store`; n = 1: a plain `python -m core` (forked
-    from the tests' preloaded server, tests/core_process.py)."""
-    env = os.environ | {"CNNVIT_CACHE_DIR": str(store), "CNNVIT_DEVICE": "cpu"}
-    if n == 1:
+def torchrun(n: int, *args: str, store: Path, timeout: float = 300, plain: bool | None = None,
+             device: str = "cpu") -> subprocess.CompletedProcess:
+    """`torchrun --standalone --nproc-per-node n -m core ARGS` in `store`, one thread a process. Plain (by default
+    for n = 1): `python -m core`, forked from the tests' preloaded server (tests/core_process.py); plain=True: a
+    new `python -m core` with one thread, as torchrun's processes have."""
+    env = os.environ | {"CNNVIT_CACHE_DIR": str(store), "CNNVIT_DEVICE": device}
+    if plain is None and n == 1:
         return run_core(*args, cwd=REPO_ROOT, env=env)
+    if plain:
+        return subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO_ROOT,
+                              env=env | {"OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=timeout)
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}"]
     return subprocess.run([*launch, "-m", "core", *args], cwd=REPO_ROOT, env=env | {"OMP_NUM_THREADS": "1"},
                           capture_output=True, text=True, timeout=timeout)
@@ -93,6 +98,37 @@ def test_training_on_two_processes_equals_one_within_fp32_tolerance(tmp_path):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5) and a["val_top1"] == b["val_top1"]
     digest = [Store(tmp_path / f"w{n}").get(r["run_id"]).meta["data_digest"] for n, r in ((1, r1), (2, r2))]
     assert digest[0] == digest[1]  # the same images in the same order
+
+
+def test_one_process_under_torchrun_is_a_group_of_one_and_equals_a_plain_process_bit_for_bit(tmp_path):
+    """As in torchvision's references, torchrun with one process runs the distributed path (process group, DDP,
+    sharding, gathers): what a one-GPU machine runs to check NCCL (tests/test_cuda.py). A group of one sums
+    nothing, so every weight and figure is the plain process's, bit for bit."""
+    train = ("train", "--model", "linear", "--dataset", "shapes", "--epochs", "2", "--limit", "96", "--val-limit",
+             "40", "--batch-size", "16", "--augment", "flip", "--no-amp", "--json")
+    plain, group = (torchrun(1, *train, store=tmp_path / f"t{p}", plain=p) for p in (True, False))
+    assert plain.returncode == 0 and group.returncode == 0, (plain.stderr[-2000:], group.stderr[-2000:])
+    r1, r2 = json.loads(plain.stdout), json.loads(group.stdout)
+    assert r1["run_id"] == r2["run_id"]  # world size 1 either way: the same recipe
+    h1, h2 = (Store(tmp_path / f"t{p}").get(r1["run_id"]).meta["history"] for p in (True, False))
+    assert [h["backend"] for h in h1] == [None, None]
+    assert [h["backend"] for h in h2] == ["gloo", "gloo"]  # it did run as DDP
+    assert all(h["allreduce_bytes_per_step"] > 0 for h in h2)  # and all-reduced its gradients
+    w1, w2 = weights(tmp_path / "tTrue", r1["run_id"]), weights(tmp_path / "tFalse", r2["run_id"])
+    for k in w1:
+        torch.testing.assert_close(w2[k], w1[k], rtol=0, atol=0, msg=k)
+    assert abs(w1["1.weight"]).max() > 0.01  # the weights moved: the comparison is not of the initial ones
+    for a, b in zip(h1, h2):
+        for k in ("train_loss", "train_top1", "val_loss", "val_top1", "data_digest"):
+            assert a[k] == b[k], k
+    evaluate = ("evaluate", "--model", "resnet20", "--dataset", "shapes", "--split", "val", "--limit", "37",
+                "--batch-size", "16", "--precision", "fp32", "--json")
+    plain, group = (torchrun(1, *evaluate, store=tmp_path / f"e{p}", plain=p) for p in (True, False))
+    assert plain.returncode == 0 and group.returncode == 0, (plain.stderr[-2000:], group.stderr[-2000:])
+    e1, e2 = json.loads(plain.stdout), json.loads(group.stdout)
+    assert e1["world_size"] == e2["world_size"] == 1 and e1["n"] == e2["n"] == 37
+    for k in ("top1", "top5", "nll", "ece"):
+        assert e1[k] == e2[k], k
 
 
 @pytest.mark.slow  # 25 s for a bound the README states; `pytest -m slow tests/test_distributed.py` checks it

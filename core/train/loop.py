@@ -102,14 +102,16 @@ class _Trainer:
         self.world = distributed.world()
         self.module = model.module.to(dev)
         self.ddp = None
+        self.backend = None  # the process group's backend under torchrun: nccl or gloo
         self.sent = {"bytes": 0}  # gradient bytes this rank handed to all-reduce (docs/scaling.md)
-        if self.world.size > 1:
+        if distributed.joined():  # under torchrun, one process included (a group of one: core/distributed.py)
             if dev.startswith("cuda"):
                 self.module = nn.SyncBatchNorm.convert_sync_batchnorm(self.module)
                 model.module = self.module
             self.ddp = nn.parallel.DistributedDataParallel(self.module, device_ids=[dev] if dev.startswith("cuda")
                                                            else None)
             self.ddp.register_comm_hook(self.sent, _counting_allreduce)
+            self.backend = torch.distributed.get_backend()
             if not self.world.main:
                 self.progress = None  # rank 0 reports for all
         self.groups = layer_groups(self.module)
@@ -212,7 +214,7 @@ class _Trainer:
             if step % 10 == 0:
                 self._report(epoch=epoch, step=step + 1, row=None, t_start=t_start)
         steps_done = max(1, step + 1)
-        if w.size > 1:  # the epoch's figures over every rank's share
+        if self.ddp is not None:  # the epoch's figures over every rank's share
             # (gradient norms need no sum: after DDP's all-reduce every rank holds the same gradients)
             loss_sum, correct, seen = distributed.all_sum([loss_sum, correct, seen])
             # the global order the steps covered (one process: the same images when no file was skipped)
@@ -231,7 +233,9 @@ class _Trainer:
                 "micro_batch": min(self.micro.size, r.batch_size), "oom_halvings": self.micro.halvings,
                 "val_batch": self.val_fit.size, "val_oom_halvings": self.val_fit.halvings, "steps": steps_done,
                 "images": int(seen), "data_digest": digest[:16], "precision": self.precision,
-                "world_size": w.size, "allreduce_bytes_per_step": (self.sent["bytes"] - sent_before) / steps_done,
+                "world_size": w.size, "backend": self.backend,
+                "sync_batchnorm": sum(isinstance(m, nn.SyncBatchNorm) for m in self.module.modules()),
+                "allreduce_bytes_per_step": (self.sent["bytes"] - sent_before) / steps_done,
                 "trainable": sum(p.numel() for p in self.module.parameters() if p.requires_grad)}
 
     def _forward_backward(self, x: torch.Tensor, target: torch.Tensor, where: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -300,7 +304,7 @@ class _Trainer:
         k = min(5, self.ds.num_classes)
         w = self.world
         split = self.val_split
-        if w.size > 1:
+        if self.ddp is not None:
             distributed.broadcast_buffers(self.module)
             split = split.take(distributed.batch_shard(len(split), VAL_BATCH, w.rank, w.size))
         with torch.inference_mode():
@@ -314,7 +318,7 @@ class _Trainer:
                 loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
                 tops.append(logits.topk(k, dim=1).indices.cpu().numpy())
                 ys.append(y.cpu().numpy())
-        if w.size > 1:  # every rank's predictions (order does not change the figures)
+        if self.ddp is not None:  # every rank's predictions (order does not change the figures)
             parts = distributed.all_gather((loss_sum, tops, ys))
             loss_sum = sum(p[0] for p in parts)
             tops, ys = [t for p in parts for t in p[1]], [y for p in parts for y in p[2]]
