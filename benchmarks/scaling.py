@@ -128,8 +128,19 @@ def main() -> None:
     lines += table(["model", "gradient MB / step", "link (GB/s nominal)", "ms / step, 2 ranks", "8 ranks",
                     "16 ranks"], model_rows)
     lines += ["## On a GPU", "",
-              "No GPU was lent to this session, so there are no GPU figures here. On one, the single-GPU training "
-              "and evaluation numbers come from (bf16 autocast is the default where the GPU has it):", "",
+              "No GPU has been lent to this project's sessions yet, so there are no GPU figures here. Everything that "
+              "needs one is prepared as one script, `benchmarks/gpu.py` (its docstring lists the sections; about 6 "
+              "minutes on one GPU): the CUDA tests (`tests/test_cuda.py`: NCCL, DistributedDataParallel and "
+              "SyncBatchNorm on cuda:0 through `torchrun --nproc-per-node 1`, which runs the distributed path as a "
+              "group of one; CUDA against the CPU at fp32, TF32 off; two ranks against one process where the machine "
+              "has two GPUs), ResNet-50 and ViT-B/16 training images/s with bf16 autocast against fp32, their "
+              "evaluation end to end on 2,000 JPEGs, and the arena's models. It writes `docs/gpu.md`:", "",
+              "```bash",
+              "PYTHONUNBUFFERED=1 python3 benchmarks/gpu.py --out DIR   # on the GPU machine",
+              "python benchmarks/gpu.py --render DIR/gpu.json           # here: writes docs/gpu.md",
+              "```", "",
+              "On ImageNet itself, the single-GPU training and evaluation numbers come from (bf16 autocast is the "
+              "default where the GPU has it):", "",
               "```bash",
               "python -m core train --model torchvision:resnet50 --dataset path/to/imagenet --epochs 1 "
               "--limit 20000 --batch-size 256 --json   # images_per_second per epoch",
