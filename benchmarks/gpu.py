@@ -12,7 +12,8 @@ It writes, as it goes (a section that fails is recorded and the next one runs):
 
 Back here, `python benchmarks/gpu.py --render PATH/gpu.json` writes docs/gpu.md from that file.
 
-Sections, about 6 minutes on one H100 (sizes chosen to leave a rerun inside the 15 minutes a task is lent):
+Sections, in order of importance (a run cut short keeps the finished ones): about 7 minutes on one H100, an estimate
+from the CPU smoke run and the sizes (it has never run on a GPU); the 15 minutes a task is lent leave no full rerun:
 1. tests: the CUDA tests above;
 2. matmul: the device's measured fp32 and bf16 matrix-multiply rate (the utilisation figures' denominator);
 3. big: ResNet-50 and ViT-B/16 (timm's architectures with 10 classes, random weights saved as local model
@@ -129,6 +130,10 @@ def _timm_folder(arch: str, dest: Path) -> Path:
 
 
 def sec_big(out: dict, work: Path) -> None:
+    from train_speed import pure_step_rate
+
+    from core.train.recipe import Recipe
+
     rows = []
     for name, arch in BIG.items():
         folder = _timm_folder(arch, work / "models")
@@ -138,8 +143,11 @@ def sec_big(out: dict, work: Path) -> None:
                     "--optimizer", "adamw",
                     "--lr", "1e-4", *([] if amp else ["--no-amp"])]
             r = core_cli(*args, store=work / f"big-{arch}-{amp}", timeout=600)
+            # the same steps on preloaded tensors: what the loop's data path and bookkeeping cost on this device
+            pure = pure_step_rate(Recipe(model=str(folder), dataset="shapes", limit=BIG_IMAGES, batch_size=BIG_BATCH,
+                                         optimizer="adamw", lr=1e-4, amp=amp), epochs=3, device=DEVICE)
             rows.append({"model": name, "arch": arch, "precision": "bf16" if amp else "fp32",
-                         "images_per_second": r["history"][-1]["images_per_second"],
+                         "images_per_second": r["history"][-1]["images_per_second"], "pure_step": pure,
                          "per_epoch": [h["images_per_second"] for h in r["history"]],
                          "command": "python -m core " + " ".join(a if a != str(folder) else f"TIMM_{arch}_FOLDER"
                                                                   for a in args)})
@@ -213,10 +221,15 @@ def render(out: dict) -> str:
                   f"The training loop end to end (`python -m core train`), {b['images']:,} `shapes` images resized to "
                   f"224 px once, batch {b['batch']}, AdamW; the last epoch's rate (the first warms up). Random "
                   "weights from timm's architectures, saved as local model folders (the machine reaches no hub).", "",
-                  "| model | precision | img/s | per epoch |", "|---|---|---|---|"]
+                  "The pure step: forward, backward and AdamW on the same images preloaded on the GPU "
+                  "(`benchmarks/train_speed.py`'s `pure_step_rate`, median of 3 passes); the loop's share is the "
+                  "loop's rate over it (what batching, copies, augmentation and per-step bookkeeping cost).", "",
+                  "| model | precision | img/s | per epoch | pure step img/s | loop / pure step |",
+                  "|---|---|---|---|---|---|"]
         for r in b["rows"]:
             lines.append(f"| {r['model']} | {r['precision']} | {r['images_per_second']:,.0f} | "
-                         f"{' / '.join(f'{v:,.0f}' for v in r['per_epoch'])} |")
+                         f"{' / '.join(f'{v:,.0f}' for v in r['per_epoch'])} | {r['pure_step']:,.0f} | "
+                         f"{r['images_per_second'] / r['pure_step']:.2f} |")
         by = {(r["model"], r["precision"]): r["images_per_second"] for r in b["rows"]}
         for m in dict.fromkeys(r["model"] for r in b["rows"]):
             if (m, "fp32") in by and (m, "bf16") in by:

@@ -129,8 +129,8 @@ def main() -> None:
                     "16 ranks"], model_rows)
     lines += ["## On a GPU", "",
               "No GPU has been lent to this project's sessions yet, so there are no GPU figures here. Everything that "
-              "needs one is prepared as one script, `benchmarks/gpu.py` (its docstring lists the sections; about 6 "
-              "minutes on one GPU): the CUDA tests (`tests/test_cuda.py`: NCCL, DistributedDataParallel and "
+              "needs one is prepared as one script, `benchmarks/gpu.py` (its docstring lists the sections; about 7 "
+              "minutes on one GPU, estimated): the CUDA tests (`tests/test_cuda.py`: NCCL, DistributedDataParallel and "
               "SyncBatchNorm on cuda:0 through `torchrun --nproc-per-node 1`, which runs the distributed path as a "
               "group of one; CUDA against the CPU at fp32, TF32 off; two ranks against one process where the machine "
               "has two GPUs), ResNet-50 and ViT-B/16 training images/s with bf16 autocast against fp32, their "

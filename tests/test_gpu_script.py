@@ -23,7 +23,7 @@ def test_the_gpu_script_runs_every_section_on_the_cpu_and_renders_its_page(tmp_p
     assert out["matmul"]["fp32"] > 0 and out["matmul"]["bf16"] > 0
     big = out["big"]["rows"]
     assert [(r["arch"], r["precision"]) for r in big] == [("test_resnet", "fp32"), ("test_resnet", "bf16")]
-    assert all(r["images_per_second"] > 0 and len(r["per_epoch"]) == 2 for r in big)
+    assert all(r["images_per_second"] > 0 and r["pure_step"] > 0 and len(r["per_epoch"]) == 2 for r in big)
     ev = out["evaluate"]["rows"]
     assert [r["precision"] for r in ev] == ["fp32", "bf16"]
     assert all(r["end_to_end"] > 0 and r["forward"] > 0 for r in ev)
