@@ -63,6 +63,23 @@ def test_shards_worked_by_hand():
         Recipe(model="linear", dataset="shapes", batch_size=15, world_size=2)
 
 
+def test_what_counts_as_launched(monkeypatch):
+    from core.distributed import launched
+
+    for k in ("TORCHELASTIC_RUN_ID", "RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(k, raising=False)
+    assert not launched()  # a plain process
+    # a lone process whose environment carries the rendezvous (a cluster pod's) stays plain
+    for k, v in {"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"}.items():
+        monkeypatch.setenv(k, v)
+    assert not launched()
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")  # torchrun with one process: a group of one
+    assert launched()
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # several processes under any env:// launcher
+    assert launched()
+
+
 def test_evaluation_on_two_processes_equals_one_bit_for_bit(tmp_path):
     args = ("evaluate", "--model", "resnet20", "--dataset", "shapes", "--split", "val", "--limit", "101",
             "--batch-size", "16", "--precision", "fp32", "--json")  # 101 images: 7 batches, 4 and 3
@@ -246,3 +263,27 @@ def test_ranks_do_not_outlive_a_killed_worker(tmp_path):
         os.kill(pid, signal.SIGKILL)
     assert not left
     assert jobs.get(job.id).state == "interrupted"  # the dead worker's job, as the next look finds it
+
+
+def test_counting_a_ddp_models_training_flops_starts_no_collective(tmp_path):
+    """Rank 0 counts the training FLOPs alone at the end of a run (core/train/runs.py). The module it counts on is
+    the trained one, whose BatchNorms DDP on CUDA made SyncBatchNorms: in training mode inside a process group
+    they start collectives that no other rank joins, and a 2-GPU run hung at its end. The count runs on local
+    batch norms. (Here the group is gloo, where SyncBatchNorm refuses CPU tensors the moment it would sync.)"""
+    import torch.distributed as dist
+
+    from core.data.registry import load_dataset
+    from core.models.registry import create_model
+
+    model = create_model("resnet20", load_dataset("shapes"))
+    plain = model.train_flops_per_image()
+    model.module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model.module).train()
+    stats = [b.clone() for b in model.module.buffers()]
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        assert model.train_flops_per_image() == plain > 0
+    finally:
+        dist.destroy_process_group()
+    synced = [m for m in model.module.modules() if isinstance(m, torch.nn.SyncBatchNorm)]
+    assert len(synced) == 19 and all(m.training for m in synced)  # the model itself is untouched
+    assert all(torch.equal(a, b) for a, b in zip(stats, model.module.buffers()))

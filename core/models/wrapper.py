@@ -32,6 +32,33 @@ def logits_of(out) -> torch.Tensor:
     return split_outputs(out)[0]
 
 
+class _LocalBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """A batch norm of any input rank that computes on this process alone (what SyncBatchNorm is in a world of
+    one)."""
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        pass
+
+
+def local_batchnorm(module: nn.Module) -> nn.Module:
+    """`module` with each SyncBatchNorm replaced, in place, by a local batch norm holding the same parameters and
+    statistics. For work one rank does alone, such as counting a training step's FLOPs on rank 0 at the end of a
+    run: a SyncBatchNorm in training mode would start collectives the other ranks never join (they wait in a
+    broadcast), and the run would hang until the process group's timeout."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.SyncBatchNorm):
+            local = _LocalBatchNorm(child.num_features, child.eps, child.momentum, child.affine,
+                                    child.track_running_stats)
+            if (ref := next(iter([*child.parameters(), *child.buffers()]), None)) is not None:
+                local.to(ref.device)
+            local.load_state_dict(child.state_dict())
+            local.train(child.training)
+            setattr(module, name, local)
+        else:
+            local_batchnorm(child)
+    return module
+
+
 @dataclass
 class LabelSpace:
     """A head's class names, index for index; WordNet ids where known. `assumed` says why the names were
@@ -110,8 +137,9 @@ class LoadedModel:
         """FLOPs of one training step per image: forward and backward (a multiply-add counts 2), counted by
         torch's flop counter on a copy of the module in training mode (2 images, for BatchNorm), so the
         model's own weights, gradients and statistics are untouched. Matmuls and convolutions only, as the
-        counter counts them; roughly 3x the forward pass."""
-        module = copy.deepcopy(self.module).train()
+        counter counts them; roughly 3x the forward pass. A trained DDP module's SyncBatchNorm layers count as
+        local ones (local_batchnorm: the count runs on one rank)."""
+        module = local_batchnorm(copy.deepcopy(self.module)).train()
         x = torch.zeros(2, self.preprocess.channels, *self.preprocess.size, device=self.device)
         counter = FlopCounterMode(display=False)
         with torch.random.fork_rng(devices=[]), counter:
