@@ -6,8 +6,9 @@ On the GPU machine (its python3 has torch, torchvision, timm, transformers, pyte
 
 It writes, as it goes (a section that fails is recorded and the next one runs):
 - `gpu.json`: every figure, with the machine and the command behind it;
-- `pytest.txt`: `pytest tests/test_cuda.py` and the augmentation's CUDA test (issue 19: NCCL, DDP and
-  SyncBatchNorm on cuda:0 through torchrun, CUDA against the CPU at fp32, no TF32, bf16 training);
+- `pytest.txt`: `pytest tests/test_cuda.py` and the augmentation's CUDA test (issue 19: NCCL, DDP and the
+  SyncBatchNorm conversion on cuda:0 through torchrun, CUDA against the CPU at fp32, no TF32, bf16 training; the
+  synchronised batch statistics themselves need two GPUs);
 - `gpu.md`: the figures as the page `docs/gpu.md` shows them.
 
 Back here, `python benchmarks/gpu.py --render PATH/gpu.json` writes docs/gpu.md from that file.
@@ -74,24 +75,30 @@ def core_cli(*args: str, store: Path, timeout: float = 300) -> dict:
 def sec_env(out: dict) -> None:
     import torch
 
+    from core.precision import ieee_fp32_on_cuda
+
     gpu = torch.cuda.is_available()
+    if gpu:
+        ieee_fp32_on_cuda()  # the in-process sections' fp32 is IEEE fp32, as the CLI's is
     smi = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version,clocks.max.sm",
                           "--format=csv,noheader"], capture_output=True, text=True) if gpu else None
     out["env"] = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
                   "cudnn": torch.backends.cudnn.version(),
                   "gpu": torch.cuda.get_device_name(0) if gpu else "none (a smoke run on the CPU)",
                   "gpus": torch.cuda.device_count(), "nvidia_smi": smi.stdout.strip() if smi else None,
-                  "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
+                  "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
+                  "tf32": {"cudnn": torch.backends.cudnn.allow_tf32, "matmul": torch.backends.cuda.matmul.allow_tf32}}
 
 
 def sec_tests(out: dict, dest: Path) -> None:
-    cmd = [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "tests/test_cuda.py",
-           "tests/test_augment.py::test_cuda_draws_the_same_numbers_as_cpu", "-rs"]
-    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    (dest / "pytest.txt").write_text(p.stdout + p.stderr)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "--timeout", "240", "-rs",
+           "tests/test_cuda.py", "tests/test_augment.py::test_cuda_draws_the_same_numbers_as_cpu"]
+    log = dest / "pytest.txt"
+    with log.open("w") as f:  # written as it runs: a run cut short still sends back what it printed
+        p = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, text=True, timeout=420)
     out["tests"] = {"command": "python -m pytest -n 0 tests/test_cuda.py "
                                "tests/test_augment.py::test_cuda_draws_the_same_numbers_as_cpu",
-                    "exit": p.returncode, "summary": (p.stdout.strip().splitlines() or [""])[-1]}
+                    "exit": p.returncode, "summary": (log.read_text().strip().splitlines() or [""])[-1]}
 
 
 def sec_matmul(out: dict) -> None:

@@ -131,8 +131,9 @@ def main() -> None:
               "No GPU has been lent to this project's sessions yet, so there are no GPU figures here. Everything that "
               "needs one is prepared as one script, `benchmarks/gpu.py` (its docstring lists the sections; about 7 "
               "minutes on one GPU, estimated): the CUDA tests (`tests/test_cuda.py`: NCCL, DistributedDataParallel and "
-              "SyncBatchNorm on cuda:0 through `torchrun --nproc-per-node 1`, which runs the distributed path as a "
-              "group of one; CUDA against the CPU at fp32, TF32 off; two ranks against one process where the machine "
+              "the SyncBatchNorm conversion on cuda:0 through `torchrun --nproc-per-node 1`, which runs the "
+              "distributed path as a group of one (the synchronised batch statistics need two GPUs); CUDA against "
+              "the CPU at fp32, TF32 off; two ranks against one process where the machine "
               "has two GPUs), ResNet-50 and ViT-B/16 training images/s with bf16 autocast against fp32, their "
               "evaluation end to end on 2,000 JPEGs, and the arena's models. It writes `docs/gpu.md`:", "",
               "```bash",

@@ -48,9 +48,10 @@ def world() -> World:
 
 
 def launched() -> bool:
-    """True under torchrun, one process included, or any launcher that sets the env:// rendezvous (RANK,
-    WORLD_SIZE, MASTER_ADDR, MASTER_PORT), as torchvision's `init_distributed_mode` reads it."""
-    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
+    """True under torchrun, one process included (torchrun sets TORCHELASTIC_RUN_ID), or with more than one
+    process under any launcher that sets the env:// rendezvous. A lone process whose environment merely carries
+    RANK and WORLD_SIZE=1 (a cluster pod's, say) stays a plain process."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or int(os.environ.get("WORLD_SIZE", 1)) > 1
 
 
 def joined() -> bool:

@@ -53,12 +53,23 @@ def cpu_has_amx() -> bool:
     return bool(init()) if init is not None else True
 
 
+def ieee_fp32_on_cuda() -> None:
+    """fp32 means IEEE fp32 on CUDA too. PyTorch lets cuDNN's convolutions run in TF32 (a 10-bit mantissa) unless
+    told not to, and an "fp32" record, or a bf16-against-fp32 comparison, would then be of TF32; reduced precision
+    is asked for by name (bf16, fp16: autocast) and is unaffected. Process-wide, so set by every path that computes
+    on CUDA (each resolves its precision first); fp32 convolutions on Ampere and later GPUs run slower for it."""
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def resolve_precision(requested: str | None, device: str) -> str:
     """auto|fp32|bf16|fp16 -> the precision to run with on `device` ("cpu", "cuda" or a rank's "cuda:N")."""
     device = device.split(":")[0]
     p = (requested or get_settings().precision).lower()
     if p not in PRECISIONS:
         raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, not {p!r}")
+    if device == "cuda":
+        ieee_fp32_on_cuda()
     if p == "auto":
         if device == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"

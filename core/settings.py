@@ -100,14 +100,7 @@ def resolve_device(preference: str | None = None) -> str:
     pref = (preference or get_settings().device).lower()
     if pref == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda was asked for, but no CUDA device is available; use --device cpu or auto")
-    if pref == "cpu" or not torch.cuda.is_available():
-        return "cpu"
-    # fp32 means IEEE fp32 on CUDA too: PyTorch lets cuDNN's convolutions run in TF32 (a 10-bit mantissa) unless
-    # told not to, and an "fp32" record or bf16-against-fp32 comparison would then compare TF32. Reduced precision
-    # is asked for by name (bf16, fp16: autocast) and is unaffected. Process-wide; set where CUDA is chosen.
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
-    return "cuda"
+    return "cpu" if pref == "cpu" or not torch.cuda.is_available() else "cuda"
 
 
 def device_description() -> str:

@@ -2,9 +2,10 @@
 
 - fp32 on CUDA is IEEE fp32: cuDNN's convolutions would otherwise run in TF32 (core/settings.py).
 - Evaluation and training on CUDA agree with the CPU at fp32, within float rounding; bf16 training runs there.
-- One rank under torchrun runs the whole distributed path on CUDA (NCCL, DistributedDataParallel on cuda:0,
-  SyncBatchNorm, the sharded evaluation's gathers) and ends where a plain CUDA process ends. With two GPUs, two
-  ranks with per-rank batch B/2 end where one process with batch B ends (SyncBatchNorm: the same statistics).
+- One rank under torchrun runs the distributed path on CUDA (NCCL, DistributedDataParallel on cuda:0, the
+  SyncBatchNorm conversion, the sharded evaluation's gathers) and ends where a plain CUDA process ends. In a world
+  of one, SyncBatchNorm computes its statistics locally (torch skips the all-gather): the synchronised statistics
+  need two GPUs, where two ranks with per-rank batch B/2 must end where one process with batch B ends.
 """
 import json
 
@@ -14,6 +15,7 @@ import torch
 from test_distributed import torchrun, weights
 
 from core.evaluate import evaluate
+from core.precision import resolve_precision
 from core.settings import resolve_device
 from core.store import Store
 
@@ -24,7 +26,7 @@ TRAIN = ("train", "--dataset", "shapes", "--epochs", "1", "--limit", "128", "--v
 
 
 def test_fp32_on_cuda_is_not_tf32():
-    assert resolve_device("cuda") == "cuda"
+    assert resolve_precision("fp32", resolve_device("cuda")) == "fp32"  # what every computing path does first
     gen = torch.Generator().manual_seed(0)
     x, w = torch.randn(8, 256, 16, 16, generator=gen), torch.randn(256, 256, 3, 3, generator=gen)
     ref = torch.nn.functional.conv2d(x.double(), w.double(), padding=1)
