@@ -107,7 +107,7 @@ def sec_matmul(out: dict) -> None:
     out["matmul"] = {p: matmul_flops(DEVICE, p)["median"] for p in ("fp32", "bf16")}
 
 
-def sec_arena(out: dict) -> None:
+def sec_arena(out: dict, work: Path) -> None:
     from train_speed import end_to_end_rate, recipe_for
 
     from core.arena.run import arena_recipe
@@ -117,7 +117,8 @@ def sec_arena(out: dict) -> None:
     rows = []
     for model in ARENA_MODELS:
         r32, r16 = (end_to_end_rate(recipe_for(model, epochs=ARENA_EPOCHS, limit=ARENA_IMAGES, amp=amp),
-                                    Path(tempfile.mkdtemp(prefix=f"gpu-{model}-"))) for amp in (False, True))
+                                    Path(tempfile.mkdtemp(prefix=f"arena-{model}-", dir=work)))
+                    for amp in (False, True))
         _, m = build_for_recipe(arena_recipe(ArenaSpec(models=(model,), budget="epochs:1", seeds=1), model))
         rows.append({"model": model, "fp32": r32, "bf16": r16, "train_flops_per_image": m.train_flops_per_image()})
         out["arena"] = {"command": f"benchmarks/train_speed.py's end_to_end_rate ({ARENA_IMAGES:,} shapes images, 32 "
@@ -279,7 +280,7 @@ def main() -> None:
     out: dict = {"errors": {}, "seconds": {}}
     sections = {"env": lambda: sec_env(out), "tests": lambda: sec_tests(out, args.out),
                 "matmul": lambda: sec_matmul(out), "big": lambda: sec_big(out, work),
-                "evaluate": lambda: sec_evaluate(out, work), "arena": lambda: sec_arena(out)}
+                "evaluate": lambda: sec_evaluate(out, work), "arena": lambda: sec_arena(out, work)}
     wanted = set(args.only.split(",")) | {"env"} if args.only else set(sections)
     for name, fn in sections.items():
         if name not in wanted:
