@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -41,6 +42,9 @@ SECTIONS = ("sweep", "demo", "precision", "sizes", "speed", "demo_time")
 SWEEP_MODELS = ("cnn-multilayer", "resnet20", "vit-small", "vit-convstem", "cct-2", "vit-spt-lsa")
 SWEEP_LRS = (1e-3, 2e-3)
 SPEED_MODELS = ("cnn-multilayer", "resnet20", "vit-small", "vit-convstem", "cct-2")
+# the code when issue 15 (the fair fight, this doc's issue) was filed, and its demo models that existed then
+BASELINE_COMMIT = "dbc2afb718faa893980404f014484331de42bfff"
+BASELINE_MODELS = ("cnn-multilayer", "resnet20", "vit-small")
 SIZES = (500, 2000, 5000, 20000)
 SIZE_BUDGET = "steps:500"
 PRECISION_MODELS = ("resnet20", "cct-2")
@@ -103,6 +107,48 @@ def sec_speed(doc: Doc, args) -> None:
                ", ".join(f"{r[0]} {r[4].strip('*')}" for r in rows if r[0] in DEMO_MODELS), min(demo) >= 1.5)
     doc.add(f"Matmul rate measured in this run: fp32 {peak['fp32'] / 1e9:,.0f} GFLOP/s, bf16 "
             f"{peak['bf16'] / 1e9:,.0f} GFLOP/s (2048 x 2048, median of 5).", "")
+    _speed_baseline(doc)
+
+
+def _speed_baseline(doc: Doc, rounds: int = 2) -> None:
+    """The fp32 figure above stands for "today's" training speed, the target's baseline. Checked against the loop
+    as it was when issue 15 was filed (a worktree of BASELINE_COMMIT), each figure a process of its own
+    (benchmarks/loop_rate.py), interleaved, `rounds` times."""
+    import json
+    import subprocess
+
+    work = Path(tempfile.mkdtemp(prefix="arena-baseline-"))
+    old = work / "tree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), BASELINE_COMMIT],
+                   check=True, capture_output=True)
+    trees = {"then": (old, "fp32"), "today fp32": (ROOT, "fp32"), "today bf16": (ROOT, "auto")}
+    rates: dict[tuple[str, str], list[float]] = {}
+    try:
+        for _ in range(rounds):
+            for model in BASELINE_MODELS:
+                for name, (tree, precision) in trees.items():
+                    env = os.environ | {"CNNVIT_CACHE_DIR": str(work / f"cache-{tree == old}")}
+                    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "loop_rate.py"), str(tree), model,
+                                        precision], env=env, capture_output=True, text=True, check=True)
+                    rates.setdefault((model, name), []).append(json.loads(p.stdout.splitlines()[-1])
+                                                               ["images_per_second"])
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+    doc.add("### The baseline: the loop when the issue was filed", "",
+            f"Reproduce: the same command. The table above takes today's loop with `--no-amp` as the training "
+            f"speed before bf16. Checked here against the loop of commit {BASELINE_COMMIT[:7]} (the code when issue "
+            f"15 was filed, before any of its changes), same recipe, each figure a fresh process "
+            f"(`benchmarks/loop_rate.py`), interleaved, {rounds} rounds (each round's figure, in order).", "")
+    rows = []
+    for model in BASELINE_MODELS:
+        then, fp32, bf16 = (rates[(model, n)] for n in trees)
+        fmt = " / ".join
+        rows.append([model, fmt(f"{v:,.0f}" for v in then), fmt(f"{v:,.0f}" for v in fp32),
+                     fmt(f"{v:,.0f}" for v in bf16), fmt(f"{b / t:.2f}x" for b, t in zip(bf16, then)),
+                     fmt(f"{f / t:.2f}x" for f, t in zip(fp32, then))])
+    doc.table(["model", f"{BASELINE_COMMIT[:7]} fp32 img/s", "today fp32", "today bf16", "bf16 / then",
+               "today fp32 / then"], rows)
 
 
 def _results_table(doc: Doc, out: dict) -> None:
