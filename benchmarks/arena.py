@@ -17,8 +17,10 @@ only reads them back.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -114,9 +116,6 @@ def _speed_baseline(doc: Doc, rounds: int = 2) -> None:
     """The fp32 figure above stands for "today's" training speed, the target's baseline. Checked against the loop
     as it was when issue 15 was filed (a worktree of BASELINE_COMMIT), each figure a process of its own
     (benchmarks/loop_rate.py), interleaved, `rounds` times."""
-    import json
-    import subprocess
-
     work = Path(tempfile.mkdtemp(prefix="arena-baseline-"))
     old = work / "tree"
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), BASELINE_COMMIT],
@@ -257,7 +256,6 @@ def sec_sizes(doc: Doc, args) -> None:
 
 
 def sec_demo_time(doc: Doc, args) -> None:
-    import subprocess
 
     doc.add("## The demo on an empty store", "", "Reproduce: `CNNVIT_CACHE_DIR=$(mktemp -d) .venv/bin/python -m core "
             "demo` (it prints its wall time)", "")
