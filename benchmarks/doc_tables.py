@@ -1,7 +1,11 @@
 """Markdown pieces the doc-writing scripts share (benchmarks/arena.py, shape_bias.py, robustness.py,
-explanations.py)."""
+explanations.py), and the CLI runner of those that measure in processes of their own (scaling.py, gpu.py)."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from core.arena.run import run_arena
@@ -55,3 +59,18 @@ def trained_arena(models, dataset: str, budget: str, seeds: int) -> tuple[ArenaS
     spec = ArenaSpec(models=tuple(models), dataset=dataset, budget=budget, seeds=seeds, val_limit=ARENA_VAL_LIMIT,
                      image_size=32)
     return spec, run_arena(spec)
+
+
+def core_json(args: list[str], store: Path, *, processes: int = 1, env: dict[str, str] | None = None,
+              timeout: float | None = None) -> dict:
+    """`python -m core ARGS --json` (under `torchrun --standalone` for processes > 1) in the repository, with
+    `store` as its store; its JSON. A failure raises RuntimeError with the end of its stderr."""
+    launch = [sys.executable, *(["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
+                                if processes > 1 else [])]
+    p = subprocess.run([*launch, "-m", "core", *args, "--json"], cwd=Path(__file__).resolve().parent.parent,
+                       env=os.environ | {"CNNVIT_CACHE_DIR": str(store)} | (env or {}), capture_output=True,
+                       text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"python -m core {' '.join(args)} ({processes} process(es)): exit {p.returncode}: "
+                           f"{p.stderr[-2000:]}")
+    return json.loads(p.stdout)

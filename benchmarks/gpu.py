@@ -17,7 +17,7 @@ Sections, in order of importance (a run cut short keeps the finished ones): abou
 from the CPU smoke run and the sizes (it has never run on a GPU); the 15 minutes a task is lent leave no full rerun:
 1. tests: the CUDA tests above;
 2. matmul: the device's measured fp32 and bf16 matrix-multiply rate (the utilisation figures' denominator);
-3. big: ResNet-50 and ViT-B/16 (timm's architectures with 10 classes, random weights saved as local model
+3. big: ResNet-50 and ViT-B/16 (timm's architectures for ImageNet-1k, random weights saved as local model
    folders: the machine reaches no hub) training images/s at 224 px, batch 128, fp32 against bf16 autocast
    (issue 19's single-GPU figure);
 4. evaluate: the same two models end to end on 2,000 JPEGs in an image folder (decoding on the CPU cores
@@ -43,6 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from doc_tables import core_json  # noqa: E402  (benchmarks/, the script's own folder)
+
 ARENA_MODELS = ("cnn-multilayer", "resnet20", "vit-small", "vit-convstem", "cct-2")
 BIG = {"ResNet-50": "resnet50", "ViT-B/16": "vit_base_patch16_224"}  # timm architectures
 BIG_BATCH, BIG_IMAGES, BIG_EPOCHS = 128, 1280, 2  # 10 steps an epoch; the last epoch's rate (the first warms up)
@@ -60,16 +62,6 @@ def smoke() -> None:
     BIG = {"timm test_resnet (smoke)": "test_resnet"}  # timm's toy ResNet: the ViT takes the same road
     JPEGS, EVAL_BATCH, EVAL_REPEATS = 16, 8, 1
     DEVICE = os.environ["CNNVIT_DEVICE"] = "cpu"
-
-
-def core_cli(*args: str, store: Path, timeout: float = 300) -> dict:
-    """`python -m core ARGS --json` in a store of its own; its JSON."""
-    env = os.environ | {"CNNVIT_CACHE_DIR": str(store)}
-    p = subprocess.run([sys.executable, "-m", "core", *args, "--json"], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=timeout)
-    if p.returncode != 0:
-        raise RuntimeError(f"python -m core {' '.join(args)}: exit {p.returncode}: {p.stderr[-1500:]}")
-    return json.loads(p.stdout)
 
 
 def sec_env(out: dict) -> None:
@@ -133,7 +125,7 @@ def _timm_folder(arch: str, dest: Path) -> Path:
 
     folder = dest / arch
     if not (folder / "config.json").exists():
-        save_for_hf(timm.create_model(arch, pretrained=False, num_classes=10), str(folder), safe_serialization=True)
+        save_for_hf(timm.create_model(arch, pretrained=False), str(folder), safe_serialization=True)
     return folder
 
 
@@ -150,7 +142,7 @@ def sec_big(out: dict, work: Path) -> None:
                     str(BIG_IMAGES), "--val-limit", str(2 * BIG_BATCH), "--batch-size", str(BIG_BATCH),
                     "--optimizer", "adamw",
                     "--lr", "1e-4", *([] if amp else ["--no-amp"])]
-            r = core_cli(*args, store=work / f"big-{arch}-{amp}", timeout=600)
+            r = core_json(args, work / f"big-{arch}-{amp}", timeout=600)
             # the same steps on preloaded tensors: what the loop's data path and bookkeeping cost on this device
             pure = pure_step_rate(Recipe(model=str(folder), dataset="shapes", limit=BIG_IMAGES, batch_size=BIG_BATCH,
                                          optimizer="adamw", lr=1e-4, amp=amp), epochs=3, device=DEVICE)
@@ -162,34 +154,17 @@ def sec_big(out: dict, work: Path) -> None:
             out["big"] = {"batch": BIG_BATCH, "images": BIG_IMAGES, "rows": rows}
 
 
-def _jpeg_folder(dest: Path, n: int) -> Path:
-    """`n` shapes images (64 px, upscaled to 256 px) as JPEGs in an image folder's val split."""
-    from PIL import Image
-
-    from core.data.registry import load_dataset
-
-    root = dest / "jpegs"
-    if (root / "done").exists():
-        return root
-    split = load_dataset("shapes").split("train")
-    for i in range(n):
-        folder = root / "val" / f"class_{int(split.labels[i])}"
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(split.load(i)).convert("RGB").resize((256, 256), Image.BILINEAR).save(
-            folder / f"{i:05d}.jpg", quality=90)
-    (root / "done").write_text("")
-    return root
-
-
 def sec_evaluate(out: dict, work: Path) -> None:
-    folder = _jpeg_folder(work, JPEGS)
+    from core.bench_data import jpeg_folder
+
+    folder = jpeg_folder(work / "jpegs", JPEGS)  # ImageNet-shaped (500x375), as docs/benchmarks.md's
     rows = []
     for name, arch in BIG.items():
         model = _timm_folder(arch, work / "models")
         for precision in ("fp32", "bf16"):
-            b = core_cli("bench", "--model", str(model), "--dataset", str(folder), "--split", "val", "--batch-size",
-                         str(EVAL_BATCH), "--images", str(JPEGS), "--repeats", str(EVAL_REPEATS), "--precision",
-                         precision, "--device", DEVICE, store=work / f"bench-{arch}-{precision}")
+            b = core_json(["bench", "--model", str(model), "--dataset", str(folder), "--split", "val", "--batch-size",
+                           str(EVAL_BATCH), "--images", str(JPEGS), "--repeats", str(EVAL_REPEATS), "--precision",
+                           precision, "--device", DEVICE], work / f"bench-{arch}-{precision}")
             rows.append({"model": name, "precision": precision, "forward": b["forward_images_per_second"],
                          "end_to_end": b["end_to_end_images_per_second"], "latency_ms": b.get("latency_ms_p50")})
             out["evaluate"] = {"jpegs": JPEGS, "cpus": os.cpu_count(), "batch": EVAL_BATCH, "rows": rows,
@@ -245,7 +220,8 @@ def render(out: dict) -> str:
         lines += ["", "Command: `" + b["rows"][0]["command"] + "` (and the others alike)", ""]
     if e := out.get("evaluate"):
         lines += ["## Evaluation end to end", "",
-                  f"{e['jpegs']:,} JPEGs (256 px) in an image folder, decoded and resized on the {e['cpus']} CPU cores "
+                  f"{e['jpegs']:,} JPEGs of ImageNet's usual size (500 x 375, `core.bench_data.jpeg_folder`) in an "
+                  f"ImageNet-style folder, decoded and resized on the {e['cpus']} CPU cores "
                   f"while the GPU runs the model, batch {e['batch']}, against the forward alone on preloaded tensors. "
                   f"Command: `{e['command']}`.", "",
                   "| model | precision | end to end img/s | forward alone img/s | pipeline efficiency | latency ms |",

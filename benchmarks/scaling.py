@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 import timm  # noqa: E402
 import torch  # noqa: E402
 import torchvision  # noqa: E402
-from doc_tables import table, write_doc  # noqa: E402  (benchmarks/, the script's own folder)
+from doc_tables import core_json, table, write_doc  # noqa: E402  (benchmarks/, the script's own folder)
 
 from core.bench import cores, cpu_description  # noqa: E402
 
@@ -39,16 +37,8 @@ ARCHITECTURES = {"ResNet-50 (torchvision)": lambda: torchvision.models.resnet50(
 
 
 def core_cmd(n: int, args: list[str], store: Path) -> dict:
-    env = os.environ | {"CNNVIT_CACHE_DIR": str(store), "CNNVIT_DEVICE": "cpu"}
-    if n > 1:
-        launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}"]
-    else:
-        launch = [sys.executable]
     t = time.perf_counter()
-    proc = subprocess.run([*launch, "-m", "core", *args, "--json"], cwd=ROOT, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} on {n}: {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout) | {"wall": time.perf_counter() - t}
+    return core_json(args, store, processes=n, env={"CNNVIT_DEVICE": "cpu"}) | {"wall": time.perf_counter() - t}
 
 
 def main() -> None:
