@@ -114,6 +114,7 @@ class _Trainer:
             self.backend = torch.distributed.get_backend()
             if not self.world.main:
                 self.progress = None  # rank 0 reports for all
+        self.sync_batchnorms = sum(isinstance(m, nn.SyncBatchNorm) for m in self.module.modules())
         self.groups = layer_groups(self.module)
         params = [p for p in self.module.parameters()]
         # transfer modes start with only the new head trainable (with_new_head froze the rest)
@@ -234,7 +235,7 @@ class _Trainer:
                 "val_batch": self.val_fit.size, "val_oom_halvings": self.val_fit.halvings, "steps": steps_done,
                 "images": int(seen), "data_digest": digest[:16], "precision": self.precision,
                 "world_size": w.size, "backend": self.backend,
-                "sync_batchnorm": sum(isinstance(m, nn.SyncBatchNorm) for m in self.module.modules()),
+                "sync_batchnorm": self.sync_batchnorms,
                 "allreduce_bytes_per_step": (self.sent["bytes"] - sent_before) / steps_done,
                 "trainable": sum(p.numel() for p in self.module.parameters() if p.requires_grad)}
 
