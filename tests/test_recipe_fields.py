@@ -79,10 +79,10 @@ def test_a_command_line_gives_exactly_the_recipe_its_flags_say():
 
 def test_flags_left_out_keep_the_run_id_it_had():
     # computed with the hand-typed flags of commit c994526 (run-556754fe389d and run-601ef36c85d1 then); recomputed
-    # when RECIPE_VERSION became 2 (bf16 CPU training, DeiT init, warmup_fraction and max_steps): the run id is a
-    # fingerprint of every field and the version
-    assert _parse("--model", "resnet20", "--dataset", "shapes").run_id == "run-4ce7ba592feb"
-    assert _parse("--model", "resnet20", "--dataset", "shapes", "--image-size", "32").run_id == "run-3ed560fd3a51"
+    # when RECIPE_VERSION became 2 (bf16 CPU training, DeiT init, warmup_fraction and max_steps; run-4ce7ba592feb
+    # and run-3ed560fd3a51) and 3 (the CPU dropout masks): the run id is a fingerprint of every field and the version
+    assert _parse("--model", "resnet20", "--dataset", "shapes").run_id == "run-3d17dd4fe3ef"
+    assert _parse("--model", "resnet20", "--dataset", "shapes", "--image-size", "32").run_id == "run-b855e80fb73a"
 
 
 @pytest.mark.parametrize("flag, value, message", [

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from core.models.dropout import Dropout
+
 
 class Attention(nn.Module):
     """Multi-head self-attention: one qkv Linear, softmax(q kᵀ / √d) v per head, output projection.
@@ -23,7 +25,7 @@ class Attention(nn.Module):
         scale = (dim // heads) ** -0.5
         self.scale = nn.Parameter(torch.full((heads, 1, 1), scale)) if locality else scale
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
-        self.attn_drop = nn.Dropout(attention_dropout)
+        self.attn_drop = Dropout(attention_dropout)
         self.proj = nn.Linear(dim, dim)
         self.return_attention = False
         self.last_attention: Tensor | None = None

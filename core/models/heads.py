@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from core.errors import ModelError
+from core.models.dropout import Dropout
 from core.models.wrapper import LabelSpace, LoadedModel
 
 HEAD_PATHS = ("fc", "classifier", "head", "heads.head", "cls_classifier", "distillation_classifier",
@@ -72,7 +73,7 @@ def _new_layer(old: nn.Module, classes: int, hidden: int | None, dropout: float)
     elif hidden is None:
         new = nn.Linear(old.in_features, classes)
     else:
-        new = nn.Sequential(nn.Linear(old.in_features, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+        new = nn.Sequential(nn.Linear(old.in_features, hidden), nn.ReLU(inplace=True), Dropout(dropout),
                             nn.Linear(hidden, classes))
     like = next(iter(old.parameters()), None)
     if like is None:

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torchvision.models.googlenet import BasicConv2d  # conv (no bias) + BatchNorm(eps=1e-3) + ReLU
 
+from core.models.dropout import Dropout
 from core.models.spec import InputShape
 
 # Szegedy et al. 2015, Table 1: (#1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj) of the nine modules.
@@ -98,7 +99,7 @@ class InceptionAux(nn.Module):
         self.conv = BasicConv2d(cin, width, kernel_size=1)
         self.fc1 = nn.Linear(width * 4 * 4, hidden)
         self.fc2 = nn.Linear(hidden, num_classes)
-        self.dropout = nn.Dropout(0.7)
+        self.dropout = Dropout(0.7)
 
     def forward(self, x: Tensor) -> Tensor:
         x = torch.flatten(self.conv(F.adaptive_avg_pool2d(x, (4, 4))), 1)
@@ -152,7 +153,7 @@ class GoogLeNet(nn.Module):
             for name, head in AUX_AFTER.items():
                 setattr(self, head, InceptionAux(tapped[name], shape.num_classes, width=w(128), hidden=w(1024)))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.fc = nn.Linear(cin, shape.num_classes)
         # the layers that produce class scores (core.models.heads): the final head and the aux heads' last FCs
         self.head_names = ("fc", *(f"{head}.fc2" for head in AUX_AFTER.values())) if aux_logits else ("fc",)

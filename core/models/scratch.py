@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from core.data.transforms import Preprocess
 from core.models.attention import Attention, init_transformer_weights
 from core.models.cct import CCT
+from core.models.dropout import Dropout
 from core.models.inception import GoogLeNet, build_googlenet
 from core.models.spec import DEFAULT_SHAPE, SCRATCH, InputShape, ScratchSpec, register_scratch
 from core.models.spt_lsa import ShiftedPatchTokenizer
@@ -140,9 +141,9 @@ def cnn_2layer(shape: InputShape) -> nn.Module:
     """
     blocks = []
     for cin, cout in ((shape.channels, 32), (32, 64)):
-        blocks += [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2), nn.Dropout(0.25)]
+        blocks += [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2), Dropout(0.25)]
     features, side = _fit_pools(blocks, shape.size)
-    head = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(64 * side ** 2, shape.num_classes))
+    head = nn.Sequential(nn.Flatten(), Dropout(0.5), nn.Linear(64 * side ** 2, shape.num_classes))
     return _net(features, head)
 
 
@@ -158,10 +159,10 @@ def cnn_multilayer(shape: InputShape) -> nn.Module:
     blocks, cin = [], shape.channels
     for cout in (32, 64, 128, 256):
         blocks += [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                   nn.MaxPool2d(2), nn.Dropout(0.25)]
+                   nn.MaxPool2d(2), Dropout(0.25)]
         cin = cout
     features, _ = _fit_pools(blocks, shape.size)
-    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.5), nn.Linear(256, shape.num_classes))
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), Dropout(0.5), nn.Linear(256, shape.num_classes))
     return _net(features, head)
 
 
@@ -202,8 +203,8 @@ def alexnet_reduced(shape: InputShape) -> nn.Module:
               nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
     features, side = _fit_pools(layers, shape.size)
     head = nn.Sequential(nn.Flatten(),
-                         nn.Linear(256 * side ** 2, 1024), nn.ReLU(inplace=True), nn.Dropout(0.5),
-                         nn.Linear(1024, 1024), nn.ReLU(inplace=True), nn.Dropout(0.5),
+                         nn.Linear(256 * side ** 2, 1024), nn.ReLU(inplace=True), Dropout(0.5),
+                         nn.Linear(1024, 1024), nn.ReLU(inplace=True), Dropout(0.5),
                          nn.Linear(1024, shape.num_classes))
     return _net(features, head)
 
@@ -333,7 +334,7 @@ def vgg16(shape: InputShape) -> nn.Module:
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             nn.init.zeros_(m.bias)
     head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 4096), nn.ReLU(inplace=True),
-                         nn.Dropout(0.5), nn.Linear(4096, shape.num_classes))
+                         Dropout(0.5), nn.Linear(4096, shape.num_classes))
     return _net(features, head)
 
 

@@ -23,8 +23,9 @@ TRANSFER = {
     "layerwise": "a new head; backbone blocks unfreeze from the top, one more every `unfreeze_every` epochs "
                  "(the Tiny ImageNet slides' VGG16)",
 }
-RECIPE_VERSION = 2  # bump when the training loop changes what a recipe produces (2: bf16 autocast on CPUs with bf16
-# hardware, warm-up fraction and step budgets, DeiT initialisation of the ViTs)
+RECIPE_VERSION = 3  # bump when the training loop changes what a recipe produces (2: bf16 autocast on CPUs with bf16
+# hardware, warm-up fraction and step budgets, DeiT initialisation of the ViTs; 3: dropout masks drawn by
+# core.models.dropout on the CPU, the same distribution from another generator)
 
 
 def _about(default: Any = dataclasses.MISSING, *, label: str, help: str, choices: Any = (), combine: bool = False,
