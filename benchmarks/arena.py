@@ -209,6 +209,9 @@ def sec_sweep(doc: Doc, args) -> None:
                                                       for lr, v in by_lr.items()]
                     + [f"{SCRATCH[model].recipe.get('lr', 2e-3):g}"])
     doc.table(["model", "family"] + [f"lr {lr:g}" for lr in SWEEP_LRS] + ["recipe's lr"], rows)
+    other = [m for m in tops if SCRATCH[m].recipe.get("lr", 2e-3) != max(tops[m], key=tops[m].get)]
+    if other:
+        doc.add(f"Not the sweep's pick: {', '.join(other)}; `core/models/scratch.py` says why, beside the recipe.", "")
 
 
 def sec_demo(doc: Doc, args) -> None:
