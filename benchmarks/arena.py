@@ -99,8 +99,10 @@ def sec_speed(doc: Doc, args) -> None:
     for model in SPEED_MODELS:
         if model not in SCRATCH:
             continue
-        r32 = end_to_end_rate(recipe_for(model, amp=False), Path(tempfile.mkdtemp(prefix=f"speed-{model}-")))
-        r16 = end_to_end_rate(recipe_for(model, amp=True), Path(tempfile.mkdtemp(prefix=f"speed-{model}-")))
+        with tempfile.TemporaryDirectory(prefix=f"speed-{model}-") as a, \
+                tempfile.TemporaryDirectory(prefix=f"speed-{model}-") as b:  # never a cached run
+            r32 = end_to_end_rate(recipe_for(model, amp=False), Path(a))
+            r16 = end_to_end_rate(recipe_for(model, amp=True), Path(b))
         _, m = build_for_recipe(arena_recipe(ArenaSpec(models=(model,), budget="epochs:1", seeds=1), model))
         flops = m.train_flops_per_image()
         rows.append([model, SCRATCH[model].family, f"{r32:,.0f}", f"{r16:,.0f}", f"**{r16 / r32:.2f}x**",

@@ -7,7 +7,9 @@ Uses a fresh temporary store so the first run really computes.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import tempfile
 import time
 
@@ -25,6 +27,7 @@ def main() -> None:
     from core.store import Store
 
     store = Store(tempfile.mkdtemp(prefix="cnnvit-bench-"))
+    atexit.register(shutil.rmtree, store.root, ignore_errors=True)
     load_dataset(args.dataset).split(args.split)  # data generation/loading is not what we time
 
     t = time.perf_counter()

@@ -8,7 +8,9 @@ Times Streamlit's AppTest script runs (the server-side work a browser waits for)
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -45,6 +47,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cnnvit-pages-"))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
     os.environ["CNNVIT_CACHE_DIR"] = str(work / "store")
     t = time.perf_counter()
     tiny_imagenet(work / "tiny", args.classes, args.per_class)

@@ -7,6 +7,8 @@ A plain Adam loop (the full trainer is core/train.py's job); same data, same epo
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import time
 
 import torch
@@ -32,6 +34,7 @@ def main() -> None:
     x_all = torch.from_numpy(train.images).permute(0, 3, 1, 2)
     y_all = torch.from_numpy(train.labels)
     store = Store(tempfile.mkdtemp())
+    atexit.register(shutil.rmtree, store.root, ignore_errors=True)
     print(f"shapes: {len(train)} train images, {args.epochs} epochs, Adam lr {args.lr}, batch {args.batch_size}, "
           f"{torch.get_num_threads()} threads")
     for model_id in args.models:

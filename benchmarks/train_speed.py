@@ -82,6 +82,7 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="resnet20")
     args = p.parse_args()
-    r = train_rates(args.model, Path(tempfile.mkdtemp()))
+    with tempfile.TemporaryDirectory(prefix="train-speed-") as store:
+        r = train_rates(args.model, Path(store))
     print(f"{args.model}: pure step {r['pure_step']:.1f} img/s, end to end {r['end_to_end']:.1f} img/s, "
           f"ratio {r['end_to_end'] / r['pure_step']:.2f}")
