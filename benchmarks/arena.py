@@ -289,6 +289,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--hybrid", default="cct-2", help="the data-efficient ViT of the size sweep")
     p.add_argument("--out", default=str(ROOT / "docs" / "arena.md"))
+    p.add_argument("--note", default="", help="with --only: what the preamble should say of the sections kept")
     args = p.parse_args()
     os.environ.setdefault("CNNVIT_CACHE_DIR", str(ROOT / "cache"))
     doc = Doc()
@@ -308,7 +309,9 @@ def main() -> None:
     if args.only and out.exists():  # the doc as it was, with only these sections and their targets measured anew
         note = (f"Sections re-measured on {time.strftime('%Y-%m-%d')} with `--only {' --only '.join(args.only)}` "
                 f"({(time.perf_counter() - t0) / 60:.0f} minutes): " + ", ".join(
-                    line[3:] for line in doc.lines if line.startswith("## ")) + ".")
+                    line[3:] for line in doc.lines if line.startswith("## ")) + "."
+                + (" " + args.note if args.note else ""))
+        doc.add(*NOTES.rstrip("\n").split("\n"))  # the notes are text, not measurements: always today's
         out.write_text(splice(out.read_text(), doc, note))
     else:
         out.write_text("\n".join(head + doc.lines) + "\n" + ("\n" + NOTES if not args.only else ""))

@@ -1,10 +1,11 @@
 """Where one training step's time goes, and what the lab's dropout saves: for docs/arena.md's notes.
 
-    .venv/bin/python benchmarks/step_profile.py [--model cnn-multilayer] [--fp32]
+    .venv/bin/python benchmarks/step_profile.py [--model cnn-multilayer] [--fp32] [--nn-dropout]
 
 The step is train_speed.pure_step_rate's (forward + backward + Adam on preloaded tensors, batch 64, 32 px,
 `shapes`, bf16 autocast where the CPU has it). Prints
-- the operators' share of the step's CPU time (torch.profiler, 10 steps after 5 warm-up steps);
+- the operators' share of the step's CPU time (torch.profiler, 10 steps after 5 warm-up steps), with the lab's
+  dropout or (`--nn-dropout`) with torch's;
 - images/s of the step with the lab's dropout (core.models.dropout), with nn.Dropout in its place, and with no
   dropout at all, in one process, interleaved, median of 5 rounds of 20 steps.
 """
@@ -47,6 +48,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="cnn-multilayer")
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast")
+    p.add_argument("--nn-dropout", action="store_true", help="profile the step with nn.Dropout")
     args = p.parse_args()
     recipe = recipe_for(args.model, amp=not args.fp32)
     ds, model = build_for_recipe(recipe)
@@ -72,12 +74,13 @@ def main() -> None:
     variants = {"lab dropout": lab, "nn.Dropout": _swap_dropout(lab, nn.Dropout),
                 "no dropout": _swap_dropout(lab, lambda _p: nn.Identity())}
     opts = {k: _optimizer(recipe, list(m.parameters())) for k, m in variants.items()}
-    run(lab, opts["lab dropout"], 5)
+    profiled = "nn.Dropout" if args.nn_dropout else "lab dropout"
+    run(variants[profiled], opts[profiled], 5)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        run(lab, opts["lab dropout"], 10)
+        run(variants[profiled], opts[profiled], 10)
     events = [e for e in prof.key_averages() if e.key.startswith("aten::") or e.key.startswith("Optimizer.step")]
     total = sum(e.self_cpu_time_total for e in events)
-    print(f"{args.model}, {precision}, batch {BATCH}: share of the step's CPU time (self), top 10")
+    print(f"{args.model}, {precision}, batch {BATCH}, {profiled}: share of the step's CPU time (self), top 10")
     for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:10]:
         print(f"  {e.key:45s} {e.self_cpu_time_total / total:6.1%}  ({e.count // 10} calls a step)")
     rates: dict[str, list[float]] = {k: [] for k in variants}
