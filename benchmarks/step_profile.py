@@ -22,15 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
-from train_speed import recipe_for  # noqa: E402  (benchmarks/, the script's own folder)
+from train_speed import preloaded, recipe_for, train_step  # noqa: E402  (benchmarks/, the script's own folder)
 
-from core.models.wrapper import split_outputs  # noqa: E402
-from core.precision import autocast, resolve_precision  # noqa: E402
 from core.train.loop import _optimizer  # noqa: E402
-from core.train.runs import build_for_recipe  # noqa: E402
 
 BATCH, STEPS = 64, 20
 
@@ -51,26 +47,15 @@ def main() -> None:
     p.add_argument("--nn-dropout", action="store_true", help="profile the step with nn.Dropout")
     args = p.parse_args()
     recipe = recipe_for(args.model, amp=not args.fp32)
-    ds, model = build_for_recipe(recipe)
-    split = ds.split("train").limited(BATCH * STEPS)
-    pre = model.preprocess
-    x = pre.normalize(pre.geometry_batch(split.images), channels_last=True)
-    y = torch.from_numpy(split.labels)
-    precision = resolve_precision("auto" if recipe.amp else "fp32", "cpu")
+    lab, x, y, precision = preloaded(recipe, limit=BATCH * STEPS)
 
     def run(module: nn.Module, opt: torch.optim.Optimizer, steps: int = STEPS) -> float:
         t = time.perf_counter()
         for i in range(steps):
             s = slice(i * BATCH, (i + 1) * BATCH)
-            with autocast(precision, "cpu"):
-                logits, _ = split_outputs(module(x[s]))
-            loss = F.cross_entropy(logits.float(), y[s])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            train_step(module, opt, x[s], y[s], precision)
         return steps * BATCH / (time.perf_counter() - t)
 
-    lab = model.module.train()
     variants = {"lab dropout": lab, "nn.Dropout": _swap_dropout(lab, nn.Dropout),
                 "no dropout": _swap_dropout(lab, lambda _p: nn.Identity())}
     opts = {k: _optimizer(recipe, list(m.parameters())) for k, m in variants.items()}

@@ -25,36 +25,49 @@ def recipe_for(model: str, epochs: int = 3, limit: int | None = 2000, amp: bool 
                   optimizer="adam", lr=1e-3, augment="flip", amp=amp)
 
 
-def pure_step_rate(recipe, epochs: int = 3, device: str = "cpu") -> float:
-    """Images/s of forward + backward + optimizer step over preloaded, already normalised tensors on `device`."""
-    from core.models.wrapper import split_outputs
-    from core.precision import autocast, resolve_precision
-    from core.train.loop import _optimizer
+def preloaded(recipe, device: str = "cpu", limit: int | None = None):
+    """The recipe's model (in training mode, on `device`), its first `limit` training images (default the
+    recipe's) as normalised tensors on `device`, their labels, and the precision the training loop would choose."""
+    from core.precision import resolve_precision
     from core.train.runs import build_for_recipe
 
     ds, model = build_for_recipe(recipe)
-    split = ds.split("train").limited(recipe.limit)
+    split = ds.split("train").limited(limit or recipe.limit)
     pre = model.preprocess
     # in the layout the training loop hands the model: in-memory images are (N, H, W, C) uint8, permuted to
     # NCHW as a view, and the float conversion keeps those strides, so convolutions run channels-last
-    x_all = pre.normalize(pre.geometry_batch(split.images), channels_last=True).to(device)
-    y_all = torch.from_numpy(split.labels).to(device)
-    module = model.module.to(device).train()
+    x = pre.normalize(pre.geometry_batch(split.images), channels_last=True).to(device)
+    y = torch.from_numpy(split.labels).to(device)
+    return model.module.to(device).train(), x, y, resolve_precision("auto" if recipe.amp else "fp32", device)
+
+
+def train_step(module, opt, x, y, precision: str, device: str = "cpu") -> None:
+    """One forward + backward + optimizer step on a batch, as the training loop takes it."""
+    from core.models.wrapper import split_outputs
+    from core.precision import autocast
+
+    with autocast(precision, device):
+        logits, _aux = split_outputs(module(x))
+    loss = F.cross_entropy(logits.float(), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def pure_step_rate(recipe, epochs: int = 3, device: str = "cpu") -> float:
+    """Images/s of forward + backward + optimizer step over preloaded, already normalised tensors on `device`."""
+    from core.train.loop import _optimizer
+
+    module, x_all, y_all, precision = preloaded(recipe, device)
     opt = _optimizer(recipe, list(module.parameters()))
     gen = torch.Generator().manual_seed(0)
-    precision = resolve_precision("auto" if recipe.amp else "fp32", device)  # as the training loop chooses
     rates = []
     for _ in range(epochs):
         order = torch.randperm(len(y_all), generator=gen).to(device)
         t = time.perf_counter()
         for s in range(0, len(order), recipe.batch_size):
             idx = order[s:s + recipe.batch_size]
-            with autocast(precision, device):
-                logits, _aux = split_outputs(module(x_all[idx]))
-            loss = F.cross_entropy(logits.float(), y_all[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            train_step(module, opt, x_all[idx], y_all[idx], precision, device)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         rates.append(len(order) / (time.perf_counter() - t))

@@ -21,16 +21,18 @@ import torch
 from torch import Tensor, nn
 
 
-def _levels(p: float) -> int:
-    """How many equally likely levels each element's draw has: 256 where p is a multiple of 1/256 (0.25, 0.5: one
-    byte an element, p exact), else 65,536 (p rounded to a multiple of 1/65,536)."""
-    return 256 if float(p * 256).is_integer() else 65536
+def _levels(p: float) -> tuple[int, int]:
+    """How many equally likely levels each element's draw has, and how many of them drop it: 256 levels where p is
+    a multiple of 1/256 (0.25, 0.5: one byte an element, p exact), else 65,536 (p rounded to a multiple of
+    1/65,536)."""
+    levels = 256 if float(p * 256).is_integer() else 65536
+    return levels, round(p * levels)
 
 
 def keep_mask(like: Tensor, p: float) -> tuple[Tensor, float]:
     """A bool tensor shaped and laid out like `like` (True = keep, each independently with probability q), and q."""
-    levels = _levels(p)
-    drop, n = round(p * levels), like.numel()
+    levels, drop = _levels(p)
+    n = like.numel()
     per_word = 8 if levels == 256 else 4  # 8 bytes or 4 16-bit levels from each 64-bit PCG64 word
     seed = int(torch.randint(0, 2 ** 62, (1,)))
     words = np.random.PCG64(seed).random_raw(-(-n // per_word))
@@ -64,8 +66,9 @@ class Dropout(nn.Dropout):
     """`nn.Dropout` with a fast CPU mask (see the module docstring); a drop-in replacement, no state."""
 
     def forward(self, x: Tensor) -> Tensor:
-        if (not self.training or self.inplace or x.device.type != "cpu" or not x.is_floating_point()
-                or not 0 < round(self.p * _levels(self.p)) < _levels(self.p)):
+        levels, drop = _levels(self.p)
+        if not self.training or self.inplace or x.device.type != "cpu" or not x.is_floating_point() \
+                or not 0 < drop < levels:
             return super().forward(x)
         keep, q = keep_mask(x, self.p)
         return _Masked.apply(x, keep, 1.0 / q)
