@@ -1,6 +1,5 @@
 """Attention & Grad-CAM: where each model looks for the same image and class, how far its layers see, and how
 faithful each heat map is (deletion, insertion and ROAD against a random and a centre-prior map)."""
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -10,7 +9,7 @@ from core.explain.render import render
 from core.explain.scores import DEFAULT_IMAGES, MAP_METHODS, explain_score, faithfulness_rows
 from core.jobs import FaithfulnessJob, Jobs
 from core.results import csv_bytes, job_rows
-from ui.charts import deletion_curves, faithfulness_bars
+from ui.charts import deletion_curves, faithfulness_bars, layer_reach
 from ui.jobs import any_active, poll_every, rerun_when_done, show_jobs
 from ui.pickers import cached_model, dataset_select, pick_images, pick_models, pick_precision, run_names
 
@@ -171,24 +170,22 @@ def faith_results() -> None:
 faith_results()
 
 st.subheader("How far each layer sees")
-st.caption("ViT: the attention-weighted mean distance between a patch and the patches it attends to, per layer and "
-           "head (the ViT paper's Figure 7). CNN: the theoretical receptive field of each conv layer. Early ViT "
-           "heads already reach across the image; a CNN's field grows layer by layer.")
+st.caption("Attention: the attention-weighted mean distance between a token and the tokens it attends to, per "
+           "layer and head (the ViT paper's Figure 7). Convolution: the theoretical receptive field of each conv "
+           "layer. A hybrid shows both, its convolutions first. Early ViT heads already reach across the image; a "
+           "CNN's field grows layer by layer.")
 data = []
 for m in models:
+    convs = []
     try:
-        if m.family == "vit":
-            data += [{"model": m.name, "depth": r["layer"] + 1, "pixels": r["mean_distance_px"], "what": "attention"}
+        if m.family != "vit":
+            convs = [x for x in receptive_fields(m, image) if x["kind"].startswith("Conv")]
+            data += [{"model": m.name, "family": m.family, "depth": i + 1, "pixels": r["receptive_field_px"],
+                      "what": "receptive field"} for i, r in enumerate(convs)]
+        if m.family != "cnn":
+            data += [{"model": m.name, "family": m.family, "depth": len(convs) + r["layer"] + 1,
+                      "pixels": r["mean_distance_px"], "what": "attention distance"}
                      for r in attention_distances(m, image)]
-        else:
-            data += [{"model": m.name, "depth": i + 1, "pixels": r["receptive_field_px"], "what": "receptive field"}
-                     for i, r in enumerate(x for x in receptive_fields(m, image) if x["kind"].startswith("Conv"))]
     except UserError as e:
         st.caption(f"{m.name}: {e}")
-if data:
-    df = pd.DataFrame(data)
-    st.altair_chart(alt.Chart(df).mark_point(filled=True, opacity=0.7).encode(
-        alt.X("depth:Q", title="layer (ViT block / CNN conv, in forward order)"),
-        alt.Y("pixels:Q", title="pixels of the model's input"), alt.Color("model:N"), alt.Shape("what:N"),
-        tooltip=["model", "what", "depth", alt.Tooltip("pixels", format=".1f")]).properties(height=320),
-        width="stretch", key="attention-distance")
+layer_reach(data, key="attention-distance")

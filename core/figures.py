@@ -8,6 +8,39 @@ import pandas as pd
 FAMILY_COLORS = alt.Scale(domain=["cnn", "vit", "hybrid", "other"], range=["#1f77b4", "#d62728", "#9467bd", "#7f7f7f"])
 
 
+# Each family's hue in shades, its first shade the family's colour: a model's colour says its family on every chart
+# (a hybrid is purple wherever it appears), and models of one family still differ.
+FAMILY_SHADES = {"cnn": ["#1f77b4", "#6baed6", "#08519c", "#9ecae1", "#3182bd", "#c6dbef"],
+                 "vit": ["#d62728", "#fc9272", "#a50f15", "#fb6a4a", "#ef3b2c", "#fcbba1"],
+                 "hybrid": ["#9467bd", "#bcbddc", "#54278f", "#807dba", "#6a51a3", "#dadaeb"],
+                 "other": ["#7f7f7f", "#bdbdbd", "#525252", "#969696", "#252525", "#d9d9d9"]}
+
+
+def _model_scale(df: pd.DataFrame, field: str = "model") -> alt.Scale:
+    """Each `field` value (a model or run, in order of appearance) in the next shade of its family (`df["family"]`)."""
+    seen: dict[str, int] = {}
+    domain, colors = [], []
+    for name, family in df[[field, "family"]].drop_duplicates(field).itertuples(index=False):
+        shades = FAMILY_SHADES.get(family, FAMILY_SHADES["other"])
+        domain.append(name)
+        colors.append(shades[seen.get(family, 0) % len(shades)])
+        seen[family] = seen.get(family, 0) + 1
+    return alt.Scale(domain=domain, range=colors)
+
+
+def _model_color(df: pd.DataFrame, field: str = "model", legend: alt.Legend | None = None) -> alt.Color:
+    """Colour by `field` in its family's shades, legend in order of appearance."""
+    return alt.Color(f"{field}:N", sort=None, scale=_model_scale(df, field),
+                     legend=legend or alt.Legend(title=f"{field} (hue: family)", labelLimit=260, symbolOpacity=1))
+
+
+def _model_shape(df: pd.DataFrame, field: str = "model", legend: alt.Legend | None = None) -> alt.Shape:
+    """A point shape per `field`, in the colour legend's order (one legend: same field, title and order)."""
+    domain = df[field].drop_duplicates().tolist()
+    return alt.Shape(f"{field}:N", sort=None, scale=alt.Scale(domain=domain),
+                     legend=legend or alt.Legend(title=f"{field} (hue: family)", labelLimit=260, symbolOpacity=1))
+
+
 def training_curves(history: list[dict]) -> dict[str, alt.Chart]:
     """Loss, top-1, learning rate and (when recorded) per-layer-group gradient norms over epochs: name -> chart,
     in the order of a 2x2 grid."""
@@ -38,11 +71,14 @@ def training_curves(history: list[dict]) -> dict[str, alt.Chart]:
 
 
 def curve_overlay(curves: list[dict], metric: str) -> alt.Chart:
-    """One training curve (`metric`: val_top1, val_loss or train_loss) per labelled run, overlaid by epoch."""
-    return alt.Chart(pd.DataFrame(curves)).mark_line(point=True).encode(
-        alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), alt.Y(f"{metric}:Q"),
-        alt.Color("label:N", title=None, legend=alt.Legend(labelLimit=320)),
-        tooltip=["label", "epoch", alt.Tooltip(metric, format=".4g")]).properties(height=320)
+    """One training curve (`metric`: val_top1, val_loss or train_loss) per labelled run, overlaid by epoch, in its
+    family's hue."""
+    df = pd.DataFrame(curves)
+    legend = alt.Legend(title="run (hue: family)", labelLimit=320)
+    return alt.Chart(df).mark_line(point=alt.OverlayMarkDef(filled=True)).encode(
+        alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), alt.Y(f"{metric}:Q"), _model_color(df, "label", legend),
+        _model_shape(df, "label", legend), tooltip=["label", "family", "epoch", alt.Tooltip(metric, format=".4g")]
+    ).properties(height=320)
 
 
 PARETO_NOTE = ("Dashed: the Pareto front (no other evaluation is both faster and more accurate). Times are end to end "
@@ -126,7 +162,7 @@ _CI_TEXT = ("format(datum.top1_mean, '.1%') + (datum.top1_ci95 == null ? ' (one 
 
 
 def arena_bars(results: list[dict]) -> alt.Chart | None:
-    """Mean validation top-1 per model as bars coloured by family, with the 95% interval over seeds as an error
+    """Mean validation top-1 per model as bars in its family's hue, with the 95% interval over seeds as an error
     bar and the value written beside it."""
     df = pd.DataFrame(results).dropna(subset=["top1_mean"])
     if df.empty:
@@ -140,8 +176,7 @@ def arena_bars(results: list[dict]) -> alt.Chart | None:
     bars = base.mark_bar(opacity=0.85, height={"band": 0.7}).encode(
         alt.X("top1_mean:Q", title=title, axis=alt.Axis(format=".0%", values=[i / 10 for i in range(11)]),
               scale=alt.Scale(domain=[0, 1.22])),  # room right of 100% for the value written beside an interval
-        alt.Color("family:N", scale=FAMILY_COLORS, legend=alt.Legend(title="family")),
-        tooltip=tooltip)
+        _model_color(df), tooltip=tooltip)
     interval = base.encode(alt.X("lo:Q", title=title), alt.X2("hi:Q"), tooltip=tooltip)
     caps = [base.mark_tick(color="#222", thickness=1.5, size=14).encode(alt.X(f"{end}:Q", title=title))
             for end in ("lo", "hi")]
@@ -159,16 +194,18 @@ def arena_learning_curves(curves: list[dict]) -> alt.Chart | None:
         return None
     x = alt.X("images_seen:Q", title="training images seen", axis=alt.Axis(format="~s", tickCount=6))
     y = alt.Y("val_top1:Q", title="validation top-1", axis=alt.Axis(format=".0%"))
-    color = alt.Color("model:N", sort=None, scale=alt.Scale(scheme="tableau10"), legend=alt.Legend(title=None))
-    runs = alt.Chart(df).encode(x, y, color, detail="seed:N", tooltip=[
-        "model", "seed", "epoch", alt.Tooltip("images_seen:Q", format=","), alt.Tooltip("val_top1:Q", format=".1%")])
+    color, shape = _model_color(df), _model_shape(df)
+    runs = alt.Chart(df).encode(x, y, color, detail="seed:N",
+                                tooltip=["model", "family", "seed", "epoch", alt.Tooltip("images_seen:Q", format=","),
+                                         alt.Tooltip("val_top1:Q", format=".1%")])
     mean = (alt.Chart(df).transform_aggregate(val_top1="mean(val_top1)", images_seen="mean(images_seen)",
-                                              seeds="count()", groupby=["model", "epoch"])
-            .mark_line(point=True, strokeWidth=2.5)
-            .encode(x, y, color, tooltip=["model", "epoch", alt.Tooltip("images_seen:Q", format=","),
-                                          alt.Tooltip("val_top1:Q", title="mean top-1", format=".1%"), "seeds:Q"]))
-    faint = runs.mark_line(opacity=0.3, strokeWidth=1) + runs.mark_circle(opacity=0.3, size=18)
-    return (faint + mean).properties(height=320)
+                                              seeds="count()", groupby=["model", "family", "epoch"])
+            .encode(x, y, color, shape, tooltip=["model", "family", "epoch", alt.Tooltip("images_seen:Q", format=","),
+                                                 alt.Tooltip("val_top1:Q", title="mean top-1", format=".1%"),
+                                                 "seeds:Q"]))
+    faint = runs.mark_line(opacity=0.3, strokeWidth=1)
+    return (faint + mean.mark_line(strokeWidth=2.5, point=alt.OverlayMarkDef(filled=True, size=45))
+            ).properties(height=320)
 
 
 def arena_data_size(results: list[dict], crossovers: list[dict]) -> alt.Chart | None:
@@ -180,13 +217,13 @@ def arena_data_size(results: list[dict], crossovers: list[dict]) -> alt.Chart | 
     sizes = sorted(df["size"].unique().tolist())
     x = alt.X("size:Q", title="training images (log scale)", scale=alt.Scale(type="log", nice=False),
               axis=alt.Axis(values=sizes, format=","))
-    color = alt.Color("model:N", sort=None, scale=alt.Scale(scheme="tableau10"), legend=alt.Legend(title=None))
-    base = alt.Chart(df).transform_calculate(lo=_CI_LO, hi=_CI_HI).encode(x, color)
+    base = alt.Chart(df).transform_calculate(lo=_CI_LO, hi=_CI_HI).encode(x, _model_color(df))
     band = base.mark_area(opacity=0.15).encode(alt.Y("lo:Q", title="validation top-1 (mean, 95% band)",
                                                      axis=alt.Axis(format=".0%")), alt.Y2("hi:Q"))
-    line = base.mark_line(point=True, strokeWidth=2).encode(alt.Y("top1_mean:Q"), tooltip=[
-        "model", "family", alt.Tooltip("size:Q", format=","), alt.Tooltip("top1_mean:Q", format=".1%"),
-        alt.Tooltip("top1_ci95:Q", title="± (95% CI)", format=".1%"), alt.Tooltip("runs_done:Q", title="seeds")])
+    line = base.mark_line(strokeWidth=2, point=alt.OverlayMarkDef(filled=True, size=50)).encode(
+        alt.Y("top1_mean:Q"), _model_shape(df), tooltip=[
+            "model", "family", alt.Tooltip("size:Q", format=","), alt.Tooltip("top1_mean:Q", format=".1%"),
+            alt.Tooltip("top1_ci95:Q", title="± (95% CI)", format=".1%"), alt.Tooltip("runs_done:Q", title="seeds")])
     chart = band + line
     located = pd.DataFrame([c for c in crossovers if c.get("size")])
     if not located.empty:
@@ -342,6 +379,23 @@ def faithfulness_bars(rows: list[dict], *, labels: dict[str, str] | None = None)
         column=alt.Column("metric:N", title=None)).resolve_scale(y="independent")  # each model its own methods
 
 
+def layer_reach(rows: list[dict]) -> alt.Chart | None:
+    """How far each layer sees (rows: model, family, depth, pixels, what): a colour (its family's hue) and shape per
+    model, filled for attention distance and hollow for a convolution's receptive field."""
+    if not rows:
+        return None
+    df = pd.DataFrame(rows)
+    legend = alt.Legend(title="model (hue: family)", orient="bottom", labelLimit=260)
+    base = alt.Chart(df).encode(
+        alt.X("depth:Q", title="layer (conv, then attention block, in forward order)", axis=alt.Axis(tickMinStep=1)),
+        alt.Y("pixels:Q", title="pixels of the model's input"), _model_color(df, legend=legend),
+        _model_shape(df, legend=legend),
+        tooltip=["model", "family", "what", "depth", alt.Tooltip("pixels", format=".1f")])
+    conv = base.transform_filter("datum.what == 'receptive field'").mark_point(filled=False, size=70, strokeWidth=2)
+    attention = base.transform_filter("datum.what != 'receptive field'").mark_point(filled=True, size=70)
+    return (conv + attention).properties(height=320)
+
+
 def deletion_curves(rows: list[dict]) -> alt.Chart | None:
     """P(class) against the fraction of pixels deleted (left) and inserted (right) for the image on screen: one
     solid line per model for the method, a dashed one for its random map."""
@@ -351,11 +405,12 @@ def deletion_curves(rows: list[dict]) -> alt.Chart | None:
             for kind in ("deletion", "insertion") for curve in [curves[kind]] for i, p in enumerate(curve)]
     if not long:
         return None
-    return alt.Chart(pd.DataFrame(long)).mark_line().encode(
+    df = pd.DataFrame(long)
+    return alt.Chart(df).mark_line().encode(
         alt.X("fraction:Q", title="fraction of pixels changed", axis=alt.Axis(format=".0%")),
         alt.Y("probability:Q", title="P(class)", scale=alt.Scale(domain=[0, 1])),
-        alt.Color("model:N", scale=alt.Scale(scheme="tableau10"), legend=alt.Legend(orient="bottom", labelLimit=260)),
+        _model_color(df, legend=alt.Legend(title="model (hue: family)", orient="bottom", labelLimit=260, columns=1)),
         alt.StrokeDash("map:N", sort=["method", "random map"], legend=alt.Legend(title=None, orient="bottom")),
-        tooltip=["model", "map", alt.Tooltip("fraction:Q", format=".0%"),
+        tooltip=["model", "family", "map", alt.Tooltip("fraction:Q", format=".0%"),
                  alt.Tooltip("probability:Q", format=".3f")]).properties(width=300, height=220).facet(
         column=alt.Column("kind:N", title=None, sort=["deletion", "insertion"]))

@@ -159,7 +159,8 @@ def overlay_histories(keys: list[str], store: Store | None = None) -> list[dict]
         if run is not None and run.kind == "run":
             runs.setdefault(run.key, run)
     labels = run_labels(store) if runs else {}
-    return [{"label": labels[k], **{m: h.get(m) for m in ("epoch", "train_loss", "val_loss", "val_top1")}}
+    return [{"label": labels[k], "family": run.meta.get("family", "other"),
+             **{m: h.get(m) for m in ("epoch", "train_loss", "val_loss", "val_top1")}}
             for k, run in runs.items() for h in run.meta["history"]]
 
 

@@ -280,6 +280,18 @@ def test_mean_attention_distance_by_hand():
     assert all(0 < r["mean_distance_px"] < 16 * math.sqrt(2) for r in rows)
 
 
+def test_attention_distance_of_a_transformer_that_pools_its_tokens():
+    # no CLS token: every token is a patch (2x2 grid of 8-px patches), each query 1/4 on each patch
+    d = mean_attention_distance(np.full((1, 1, 4, 4), 0.25), (2, 2), (8, 8), prefix=0)[0]["mean_distance_px"]
+    assert d == pytest.approx(8 * (0 + 1 + 1 + math.sqrt(2)) / 4)
+    cct = build_scratch("cct-2", InputShape(3, 32, 5))
+    rows = attention_distances(cct, IMAGE)  # CCT-2: 2 layers x 2 heads over its pooled tokens
+    assert [(r["layer"], r["head"]) for r in rows] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert all(0 < r["mean_distance_px"] < 32 * math.sqrt(2) for r in rows)
+    with pytest.raises(ExplainError, match="no CLS token"):  # the CLS views still say why they cannot
+        explain(cct, IMAGE, "attention")
+
+
 def test_receptive_field_growth_by_hand():
     rows = receptive_fields(build_scratch("cnn-2layer", InputShape(3, 32, 5)))
     # conv3 -> 3; pool2 -> 3 + 1*1 = 4 (jump 2); conv3 -> 4 + 2*2 = 8; pool2 -> 8 + 1*2 = 10 (jump 4)

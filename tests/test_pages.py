@@ -274,12 +274,12 @@ def test_evaluate_page_submits_one_job_per_pair_and_shows_failures_in_place(fres
 
 
 @pytest.mark.parametrize("page, method", [("app_pages/filters.py", "feature-maps"), ("app_pages/attention.py", "rollout")])
-def test_explain_pages_draw_a_cnn_and_a_vit_side_by_side(fresh_store, page, method):
+def test_explain_pages_draw_a_cnn_a_vit_and_a_hybrid_side_by_side(fresh_store, page, method):
     at = _app(page)
-    _by_label(at.multiselect, "Models").set_value(["cnn-2layer", "vit-small"])
+    _by_label(at.multiselect, "Models").set_value(["cnn-2layer", "vit-small", "cct-2"])
     at.run()
     assert not at.exception
-    assert len(at.get("image")) == 2  # one picture per model
+    assert len(at.get("image")) == 3  # one picture per model
     radio = _by_label(at.radio, "Show" if "filters" in page else "Method")
     radio.set_value(method)
     at.run()
@@ -290,6 +290,12 @@ def test_explain_pages_draw_a_cnn_and_a_vit_side_by_side(fresh_store, page, meth
         [df] = chart_data(curves)
         assert set(df["model"]) == {"ViT (small, for small images)"}  # the CNN, which drew no rollout, has no curve either
         assert set(df["map"]) == {"method", "random map"} and set(df["kind"]) == {"deletion", "insertion"}
+        [reach] = chart_data(distance)  # how far each layer sees: the hybrid shows its convolutions, then attention
+        assert set(zip(reach["family"], reach["what"])) == {
+            ("cnn", "receptive field"), ("vit", "attention distance"), ("hybrid", "receptive field"),
+            ("hybrid", "attention distance")}
+        hybrid = reach[reach["family"] == "hybrid"].sort_values("depth")
+        assert list(hybrid["what"]) == ["receptive field"] * 2 + ["attention distance"] * 4  # CCT-2: 2 convs, 2x2 heads
 
 
 def test_confusion_view_reopens_from_its_url(fresh_store):

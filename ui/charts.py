@@ -81,5 +81,9 @@ def faithfulness_bars(rows: list[dict], *, key: str, labels: dict[str, str] | No
     _draw(figures.faithfulness_bars(rows, labels=labels), key, stretch=False)
 
 
+def layer_reach(rows: list[dict], *, key: str) -> None:
+    _draw(figures.layer_reach(rows), key)
+
+
 def deletion_curves(rows: list[dict], *, key: str) -> None:
     _draw(figures.deletion_curves(rows), key, stretch=False)

@@ -269,7 +269,8 @@ def curves(cells: list[Cell], store: Store) -> list[dict]:
         seen = 0
         for h in rec.meta["history"]:
             seen += h.get("images", 0)
-            rows.append({"model": cell.model, "size": cell.size, "seed": cell.seed, "epoch": h["epoch"],
+            rows.append({"model": cell.model, "family": SCRATCH[cell.model].family, "size": cell.size,
+                         "seed": cell.seed, "epoch": h["epoch"],
                          "images_seen": seen, "train_flops": per_image * seen, "val_top1": h.get("val_top1"),
                          "train_loss": h.get("train_loss"), "seconds": h.get("seconds")})
     return rows

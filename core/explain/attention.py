@@ -192,13 +192,14 @@ def _checked(model: LoadedModel, maps: list[torch.Tensor]) -> list[torch.Tensor]
     return maps
 
 
-def attention_weights(model: LoadedModel, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
-    """The logits and every layer's attention for one image: (layers, heads, tokens, tokens) float64."""
+def attention_weights(model: LoadedModel, x: torch.Tensor, *, pooled: bool = False) -> tuple[torch.Tensor, np.ndarray]:
+    """The logits and every layer's attention for one image: (layers, heads, tokens, tokens) float64. `pooled`: also
+    the lab's transformers with no CLS token (CCT pools its tokens), for views that need no CLS row."""
     module = model.module
     model_type = getattr(getattr(module, "config", None), "model_type", "")
     if model_type in WINDOWED:
         raise ExplainError(_swin(model))
-    if any(isinstance(m, Attention) for m in module.modules()) and prefix_tokens(module) > 0:  # CCT pools: no CLS
+    if any(isinstance(m, Attention) for m in module.modules()) and (pooled or prefix_tokens(module) > 0):
         with scratch_attention(module) as blocks, torch.no_grad():
             logits = model.logits(x)
             maps = [b.last_attention[0] for b in blocks]
@@ -220,11 +221,13 @@ def attention_weights(model: LoadedModel, x: torch.Tensor) -> tuple[torch.Tensor
     return logits, torch.stack([m.double().cpu() for m in maps]).numpy()
 
 
-def _grid(model: LoadedModel, attn: np.ndarray, hw: tuple[int, int]) -> tuple[int, int, int]:
+def _grid(model: LoadedModel, attn: np.ndarray, hw: tuple[int, int], *, cls: bool = True) -> tuple[int, int, int]:
+    """(prefix, gh, gw) of the attention's tokens; `cls`: a CLS token must lead them."""
     prefix = prefix_tokens(model.module)
     grid = token_grid(attn.shape[-1], prefix, hw)
-    if grid is None or grid[0] == 0:
-        raise ExplainError(f"{model.id}'s {attn.shape[-1]} tokens are not a CLS token plus a patch grid")
+    if grid is None or (cls and grid[0] == 0):
+        raise ExplainError(f"{model.id}'s {attn.shape[-1]} tokens are not {'a CLS token plus ' if cls else ''}"
+                           "a patch grid")
     return grid
 
 
@@ -320,8 +323,9 @@ def mean_attention_distance(attentions: np.ndarray, grid: tuple[int, int], patch
 
 
 def attention_distances(model: LoadedModel, image: np.ndarray) -> list[dict]:
-    """`mean_attention_distance` of `model` on `image`, in the model's input pixels."""
+    """`mean_attention_distance` of `model` on `image`, in the model's input pixels (every query token: CCT's pooled
+    tokens too)."""
     x, shown = model_input(model, image)
-    _, attn = attention_weights(model, x)
-    prefix, gh, gw = _grid(model, attn, tuple(shown.shape[:2]))
+    _, attn = attention_weights(model, x, pooled=True)
+    prefix, gh, gw = _grid(model, attn, tuple(shown.shape[:2]), cls=False)
     return mean_attention_distance(attn, (gh, gw), (shown.shape[0] / gh, shown.shape[1] / gw), prefix)
