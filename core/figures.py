@@ -28,17 +28,19 @@ def _model_scale(df: pd.DataFrame, field: str = "model") -> alt.Scale:
     return alt.Scale(domain=domain, range=colors)
 
 
+def _model_legend(field: str) -> alt.Legend:
+    return alt.Legend(title=f"{field} (hue: family)", labelLimit=260, symbolOpacity=1)
+
+
 def _model_color(df: pd.DataFrame, field: str = "model", legend: alt.Legend | None = None) -> alt.Color:
     """Colour by `field` in its family's shades, legend in order of appearance."""
-    return alt.Color(f"{field}:N", sort=None, scale=_model_scale(df, field),
-                     legend=legend or alt.Legend(title=f"{field} (hue: family)", labelLimit=260, symbolOpacity=1))
+    return alt.Color(f"{field}:N", sort=None, scale=_model_scale(df, field), legend=legend or _model_legend(field))
 
 
 def _model_shape(df: pd.DataFrame, field: str = "model", legend: alt.Legend | None = None) -> alt.Shape:
     """A point shape per `field`, in the colour legend's order (one legend: same field, title and order)."""
-    domain = df[field].drop_duplicates().tolist()
-    return alt.Shape(f"{field}:N", sort=None, scale=alt.Scale(domain=domain),
-                     legend=legend or alt.Legend(title=f"{field} (hue: family)", labelLimit=260, symbolOpacity=1))
+    return alt.Shape(f"{field}:N", sort=None, scale=alt.Scale(domain=df[field].drop_duplicates().tolist()),
+                     legend=legend or _model_legend(field))
 
 
 def training_curves(history: list[dict]) -> dict[str, alt.Chart]:
