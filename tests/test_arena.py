@@ -57,6 +57,7 @@ def test_crossover_is_interpolated_on_a_log_scale():
     assert out["size"] == 1000 and "overtakes" in out["text"]
     out = _crossing([500, 2000, 8000], [-0.3, -0.2, -0.1], "vit", "cnn")
     assert out["size"] is None and "stays behind cnn up to 8,000" in out["text"]
+    assert "(10.0 points behind at the largest size)" in out["text"]  # top-1 points, not a relative gap
 
 
 @pytest.fixture

@@ -311,5 +311,5 @@ def _crossing(sizes: list[int], gap: list[float], t: str, c: str) -> dict:
             return {"size": round(at), "text": f"{t} falls behind {c} at about {round(at):,} training images"}
     if all(g < 0 for g in gap):
         return {"size": None, "text": f"{t} stays behind {c} up to {sizes[-1]:,} training images "
-                                      f"(gap at the largest size: {gap[-1]:+.1%})"}
+                                      f"({-gap[-1] * 100:.1f} points behind at the largest size)"}
     return {"size": None, "text": f"{t} is ahead of {c} at every size from {sizes[0]:,} images"}
