@@ -5,15 +5,13 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-FAMILY_COLORS = alt.Scale(domain=["cnn", "vit", "hybrid", "other"], range=["#1f77b4", "#d62728", "#9467bd", "#7f7f7f"])
-
-
 # Each family's hue in shades, its first shade the family's colour: a model's colour says its family on every chart
 # (a hybrid is purple wherever it appears), and models of one family still differ.
 FAMILY_SHADES = {"cnn": ["#1f77b4", "#6baed6", "#08519c", "#9ecae1", "#3182bd", "#c6dbef"],
                  "vit": ["#d62728", "#fc9272", "#a50f15", "#fb6a4a", "#ef3b2c", "#fcbba1"],
                  "hybrid": ["#9467bd", "#bcbddc", "#54278f", "#807dba", "#6a51a3", "#dadaeb"],
                  "other": ["#7f7f7f", "#bdbdbd", "#525252", "#969696", "#252525", "#d9d9d9"]}
+FAMILY_COLORS = alt.Scale(domain=list(FAMILY_SHADES), range=[shades[0] for shades in FAMILY_SHADES.values()])
 
 
 def _model_scale(df: pd.DataFrame, field: str = "model") -> alt.Scale:
@@ -28,8 +26,8 @@ def _model_scale(df: pd.DataFrame, field: str = "model") -> alt.Scale:
     return alt.Scale(domain=domain, range=colors)
 
 
-def _model_legend(field: str) -> alt.Legend:
-    return alt.Legend(title=f"{field} (hue: family)", labelLimit=260, symbolOpacity=1)
+def _model_legend(field: str = "model", **kw) -> alt.Legend:
+    return alt.Legend(**{"title": f"{field} (hue: family)", "labelLimit": 260, "symbolOpacity": 1, **kw})
 
 
 def _model_color(df: pd.DataFrame, field: str = "model", legend: alt.Legend | None = None) -> alt.Color:
@@ -76,7 +74,7 @@ def curve_overlay(curves: list[dict], metric: str) -> alt.Chart:
     """One training curve (`metric`: val_top1, val_loss or train_loss) per labelled run, overlaid by epoch, in its
     family's hue."""
     df = pd.DataFrame(curves)
-    legend = alt.Legend(title="run (hue: family)", labelLimit=320)
+    legend = _model_legend("run", labelLimit=320)
     return alt.Chart(df).mark_line(point=alt.OverlayMarkDef(filled=True)).encode(
         alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), alt.Y(f"{metric}:Q"), _model_color(df, "label", legend),
         _model_shape(df, "label", legend), tooltip=["label", "family", "epoch", alt.Tooltip(metric, format=".4g")]
@@ -387,7 +385,7 @@ def layer_reach(rows: list[dict]) -> alt.Chart | None:
     if not rows:
         return None
     df = pd.DataFrame(rows)
-    legend = alt.Legend(title="model (hue: family)", orient="bottom", labelLimit=260)
+    legend = _model_legend(orient="bottom")
     base = alt.Chart(df).encode(
         alt.X("depth:Q", title="layer (conv, then attention block, in forward order)", axis=alt.Axis(tickMinStep=1)),
         alt.Y("pixels:Q", title="pixels of the model's input"), _model_color(df, legend=legend),
@@ -411,7 +409,7 @@ def deletion_curves(rows: list[dict]) -> alt.Chart | None:
     return alt.Chart(df).mark_line().encode(
         alt.X("fraction:Q", title="fraction of pixels changed", axis=alt.Axis(format=".0%")),
         alt.Y("probability:Q", title="P(class)", scale=alt.Scale(domain=[0, 1])),
-        _model_color(df, legend=alt.Legend(title="model (hue: family)", orient="bottom", labelLimit=260, columns=1)),
+        _model_color(df, legend=_model_legend(orient="bottom", columns=1)),
         alt.StrokeDash("map:N", sort=["method", "random map"], legend=alt.Legend(title=None, orient="bottom")),
         tooltip=["model", "family", "map", alt.Tooltip("fraction:Q", format=".0%"),
                  alt.Tooltip("probability:Q", format=".3f")]).properties(width=300, height=220).facet(

@@ -83,7 +83,7 @@ def test_each_model_in_its_familys_hue(name):
     assert found["resnet20"].isdisjoint(found["cnn-multilayer"]), f"{name}: two CNNs drawn alike"
 
 
-def test_family_shades_start_from_the_family_colours():
-    scale = figures.FAMILY_COLORS.to_dict()
-    assert [figures.FAMILY_SHADES[f][0] for f in scale["domain"]] == scale["range"]
+def test_family_colours_are_distinct_hues_with_distinct_shades():
+    assert dict(zip(figures.FAMILY_COLORS.to_dict()["domain"], figures.FAMILY_COLORS.to_dict()["range"])) == {
+        "cnn": BLUE, "vit": RED, "hybrid": PURPLE, "other": "#7f7f7f"}
     assert all(len(set(shades)) == len(shades) for shades in figures.FAMILY_SHADES.values())
