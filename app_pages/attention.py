@@ -4,7 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import UserError
-from core.explain import attention_distances, explain_many, receptive_fields
+from core.explain import explain_many
+from core.explain import layer_reach as reach_of
 from core.explain.render import render
 from core.explain.scores import DEFAULT_IMAGES, MAP_METHODS, explain_score, faithfulness_rows
 from core.jobs import FaithfulnessJob, Jobs
@@ -172,20 +173,13 @@ faith_results()
 st.subheader("How far each layer sees")
 st.caption("Attention: the attention-weighted mean distance between a token and the tokens it attends to, per "
            "layer and head (the ViT paper's Figure 7). Convolution: the theoretical receptive field of each conv "
-           "layer. A hybrid shows both, its convolutions first. Early ViT heads already reach across the image; a "
-           "CNN's field grows layer by layer.")
+           "layer. A hybrid shows both, its convolutions first. Both as a share of each model's input side, so models "
+           "run at different sizes compare. Early ViT heads already reach across the image; a CNN's field grows "
+           "layer by layer.")
 data = []
 for m in models:
-    convs = []
     try:
-        if m.family != "vit":
-            convs = [x for x in receptive_fields(m, image) if x["kind"].startswith("Conv")]
-            data += [{"model": m.name, "family": m.family, "depth": i + 1, "pixels": r["receptive_field_px"],
-                      "what": "receptive field"} for i, r in enumerate(convs)]
-        if m.family != "cnn":
-            data += [{"model": m.name, "family": m.family, "depth": len(convs) + r["layer"] + 1,
-                      "pixels": r["mean_distance_px"], "what": "attention distance"}
-                     for r in attention_distances(m, image)]
+        data += reach_of(m, image)
     except UserError as e:
         st.caption(f"{m.name}: {e}")
 layer_reach(data, key="attention-distance")

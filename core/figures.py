@@ -380,17 +380,19 @@ def faithfulness_bars(rows: list[dict], *, labels: dict[str, str] | None = None)
 
 
 def layer_reach(rows: list[dict]) -> alt.Chart | None:
-    """How far each layer sees (rows: model, family, depth, pixels, what): a colour (its family's hue) and shape per
-    model, filled for attention distance and hollow for a convolution's receptive field."""
+    """How far each layer sees (rows of core.explain.layer_reach: model, family, depth, pixels, share, what) as a
+    share of the input side: a colour (its family's hue) and shape per model, filled for attention distance and
+    hollow for a convolution's receptive field."""
     if not rows:
         return None
     df = pd.DataFrame(rows)
     legend = _model_legend(orient="bottom")
     base = alt.Chart(df).encode(
         alt.X("depth:Q", title="layer (conv, then attention block, in forward order)", axis=alt.Axis(tickMinStep=1)),
-        alt.Y("pixels:Q", title="pixels of the model's input"), _model_color(df, legend=legend),
-        _model_shape(df, legend=legend),
-        tooltip=["model", "family", "what", "depth", alt.Tooltip("pixels", format=".1f")])
+        alt.Y("share:Q", title="reach, % of input side", axis=alt.Axis(format=".0%")),
+        _model_color(df, legend=legend), _model_shape(df, legend=legend),
+        tooltip=["model", "family", "what", "depth", alt.Tooltip("pixels", format=".1f", title="pixels"),
+                 alt.Tooltip("share", format=".0%", title="share of the side")])
     conv = base.transform_filter("datum.what == 'receptive field'").mark_point(filled=False, size=70, strokeWidth=2)
     attention = base.transform_filter("datum.what != 'receptive field'").mark_point(filled=True, size=70)
     return (conv + attention).properties(height=320)

@@ -16,6 +16,7 @@ from core.explain import (
     attention_distances,
     explain,
     explain_many,
+    layer_reach,
     mean_attention_distance,
     receptive_fields,
     render,
@@ -302,6 +303,19 @@ def test_receptive_field_growth_by_hand():
     # stem 3; stage 1: 6 convs at jump 1 (+2 each); stage 2: +2 (stride-2 conv), then 5 at jump 2 (+4);
     # stage 3: +4, then 5 at jump 4 (+8)
     assert len(convs) == 19 and convs[-1] == 3 + 6 * 2 + (2 + 5 * 4) + (4 + 5 * 8) == 81 and convs == sorted(convs)
+
+
+def test_layer_reach_puts_a_hybrids_convolutions_before_its_attention_as_a_share_of_the_side():
+    cnn = layer_reach(build_scratch("cnn-2layer", InputShape(3, 32, 5)), IMAGE)
+    # the two convs of the receptive-field test above (3 and 8 px; pools are not layers here) on a 32-px side
+    assert [(r["depth"], r["pixels"], r["share"], r["what"]) for r in cnn] == [
+        (1, 3, 3 / 32, "receptive field"), (2, 8, 8 / 32, "receptive field")]
+    cct = layer_reach(build_scratch("cct-2", InputShape(3, 32, 5)), IMAGE)
+    assert [(r["depth"], r["what"]) for r in cct] == [(1, "receptive field"), (2, "receptive field")] + [
+        (d, "attention distance") for d in (3, 3, 4, 4)]  # CCT-2: its tokenizer's 2 convs, then 2 layers x 2 heads
+    assert all(r["family"] == "hybrid" and r["share"] == pytest.approx(r["pixels"] / 32) for r in cct)
+    vit = layer_reach(_tiny_vit(), IMAGE)  # a ViT: attention only (its patch embedding is not counted)
+    assert {r["what"] for r in vit} == {"attention distance"} and len(vit) == 4
 
 
 # ------------------------------------------------------------------------------------------- transformers

@@ -34,8 +34,8 @@ def _faithfulness():
 
 
 def _reach():
-    return [{"model": m, "family": f, "depth": d, "pixels": 4.0 * d + i, "what": "receptive field"
-             if f == "cnn" or (f == "hybrid" and d <= 2) else "attention distance"}
+    return [{"model": m, "family": f, "depth": d, "pixels": 4.0 * d + i, "share": (4.0 * d + i) / 32,
+             "what": "receptive field" if f == "cnn" or (f == "hybrid" and d <= 2) else "attention distance"}
             for i, (m, f) in enumerate(MODELS) for d in range(1, 5)]
 
 

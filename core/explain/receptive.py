@@ -5,6 +5,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.explain.attention import attention_distances
 from core.explain.base import first_tensor, forward_hooks, model_input
 from core.models.wrapper import LoadedModel
 
@@ -72,3 +73,16 @@ def receptive_fields(model: LoadedModel, image: np.ndarray | None = None) -> lis
     with forward_hooks(modules, hook_for), torch.no_grad():
         model.logits(x)
     return rows
+
+
+def layer_reach(model: LoadedModel, image: np.ndarray) -> list[dict]:
+    """How far each layer of `model` sees, in forward order: a convolution's theoretical receptive field (CNNs and
+    hybrids) and then each attention block's mean attention distance per head (ViTs and hybrids), in the model's
+    input pixels and as a share of its input's longer side, so models run at different sizes compare."""
+    side = max(model.preprocess.size)
+    convs = [] if model.family == "vit" else [r for r in receptive_fields(model, image) if r["kind"].startswith("Conv")]
+    rows = [{"depth": i + 1, "pixels": r["receptive_field_px"], "what": "receptive field"} for i, r in enumerate(convs)]
+    if model.family != "cnn":
+        rows += [{"depth": len(convs) + r["layer"] + 1, "head": r["head"], "pixels": r["mean_distance_px"],
+                  "what": "attention distance"} for r in attention_distances(model, image)]
+    return [{"model": model.name, "family": model.family, **r, "share": r["pixels"] / side} for r in rows]
