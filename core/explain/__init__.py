@@ -25,6 +25,6 @@ __all__ = [
     "CAMS", "ExplainError", "Explanation", "MAP_METHODS", "METHODS", "ModelExplanation", "attention_distances",
     "attention_maps", "attention_rollout", "attention_weights", "cam", "colorize", "eager_attention", "eigencam",
     "explain", "explain_many", "explain_to_png", "feature_maps", "filters", "gradcam", "gradcam_pp", "layer_output",
-    "layer_reach",
-    "mean_attention_distance", "overlay", "receptive_fields", "render", "rollout", "scorecam", "write_png",
+    "layer_reach", "mean_attention_distance", "overlay", "receptive_fields", "render", "rollout", "scorecam",
+    "write_png",
 ]
