@@ -192,14 +192,15 @@ def _checked(model: LoadedModel, maps: list[torch.Tensor]) -> list[torch.Tensor]
     return maps
 
 
-def attention_weights(model: LoadedModel, x: torch.Tensor, *, pooled: bool = False) -> tuple[torch.Tensor, np.ndarray]:
-    """The logits and every layer's attention for one image: (layers, heads, tokens, tokens) float64. `pooled`: also
-    the lab's transformers with no CLS token (CCT pools its tokens), for views that need no CLS row."""
+def attention_weights(model: LoadedModel, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+    """The logits and every layer's attention for one image: (layers, heads, tokens, tokens) float64. The lab's
+    transformers give theirs whether or not a CLS token leads the tokens (CCT pools them); the views that read a
+    CLS row check for one (`_grid`)."""
     module = model.module
     model_type = getattr(getattr(module, "config", None), "model_type", "")
     if model_type in WINDOWED:
         raise ExplainError(_swin(model))
-    if any(isinstance(m, Attention) for m in module.modules()) and (pooled or prefix_tokens(module) > 0):
+    if any(isinstance(m, Attention) for m in module.modules()):
         with scratch_attention(module) as blocks, torch.no_grad():
             logits = model.logits(x)
             maps = [b.last_attention[0] for b in blocks]
@@ -225,9 +226,11 @@ def _grid(model: LoadedModel, attn: np.ndarray, hw: tuple[int, int], *, cls: boo
     """(prefix, gh, gw) of the attention's tokens; `cls`: a CLS token must lead them."""
     prefix = prefix_tokens(model.module)
     grid = token_grid(attn.shape[-1], prefix, hw)
-    if grid is None or (cls and grid[0] == 0):
+    if grid is None:
         raise ExplainError(f"{model.id}'s {attn.shape[-1]} tokens are not {'a CLS token plus ' if cls else ''}"
                            "a patch grid")
+    if cls and grid[0] == 0:
+        raise ExplainError(_refusal(model))  # no CLS token: it pools its tokens
     return grid
 
 
@@ -326,6 +329,6 @@ def attention_distances(model: LoadedModel, image: np.ndarray) -> list[dict]:
     """`mean_attention_distance` of `model` on `image`, in the model's input pixels (every query token: CCT's pooled
     tokens too)."""
     x, shown = model_input(model, image)
-    _, attn = attention_weights(model, x, pooled=True)
+    _, attn = attention_weights(model, x)
     prefix, gh, gw = _grid(model, attn, tuple(shown.shape[:2]), cls=False)
     return mean_attention_distance(attn, (gh, gw), (shown.shape[0] / gh, shown.shape[1] / gw), prefix)
