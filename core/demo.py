@@ -19,8 +19,9 @@ from core.store import Store
 
 DEMO_DATASET = "shapes"
 DEMO_MODELS = ("cnn-multilayer", "resnet20", "vit-small", "cct-2")
-# One budget for all four, sized so the demo fills an empty store in under 5 minutes on 2 CPU cores (measured in
-# docs/arena.md, with the accuracies it reaches and the learning curves)
+# One budget for all four, sized so the demo fills an empty store in under 5 minutes on 2 CPU cores with bf16
+# arithmetic (about 10 on a CPU without it, which trains in fp32): measured in docs/arena.md, with the accuracies
+# it reaches and the learning curves
 DEMO_BUDGET = "epochs:8"
 
 
