@@ -62,6 +62,18 @@ def test_auto_precision_is_bf16_exactly_on_cpus_with_bf16_hardware(monkeypatch):
         resolve_precision("int8", "cpu")
 
 
+def test_the_matmul_peak_of_emulated_bf16_is_taken_small():
+    """A CPU without bf16 arithmetic emulates it tens to hundreds of times slower than fp32: at the CPU's usual 2048
+    the bf16 peak alone took minutes (the GPU script's smoke test ran past its 600 s there). bf16 where the CPU has
+    it, and fp32 everywhere, keep 2048."""
+    from core.bench import matmul_flops
+
+    bf16 = matmul_flops("cpu", "bf16", repeats=1)
+    assert bf16["n"] == (2048 if _fast_bf16() else 512) and bf16["median"] > 0
+    assert matmul_flops("cpu", "fp32", repeats=1)["n"] == 2048
+    assert matmul_flops("cpu", "bf16", n=64, repeats=1)["n"] == 64  # asked for, kept
+
+
 def test_bf16_evaluation_is_stored_beside_fp32_and_agrees(tmp_path):
     """Precision is part of the key: both results are kept, each says what it ran at, and bf16 picks the
     same top-1 class as fp32 for nearly every image (a real network; its logits differ by rounding)."""

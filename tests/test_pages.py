@@ -163,6 +163,13 @@ def test_predict_page_shows_each_models_top5_for_a_bundled_example(fresh_store):
     assert not at.exception and at.query_params["precision"] == "bf16"
     shown = [c.value for c in at.caption if "forward pass" in c.value]
     assert len(shown) == 2 and all(c.startswith("bf16 on CPU") for c in shown)
+    # bf16 on a CPU without bf16 arithmetic runs emulated, tens of times slower than fp32: the page says so
+    flags = open("/proc/cpuinfo").read().split()
+    emulated = "amx_bf16" not in flags and "avx512_bf16" not in flags
+    assert any("runs emulated" in c.value for c in at.caption) == emulated
+    _by_label(at.radio, "Precision").set_value("fp32")
+    at.run()
+    assert not at.exception and not any("runs emulated" in c.value for c in at.caption)
 
 
 def test_model_pickers_name_runs_as_people_do(fresh_store):
