@@ -63,7 +63,7 @@ def test_auto_precision_is_bf16_exactly_on_cpus_with_bf16_hardware(monkeypatch):
 
 
 def test_the_matmul_peak_of_emulated_bf16_is_taken_small():
-    """A CPU without bf16 arithmetic emulates it tens to hundreds of times slower than fp32: at the CPU's usual 2048
+    """A CPU without bf16 arithmetic emulates it 10 to 600 times slower than fp32: at the CPU's usual 2048
     the bf16 peak alone took minutes (the GPU script's smoke test ran past its 600 s there). bf16 where the CPU has
     it, and fp32 everywhere, keep 2048."""
     from core.bench import matmul_flops
