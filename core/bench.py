@@ -25,7 +25,7 @@ from core.data.registry import load_dataset
 from core.errors import UserError
 from core.evaluate import evaluate
 from core.models.wrapper import LoadedModel
-from core.precision import bf16_is_emulated, cpu_flags, cpu_has_amx, inference_fn, resolve_precision
+from core.precision import cpu_flags, cpu_has_amx, cpu_has_fast_bf16, inference_fn, resolve_precision
 from core.predict import load_for_prediction
 from core.settings import cpu_cores as cores
 from core.settings import resolve_device
@@ -65,11 +65,12 @@ def matmul_flops(dev: str, precision: str, n: int | None = None, repeats: int = 
     practical peak that compute utilisation is a fraction of; `n` (default 8192 on CUDA, 2048 on the CPU) is in
     the result.
 
-    A CPU without bf16 arithmetic (`bf16_is_emulated`) emulates bf16 at a small fraction of its fp32 rate
-    (measured on an AVX2-only AMD EPYC, torch 2.14: 0.3 GFLOP/s at 2048, 1.3 at 512, against 182 and 54 in fp32),
-    so there the bf16 rate is taken at n = 512: seconds, where 2048 takes minutes. The utilisation of a model run
-    in emulated bf16 is a fraction of that emulated rate."""
-    emulated = precision == "bf16" and bf16_is_emulated(dev)
+    A CPU without bf16 arithmetic (`cpu_has_fast_bf16`) emulates bf16 at a small fraction of its fp32 rate
+    (measured on an AVX2-only AMD EPYC, torch 2.14: 0.3 GFLOP/s at 2048, 1.3 at 512, against 182 and 54 in fp32;
+    a 3x3 convolution under bf16 autocast ran 10x slower than in fp32), so there the bf16 rate is taken at n = 512:
+    seconds, where 2048 takes minutes. The utilisation of a model run in emulated bf16 is a fraction of that
+    emulated rate."""
+    emulated = precision == "bf16" and dev == "cpu" and not cpu_has_fast_bf16()
     n = n or (8192 if dev == "cuda" else 512 if emulated else 2048)
     dtype = MATMUL_DTYPES[precision]
     a = torch.randn(n, n, device=dev).to(dtype)

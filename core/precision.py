@@ -44,13 +44,6 @@ def cpu_has_fast_bf16() -> bool:
     return cpu_has_amx() or "avx512_bf16" in cpu_flags()
 
 
-def bf16_is_emulated(device: str) -> bool:
-    """Whether bf16 on `device` would run in software: on a CPU without bf16 arithmetic it is 10 to 600 times slower
-    than fp32 (measured on an AVX2-only AMD EPYC: a 3x3 convolution 10x, matrix multiplies 40-600x, the larger the
-    slower; core.bench.matmul_flops), which `auto` avoids and an explicit bf16 does not."""
-    return device.split(":")[0] == "cpu" and not cpu_has_fast_bf16()
-
-
 @functools.lru_cache(maxsize=1)
 def cpu_has_amx() -> bool:
     """AMX tiles with bf16, advertised by the CPU and enabled for this process by the kernel."""

@@ -146,19 +146,10 @@ def pick_precision(key: str) -> str:
                           "rank near-tied classes differently, so each result says which it used; evaluations "
                           "store fp32 and bf16 runs side by side.")
     st.query_params["precision"] = value
-    if value == "bf16" and bf16_emulated():
+    if value == "bf16" and auto_precision() == "fp32":  # auto is fp32 only on a CPU without bf16 arithmetic
         st.caption(":orange[This CPU has no bf16 arithmetic (AMX or AVX-512 BF16), so bf16 runs emulated here: 10 "
                    "to 600 times slower than fp32 in our measurements. auto runs fp32.]")
     return value
-
-
-def bf16_emulated() -> bool:
-    """Whether bf16 would run in software on this machine's device (a CPU without bf16 arithmetic)."""
-    # lazy: core.precision imports torch (~2 s); the Overview page must draw without it
-    from core.precision import bf16_is_emulated
-    from core.settings import resolve_device
-
-    return bf16_is_emulated(resolve_device())
 
 
 LINKED_IMAGE = ("image_dataset", "image_split", "image_index")  # a dataset image another page links to
