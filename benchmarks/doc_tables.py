@@ -12,6 +12,7 @@ from core.arena.run import run_arena
 from core.arena.spec import ArenaSpec
 from core.demo import DEMO_MODELS
 from core.metrics import mean_ci95
+from core.settings import get_settings
 
 
 def pct(x) -> str:
@@ -64,12 +65,14 @@ def trained_arena(models, dataset: str, budget: str, seeds: int) -> tuple[ArenaS
 def core_json(args: list[str], store: Path, *, processes: int = 1, env: dict[str, str] | None = None,
               timeout: float | None = None) -> dict:
     """`python -m core ARGS --json` (under `torchrun --standalone` for processes > 1) in the repository, with
-    `store` as its store; its JSON. A failure raises RuntimeError with the end of its stderr."""
+    `store` as its store and this process's generated datasets (not generated again for each store); its JSON. A
+    failure raises RuntimeError with the end of its stderr."""
     launch = [sys.executable, *(["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
                                 if processes > 1 else [])]
     p = subprocess.run([*launch, "-m", "core", *args, "--json"], cwd=Path(__file__).resolve().parent.parent,
-                       env=os.environ | {"CNNVIT_CACHE_DIR": str(store)} | (env or {}), capture_output=True,
-                       text=True, timeout=timeout)
+                       env=os.environ | {"CNNVIT_CACHE_DIR": str(store),
+                                         "CNNVIT_DATASETS_DIR": str(get_settings().datasets_dir)} | (env or {}),
+                       capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
         raise RuntimeError(f"python -m core {' '.join(args)} ({processes} process(es)): exit {p.returncode}: "
                            f"{p.stderr[-2000:]}")

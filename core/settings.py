@@ -21,6 +21,7 @@ HOSTED_MAX_TRAIN_IMAGES = 5000  # all of `shapes`' train split
 class Settings:
     cache_dir: Path
     hosted: bool
+    datasets_dir: Path  # generated datasets (`shapes` and its kin): several stores may share one
     device: str  # "auto", "cpu" or "cuda"
     max_jobs: int = 1  # background jobs running at once
     keep_freed_memory: bool = True  # CPU inference: see core/allocator.py
@@ -35,7 +36,8 @@ class Settings:
 
 def get_settings() -> Settings:
     """Read the settings from the environment (cheap; read afresh so tests can change them)."""
-    cache = os.environ.get("CNNVIT_CACHE_DIR") or str(REPO_ROOT / "cache")
+    cache = Path(os.environ.get("CNNVIT_CACHE_DIR") or str(REPO_ROOT / "cache")).expanduser().resolve()
+    datasets = os.environ.get("CNNVIT_DATASETS_DIR")
     device = os.environ.get("CNNVIT_DEVICE", "auto").strip().lower() or "auto"
     if device not in ("auto", "cpu", "cuda"):
         device = "auto"
@@ -49,7 +51,8 @@ def get_settings() -> Settings:
         max_jobs=max_jobs,
         precision=os.environ.get("CNNVIT_PRECISION", "auto").strip().lower() or "auto",
         keep_freed_memory=_flag("CNNVIT_KEEP_FREED_MEMORY", True),
-        cache_dir=Path(cache).expanduser().resolve(),
+        cache_dir=cache,
+        datasets_dir=Path(datasets).expanduser().resolve() if datasets else cache / "datasets",
         hosted=hosted,
         device=device,
         hosted_datasets=_names("CNNVIT_HOSTED_DATASETS") or HOSTED_DATASETS,

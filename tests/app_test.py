@@ -23,15 +23,13 @@ def chart_data(chart) -> list:
     return [pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets]
 
 
-def store_with_run(root, session_cache, dataset: str):
-    """A store in `root` (sharing the run's generated datasets) holding a cnn-2layer trained briefly on `dataset`
-    at 32 px: (the store, the run's model id)."""
+def store_with_run(root, dataset: str):
+    """A store in `root` holding a cnn-2layer trained briefly on `dataset` at 32 px: (the store, the run's model
+    id)."""
     from core.store import Store
     from core.train.loop import train
     from core.train.recipe import Recipe
 
-    (session_cache / "datasets").mkdir(exist_ok=True)
-    (root / "datasets").symlink_to(session_cache / "datasets", target_is_directory=True)  # generated once
     store = Store(root)
     recipe = Recipe(model="cnn-2layer", dataset=dataset, image_size=32, epochs=1, limit=500, val_limit=50,
                     optimizer="adam", lr=3e-3)

@@ -15,7 +15,11 @@ if _OWNER:
     os.environ["CNNVIT_TEST_SESSION_CACHE"] = tempfile.mkdtemp(prefix="cnnvit-test-cache-")
 _SESSION_CACHE = Path(os.environ["CNNVIT_TEST_SESSION_CACHE"])
 _SESSION_CACHE.mkdir(exist_ok=True)
-os.environ["CNNVIT_CACHE_DIR"] = str(_SESSION_CACHE)  # shared by subprocesses; `shapes` is generated once
+os.environ["CNNVIT_CACHE_DIR"] = str(_SESSION_CACHE)  # shared by subprocesses
+# the generated datasets, once for the whole run, whatever store a test (or a process it starts: torchrun's ranks,
+# a worker, the GPU script's commands) points at: each store generating `shapes` for itself cost 9 s on 2 cores,
+# about 40 times a run (most of test_distributed's time). tests/test_embedded_datasets.py generates its own.
+os.environ["CNNVIT_DATASETS_DIR"] = str(_SESSION_CACHE / "datasets")
 
 os.environ.setdefault("CNNVIT_DEVICE", "cpu")
 if os.environ.get("PYTEST_XDIST_WORKER"):  # one torch thread per worker (and its subprocesses): the workers share

@@ -5,6 +5,7 @@ import numpy as np
 from core.data import load_dataset
 from core.data import shapes as shapes_gen
 from core.data.embedded import shapes_arrays
+from core.settings import get_settings
 
 
 def test_digits_is_sklearns_1797_images_split_stratified():
@@ -44,8 +45,9 @@ def test_shapes_sizes_classes_and_determinism():
 def test_shapes_cache_file_is_reused_and_rebuilt_when_damaged(session_cache, tmp_path, monkeypatch):
     shapes_arrays()
     shared = next((session_cache / "datasets").glob("shapes-v*-seed*.npz"))
-    # a copy of its own to damage: the other xdist worker reads the shared cache meanwhile
+    # a copy of its own to damage, where a store keeps it by default: the other xdist worker reads the shared one
     monkeypatch.setenv("CNNVIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("CNNVIT_DATASETS_DIR")
     path = tmp_path / "datasets" / shared.name
     path.parent.mkdir()
     shutil.copy(shared, path)
@@ -55,3 +57,16 @@ def test_shapes_cache_file_is_reused_and_rebuilt_when_damaged(session_cache, tmp
     path.write_bytes(path.read_bytes()[:1000])  # truncated, as by a crash of an older writer
     arrays = shapes_arrays()
     assert arrays["x_train"].shape == (5000, 64, 64, 3)
+
+
+def test_generated_datasets_live_in_the_store_or_where_CNNVIT_DATASETS_DIR_says(tmp_path, monkeypatch):
+    monkeypatch.delenv("CNNVIT_DATASETS_DIR")
+    monkeypatch.setenv("CNNVIT_CACHE_DIR", str(tmp_path / "store"))
+    assert get_settings().datasets_dir == (tmp_path / "store" / "datasets").resolve()  # by default, the store's
+    monkeypatch.setenv("CNNVIT_DATASETS_DIR", str(tmp_path / "data"))  # several stores may share one
+    for store in ("store", "other"):
+        monkeypatch.setenv("CNNVIT_CACHE_DIR", str(tmp_path / store))
+        assert get_settings().datasets_dir == (tmp_path / "data").resolve()
+        assert len(load_dataset("shapes-textured").split("conflict")) > 0  # generated (0.5 s) on first use
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["shapes-textured-v2-seed0-conflict.npz"]
+    assert not (tmp_path / "store").exists() and not (tmp_path / "other").exists()

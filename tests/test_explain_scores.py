@@ -2,6 +2,7 @@
 must beat a random one, Grad-CAM++ / Score-CAM / EigenCAM and ROAD's imputation against pytorch-grad-cam (the
 field's library) on the same model, layer, image and class, stored batch scores, the job and the CLI's JSON."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -181,7 +182,7 @@ def test_a_faithfulness_job_scores_in_the_background(store):
 
 
 def test_cli_explain_score_json(tmp_path):
-    env = {"CNNVIT_CACHE_DIR": str(tmp_path / "store"), "CNNVIT_DEVICE": "cpu"}
+    env = os.environ | {"CNNVIT_CACHE_DIR": str(tmp_path / "store"), "CNNVIT_DEVICE": "cpu"}
     path = tmp_path / "img.png"
     Image.fromarray(load_dataset("shapes").split("val").load(1)).save(path)
     proc = run_core("explain", "--model", "cnn-2layer", "--image", str(path), "--method", "gradcam++", "--score",

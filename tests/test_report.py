@@ -28,12 +28,10 @@ VAL = 60
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory, session_cache):
+def lab(tmp_path_factory):
     """A store with a two-seed arena (cnn-2layer and CCT-2, one epoch on 200 shapes images) and the seed-0 runs
     evaluated on 60 val images and on 60 test images: (store, run ids, evaluation keys on val)."""
     root = tmp_path_factory.mktemp("report-store")
-    (session_cache / "datasets").mkdir(exist_ok=True)
-    (root / "datasets").symlink_to(session_cache / "datasets", target_is_directory=True)
     store = Store(root)
     run_arena(SPEC, store=store)
     runs = [c.recipe.run_id for c in plan(SPEC, store) if c.seed == 0]
@@ -190,7 +188,7 @@ def test_the_pdf_puts_each_section_on_its_own_pages(lab, tmp_path):
     assert f"{load_evaluation(lab[2][0], store).meta.top1:.1%}" in pages[starts[titles.index("Leaderboard")]]
 
 
-def test_a_large_label_set_shows_its_most_confused_classes(tmp_path, session_cache):
+def test_a_large_label_set_shows_its_most_confused_classes(tmp_path):
     from PIL import Image
 
     folder = tmp_path / "many"

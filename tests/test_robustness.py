@@ -3,6 +3,7 @@ severity, corruption errors worked by hand, the CLI's JSON, a background job, an
 they are decoded."""
 import functools
 import json
+import os
 
 import numpy as np
 import pytest
@@ -142,7 +143,7 @@ def test_files_are_corrupted_as_they_are_decoded(tmp_path, store):
 
 
 def test_cli_robustness_json_and_bad_choices(tmp_path):
-    env = {"CNNVIT_CACHE_DIR": str(tmp_path / "store"), "CNNVIT_DEVICE": "cpu"}
+    env = os.environ | {"CNNVIT_CACHE_DIR": str(tmp_path / "store"), "CNNVIT_DEVICE": "cpu"}
     proc = run_core("robustness", "--model", "linear", "--dataset", "shapes", "--corruptions", "gaussian_noise",
                     "--severities", "1,3", "--limit", "30", "--precision", "fp32", "--json", cwd=REPO_ROOT, env=env)
     assert proc.returncode == 0, proc.stderr

@@ -18,10 +18,10 @@ NAMES, SEVERITIES, LIMIT = ("gaussian_noise", "contrast"), (1, 3), 40
 
 
 @pytest.fixture(scope="module")
-def measured(tmp_path_factory, session_cache):
+def measured(tmp_path_factory):
     """A store with a cnn-2layer trained briefly on shapes, it and the untrained linear model measured at fp32."""
     root = tmp_path_factory.mktemp("robustness-store")
-    store, run_id = store_with_run(root, session_cache, "shapes")
+    store, run_id = store_with_run(root, "shapes")
     kw = dict(names=NAMES, severities=SEVERITIES, limit=LIMIT, store=store, precision="fp32")
     return root, run_id, robustness(run_id, "shapes", **kw), robustness("linear", "shapes", **kw)
 

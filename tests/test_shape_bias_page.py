@@ -16,10 +16,10 @@ from core.store import Store
 
 
 @pytest.fixture(scope="module")
-def measured(tmp_path_factory, session_cache):
+def measured(tmp_path_factory):
     """A store with a cnn-2layer trained briefly on shapes-textured and its shape bias measured at fp32."""
     root = tmp_path_factory.mktemp("shape-bias-store")
-    store, run_id = store_with_run(root, session_cache, "shapes-textured")
+    store, run_id = store_with_run(root, "shapes-textured")
     return root, run_id, shape_bias(run_id, store=store, precision="fp32")
 
 

@@ -67,7 +67,7 @@ def digits() -> Dataset:
 
 
 def _shapes_path():
-    return get_settings().cache_dir / "datasets" / f"shapes-v{shapes.GENERATOR_VERSION}-seed{SPLIT_SEED}.npz"
+    return get_settings().datasets_dir / f"shapes-v{shapes.GENERATOR_VERSION}-seed{SPLIT_SEED}.npz"
 
 
 def _generated(path, valid: Callable[[dict[str, np.ndarray]], bool],
@@ -211,7 +211,7 @@ def _textured_split(split: str, variant: str) -> dict[str, np.ndarray]:
     """One split of a cue-conflict dataset, generated once into the cache (its own file: a shape-bias run needs
     only the three small bias splits, not the 5,000 training images). The bias splits are every variant's."""
     name = f"{TEXTURED_ID}-{variant}" if variant != "both" and split not in cue_conflict.BIAS_SPLITS else TEXTURED_ID
-    path = get_settings().cache_dir / "datasets" / (
+    path = get_settings().datasets_dir / (
         f"{name}-v{cue_conflict.GENERATOR_VERSION}-seed{SPLIT_SEED}-{split}.npz")
     key = str(path)
     if key not in _TEXTURED:
@@ -225,7 +225,7 @@ def _textured_train(dataset_id: str, n: int) -> dict[str, np.ndarray]:
     the cache (image i is the same at every size)."""
     variant = TEXTURED_VARIANTS[dataset_id]
     base = _textured_split("train", variant)
-    path = get_settings().cache_dir / "datasets" / (
+    path = get_settings().datasets_dir / (
         f"{dataset_id}-v{cue_conflict.GENERATOR_VERSION}-seed{SPLIT_SEED}-train-{len(base['y'])}-{n}.npz")
     return _grown(base["x"], base["y"], n, path, lambda start: cue_conflict.generate_split(
         "train", seed=SPLIT_SEED, n=n, variant=variant, start=start))
