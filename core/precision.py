@@ -40,7 +40,8 @@ def cpu_flags() -> frozenset[str]:
 @functools.lru_cache(maxsize=1)
 def cpu_has_fast_bf16() -> bool:
     """bf16 dot products in hardware: AMX tiles, or AVX-512 BF16 (AMD Zen 4 and later, Intel Cooper Lake).
-    Without them oneDNN emulates bf16 with fp32 arithmetic and conversions, which is no faster than fp32."""
+    Without them oneDNN emulates bf16 with fp32 arithmetic and conversions: 10 to 600 times slower than fp32 on an
+    AVX2 CPU (docs/arena.md), so `auto` runs fp32 there."""
     return cpu_has_amx() or "avx512_bf16" in cpu_flags()
 
 
