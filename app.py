@@ -4,7 +4,7 @@ import logging
 import streamlit as st
 
 from ui import navigation, rerun_race
-from ui.sidebar import sidebar
+from ui.sidebar import sidebar, store_problem
 from ui.stories import present, presenting
 
 st.set_page_config(page_title="CNN vs ViT Lab", layout="wide")
@@ -19,6 +19,9 @@ if not logging.getLogger("core").handlers:  # core's INFO lines (e.g. one per mo
 # The page files live in app_pages/, not pages/: Streamlit treats a folder named `pages` next to the entry
 # file as a v1 multipage app until st.navigation first runs, so a deep link such as /confusion opened on a
 # freshly started server ran the page alone, without this file's navigation and sidebar (seen in Chromium).
+if (problem := store_problem()) is not None:  # a store folder it cannot use: one message, not a traceback per page
+    st.error(problem)
+    st.stop()
 pages = navigation.pages()
 story = presenting()
 if story is not None:  # presentation mode (a link with present=<story>): the slide's page, full-screen

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from core.errors import UserError
 from core.settings import get_settings
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # keys used as lock file names as they are
@@ -136,9 +137,13 @@ class Store:
     def __init__(self, root: Path | str | None = None):
         self.root = Path(root) if root is not None else get_settings().cache_dir
         self.artifacts = self.root / "artifacts"
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.executescript(SCHEMA)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with self._db() as db:
+                db.executescript(SCHEMA)
+        except (OSError, sqlite3.OperationalError) as e:  # a file in the folder's place, no permission, no space
+            raise UserError(f"the store at {self.root} cannot be used ({getattr(e, 'strerror', None) or e}): point "
+                            "CNNVIT_CACHE_DIR at a folder this user can write") from None
 
     @contextmanager
     def _db(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:

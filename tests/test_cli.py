@@ -131,3 +131,15 @@ def test_model_given_as_a_file_or_a_broken_folder(tmp_path):
 ])
 def test_bad_arguments(args, needles):
     assert_user_error(cli(*args, ok=False), *needles)
+
+
+def test_a_store_or_datasets_folder_that_cannot_be_used_is_a_one_line_error(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    args = ("evaluate", "--model", "linear", "--dataset", "shapes", "--limit", "4", "--json")
+    env = os.environ | {"CNNVIT_DEVICE": "cpu"}
+    store = run_core(*args, cwd=REPO_ROOT, env=env | {"CNNVIT_CACHE_DIR": str(tmp_path / "a-file")})
+    assert_user_error(store, str(tmp_path / "a-file"), "CNNVIT_CACHE_DIR")
+    data = run_core(*args, cwd=REPO_ROOT, env=env | {"CNNVIT_CACHE_DIR": str(tmp_path / "store"),
+                                                     "CNNVIT_DATASETS_DIR": str(tmp_path / "a-file" / "datasets")})
+    assert_user_error(data, "CNNVIT_DATASETS_DIR")
+    assert (tmp_path / "a-file").read_text() == "not a folder"  # nothing lost

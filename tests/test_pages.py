@@ -347,3 +347,19 @@ def test_confusion_page_groups_100_plus_wordnet_classes_by_superclass(fresh_stor
     assert not at.exception
     assert len(at.get("vega_lite_chart")) == 1  # the superclass matrix; classes open on a click
     assert any("120 classes in" in c.value and "WordNet superclasses" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("hosted", [False, True])
+def test_a_store_folder_that_cannot_be_used_is_one_message_not_a_traceback(tmp_path, monkeypatch, hosted):
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("CNNVIT_CACHE_DIR", str(tmp_path / "a-file"))
+    monkeypatch.setenv("CNNVIT_HOSTED", "1" if hosted else "0")
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    [error] = at.error
+    if hosted:  # a public deployment names no server path
+        assert error.value == "The lab's store cannot be used; the server's log says why."
+    else:
+        assert str(tmp_path / "a-file") in error.value and "CNNVIT_CACHE_DIR" in error.value
+    assert (tmp_path / "a-file").read_text() == "not a folder"  # nothing lost

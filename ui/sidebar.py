@@ -1,8 +1,11 @@
 """The sidebar every page shows: device, store, running jobs."""
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
+from core.errors import UserError
 from core.jobs import Jobs
 from core.settings import device_description, get_settings
 from core.store import Store
@@ -18,6 +21,18 @@ def _device() -> str:
 @st.cache_data(ttl=10, show_spinner=False)
 def _store_size(root: str) -> str:
     return f"{Store(root).size_bytes() / 1e6:,.1f} MB"
+
+
+def store_problem() -> str | None:
+    """Why the store cannot be used, in words for the user (a public deployment names no server path; its log
+    does), or None. The app asks before any page or the sidebar reads the store, which would otherwise end every
+    page in a traceback."""
+    try:
+        Store()
+    except UserError as e:
+        logging.getLogger("core").error("%s", e)
+        return ("The lab's store cannot be used; the server's log says why." if get_settings().hosted else str(e))
+    return None
 
 
 def sidebar(page=None) -> None:
