@@ -16,12 +16,13 @@ if not logging.getLogger("core").handlers:  # core's INFO lines (e.g. one per mo
     logging.getLogger("core").addHandler(_handler)
     logging.getLogger("core").setLevel(logging.INFO)
 
-# The page files live in app_pages/, not pages/: Streamlit treats a folder named `pages` next to the entry
-# file as a v1 multipage app until st.navigation first runs, so a deep link such as /confusion opened on a
-# freshly started server ran the page alone, without this file's navigation and sidebar (seen in Chromium).
 if (problem := store_problem()) is not None:  # a store folder it cannot use: one message, not a traceback per page
     st.error(problem)
     st.stop()
+
+# The page files live in app_pages/, not pages/: Streamlit treats a folder named `pages` next to the entry
+# file as a v1 multipage app until st.navigation first runs, so a deep link such as /confusion opened on a
+# freshly started server ran the page alone, without this file's navigation and sidebar (seen in Chromium).
 pages = navigation.pages()
 story = presenting()
 if story is not None:  # presentation mode (a link with present=<story>): the slide's page, full-screen

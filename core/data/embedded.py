@@ -80,7 +80,7 @@ def _generated(path, valid: Callable[[dict[str, np.ndarray]], bool],
             path.parent.mkdir(parents=True, exist_ok=True)  # a folder it cannot use fails now, not after generating
             arrays = make()
             save_npz(path, arrays)
-        except OSError as e:  # (generating itself touches no file)
+        except OSError as e:  # the folder's: generating writes no file
             raise DatasetError(f"the generated dataset cannot be kept in {path.parent} ({e.strerror or e}): point "
                                "CNNVIT_DATASETS_DIR (or CNNVIT_CACHE_DIR) at a folder this user can write") from None
     return arrays
