@@ -39,7 +39,9 @@ from core.train.loop import train  # noqa: E402
 
 def sincos_2d(grid: int, dim: int, temperature: float = 10_000.0) -> Tensor:
     """Fixed positions for a grid x grid of tokens, (1, grid * grid, dim): a quarter of the channels each for sin
-    and cos of the column and of the row, at geometric frequencies (Beyer et al. 2022)."""
+    and cos of the column and of the row, at geometric frequencies: big_vision's `posemb_sincos_2d`, the code behind
+    Beyer et al. 2022 (timm's `build_sincos2d_pos_embed` spaces the frequencies by dim / 4, not dim / 4 - 1, and
+    orders the channels otherwise, so it is not used here)."""
     rows, cols = torch.meshgrid(torch.arange(grid, dtype=torch.float32), torch.arange(grid, dtype=torch.float32),
                                 indexing="ij")
     omega = temperature ** -(torch.arange(dim // 4, dtype=torch.float32) / (dim // 4 - 1))

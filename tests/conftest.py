@@ -27,11 +27,11 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # one torch thread per worker (and it
 
 
 # The modules whose tests take longest, longest first (seconds of their tests on 2 AVX2 cores, 2026-12-06,
-# `pytest -v --durations=0`: 241, 165, 91, 89, 70 of 1,195 in all). They are collected first: with
-# `--dist loadscope` xdist hands whole modules to its workers in collection order, so the long ones start at once
-# and the short ones fill in around them. In alphabetical order the GPU script's 89 s started last, and one
-# worker sat idle for the last 125 s of a 670 s run. A module missing here only runs in its alphabetical place.
-LONG_MODULES = ("test_distributed.py", "test_browser.py", "test_overfit.py", "test_gpu_script.py", "test_train.py")
+# `pytest -v --durations=0`, with the generated datasets shared: 149, 122, 86, 76, 69 of 987 in all). They are
+# collected first: with `--dist loadscope` xdist hands whole modules to its workers in collection order, so the long
+# ones start at once and the short ones fill in around them. In alphabetical order the GPU script's test started
+# last, and one worker sat idle for the last 125 s of a 670 s run. A module missing here runs in its alphabetical place.
+LONG_MODULES = ("test_browser.py", "test_distributed.py", "test_overfit.py", "test_train.py", "test_gpu_script.py")
 
 
 def pytest_collection_modifyitems(config, items):
