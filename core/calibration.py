@@ -1,11 +1,12 @@
 """How far a model's confidence can be trusted: calibration error, likelihood, Brier score, temperature scaling.
 
 - ECE: the top-label expected calibration error with 15 equal-width confidence bins (Guo et al. 2017, "On
-  Calibration of Modern Neural Networks"; the binning Minderer et al. 2021 report), computed by torchmetrics'
-  `binary_calibration_error` on (top-1 confidence, top-1 correct), which is the top-label ECE exactly. Its bins are
-  [lo, hi) and it would put a confidence of exactly 1.0 (common in float32 for a logit margin above ~17) in a bin
-  of its own, so confidences are first capped at the largest float32 below 1: the last bin is [14/15, 1].
-  `reliability` draws the same bins.
+  Calibration of Modern Neural Networks"; the binning Minderer et al. 2021 report), with torchmetrics' binning
+  rule: bins are [lo, hi) on float32 edges, and a confidence of exactly 1.0 (common in float32 for a logit margin
+  above ~17), which would sit in a bin of its own, is first capped at the largest float32 below 1, so the last bin
+  is [14/15, 1]. Computed here with numpy from the bins `reliability` draws; the tests check it against
+  torchmetrics' `binary_calibration_error` and `multiclass_calibration_error`, which are not imported at run time
+  because torchmetrics imports all its domains (audio, text, image; ~5 s) in every process that evaluates.
 - Adaptive ECE: the same sum over 15 equal-mass bins (Nguyen & O'Connor 2015; Nixon et al. 2019, "Measuring
   Calibration in Deep Learning"), so sparse high-confidence bins do not dominate.
 - NLL: mean -log p(true class); Brier: mean over images of sum_k (p_k - [k = true])^2 (Brier 1950; the multiclass
@@ -26,7 +27,8 @@ _BELOW_ONE = np.nextafter(np.float32(1), np.float32(0))
 
 def _binned(conf: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
     """(confidences as float32 capped below 1, each one's bin) with torchmetrics' rule: bin b holds
-    [b/bins, (b+1)/bins) on float32 boundaries (torch.bucketize(..., right=True) - 1)."""
+    [b/bins, (b+1)/bins) on float32 boundaries (torch.bucketize(..., right=True) - 1); the boundaries are b/bins
+    rounded to float32 (numpy's linspace; torch.linspace's are an ulp off at some)."""
     c = np.minimum(np.asarray(conf, dtype=np.float32), _BELOW_ONE)
     edges = np.linspace(0, 1, bins + 1, dtype=np.float32)
     return c, np.clip(np.searchsorted(edges, c, side="right") - 1, 0, bins - 1)
@@ -46,12 +48,10 @@ def ece(conf: np.ndarray, correct: np.ndarray, bins: int = BINS) -> float | None
     conf, correct = _top1(conf, correct)
     if len(conf) == 0:
         return None
-    # lazy: torchmetrics imports torch (~2 s); pages that only read stored figures never call this
-    import torch
-    from torchmetrics.functional.classification import binary_calibration_error
-
-    return float(binary_calibration_error(torch.as_tensor(_binned(conf, bins)[0]),
-                                          torch.as_tensor(correct, dtype=torch.long), n_bins=bins, norm="l1"))
+    conf, b = _binned(conf, bins)
+    n = np.bincount(b, minlength=bins)
+    gap = np.abs(np.bincount(b, weights=correct, minlength=bins) - np.bincount(b, weights=conf, minlength=bins))
+    return float(gap.sum() / n.sum())  # sum over bins of |right - confidence summed| / N = sum of n_b/N |acc - conf|
 
 
 def adaptive_ece(conf: np.ndarray, correct: np.ndarray, bins: int = BINS) -> float | None:

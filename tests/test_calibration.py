@@ -76,6 +76,31 @@ def test_torchmetrics_ece_is_the_top_label_ece_of_the_full_probabilities():
     assert ours == pytest.approx(float(multiclass_calibration_error(p, labels, num_classes=7, n_bins=15)), abs=1e-6)
 
 
+def test_ece_equals_torchmetrics_binary_calibration_error():
+    """ece() is numpy (torchmetrics costs ~5 s to import in every evaluating process); torchmetrics' binary form on
+    (top-1 confidence, correct) is the reference, with confidences spread over [0, 1], at exactly 1.0, and few
+    images in many bins. Confidences exactly on an edge are left to the hand-worked test above: torch.linspace's
+    float32 edges are off by one ulp from b/bins at some edges (6 of 16 at 15 bins), and ours are b/bins rounded."""
+    from torchmetrics.functional.classification import binary_calibration_error
+
+    rng = np.random.default_rng(0)
+    for n, bins in ((1, 15), (7, 15), (300, 15), (1000, 10), (50, 100)):
+        conf = np.concatenate([rng.random(n), np.ones(n // 7)]).astype(np.float32)
+        right = rng.random(len(conf)) < conf  # calibrated in expectation, so the gaps are small and of both signs
+        ref = binary_calibration_error(torch.as_tensor(np.minimum(conf, calibration._BELOW_ONE)),
+                                       torch.as_tensor(right, dtype=torch.long), n_bins=bins, norm="l1")
+        assert calibration.ece(conf, right, bins) == pytest.approx(float(ref), abs=1e-6), (n, bins)
+
+
+def test_bin_edges_are_b_over_bins_rounded_to_float32():
+    """A confidence exactly on float32(b/15) opens bin b, for every edge (torch.linspace would move some by an ulp)."""
+    edges = (np.arange(1, 15) / 15).astype(np.float32)
+    _, b = calibration._binned(edges, 15)
+    assert b.tolist() == list(range(1, 15))
+    _, below = calibration._binned(np.nextafter(edges, np.float32(0)), 15)
+    assert below.tolist() == list(range(0, 14))
+
+
 def _overconfident(n: int, seed: int, scale: float = 12.0) -> tuple[np.ndarray, np.ndarray]:
     """Ten classes; the top class is right 60% of the time but its logit margin makes it ~100% sure."""
     rng = np.random.default_rng(seed)
