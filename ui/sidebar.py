@@ -10,12 +10,17 @@ from core.jobs import Jobs
 from core.settings import device_description, get_settings
 from core.store import Store
 from ui.jobs import ACTIVE, rerun_when_done
+from ui.pickers import auto_precision
 from ui.stories import pin_view
 
 
 @st.cache_data(ttl=30, show_spinner=False)
 def _device() -> str:
-    return device_description()
+    """The device and the precision `auto` runs at on it: without bf16 hardware that is fp32, and a page's result
+    computed at another precision says so."""
+    precision = auto_precision()
+    why = " (no bf16 hardware)" if precision == "fp32" else ""
+    return f"{device_description()}, auto precision {precision}{why}"
 
 
 @st.cache_data(ttl=10, show_spinner=False)
