@@ -146,13 +146,19 @@ def draw(out: dict, done: int) -> None:
     st.subheader("What was held equal")
     st.markdown(f"- **data:** {held['data']}\n- **validation:** {held['validation']}\n- **budget:** {held['budget']}"
                 f"\n- **batch size:** {held['batch_size']}; **image side:** {image}; **augmentation:** "
-                f"{held['augmentation']}\n- **seeds:** {held['seeds']}\n\nEach model's own: {held['own']}.")
+                f"{held['augmentation']}\n- **precision:** {held['precision']}\n- **seeds:** {held['seeds']}"
+                + (f"\n- **learning rate:** {held['learning_rate']}" if "learning_rate" in held else "")
+                + f"\n\nEach model's own: {held['own']}.")
     if out["same_data"]:
         st.success(f"Data check passed: every model saw the same images in the same order at each size and seed "
                    f"(data digest `{out['data_digest']}`).")
     elif out["same_data"] is False:
         st.error(f"Data check failed: the models did not all train on the same images in the same order (data "
                  f"digest `{out['data_digest']}`); the comparison is not like with like.")
+    if out["same_precision"] is False:
+        st.warning(f"Precision was not held equal: these runs trained in {' and '.join(out['precisions'])} (runs "
+                   "cached from different hardware). The same arena with `--no-amp` (`python -m core arena`) trains "
+                   "every run in fp32, on any machine.")
     if not out["complete"]:
         st.caption(f"Partial results: {done} of {sum(r['runs'] for r in out['results'])} runs finished.")
     results = out["results"]

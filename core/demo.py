@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
-from core.arena.run import arena_recipe, held_equal, plan, run_arena
+from core.arena.run import arena_recipe, plan, run_arena
 from core.arena.spec import ArenaSpec, Budget
 from core.evaluate import evaluate
 from core.hosted import check_demo
@@ -57,5 +57,5 @@ def run_demo(*, store: Store | None = None, progress: Callable[[Progress], None]
         ev = evaluate(run_id, arena["dataset"], "val", store=store)
         evaluations.append({"model": r["model"], "model_id": run_id, **{k: ev.summary()[k] for k in (
             "dataset", "split", "n", "top1", "top5", "cached")}})
-    return {"runs": runs, "evaluations": evaluations, "budget": arena["budget"], "held_equal": held_equal(spec),
+    return {"runs": runs, "evaluations": evaluations, "budget": arena["budget"], "held_equal": arena["held_equal"],
             "same_data": arena["same_data"], "data_digest": arena["data_digest"]}

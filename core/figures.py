@@ -227,7 +227,8 @@ def arena_data_size(results: list[dict], crossovers: list[dict]) -> alt.Chart | 
     chart = band + line
     located = pd.DataFrame([c for c in crossovers if c.get("size")])
     if not located.empty:
-        located["pair"] = located["model"] + " × " + located["versus"]
+        located["pair"] = located["model"] + " × " + located["versus"] + located["settled"].map(
+            {False: " (within seed noise)"}).fillna("")
         rules = alt.Chart(located).encode(alt.X("size:Q"), tooltip=["text"])
         chart += (rules.mark_rule(strokeDash=[5, 4], color="#444")
                   + rules.mark_text(align="left", baseline="top", dx=4, y=4, color="#444")

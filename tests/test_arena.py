@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from core.arena.run import _crossing, plan, run_arena, summarize
+from core.arena.run import _crossing, crossovers, plan, run_arena, summarize
 from core.arena.spec import ArenaSpec, Budget
 from core.data.registry import load_dataset
 from core.errors import UserError
@@ -57,7 +57,42 @@ def test_crossover_is_interpolated_on_a_log_scale():
     assert out["size"] == 1000 and "overtakes" in out["text"]
     out = _crossing([500, 2000, 8000], [-0.3, -0.2, -0.1], "vit", "cnn")
     assert out["size"] is None and "stays behind cnn up to 8,000" in out["text"]
-    assert "(10.0 points behind at the largest size)" in out["text"]  # top-1 points, not a relative gap
+    assert "(10.0 points behind at the largest size;" in out["text"]  # top-1 points, not a relative gap
+    assert out["settled"] is None and "one seed, so no interval" in out["text"]  # no halves given: one seed
+
+
+def _result(model: str, family: str, size: int, tops: list[float], seeds: list[int] | None = None) -> dict:
+    return {"model": model, "family": family, "size": size, "top1_mean": float(np.mean(tops)), "top1_runs": tops,
+            "top1_seeds": seeds if seeds is not None else list(range(len(tops)))}
+
+
+def test_a_crossover_says_how_sure_it_is_from_gaps_paired_by_seed():
+    """Seed s trains every model on the same images in the same order, so the gap is taken per seed. At 500 images
+    the CNN's seeds spread from 20% to 40% but the ViT is 1 point ahead on each: +1.0 ± 0.0, beyond seed noise,
+    though the two models' own intervals overlap almost entirely. At 2,000 the per-seed gaps are -10, -8, -12
+    points: mean -10.0, s = 2.0, half-width 4.303 x 2.0 / sqrt(3) = 5.0."""
+    cnn = [_result("cnn", "cnn", 500, [0.20, 0.30, 0.40]), _result("cnn", "cnn", 2000, [0.50, 0.60, 0.70])]
+    vit = [_result("vit", "vit", 500, [0.21, 0.31, 0.41]), _result("vit", "vit", 2000, [0.40, 0.52, 0.58])]
+    [c] = crossovers(cnn + vit)
+    assert (c["model"], c["versus"]) == ("vit", "cnn")
+    assert [(g["size"], g["seeds"]) for g in c["gaps"]] == [(500, 3), (2000, 3)]
+    assert c["gaps"][0]["gap"] == pytest.approx(0.01) and c["gaps"][0]["gap_ci95"] == pytest.approx(0.0, abs=1e-12)
+    assert c["gaps"][1]["gap"] == pytest.approx(-0.10) and c["gaps"][1]["gap_ci95"] == pytest.approx(0.04969, abs=1e-5)
+    # +1 -> -10 points between 500 and 2,000: 1/11 of the way on a log scale, 500 x 4^(1/11) = 567
+    assert c["size"] == 567 and c["settled"] is True
+    assert c["text"] == ("vit falls behind cnn at about 567 training images (the gap: +1.0 ± 0.0 points at 500 and "
+                         "-10.0 ± 5.0 points at 2,000 images)")
+    # the same means with a ViT whose per-seed gaps at 500 are +5, -3, +1 points: +1.0 ± 9.9, so not settled
+    vit[0] = _result("vit", "vit", 500, [0.25, 0.27, 0.41])
+    [c] = crossovers(cnn + vit)
+    assert c["size"] == 567 and c["settled"] is False
+    assert "+1.0 ± 9.9 points at 500" in c["text"] and "within seed noise at 500 images" in c["text"]
+    # seed 2 of the ViT not finished at 2,000: the gap there pairs seeds 0 and 1 only (-10, -8: t with 1 degree)
+    vit[1] = _result("vit", "vit", 2000, [0.40, 0.52], seeds=[0, 1])
+    [c] = crossovers(cnn + vit)
+    assert c["gaps"][1]["seeds"] == 2 and c["gaps"][1]["gap"] == pytest.approx(-0.09)
+    assert c["gaps"][1]["gap_ci95"] == pytest.approx(12.706 * 0.02 / 2, abs=1e-4)
+    assert "within seed noise at 500 and 2,000 images" in c["text"]
 
 
 @pytest.fixture
@@ -85,6 +120,19 @@ def test_every_model_trains_on_the_same_images_in_the_same_order(store):
     # runs are ordinary cached runs: asking again trains nothing, and the summary is the same
     again = run_arena(spec, store=store)
     assert again["results"] == out["results"]
+    # precision: as each run recorded it (fp32 on a CPU without bf16 hardware); a run cached from a machine that
+    # trained it in another precision makes the summary say precision was not held equal
+    [precision] = {store.get(i).meta["precision"] for r in out["results"] for i in r["run_ids"]}
+    assert out["same_precision"] is True
+    assert out["held_equal"]["precision"] == ("bf16 autocast where the hardware has it; these runs trained in "
+                                              f"{precision}")
+    other = "fp32" if precision == "bf16" else "bf16"
+    rec = store.get(out["results"][1]["run_ids"][0])
+    store.put(rec.key, rec.kind, rec.meta | {"precision": other})
+    mixed = summarize(spec, store)
+    assert mixed["same_precision"] is False and mixed["precisions"] == sorted({precision, other})
+    both = " and ".join(sorted({precision, other}))
+    assert mixed["held_equal"]["precision"].startswith(f"NOT held equal: the runs trained in {both}")
 
 
 def test_a_flops_budget_buys_a_cheaper_model_more_steps(store):

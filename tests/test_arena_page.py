@@ -40,6 +40,8 @@ def test_a_link_reopens_a_trained_arena_with_what_was_held_equal(trained):
     text = "\n".join(m.value for m in at.markdown)
     assert "digits: the same training images at each size (500, 1,000)" in text  # held_equal's words
     assert "the same 50 validation images" in text and "steps:2" in text
+    assert "**precision:** bf16 autocast where the hardware has it; these runs trained in" in text
+    assert not at.warning  # one precision for every run
     assert any(trained["data_digest"] in s.value and "passed" in s.value for s in at.success)
     assert len(at.get("vega_lite_chart")) == 3  # bars with intervals, learning curves, accuracy against size
     table = at.dataframe[0].value
@@ -49,6 +51,19 @@ def test_a_link_reopens_a_trained_arena_with_what_was_held_equal(trained):
         assert row["top1"] == pytest.approx(sum(r["top1_runs"]) / 2) and row["seeds_done"] == "2/2"
     assert at.get("download_button")  # the table as CSV
     assert at.query_params["budget"] in ("steps:2", ["steps:2"])  # the page keeps its settings in the link
+
+
+def test_runs_cached_at_another_precision_are_flagged(trained, fresh_store):
+    """A store shared with a machine that has bf16 hardware (or lacks it) can hold runs of one arena trained at two
+    precisions: the page says precision was not held equal, and how to get one."""
+    rec = fresh_store.get(trained["results"][0]["run_ids"][0])
+    other = "bf16" if rec.meta["precision"] == "fp32" else "fp32"
+    fresh_store.put(rec.key, rec.kind, rec.meta | {"precision": other})
+    at = _arena(LINK)
+    assert not at.exception
+    [warning] = at.warning
+    assert warning.value.startswith("Precision was not held equal: these runs trained in bf16 and fp32")
+    assert "--no-amp" in warning.value
 
 
 def test_a_bad_budget_is_a_message_not_a_traceback(fresh_store):

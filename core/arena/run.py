@@ -193,12 +193,13 @@ def summarize(spec: ArenaSpec, store: Store | None = None, *, cells: list[Cell] 
     results = []
     for (model, size), runs in groups.items():
         done = [(c, m) for c, m in runs if m is not None]
-        tops = [m["val_top1"] for _, m in done if m.get("val_top1") is not None]
+        by_seed = {c.seed: m["val_top1"] for c, m in done if m.get("val_top1") is not None}
+        tops = list(by_seed.values())
         mean, half = mean_ci95(tops)
         first = done[0][1] if done else {}
         results.append({
             "model": model, "family": SCRATCH[model].family, "size": size,
-            "top1_mean": mean, "top1_ci95": half, "top1_runs": tops,
+            "top1_mean": mean, "top1_ci95": half, "top1_runs": tops, "top1_seeds": list(by_seed),
             "train_flops": float(np.mean([m["train_flops"] for _, m in done])) if done else None,
             "seconds": float(np.mean([m["seconds"] for _, m in done])) if done else None,
             "params": first.get("params"), "run_ids": [c.recipe.run_id for c, _ in runs],
@@ -207,17 +208,28 @@ def summarize(spec: ArenaSpec, store: Store | None = None, *, cells: list[Cell] 
             "recipe": model_recipe(model),
         })
     same, digest = _data_check(cells, store)
+    trained_in = {m["precision"] for runs in groups.values() for _, m in runs if m and m.get("precision")}
     return {
         "dataset": spec.train_dataset(), "budget": str(budget), "seeds": spec.seeds, "data_digest": digest,
         "same_data": same, "sizes": list(spec.sizes), "complete": all(r["runs_done"] == r["runs"] for r in results),
-        "held_equal": held_equal(spec), "results": results, "curves": curves(cells, store),
+        "held_equal": held_equal(spec, trained_in=trained_in),
+        "precisions": sorted(trained_in), "same_precision": len(trained_in) == 1 if trained_in else None,
+        "results": results, "curves": curves(cells, store),
         "crossovers": crossovers(results) if len(spec.sizes) > 1 else [],
     }
 
 
-def held_equal(spec: ArenaSpec) -> dict:
-    """What every model in the arena shares, in words a reviewer reads."""
+def held_equal(spec: ArenaSpec, trained_in: set[str] | None = None) -> dict:
+    """What every model in the arena shares, in words a reviewer reads; `trained_in`: the precisions its finished
+    runs recorded. `auto` resolves per machine and a cached run is reused wherever it was trained, so runs from a
+    bf16 host and an fp32 one can meet in one arena: then precision was not held equal, and this says so."""
     budget = Budget.parse(spec.budget)
+    precision = "bf16 autocast where the hardware has it" if spec.amp else "fp32"
+    if trained_in and len(trained_in) == 1:
+        precision += f"; these runs trained in {next(iter(trained_in))}"
+    elif trained_in:
+        precision = (f"NOT held equal: the runs trained in {' and '.join(sorted(trained_in))} (runs cached on "
+                     f"different hardware; asked for: {precision})")
     return {
         "data": f"{spec.train_dataset()}: the same training images"
                 + (f" at each size ({', '.join(f'{s:,}' for s in spec.sizes)})" if spec.sizes
@@ -225,7 +237,7 @@ def held_equal(spec: ArenaSpec) -> dict:
         "validation": f"the same {spec.val_limit:,} validation images" if spec.val_limit else "all validation images",
         "budget": f"{budget} ({BUDGET_KINDS[budget.kind]})",
         "batch_size": spec.batch_size, "image_size": spec.image_size, "augmentation": spec.augment,
-        "precision": "bf16 autocast where the hardware has it" if spec.amp else "fp32",
+        "precision": precision,
         "seeds": f"{spec.seeds} (0..{spec.seeds - 1}): initial weights, data order and augmentation",
         **({"learning_rate": f"{spec.lr:g} for every model"} if spec.lr else {}),
         "own": "optimizer, " + ("" if spec.lr else "learning rate, ") + "weight decay, warm-up, schedule, label "
@@ -279,37 +291,80 @@ def curves(cells: list[Cell], store: Store) -> list[dict]:
 def crossovers(results: list[dict]) -> list[dict]:
     """For each CNN and each transformer (ViT or hybrid) with results at two or more sizes: where, on a log scale
     of training-set size, the transformer's mean top-1 overtakes the CNN's (interpolated between the sizes around
-    the sign change), or that it stays behind / ahead at every size."""
-    by_model: dict[str, dict[int, float]] = {}
+    the sign change), or that it stays behind / ahead at every size; and how sure that is.
+
+    Every model of a seed trains on the same images in the same order, so the gap is taken per seed (paired) and
+    its 95% interval is Student's t over seeds of those per-seed gaps (`mean_ci95`): `gaps` has, per size, the
+    gap's mean and half-width (top-1 as a fraction, as every accuracy in the JSON) and the seeds it pairs.
+    `settled` is True when every gap the text rests on (the two around a crossing; every size otherwise) has an
+    interval that excludes zero, False when one does not (the text then says the crossing or the lead is within
+    seed noise), None with one seed (no interval).
+    """
+    by_model: dict[str, dict[int, dict[int, float]]] = {}  # model -> size -> seed -> top-1
     family = {}
     for r in results:
         if r["top1_mean"] is not None and r["size"]:
-            by_model.setdefault(r["model"], {})[r["size"]] = r["top1_mean"]
+            by_model.setdefault(r["model"], {})[r["size"]] = dict(zip(r["top1_seeds"], r["top1_runs"]))
             family[r["model"]] = r["family"]
     out = []
     cnns = [m for m in by_model if family[m] == "cnn"]
     others = [m for m in by_model if family[m] in ("vit", "hybrid")]
     for t in others:
         for c in cnns:
-            sizes = sorted(set(by_model[t]) & set(by_model[c]))
-            if len(sizes) < 2:
+            gaps = []
+            for size in sorted(set(by_model[t]) & set(by_model[c])):
+                seeds = sorted(set(by_model[t][size]) & set(by_model[c][size]))
+                if seeds:
+                    mean, half = mean_ci95([by_model[t][size][s] - by_model[c][size][s] for s in seeds])
+                    gaps.append({"size": size, "gap": mean, "gap_ci95": half, "seeds": len(seeds)})
+            if len(gaps) < 2:
                 continue
-            gap = [by_model[t][s] - by_model[c][s] for s in sizes]
-            out.append({"model": t, "versus": c, **_crossing(sizes, gap, t, c)})
+            out.append({"model": t, "versus": c, "gaps": gaps,
+                        **_crossing([g["size"] for g in gaps], [g["gap"] for g in gaps], t, c,
+                                    [g["gap_ci95"] for g in gaps])})
     return out
 
 
-def _crossing(sizes: list[int], gap: list[float], t: str, c: str) -> dict:
-    for (s0, g0), (s1, g1) in zip(zip(sizes, gap), zip(sizes[1:], gap[1:])):
-        if g0 < 0 <= g1:
-            frac = -g0 / (g1 - g0)
-            at = math.exp(math.log(s0) + frac * (math.log(s1) - math.log(s0)))
-            return {"size": round(at), "text": f"{t} overtakes {c} at about {round(at):,} training images"}
-        if g0 >= 0 > g1:
+def _beyond_noise(gap: float, half: float | None) -> bool | None:
+    return None if half is None else abs(gap) > half
+
+
+def _crossing(sizes: list[int], gap: list[float], t: str, c: str, half: list[float | None] | None = None) -> dict:
+    """Where the gap (top-1 fractions, transformer minus CNN, per size) changes sign, or that it does not; `half`:
+    each gap's 95% half-width (None: one seed, no interval)."""
+    points = [g * 100 for g in gap]
+    half = [h * 100 if h is not None else None for h in (half or [None] * len(sizes))]
+
+    def said(i: int) -> str:
+        interval = f" ± {half[i]:.1f}" if half[i] is not None else ""
+        return f"{points[i]:+.1f}{interval} points at {sizes[i]:,}"
+
+    def how_sure(idx: list[int]) -> tuple[bool | None, str]:
+        beyond = [_beyond_noise(points[i], half[i]) for i in idx]
+        if None in beyond:
+            return None, "; one seed, so no interval says how sure this is"
+        noisy = [sizes[i] for i, b in zip(idx, beyond) if not b]
+        if not noisy:
+            return True, ""
+        where = ", ".join(f"{s:,}" for s in noisy[:-1]) + (" and " if len(noisy) > 1 else "") + f"{noisy[-1]:,}"
+        return False, (f"; within seed noise at {where} images: the 95% interval "
+                       "of the gap, paired by seed, includes zero")
+
+    for i in range(len(sizes) - 1):
+        (s0, g0), (s1, g1) = (sizes[i], gap[i]), (sizes[i + 1], gap[i + 1])
+        if (g0 < 0 <= g1) or (g0 >= 0 > g1):
             frac = g0 / (g0 - g1)
-            at = math.exp(math.log(s0) + frac * (math.log(s1) - math.log(s0)))
-            return {"size": round(at), "text": f"{t} falls behind {c} at about {round(at):,} training images"}
+            at = round(math.exp(math.log(s0) + frac * (math.log(s1) - math.log(s0))))
+            verb = "overtakes" if g0 < 0 else "falls behind"
+            settled, noise = how_sure([i, i + 1])
+            return {"size": at, "settled": settled,
+                    "text": f"{t} {verb} {c} at about {at:,} training images (the gap: {said(i)} and "
+                            f"{said(i + 1)} images{noise})"}
+    settled, noise = how_sure(list(range(len(sizes))))
     if all(g < 0 for g in gap):
-        return {"size": None, "text": f"{t} stays behind {c} up to {sizes[-1]:,} training images "
-                                      f"({-gap[-1] * 100:.1f} points behind at the largest size)"}
-    return {"size": None, "text": f"{t} is ahead of {c} at every size from {sizes[0]:,} images"}
+        return {"size": None, "settled": settled,
+                "text": f"{t} stays behind {c} up to {sizes[-1]:,} training images "
+                        f"({-points[-1]:.1f}" + (f" ± {half[-1]:.1f}" if half[-1] is not None else "")
+                        + f" points behind at the largest size{noise})"}
+    return {"size": None, "settled": settled,
+            "text": f"{t} is ahead of {c} at every size from {sizes[0]:,} images{noise}"}
