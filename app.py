@@ -4,7 +4,7 @@ import logging
 import streamlit as st
 
 from ui import navigation, rerun_race
-from ui.sidebar import sidebar, store_problem
+from ui.sidebar import setup_problem, sidebar
 from ui.stories import present, presenting
 
 st.set_page_config(page_title="CNN vs ViT Lab", layout="wide")
@@ -16,7 +16,7 @@ if not logging.getLogger("core").handlers:  # core's INFO lines (e.g. one per mo
     logging.getLogger("core").addHandler(_handler)
     logging.getLogger("core").setLevel(logging.INFO)
 
-if (problem := store_problem()) is not None:  # a store folder it cannot use: one message, not a traceback per page
+if (problem := setup_problem()) is not None:  # a store or device it cannot use: one message, not a traceback per page
     st.error(problem)
     st.stop()
 

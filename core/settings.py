@@ -102,6 +102,9 @@ def resolve_device(preference: str | None = None) -> str:
 
     pref = (preference or get_settings().device).lower()
     if pref == "cuda" and not torch.cuda.is_available():
+        if preference is None:  # from the environment: name the setting, not a flag nobody typed
+            raise UserError("CNNVIT_DEVICE=cuda asks for a CUDA device, but this machine has none; set CNNVIT_DEVICE "
+                            "to auto or cpu")
         raise UserError("--device cuda was asked for, but no CUDA device is available; use --device cpu or auto")
     return "cpu" if pref == "cpu" or not torch.cuda.is_available() else "cuda"
 

@@ -143,3 +143,15 @@ def test_a_store_or_datasets_folder_that_cannot_be_used_is_a_one_line_error(tmp_
                                                      "CNNVIT_DATASETS_DIR": str(tmp_path / "a-file" / "datasets")})
     assert_user_error(data, "CNNVIT_DATASETS_DIR")
     assert (tmp_path / "a-file").read_text() == "not a folder"  # nothing lost
+
+
+def test_a_cuda_device_this_machine_lacks_names_what_asked_for_it():
+    """The flag and the setting each get a message naming themselves: a user who never typed --device is told
+    which environment variable to change."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    args = ("evaluate", "--model", "linear", "--dataset", "digits", "--limit", "10")
+    assert_user_error(run_core(*args, cwd=REPO_ROOT, env=os.environ | {"CNNVIT_DEVICE": "cuda"}), "CNNVIT_DEVICE=cuda asks for a CUDA device", "set CNNVIT_DEVICE to auto or cpu")
+    assert_user_error(cli(*args, "--device", "cuda", ok=False), "--device cuda was asked for")

@@ -365,6 +365,28 @@ def test_a_store_folder_that_cannot_be_used_is_one_message_not_a_traceback(tmp_p
     assert (tmp_path / "a-file").read_text() == "not a folder"  # nothing lost
 
 
+@pytest.mark.parametrize("hosted", [False, True])
+def test_a_device_setting_this_machine_lacks_is_one_message_not_a_traceback(fresh_store, monkeypatch, hosted):
+    """CNNVIT_DEVICE=cuda on a machine without CUDA ended Evaluate, Predict and Attention in a traceback (and, for
+    a while, every page, from the sidebar's device line); now every page shows one message naming the setting."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    monkeypatch.setenv("CNNVIT_DEVICE", "cuda")
+    monkeypatch.setenv("CNNVIT_HOSTED", "1" if hosted else "0")
+    for page in (None, "app_pages/evaluate.py", "app_pages/predict.py", "app_pages/attention.py"):
+        at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+        if page:
+            at.switch_page(page)
+        at.run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        [error] = at.error
+        assert error.value == ("The lab's device setting cannot be used on this server; the server's log says why."
+                               if hosted else "CNNVIT_DEVICE=cuda asks for a CUDA device, but this machine has none; "
+                                              "set CNNVIT_DEVICE to auto or cpu"), page
+
+
 
 def test_the_sidebar_names_the_precision_auto_runs_at_on_this_machine(fresh_store):
     """Without bf16 hardware `auto` is fp32, which changes every speed on the pages: the sidebar says which."""

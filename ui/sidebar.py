@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.errors import UserError
 from core.jobs import Jobs
-from core.settings import device_description, get_settings
+from core.settings import device_description, get_settings, resolve_device
 from core.store import Store
 from ui.jobs import ACTIVE, rerun_when_done
 from ui.pickers import auto_precision
@@ -28,16 +28,25 @@ def _store_size(root: str) -> str:
     return f"{Store(root).size_bytes() / 1e6:,.1f} MB"
 
 
-def store_problem() -> str | None:
-    """Why the store cannot be used, in words for the user (a public deployment names no server path; its log
-    does), or None. The app asks before any page or the sidebar reads the store, which would otherwise end every
-    page in a traceback."""
+def setup_problem() -> str | None:
+    """Why the lab cannot run as set up, in words for the user, or None: a store folder it cannot use, or a device
+    setting this machine cannot honour (CNNVIT_DEVICE=cuda without CUDA). The app asks before any page or the
+    sidebar reads the store or picks a device, either of which would otherwise end every page in a traceback. A
+    public deployment names no server path; its log does."""
     try:
         Store()
     except UserError as e:
-        logging.getLogger("core").error("%s", e)
-        return ("The lab's store cannot be used; the server's log says why." if get_settings().hosted else str(e))
+        return _told(e, "The lab's store cannot be used; the server's log says why.")
+    try:
+        resolve_device()
+    except UserError as e:
+        return _told(e, "The lab's device setting cannot be used on this server; the server's log says why.")
     return None
+
+
+def _told(error: UserError, hosted: str) -> str:
+    logging.getLogger("core").error("%s", error)
+    return hosted if get_settings().hosted else str(error)
 
 
 def sidebar(page=None) -> None:
