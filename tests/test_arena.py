@@ -1,11 +1,12 @@
 """The arena: budgets, identical data across models, confidence intervals, crossovers, sized `shapes`, the CLI."""
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from core.arena.run import _crossing, crossovers, plan, run_arena, summarize
+from core.arena.run import _crossing, crossovers, held_equal, plan, run_arena, summarize
 from core.arena.spec import ArenaSpec, Budget
 from core.data.registry import load_dataset
 from core.errors import UserError
@@ -95,6 +96,20 @@ def test_a_crossover_says_how_sure_it_is_from_gaps_paired_by_seed():
     assert "within seed noise at 500 and 2,000 images" in c["text"]
 
 
+def test_ties_and_missing_intervals_are_said_as_they_are():
+    # a gap of exactly 0 (two models at chance on the same images) is a tie: level, not ahead
+    out = _crossing([500, 2000], [0.0, 0.0], "vit", "cnn", [0.0, 0.0])
+    assert out["size"] is None and out["text"].startswith("vit is level with cnn at every size from 500 images")
+    assert out["settled"] is False  # 0 is not beyond an interval of 0
+    # a tie is neither side of a crossing: behind, level, ahead crosses between 500 and 8,000 (the geometric mean)
+    out = _crossing([500, 2000, 8000], [-0.1, 0.0, 0.1], "vit", "cnn", [0.01, 0.01, 0.01])
+    assert out["size"] == 2000 and "overtakes" in out["text"] and "-10.0 ± 1.0 points at 500" in out["text"]
+    # one size with one paired seed, another whose interval includes zero: both said, neither hidden
+    out = _crossing([500, 2000], [-0.01, -0.2], "vit", "cnn", [0.09, None])
+    assert out["settled"] is False
+    assert "within seed noise at 500 images" in out["text"] and "one seed at 2,000 images" in out["text"]
+
+
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNVIT_CACHE_DIR", str(tmp_path / "store"))
@@ -124,8 +139,7 @@ def test_every_model_trains_on_the_same_images_in_the_same_order(store):
     # trained it in another precision makes the summary say precision was not held equal
     [precision] = {store.get(i).meta["precision"] for r in out["results"] for i in r["run_ids"]}
     assert out["same_precision"] is True
-    assert out["held_equal"]["precision"] == ("bf16 autocast where the hardware has it; these runs trained in "
-                                              f"{precision}")
+    assert out["held_equal"]["precision"] == f"bf16 autocast where the hardware has it (these runs: {precision})"
     other = "fp32" if precision == "bf16" else "bf16"
     rec = store.get(out["results"][1]["run_ids"][0])
     store.put(rec.key, rec.kind, rec.meta | {"precision": other})
@@ -133,6 +147,12 @@ def test_every_model_trains_on_the_same_images_in_the_same_order(store):
     assert mixed["same_precision"] is False and mixed["precisions"] == sorted({precision, other})
     both = " and ".join(sorted({precision, other}))
     assert mixed["held_equal"]["precision"].startswith(f"NOT held equal: the runs trained in {both}")
+    # a run resumed elsewhere: its last precision agrees, one epoch's does not
+    history = [rec.meta["history"][0] | {"precision": other}, *rec.meta["history"][1:]]
+    store.put(rec.key, rec.kind, rec.meta | {"history": history})
+    assert summarize(spec, store)["same_precision"] is False
+    # fp32 asked for and got: said once
+    assert held_equal(replace(spec, amp=False), trained_in={"fp32"})["precision"] == "fp32"
 
 
 def test_a_flops_budget_buys_a_cheaper_model_more_steps(store):

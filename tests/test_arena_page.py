@@ -40,7 +40,7 @@ def test_a_link_reopens_a_trained_arena_with_what_was_held_equal(trained):
     text = "\n".join(m.value for m in at.markdown)
     assert "digits: the same training images at each size (500, 1,000)" in text  # held_equal's words
     assert "the same 50 validation images" in text and "steps:2" in text
-    assert "**precision:** bf16 autocast where the hardware has it; these runs trained in" in text
+    assert "**precision:** bf16 autocast where the hardware has it (these runs: " in text
     assert not at.warning  # one precision for every run
     assert any(trained["data_digest"] in s.value and "passed" in s.value for s in at.success)
     assert len(at.get("vega_lite_chart")) == 3  # bars with intervals, learning curves, accuracy against size

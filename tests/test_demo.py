@@ -18,7 +18,7 @@ def test_demo_trains_then_evaluates_and_a_second_run_is_all_cache_hits(tmp_path)
     assert all(e["split"] == "val" and e["n"] == 359 for e in first["evaluations"])  # digits val, all of it
     assert max(p["step"] for p in messages) <= len(spec.models) + 1  # the runs, then the evaluations
     assert first["same_data"] is True and "the same training images" in first["held_equal"]["data"]
-    assert "; these runs trained in " in first["held_equal"]["precision"]  # as they ran, not only as asked
+    assert " (these runs: " in first["held_equal"]["precision"]  # as they ran, not only as asked
     table = evaluation_table(store)
     assert {r["model"] for r in table} == {r["run_id"] for r in first["runs"]}
     second = run_demo(store=store, spec=spec)

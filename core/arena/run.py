@@ -208,7 +208,9 @@ def summarize(spec: ArenaSpec, store: Store | None = None, *, cells: list[Cell] 
             "recipe": model_recipe(model),
         })
     same, digest = _data_check(cells, store)
-    trained_in = {m["precision"] for runs in groups.values() for _, m in runs if m and m.get("precision")}
+    # each epoch's precision too: a run resumed on another machine can change it part-way
+    trained_in = {p for runs in groups.values() for _, m in runs if m
+                  for p in [m.get("precision"), *(h.get("precision") for h in m["history"])] if p}
     return {
         "dataset": spec.train_dataset(), "budget": str(budget), "seeds": spec.seeds, "data_digest": digest,
         "same_data": same, "sizes": list(spec.sizes), "complete": all(r["runs_done"] == r["runs"] for r in results),
@@ -225,11 +227,11 @@ def held_equal(spec: ArenaSpec, trained_in: set[str] | None = None) -> dict:
     bf16 host and an fp32 one can meet in one arena: then precision was not held equal, and this says so."""
     budget = Budget.parse(spec.budget)
     precision = "bf16 autocast where the hardware has it" if spec.amp else "fp32"
-    if trained_in and len(trained_in) == 1:
-        precision += f"; these runs trained in {next(iter(trained_in))}"
-    elif trained_in:
-        precision = (f"NOT held equal: the runs trained in {' and '.join(sorted(trained_in))} (runs cached on "
-                     f"different hardware; asked for: {precision})")
+    if trained_in and len(trained_in) == 1 and trained_in != {precision}:
+        precision += f" (these runs: {next(iter(trained_in))})"
+    elif trained_in and len(trained_in) > 1:
+        precision = (f"NOT held equal: the runs trained in {' and '.join(sorted(trained_in))} (runs cached from "
+                     f"other machines or devices; asked for: {precision})")
     return {
         "data": f"{spec.train_dataset()}: the same training images"
                 + (f" at each size ({', '.join(f'{s:,}' for s in spec.sizes)})" if spec.sizes
@@ -298,7 +300,8 @@ def crossovers(results: list[dict]) -> list[dict]:
     gap's mean and half-width (top-1 as a fraction, as every accuracy in the JSON) and the seeds it pairs.
     `settled` is True when every gap the text rests on (the two around a crossing; every size otherwise) has an
     interval that excludes zero, False when one does not (the text then says the crossing or the lead is within
-    seed noise), None with one seed (no interval).
+    seed noise), None when none does but one has no interval (one seed). A gap of exactly 0 is a tie: neither side
+    of a crossing, and "level" when every gap is one.
     """
     by_model: dict[str, dict[int, dict[int, float]]] = {}  # model -> size -> seed -> top-1
     family = {}
@@ -341,30 +344,39 @@ def _crossing(sizes: list[int], gap: list[float], t: str, c: str, half: list[flo
 
     def how_sure(idx: list[int]) -> tuple[bool | None, str]:
         beyond = [_beyond_noise(points[i], half[i]) for i in idx]
-        if None in beyond:
-            return None, "; one seed, so no interval says how sure this is"
-        noisy = [sizes[i] for i, b in zip(idx, beyond) if not b]
-        if not noisy:
-            return True, ""
-        where = ", ".join(f"{s:,}" for s in noisy[:-1]) + (" and " if len(noisy) > 1 else "") + f"{noisy[-1]:,}"
-        return False, (f"; within seed noise at {where} images: the 95% interval "
-                       "of the gap, paired by seed, includes zero")
+        noisy = [sizes[i] for i, b in zip(idx, beyond) if b is False]
+        single = [sizes[i] for i, b in zip(idx, beyond) if b is None]
+        said = (f"; within seed noise at {_listed(noisy)} images: the 95% interval of the gap, paired by seed, "
+                "includes zero" if noisy else "")
+        if single:
+            said += ("; one seed, so no interval says how sure this is" if len(single) == len(idx)
+                     else f"; one seed at {_listed(single)} images, so no interval there")
+        return (False if noisy else None if single else True), said
 
-    for i in range(len(sizes) - 1):
-        (s0, g0), (s1, g1) = (sizes[i], gap[i]), (sizes[i + 1], gap[i + 1])
-        if (g0 < 0 <= g1) or (g0 >= 0 > g1):
+    moved = [i for i, g in enumerate(gap) if g != 0]  # a gap of exactly 0 (a tie) is neither ahead nor behind
+    for i, k in zip(moved, moved[1:]):
+        (s0, g0), (s1, g1) = (sizes[i], gap[i]), (sizes[k], gap[k])
+        if (g0 < 0) != (g1 < 0):
             frac = g0 / (g0 - g1)
             at = round(math.exp(math.log(s0) + frac * (math.log(s1) - math.log(s0))))
             verb = "overtakes" if g0 < 0 else "falls behind"
-            settled, noise = how_sure([i, i + 1])
+            settled, noise = how_sure([i, k])
             return {"size": at, "settled": settled,
                     "text": f"{t} {verb} {c} at about {at:,} training images (the gap: {said(i)} and "
-                            f"{said(i + 1)} images{noise})"}
+                            f"{said(k)} images{noise})"}
     settled, noise = how_sure(list(range(len(sizes))))
-    if all(g < 0 for g in gap):
+    if not moved:
+        return {"size": None, "settled": settled,
+                "text": f"{t} is level with {c} at every size from {sizes[0]:,} images{noise}"}
+    if gap[moved[0]] < 0:
         return {"size": None, "settled": settled,
                 "text": f"{t} stays behind {c} up to {sizes[-1]:,} training images "
                         f"({-points[-1]:.1f}" + (f" ± {half[-1]:.1f}" if half[-1] is not None else "")
                         + f" points behind at the largest size{noise})"}
     return {"size": None, "settled": settled,
             "text": f"{t} is ahead of {c} at every size from {sizes[0]:,} images{noise}"}
+
+
+def _listed(sizes: list[int]) -> str:
+    """500 / 500 and 2,000 / 500, 2,000 and 5,000."""
+    return ", ".join(f"{s:,}" for s in sizes[:-1]) + (" and " if len(sizes) > 1 else "") + f"{sizes[-1]:,}"
