@@ -157,8 +157,8 @@ def draw(out: dict, done: int) -> None:
                  f"digest `{out['data_digest']}`); the comparison is not like with like.")
     if out["same_precision"] is False:
         st.warning(f"Precision was not held equal: these runs trained in {' and '.join(out['precisions'])} (runs "
-                   "cached from different hardware). The same arena with `--no-amp` (`python -m core arena`) trains "
-                   "every run in fp32, on any machine.")
+                   "cached from other machines or devices). The same arena with `--no-amp` (`python -m core arena`) "
+                   "trains every run in fp32, on any machine.")
     if not out["complete"]:
         st.caption(f"Partial results: {done} of {sum(r['runs'] for r in out['results'])} runs finished.")
     results = out["results"]

@@ -49,9 +49,8 @@ def ece(conf: np.ndarray, correct: np.ndarray, bins: int = BINS) -> float | None
     if len(conf) == 0:
         return None
     conf, b = _binned(conf, bins)
-    n = np.bincount(b, minlength=bins)
     gap = np.abs(np.bincount(b, weights=correct, minlength=bins) - np.bincount(b, weights=conf, minlength=bins))
-    return float(gap.sum() / n.sum())  # sum over bins of |right - confidence summed| / N = sum of n_b/N |acc - conf|
+    return float(gap.sum() / len(conf))  # sum over bins of |right - confidence summed| / N = sum of n_b/N |acc - conf|
 
 
 def adaptive_ece(conf: np.ndarray, correct: np.ndarray, bins: int = BINS) -> float | None:

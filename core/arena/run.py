@@ -328,30 +328,27 @@ def crossovers(results: list[dict]) -> list[dict]:
     return out
 
 
-def _beyond_noise(gap: float, half: float | None) -> bool | None:
-    return None if half is None else abs(gap) > half
-
-
 def _crossing(sizes: list[int], gap: list[float], t: str, c: str, half: list[float | None] | None = None) -> dict:
     """Where the gap (top-1 fractions, transformer minus CNN, per size) changes sign, or that it does not; `half`:
     each gap's 95% half-width (None: one seed, no interval)."""
     points = [g * 100 for g in gap]
     half = [h * 100 if h is not None else None for h in (half or [None] * len(sizes))]
 
+    def pm(i: int) -> str:
+        return f" ± {half[i]:.1f}" if half[i] is not None else ""
+
     def said(i: int) -> str:
-        interval = f" ± {half[i]:.1f}" if half[i] is not None else ""
-        return f"{points[i]:+.1f}{interval} points at {sizes[i]:,}"
+        return f"{points[i]:+.1f}{pm(i)} points at {sizes[i]:,}"
 
     def how_sure(idx: list[int]) -> tuple[bool | None, str]:
-        beyond = [_beyond_noise(points[i], half[i]) for i in idx]
-        noisy = [sizes[i] for i, b in zip(idx, beyond) if b is False]
-        single = [sizes[i] for i, b in zip(idx, beyond) if b is None]
-        said = (f"; within seed noise at {_listed(noisy)} images: the 95% interval of the gap, paired by seed, "
-                "includes zero" if noisy else "")
+        noisy = [sizes[i] for i in idx if half[i] is not None and abs(points[i]) <= half[i]]
+        single = [sizes[i] for i in idx if half[i] is None]
+        clause = (f"; within seed noise at {_listed(noisy)} images: the 95% interval of the gap, paired by seed, "
+                  "includes zero" if noisy else "")
         if single:
-            said += ("; one seed, so no interval says how sure this is" if len(single) == len(idx)
-                     else f"; one seed at {_listed(single)} images, so no interval there")
-        return (False if noisy else None if single else True), said
+            clause += ("; one seed, so no interval says how sure this is" if len(single) == len(idx)
+                       else f"; one seed at {_listed(single)} images, so no interval there")
+        return (False if noisy else None if single else True), clause
 
     moved = [i for i, g in enumerate(gap) if g != 0]  # a gap of exactly 0 (a tie) is neither ahead nor behind
     for i, k in zip(moved, moved[1:]):
@@ -371,8 +368,7 @@ def _crossing(sizes: list[int], gap: list[float], t: str, c: str, half: list[flo
     if gap[moved[0]] < 0:
         return {"size": None, "settled": settled,
                 "text": f"{t} stays behind {c} up to {sizes[-1]:,} training images "
-                        f"({-points[-1]:.1f}" + (f" ± {half[-1]:.1f}" if half[-1] is not None else "")
-                        + f" points behind at the largest size{noise})"}
+                        f"({-points[-1]:.1f}{pm(-1)} points behind at the largest size{noise})"}
     return {"size": None, "settled": settled,
             "text": f"{t} is ahead of {c} at every size from {sizes[0]:,} images{noise}"}
 
