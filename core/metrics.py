@@ -1,7 +1,6 @@
-"""Scores from stored predictions (scikit-learn underneath)."""
+"""Scores from stored predictions (scikit-learn's definitions, in numpy)."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,48 +71,54 @@ def compute_metrics(y_true: np.ndarray, top: np.ndarray, num_classes: int, *,
     drawn from (default `num_classes`; 1000 for an ImageNet model scored over all its classes):
     with 5 or fewer, every class is in the top 5 and top-5 is undefined (NaN), not a free 100%.
     A prediction of -1 (a model class the dataset lacks) is wrong, and counted in `outside`.
+
+    The scores are scikit-learn's definitions (precision_recall_fscore_support with zero_division=0,
+    balanced_accuracy_score, cohen_kappa_score, confusion_matrix), computed from the class counts in numpy:
+    importing sklearn.metrics costs every evaluating or training process about 2 s, more than a small
+    evaluation itself. tests/test_metrics.py checks each against scikit-learn.
     """
-    with warnings.catch_warnings():
-        # small samples miss classes; sklearn warns, and our docstring says what we do instead
-        warnings.simplefilter("ignore", UserWarning)
-        return _compute(np.asarray(y_true, dtype=np.int64), np.asarray(top, dtype=np.int64), num_classes,
-                        num_classes if ranked_over is None else ranked_over)
-
-
-def _compute(y_true: np.ndarray, top: np.ndarray, num_classes: int, ranked_over: int) -> Metrics:
-    # lazy: scikit-learn takes ~1.5 s to import; the app's pages load this module before any score is computed
-    from sklearn.metrics import (
-        balanced_accuracy_score,
-        confusion_matrix,
-        precision_recall_fscore_support,
-    )
-
-    top = top.reshape(len(y_true), -1)
+    y_true = np.asarray(y_true, dtype=np.int64)
+    top = np.asarray(top, dtype=np.int64).reshape(len(y_true), -1)
+    ranked_over = num_classes if ranked_over is None else ranked_over
     y_pred = top[:, 0]
-    labels = np.arange(num_classes)
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    k = num_classes
+    inside = (y_pred >= 0) & (y_pred < k)  # -1: a model class the dataset lacks, wrong for every true class
+    confusion = np.bincount(y_true[inside] * k + y_pred[inside], minlength=k * k).reshape(k, k)
+    tp = np.diag(confusion)
+    support = np.bincount(y_true, minlength=k)  # every image of the class, those predicted outside included
+    predicted = confusion.sum(axis=0)
+    precision, recall = _share(tp, predicted), _share(tp, support)
+    f1 = _share(2 * tp, support + predicted)  # 2 tp / (2 tp + fp + fn)
     # macro F1 over the classes seen in truth or predictions (scikit-learn's default label set):
     # a 200-class dataset scored on a 50-image subset is not averaged with classes it never saw
-    seen = np.isin(labels, y_true) | np.isin(labels, y_pred)
-    f1_macro = float(f[seen].mean()) if seen.any() else float("nan")
+    seen = (support > 0) | (predicted > 0)
+    n = len(y_true)
     return Metrics(
-        n=len(y_true),
+        n=n,
         top1=top_k_accuracy(y_true, top, 1),
         top5=top_k_accuracy(y_true, top, 5) if ranked_over > 5 else float("nan"),
-        f1_macro=f1_macro,
-        cohen_kappa=_kappa(y_true, y_pred),
-        balanced_accuracy=float(balanced_accuracy_score(y_true, y_pred)) if len(y_true) else float("nan"),
-        precision=p, recall=r, f1=f, support=s,
-        confusion=confusion_matrix(y_true, y_pred, labels=labels),
-        outside=np.bincount(y_true[y_pred < 0], minlength=num_classes),
+        f1_macro=float(f1[seen].mean()) if seen.any() else float("nan"),
+        cohen_kappa=_kappa(tp, support, predicted, n, outside_predicted=int((~inside).sum())),
+        # the mean recall over the classes present in the truth
+        balanced_accuracy=float(recall[support > 0].mean()) if n else float("nan"),
+        precision=precision, recall=recall, f1=f1, support=support,
+        confusion=confusion,
+        outside=np.bincount(y_true[~inside], minlength=k),
     )
 
 
-def _kappa(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Cohen's kappa; NaN where it is undefined (one class only: chance agreement is 1)."""
-    # lazy: scikit-learn takes ~1.5 s to import; the app's pages load this module before any score is computed
-    from sklearn.metrics import cohen_kappa_score
+def _share(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den per class, 0 where den is 0 (scikit-learn's zero_division=0)."""
+    return np.divide(num, den, out=np.zeros(len(num)), where=den > 0)
 
-    if len(np.unique(np.concatenate([y_true, y_pred]))) < 2:
+
+def _kappa(tp: np.ndarray, support: np.ndarray, predicted: np.ndarray, n: int, *, outside_predicted: int) -> float:
+    """Cohen's kappa, (p_o - p_e) / (1 - p_e): observed agreement against the agreement expected from the true
+    and predicted class frequencies alone. NaN where it is undefined: one label only (truth and predictions all
+    the same class, so p_e = 1), or no images."""
+    labels = int(((support > 0) | (predicted > 0)).sum()) + (outside_predicted > 0)
+    if labels < 2:
         return float("nan")
-    return float(cohen_kappa_score(y_true, y_pred))
+    p_o = tp.sum() / n
+    p_e = float((support * predicted).sum()) / n**2  # -1 is never a true label: it adds nothing here
+    return float((p_o - p_e) / (1 - p_e))

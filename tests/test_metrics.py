@@ -1,9 +1,15 @@
 import math
+import subprocess
+import sys
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.metrics import compute_metrics, top_k_accuracy
+from core.settings import REPO_ROOT
 
 # Six images, three classes. Worked by hand:
 #   confusion rows (true) x cols (pred): [[1,1,0],[0,2,0],[1,0,1]]
@@ -55,3 +61,60 @@ def test_top5_undefined_when_five_or_fewer_classes_are_ranked(classes, defined):
     else:
         assert math.isnan(m.top5)  # with <= 5 classes every class is in the top 5
     assert compute_metrics(y, top, classes, ranked_over=1000).top5 == 1.0  # an ImageNet model's own ranks
+
+
+@settings(max_examples=300, deadline=None)
+@given(classes=st.integers(1, 12), data=st.data())
+def test_every_score_is_scikit_learns(classes, data):
+    """compute_metrics is numpy; scikit-learn is the reference it is checked against, including predictions outside
+    the dataset's classes (-1), classes missing from the sample and one-class samples."""
+    from sklearn.metrics import (
+        balanced_accuracy_score,
+        cohen_kappa_score,
+        confusion_matrix,
+        precision_recall_fscore_support,
+    )
+
+    n = data.draw(st.integers(1, 60))
+    y = np.array(data.draw(st.lists(st.integers(0, classes - 1), min_size=n, max_size=n)))
+    pred = np.array(data.draw(st.lists(st.integers(-1, classes - 1), min_size=n, max_size=n)))
+    m = compute_metrics(y, pred[:, None], classes)
+    labels = np.arange(classes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns on classes missing from the sample
+        p, r, f, s = precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
+        balanced = balanced_accuracy_score(y, pred)
+        kappa = cohen_kappa_score(y, pred)
+        confusion = confusion_matrix(y, pred, labels=labels)
+    np.testing.assert_array_equal(m.confusion, confusion)
+    np.testing.assert_array_equal(m.support, s)
+    np.testing.assert_allclose(m.precision, p)
+    np.testing.assert_allclose(m.recall, r)
+    np.testing.assert_allclose(m.f1, f)
+    seen = np.isin(labels, y) | np.isin(labels, pred)
+    assert m.f1_macro == pytest.approx(f[seen].mean())
+    assert m.balanced_accuracy == pytest.approx(balanced)
+    if len(np.unique(np.concatenate([y, pred]))) < 2:
+        assert math.isnan(m.cohen_kappa)  # scikit-learn divides 0 by 0 here
+    else:
+        assert m.cohen_kappa == pytest.approx(kappa, abs=1e-12)
+    np.testing.assert_array_equal(m.outside, np.bincount(y[pred < 0], minlength=classes))
+
+
+def test_a_prediction_past_the_last_class_is_outside_not_the_next_row():
+    # class 3 of 3 classes (0..2) does not exist: were it indexed as y * 3 + 3, it would land in the next row's class 0
+    m = compute_metrics(np.array([0, 1]), np.array([[3], [1]]), 3)
+    np.testing.assert_array_equal(m.confusion, [[0, 0, 0], [0, 1, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(m.outside, [1, 0, 0])
+    assert m.top1 == 0.5 and m.recall[0] == 0.0
+
+
+def test_scoring_does_not_import_scikit_learn():
+    """Every process that evaluates or trains scores its predictions; importing sklearn.metrics for that cost each one
+    about 2 s (on 2 CPU cores, more than scoring a small evaluation)."""
+    code = ("import sys, numpy as np; from core.metrics import compute_metrics\n"
+            "compute_metrics(np.array([0, 1, 1]), np.array([[0], [1], [-1]]), 2)\n"
+            "print('sklearn' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "False"
