@@ -26,12 +26,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # one torch thread per worker (and it
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # the cores instead of oversubscribing them
 
 
-# The modules whose tests take longest, longest first (seconds of their tests on 2 AVX2 cores, 2026-12-06,
-# `pytest -v --durations=0`, with the generated datasets shared: 149, 122, 86, 76, 69 of 987 in all). They are
-# collected first: with `--dist loadscope` xdist hands whole modules to its workers in collection order, so the long
-# ones start at once and the short ones fill in around them. In alphabetical order the GPU script's test started
-# last, and one worker sat idle for the last 125 s of a 670 s run. A module missing here runs in its alphabetical place.
-LONG_MODULES = ("test_browser.py", "test_distributed.py", "test_overfit.py", "test_train.py", "test_gpu_script.py")
+# The modules whose tests take longest, longest first (seconds of their tests on 2 AVX2 cores, 2026-12-06, from a
+# timeline of every test's start and end on each worker: 183, 145, 125, 116, 81, 79, 45, 41 of 1,321 in all). They are
+# collected first, and pyproject.toml's --no-loadscope-reorder makes xdist hand whole modules to its workers in
+# collection order, so the long ones start at once and the short ones fill in around them. Without that flag xdist 3.8
+# orders modules by their number of tests: the browser test started at 395 s and the GPU script's at 614 s of a 742 s
+# run, and one worker sat idle for the last 106 s. A module missing here runs in its alphabetical place.
+LONG_MODULES = ("test_browser.py", "test_distributed.py", "test_overfit.py", "test_train.py", "test_fuzz.py",
+                "test_gpu_script.py", "test_rerun_race.py", "test_jobs.py")
 
 
 def pytest_collection_modifyitems(config, items):
