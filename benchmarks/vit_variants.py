@@ -81,6 +81,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", type=lambda s: s.split(","), default=list(VARIANTS))
     args = p.parse_args()
+    if unknown := [v for v in args.variants if v not in VARIANTS]:
+        p.error(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
     base = next(r for r in DEMO_RECIPES if r.model == "vit-small")
     print(f"Recipe: {base.to_dict()}\n")
     print("| variant | params | seconds | train loss after each epoch | val top-1 after each epoch |")
