@@ -1,11 +1,15 @@
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 
 from core.data import load_dataset
 from core.data import shapes as shapes_gen
-from core.data.embedded import shapes_arrays
-from core.settings import get_settings
+from core.data.embedded import _digits_arrays, _digits_from_sklearn, shapes_arrays
+from core.settings import REPO_ROOT, get_settings
+from core.store import load_npz, save_npz
 
 
 def test_digits_is_sklearns_1797_images_split_stratified():
@@ -70,3 +74,42 @@ def test_generated_datasets_live_in_the_store_or_where_CNNVIT_DATASETS_DIR_says(
         assert len(load_dataset("shapes-textured").split("conflict")) > 0  # generated (0.5 s) on first use
     assert [p.name for p in (tmp_path / "data").iterdir()] == ["shapes-textured-v2-seed0-conflict.npz"]
     assert not (tmp_path / "store").exists() and not (tmp_path / "other").exists()
+
+
+def test_digits_are_kept_as_a_file_so_later_processes_skip_scikit_learn(tmp_path, monkeypatch):
+    """Building the digits' splits imports scikit-learn (about 2 s of every process that opened `digits`); the first
+    process keeps them in the datasets folder, the next read the same arrays from it. A damaged or foreign file is
+    rebuilt; a folder that cannot be written only costs the build."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("CNNVIT_DATASETS_DIR", str(data))
+    built = _digits_from_sklearn()
+    _digits_arrays.cache_clear()
+    try:
+        kept = _digits_arrays()
+        path = data / "digits-seed0.npz"
+        assert set(load_npz(path)) == set(built)
+        for k in built:
+            np.testing.assert_array_equal(kept[k], built[k])
+        code = ("import sys; from core.data import load_dataset; d = load_dataset('digits')\n"
+                "print(d.fingerprint(), len(d.split('val')), 'sklearn' in sys.modules)")
+        p = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+                           env=os.environ | {"CNNVIT_DATASETS_DIR": str(data)})
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert p.stdout.split() == [load_dataset("digits").fingerprint(), "359", "False"]
+
+        for damage in (lambda: path.write_bytes(path.read_bytes()[:500]),  # truncated
+                       lambda: save_npz(path, {"x_train": built["x_train"][:5]})):  # another file's arrays
+            damage()
+            _digits_arrays.cache_clear()
+            again = _digits_arrays()
+            for k in built:
+                np.testing.assert_array_equal(again[k], built[k])
+            assert set(load_npz(path)) == set(built)  # and kept again
+
+        blocked = tmp_path / "a-file"
+        blocked.write_text("not a folder")
+        monkeypatch.setenv("CNNVIT_DATASETS_DIR", str(blocked / "data"))
+        _digits_arrays.cache_clear()
+        assert len(_digits_arrays()["y_val"]) == 359
+    finally:
+        _digits_arrays.cache_clear()

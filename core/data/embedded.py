@@ -35,10 +35,12 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
     return _DIGESTS[id(arrays)][1]
 
 
-@lru_cache(maxsize=1)
-def _digits_arrays() -> dict[str, np.ndarray]:
+DIGITS_SIZES = {"train": 1078, "val": 359, "test": 360}  # 60/20/20 of 1,797, as train_test_split rounds
+
+
+def _digits_from_sklearn() -> dict[str, np.ndarray]:
     """scikit-learn's 1,797 8x8 digits (values 0..16 -> 0..255), stratified 60/20/20 with a fixed seed."""
-    # lazy: scikit-learn takes ~1.5 s to import; only building a split needs it
+    # lazy: scikit-learn takes ~1.5 s to import; only building the splits needs it (once: they are kept as a file)
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -53,6 +55,30 @@ def _digits_arrays() -> dict[str, np.ndarray]:
         part = np.sort(part)
         out[f"x_{name}"], out[f"y_{name}"] = x[part], y[part]
     return out
+
+
+def _digits_valid(arrays: dict[str, np.ndarray]) -> bool:
+    return set(arrays) == {f"{a}_{s}" for a in "xy" for s in DIGITS_SPLITS} and all(
+        arrays[f"x_{s}"].shape == (n, 8, 8, 1) and arrays[f"x_{s}"].dtype == np.uint8 and arrays[f"y_{s}"].shape == (n,)
+        for s, n in DIGITS_SIZES.items())
+
+
+@lru_cache(maxsize=1)
+def _digits_arrays() -> dict[str, np.ndarray]:
+    """The digits' splits, kept in the datasets folder after the first build: building them imports scikit-learn,
+    about 2 s of every process that opened `digits`. A folder that cannot be written costs only that: the splits are
+    built in memory as before (they are the package's data, not generated)."""
+    path = get_settings().datasets_dir / f"digits-seed{SPLIT_SEED}.npz"
+    arrays = load_npz(path)
+    if arrays is not None and _digits_valid(arrays):
+        return arrays
+    arrays = _digits_from_sklearn()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_npz(path, arrays)
+    except OSError:
+        pass  # read-only: built again by the next process
+    return arrays
 
 
 def digits() -> Dataset:
