@@ -98,7 +98,7 @@ def compute_metrics(y_true: np.ndarray, top: np.ndarray, num_classes: int, *,
         top1=top_k_accuracy(y_true, top, 1),
         top5=top_k_accuracy(y_true, top, 5) if ranked_over > 5 else float("nan"),
         f1_macro=float(f1[seen].mean()) if seen.any() else float("nan"),
-        cohen_kappa=_kappa(tp, support, predicted, n, outside_predicted=int((~inside).sum())),
+        cohen_kappa=_kappa(tp, support, predicted, labels=int(seen.sum()) + bool((~inside).any())),
         # the mean recall over the classes present in the truth
         balanced_accuracy=float(recall[support > 0].mean()) if n else float("nan"),
         precision=precision, recall=recall, f1=f1, support=support,
@@ -112,13 +112,13 @@ def _share(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros(len(num)), where=den > 0)
 
 
-def _kappa(tp: np.ndarray, support: np.ndarray, predicted: np.ndarray, n: int, *, outside_predicted: int) -> float:
+def _kappa(tp: np.ndarray, support: np.ndarray, predicted: np.ndarray, *, labels: int) -> float:
     """Cohen's kappa, (p_o - p_e) / (1 - p_e): observed agreement against the agreement expected from the true
-    and predicted class frequencies alone. NaN where it is undefined: one label only (truth and predictions all
-    the same class, so p_e = 1), or no images."""
-    labels = int(((support > 0) | (predicted > 0)).sum()) + (outside_predicted > 0)
+    and predicted class frequencies alone. NaN where it is undefined: fewer than two `labels` among the truth and
+    the predictions (one class only, so p_e = 1; or no images)."""
     if labels < 2:
         return float("nan")
+    n = support.sum()
     p_o = tp.sum() / n
     p_e = float((support * predicted).sum()) / n**2  # -1 is never a true label: it adds nothing here
     return float((p_o - p_e) / (1 - p_e))

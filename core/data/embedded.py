@@ -65,20 +65,14 @@ def _digits_valid(arrays: dict[str, np.ndarray]) -> bool:
 
 @lru_cache(maxsize=1)
 def _digits_arrays() -> dict[str, np.ndarray]:
-    """The digits' splits, kept in the datasets folder after the first build: building them imports scikit-learn,
-    about 2 s of every process that opened `digits`. A folder that cannot be written costs only that: the splits are
-    built in memory as before (they are the package's data, not generated)."""
-    path = get_settings().datasets_dir / f"digits-seed{SPLIT_SEED}.npz"
-    arrays = load_npz(path)
-    if arrays is not None and _digits_valid(arrays):
-        return arrays
-    arrays = _digits_from_sklearn()
+    """The digits' splits, kept in the datasets folder after the first build as the generated sets are: building
+    them imports scikit-learn, about 2 s of every process that opened `digits`. Unlike a generated set, a folder that
+    cannot be written costs only that: the splits are built in memory (they are the package's data)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_npz(path, arrays)
-    except OSError:
-        pass  # read-only: built again by the next process
-    return arrays
+        return _generated(get_settings().datasets_dir / f"digits-seed{SPLIT_SEED}.npz", _digits_valid,
+                          _digits_from_sklearn)
+    except DatasetError:  # the folder's: raised before building, unless the save itself failed
+        return _digits_from_sklearn()
 
 
 def digits() -> Dataset:
