@@ -94,6 +94,10 @@ def test_a_crossover_says_how_sure_it_is_from_gaps_paired_by_seed():
     assert c["gaps"][1]["seeds"] == 2 and c["gaps"][1]["gap"] == pytest.approx(-0.09)
     assert c["gaps"][1]["gap_ci95"] == pytest.approx(12.706 * 0.02 / 2, abs=1e-4)
     assert "within seed noise at 500 and 2,000 images" in c["text"]
+    # and says so: the ViT's line at 2,000 is its 2-seed mean, the CNN's its 3-seed one, the gap pairs 2 seeds
+    assert [g["partial"] for g in c["gaps"]] == [False, True]
+    assert c["text"].endswith("; at 2,000 images only the 2 seeds both models have finished are paired, while the "
+                              "plotted means use every finished seed)")
 
 
 def test_ties_and_missing_intervals_are_said_as_they_are():

@@ -301,7 +301,9 @@ def crossovers(results: list[dict]) -> list[dict]:
     `settled` is True when every gap the text rests on (the two around a crossing; every size otherwise) has an
     interval that excludes zero, False when one does not (the text then says the crossing or the lead is within
     seed noise), None when none does but one has no interval (one seed). A gap of exactly 0 is a tie: neither side
-    of a crossing, and "level" when every gap is one.
+    of a crossing, and "level" when every gap is one. In an arena still running, a size where one model has finished
+    seeds the other has not pairs only the seeds both finished, while each model's mean (the chart's line) has all
+    of its own: the text says so at each size it rests on.
     """
     by_model: dict[str, dict[int, dict[int, float]]] = {}  # model -> size -> seed -> top-1
     family = {}
@@ -319,20 +321,26 @@ def crossovers(results: list[dict]) -> list[dict]:
                 seeds = sorted(set(by_model[t][size]) & set(by_model[c][size]))
                 if seeds:
                     mean, half = mean_ci95([by_model[t][size][s] - by_model[c][size][s] for s in seeds])
-                    gaps.append({"size": size, "gap": mean, "gap_ci95": half, "seeds": len(seeds)})
+                    finished = max(len(by_model[t][size]), len(by_model[c][size]))
+                    gaps.append({"size": size, "gap": mean, "gap_ci95": half, "seeds": len(seeds),
+                                 "partial": len(seeds) < finished})
             if len(gaps) < 2:
                 continue
             out.append({"model": t, "versus": c, "gaps": gaps,
                         **_crossing([g["size"] for g in gaps], [g["gap"] for g in gaps], t, c,
-                                    [g["gap_ci95"] for g in gaps])})
+                                    [g["gap_ci95"] for g in gaps],
+                                    {i: g["seeds"] for i, g in enumerate(gaps) if g["partial"]})})
     return out
 
 
-def _crossing(sizes: list[int], gap: list[float], t: str, c: str, half: list[float | None] | None = None) -> dict:
+def _crossing(sizes: list[int], gap: list[float], t: str, c: str, half: list[float | None] | None = None,
+              partial: dict[int, int] | None = None) -> dict:
     """Where the gap (top-1 fractions, transformer minus CNN, per size) changes sign, or that it does not; `half`:
-    each gap's 95% half-width (None: one seed, no interval)."""
+    each gap's 95% half-width (None: one seed, no interval); `partial`: {index of a size: the seeds its gap pairs}
+    where one model has finished more seeds than that."""
     points = [g * 100 for g in gap]
     half = [h * 100 if h is not None else None for h in (half or [None] * len(sizes))]
+    partial = partial or {}
 
     def pm(i: int) -> str:
         return f" ± {half[i]:.1f}" if half[i] is not None else ""
@@ -348,6 +356,10 @@ def _crossing(sizes: list[int], gap: list[float], t: str, c: str, half: list[flo
         if single:
             clause += ("; one seed, so no interval says how sure this is" if len(single) == len(idx)
                        else f"; one seed at {_listed(single)} images, so no interval there")
+        for n in sorted({partial[i] for i in idx if i in partial}):
+            at = [sizes[i] for i in idx if partial.get(i) == n]
+            clause += (f"; at {_listed(at)} images only the {n} seed{'s' if n > 1 else ''} both models have "
+                       "finished are paired, while the plotted means use every finished seed")
         return (False if noisy else None if single else True), clause
 
     moved = [i for i, g in enumerate(gap) if g != 0]  # a gap of exactly 0 (a tie) is neither ahead nor behind
