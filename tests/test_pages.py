@@ -391,13 +391,12 @@ def test_a_device_setting_this_machine_lacks_is_one_message_not_a_traceback(fres
 def test_the_sidebar_names_the_precision_auto_runs_at_on_this_machine(fresh_store):
     """Without bf16 hardware `auto` is fp32, which changes every speed on the pages: the sidebar says which."""
     import torch
-
-    from core.precision import cpu_has_fast_bf16
+    from test_bench import _fast_bf16  # /proc/cpuinfo read by the test itself, not by core/precision.py
 
     [device] = [c.value for c in _app().sidebar.caption if c.value.startswith("**Device:**")]
     if device.startswith("**Device:** GPU"):
         assert device.endswith(("auto precision bf16", "auto precision fp16")), device
-    elif cpu_has_fast_bf16():  # AMX or AVX-512 BF16 in /proc/cpuinfo
+    elif _fast_bf16():  # AMX or AVX-512 BF16
         assert device == f"**Device:** CPU ({torch.get_num_threads()} threads), auto precision bf16"
     else:
         assert device == f"**Device:** CPU ({torch.get_num_threads()} threads), auto precision fp32 (no bf16 hardware)"
