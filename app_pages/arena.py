@@ -32,7 +32,7 @@ def url_int(name: str, default: int, low: int, high: int) -> int:
 
 
 def url_ints(name: str) -> list[int]:
-    return [int(v) for v in qp.get_all(name) if v.strip().isdigit()]
+    return [int(v) for v in qp.get_all(name) if v.strip().isdecimal()]
 
 
 st.title("Arena")

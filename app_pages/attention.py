@@ -101,7 +101,7 @@ with c1:
     fdata = dataset_select("Dataset to score on", key="faith-dataset", default=qp.get("faith_dataset") or "shapes",
                            help_typed="the images the maps are scored on: an embedded dataset, a dataset id or folder",
                            help_hosted="the datasets this deployment offers")
-n_images = int(c2.number_input("Images", 1, 5000, int(qp["faith_images"]) if qp.get("faith_images", "").isdigit()
+n_images = int(c2.number_input("Images", 1, 5000, int(qp["faith_images"]) if qp.get("faith_images", "").isdecimal()
                                else DEFAULT_IMAGES, key="faith-images", help="the dataset's fixed subset of its "
                                "default split: the same images for every model and method"))
 chosen = [m for m in qp.get_all("faith_method") if m in MAP_METHODS]

@@ -400,3 +400,20 @@ def test_the_sidebar_names_the_precision_auto_runs_at_on_this_machine(fresh_stor
         assert device == f"**Device:** CPU ({torch.get_num_threads()} threads), auto precision bf16"
     else:
         assert device == f"**Device:** CPU ({torch.get_num_threads()} threads), auto precision fp32 (no bf16 hardware)"
+
+
+# "²" passes str.isdigit() but int() refuses it: a number in a link is read only if int() can read it
+@pytest.mark.parametrize("page, link", [
+    ("app_pages/arena.py", {"model": "linear", "dataset": "digits", "budget": "steps:1", "size": ["²", "200"]}),
+    ("app_pages/confusion.py", {"n": "²"}),
+    ("app_pages/robustness.py", {"limit": "²", "severities": ["²", "3"]}),
+    ("app_pages/attention.py", {"faith_images": "²"}),
+    ("app_pages/predict.py", {"image_dataset": "digits", "image_split": "val", "image_index": "²"})])
+def test_a_superscript_digit_in_a_link_is_not_a_traceback(fresh_store, page, link):
+    from core.evaluate import evaluate
+
+    if page == "app_pages/confusion.py":
+        evaluate("linear", "digits", "val", store=fresh_store)  # an evaluation for it to open
+    at = open_page(page, link)  # asserts no exception
+    if page == "app_pages/predict.py":
+        assert any("is not an image number" in e.value for e in at.error)

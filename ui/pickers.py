@@ -172,7 +172,7 @@ def linked_image() -> tuple[str, np.ndarray] | None:
     if not (dataset and split and index):
         return None
     try:
-        if not index.isdigit():
+        if not index.isdecimal():
             raise UserError(f"image_index={index!r} is not an image number")
         return f"{dataset} {split} #{index}", dataset_image(dataset, split, int(index))
     except UserError as e:  # a dataset not offered, a missing split, an unreadable file
