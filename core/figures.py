@@ -225,7 +225,7 @@ def arena_data_size(results: list[dict], crossovers: list[dict]) -> alt.Chart | 
             "model", "family", alt.Tooltip("size:Q", format=","), alt.Tooltip("top1_mean:Q", format=".1%"),
             alt.Tooltip("top1_ci95:Q", title="± (95% CI)", format=".1%"), alt.Tooltip("runs_done:Q", title="seeds")])
     chart = band + line
-    located = pd.DataFrame([c for c in crossovers if c.get("size")])
+    located = pd.DataFrame([c | {"size": at} for c in crossovers for at in c.get("sizes", [])])  # each change of side
     if not located.empty:
         located["pair"] = located["model"] + " × " + located["versus"] + located["settled"].map(
             {False: " (within seed noise)"}).fillna("")

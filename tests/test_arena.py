@@ -108,6 +108,28 @@ def test_ties_and_missing_intervals_are_said_as_they_are():
     # a tie is neither side of a crossing: behind, level, ahead crosses between 500 and 8,000 (the geometric mean)
     out = _crossing([500, 2000, 8000], [-0.1, 0.0, 0.1], "vit", "cnn", [0.01, 0.01, 0.01])
     assert out["size"] == 2000 and "overtakes" in out["text"] and "-10.0 ± 1.0 points at 500" in out["text"]
+    # a tie between the sides is where it changed side (not skipped: it was at 1,000, not at 500 x 100^(1/2) = 5,000)
+    out = _crossing([500, 1000, 50000], [-0.01, 0.0, 0.01], "vit", "cnn", [0.005] * 3)
+    assert out["size"] == 1000 and out["text"] == (
+        "vit overtakes cnn at about 1,000 training images (the gap: -1.0 ± 0.5 points at 500, 0.0 ± 0.5 points at "
+        "1,000 and +1.0 ± 0.5 points at 50,000 images)")
+    # ahead, then behind again: both changes said, the last size's settled deficit included; -5 -> +5 crosses at
+    # the log-middle of 500 and 2,000 (1,000), +5 -> -10 a third of the way from 2,000 to 8,000: 2,000 x 4^(1/3) = 3,175
+    out = _crossing([500, 2000, 8000], [-0.05, 0.05, -0.1], "vit", "cnn", [0.01] * 3)
+    assert (out["size"], out["sizes"], out["settled"]) == (1000, [1000, 3175], True)
+    assert out["text"].startswith("vit overtakes cnn at about 1,000 training images, then falls behind it at about "
+                                  "3,175 (the gap: -5.0 ± 1.0 points at 500, +5.0 ± 1.0 points at 2,000 and -10.0")
+    # behind, then level at the largest size: not "stays behind up to 5,000", nor "-0.0 points behind" there
+    out = _crossing([500, 2000, 5000], [-0.05, -0.02, 0.0], "vit", "cnn", [0.01] * 3)
+    assert out["size"] is None and out["settled"] is False
+    assert out["text"].startswith("vit is never ahead of cnn from 500 to 5,000 training images (2.0 ± 1.0 points "
+                                  "behind at 2,000 images; level at 5,000 images; within seed noise at 5,000 images")
+    out = _crossing([500, 2000, 5000], [0.05, 0.0, 0.0], "vit", "cnn", [0.01] * 3)
+    assert out["text"].startswith("vit is never behind cnn from 500 to 5,000 training images (5.0 ± 1.0 points "
+                                  "ahead at 500 images; level at 2,000 and 5,000 images")
+    # ahead at every size, by more than the noise
+    out = _crossing([500, 2000], [0.1, 0.2], "vit", "cnn", [0.01, 0.01])
+    assert out == {"size": None, "settled": True, "text": "vit is ahead of cnn at every size from 500 images"}
     # one size with one paired seed, another whose interval includes zero: both said, neither hidden
     out = _crossing([500, 2000], [-0.01, -0.2], "vit", "cnn", [0.09, None])
     assert out["settled"] is False

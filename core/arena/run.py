@@ -292,16 +292,19 @@ def curves(cells: list[Cell], store: Store) -> list[dict]:
 
 def crossovers(results: list[dict]) -> list[dict]:
     """For each CNN and each transformer (ViT or hybrid) with results at two or more sizes: where, on a log scale
-    of training-set size, the transformer's mean top-1 overtakes the CNN's (interpolated between the sizes around
-    the sign change), or that it stays behind / ahead at every size; and how sure that is.
+    of training-set size, the transformer's mean top-1 overtakes the CNN's or falls behind it (interpolated between
+    the sizes around the sign change; every change of side is said, `size` is the first and `sizes` all), or that it
+    stays behind / ahead at every size; and how sure that is.
 
     Every model of a seed trains on the same images in the same order, so the gap is taken per seed (paired) and
     its 95% interval is Student's t over seeds of those per-seed gaps (`mean_ci95`): `gaps` has, per size, the
     gap's mean and half-width (top-1 as a fraction, as every accuracy in the JSON) and the seeds it pairs.
     `settled` is True when every gap the text rests on (the two around a crossing; every size otherwise) has an
     interval that excludes zero, False when one does not (the text then says the crossing or the lead is within
-    seed noise), None when none does but one has no interval (one seed). A gap of exactly 0 is a tie: neither side
-    of a crossing, and "level" when every gap is one. In an arena still running, a size where one model has finished
+    seed noise), None when none does but one has no interval (one seed). A gap of exactly 0 is a tie (accuracies are
+    counts of images, and two models at chance often score the same): between the two sides it places the change of
+    side at the tie; where it ends or starts a run on one side, the text says "never behind / ahead" and names the
+    level sizes instead of "at every size"; "level" when every gap is one. In an arena still running, a size where one model has finished
     seeds the other has not pairs only the seeds both finished, while each model's mean (the chart's line) has all
     of its own: the text says so at each size it rests on.
     """
@@ -346,7 +349,7 @@ def _crossing(sizes: list[int], gap: list[float], t: str, c: str, half: list[flo
         return f" ± {half[i]:.1f}" if half[i] is not None else ""
 
     def said(i: int) -> str:
-        return f"{points[i]:+.1f}{pm(i)} points at {sizes[i]:,}"
+        return f"{points[i]:+.1f}{pm(i)} points at {sizes[i]:,}" if gap[i] else f"0.0{pm(i)} points at {sizes[i]:,}"
 
     def how_sure(idx: list[int]) -> tuple[bool | None, str]:
         noisy = [sizes[i] for i in idx if half[i] is not None and abs(points[i]) <= half[i]]
@@ -363,26 +366,45 @@ def _crossing(sizes: list[int], gap: list[float], t: str, c: str, half: list[flo
         return (False if noisy else None if single else True), clause
 
     moved = [i for i, g in enumerate(gap) if g != 0]  # a gap of exactly 0 (a tie) is neither ahead nor behind
+    events = []  # (size, verb, i, k): each change of side, between the sizes i and k where it was measured
     for i, k in zip(moved, moved[1:]):
         (s0, g0), (s1, g1) = (sizes[i], gap[i]), (sizes[k], gap[k])
         if (g0 < 0) != (g1 < 0):
-            frac = g0 / (g0 - g1)
-            at = round(math.exp(math.log(s0) + frac * (math.log(s1) - math.log(s0))))
-            verb = "overtakes" if g0 < 0 else "falls behind"
-            settled, noise = how_sure([i, k])
-            return {"size": at, "settled": settled,
-                    "text": f"{t} {verb} {c} at about {at:,} training images (the gap: {said(i)} and "
-                            f"{said(k)} images{noise})"}
+            if k > i + 1:  # level at the sizes between: it changed side there (at their middle, on a log scale)
+                at = round(math.sqrt(sizes[i + 1] * sizes[k - 1]))
+            else:
+                frac = g0 / (g0 - g1)
+                at = round(math.exp(math.log(s0) + frac * (math.log(s1) - math.log(s0))))
+            events.append((at, "overtakes" if g0 < 0 else "falls behind", i, k))
+    if events:
+        idx = sorted({j for _, _, i, k in events for j in (i, k)})  # the gaps each change of side rests on
+        settled, noise = how_sure(idx)
+        first, *then = events
+        text = f"{t} {first[1]} {c} at about {first[0]:,} training images" + "".join(
+            f", then {verb} it at about {at:,}" for at, verb, _, _ in then)
+        shown = list(range(first[2], events[-1][3] + 1))
+        gaps = [said(j) for j in shown]
+        return {"size": first[0], "sizes": [e[0] for e in events], "settled": settled,
+                "text": f"{text} (the gap: {', '.join(gaps[:-1])} and {gaps[-1]} images{noise})"}
     settled, noise = how_sure(list(range(len(sizes))))
     if not moved:
         return {"size": None, "settled": settled,
                 "text": f"{t} is level with {c} at every size from {sizes[0]:,} images{noise}"}
-    if gap[moved[0]] < 0:
+    ties = [sizes[i] for i, g in enumerate(gap) if g == 0]
+    if not ties:
+        if gap[0] < 0:
+            return {"size": None, "settled": settled,
+                    "text": f"{t} stays behind {c} up to {sizes[-1]:,} training images "
+                            f"({-points[-1]:.1f}{pm(-1)} points behind at the largest size{noise})"}
         return {"size": None, "settled": settled,
-                "text": f"{t} stays behind {c} up to {sizes[-1]:,} training images "
-                        f"({-points[-1]:.1f}{pm(-1)} points behind at the largest size{noise})"}
+                "text": f"{t} is ahead of {c} at every size from {sizes[0]:,} images{noise}"}
+    # on one side where they differ and level elsewhere: not "behind" or "ahead" at every size
+    k = moved[-1]
+    side = "behind" if gap[k] < 0 else "ahead"
     return {"size": None, "settled": settled,
-            "text": f"{t} is ahead of {c} at every size from {sizes[0]:,} images{noise}"}
+            "text": f"{t} is never {'ahead of' if side == 'behind' else 'behind'} {c} from {sizes[0]:,} to "
+                    f"{sizes[-1]:,} training images ({abs(points[k]):.1f}{pm(k)} points {side} at {sizes[k]:,} "
+                    f"images; level at {_listed(ties)} images{noise})"}
 
 
 def _listed(sizes: list[int]) -> str:
