@@ -304,9 +304,9 @@ def crossovers(results: list[dict]) -> list[dict]:
     seed noise), None when none does but one has no interval (one seed). A gap of exactly 0 is a tie (accuracies are
     counts of images, and two models at chance often score the same): between the two sides it places the change of
     side at the tie; where it ends or starts a run on one side, the text says "never behind / ahead" and names the
-    level sizes instead of "at every size"; "level" when every gap is one. In an arena still running, a size where one model has finished
-    seeds the other has not pairs only the seeds both finished, while each model's mean (the chart's line) has all
-    of its own: the text says so at each size it rests on.
+    level sizes instead of "at every size"; "level" when every gap is one. In an arena still running, a size where
+    one model has finished seeds the other has not pairs only the seeds both finished, while each model's mean (the
+    chart's line) has all of its own: the text says so at each size it rests on.
     """
     by_model: dict[str, dict[int, dict[int, float]]] = {}  # model -> size -> seed -> top-1
     family = {}
