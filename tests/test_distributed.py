@@ -100,8 +100,9 @@ def test_evaluation_on_two_processes_equals_one_bit_for_bit(tmp_path):
 
 
 def test_training_on_two_processes_equals_one_within_fp32_tolerance(tmp_path):
-    args = ("train", "--model", "linear", "--dataset", "shapes", "--epochs", "2", "--limit", "96", "--val-limit",
-            "40", "--batch-size", "16", "--augment", "flip", "--no-amp", "--json")
+    # 96 images in global batches of 16: 6 steps an epoch; a budget of 9 cuts the second epoch after 3
+    args = ("train", "--model", "linear", "--dataset", "shapes", "--epochs", "2", "--max-steps", "9", "--limit", "96",
+            "--val-limit", "40", "--batch-size", "16", "--augment", "flip", "--no-amp", "--json")
     one, two = (torchrun(n, *args, store=tmp_path / f"w{n}") for n in (1, 2))
     assert one.returncode == 0 and two.returncode == 0, (one.stderr[-2000:], two.stderr[-2000:])
     r1, r2 = json.loads(one.stdout), json.loads(two.stdout)
@@ -113,8 +114,10 @@ def test_training_on_two_processes_equals_one_within_fp32_tolerance(tmp_path):
     h1, h2 = r1["history"], r2["history"]
     for a, b in zip(h1, h2):  # the epochs' figures are every rank's together
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5) and a["val_top1"] == b["val_top1"]
-    digest = [Store(tmp_path / f"w{n}").get(r["run_id"]).meta["data_digest"] for n, r in ((1, r1), (2, r2))]
-    assert digest[0] == digest[1]  # the same images in the same order
+    metas = [Store(tmp_path / f"w{n}").get(r["run_id"]).meta for n, r in ((1, r1), (2, r2))]
+    assert [[(h["steps"], h["images"]) for h in m["history"]] for m in metas] == [[(6, 96), (3, 48)]] * 2
+    digest = [m["data_digest"] for m in metas]
+    assert digest[0] == digest[1]  # the same images in the same order, the cut epoch's included
 
 
 def test_one_process_under_torchrun_is_a_group_of_one_and_equals_a_plain_process_bit_for_bit(tmp_path):

@@ -33,6 +33,15 @@ def test_every_architecture_trains_and_its_loss_falls(tmp_path, model_id):
     assert 0 <= h["val_top1"] <= 1 and h["images_per_second"] > 0
 
 
+def test_a_step_budget_trains_exactly_that_many_steps(tmp_path):
+    # 300 images in batches of 64: 5 steps an epoch (4 x 64 + 44). 7 steps: epoch 1's 5, then 2 of epoch 2 (128 images)
+    recipe = Recipe(model="linear", epochs=2, max_steps=7, optimizer="adam", lr=2e-3, weight_decay=0.0,
+                    dataset="digits", limit=300, val_limit=64, batch_size=64)
+    res = train(recipe, store=Store(tmp_path))
+    assert [(h["steps"], h["images"]) for h in res.history] == [(5, 300), (2, 128)]
+    assert res.meta["steps"] == 7
+
+
 def _weights(store: Store, run_id: str) -> dict:
     return load_tensors(run_folder(store, run_id) / "weights.safetensors")[0]
 

@@ -214,7 +214,7 @@ class _Trainer:
             seen += n
             if step % 10 == 0:
                 self._report(epoch=epoch, step=step + 1, row=None, t_start=t_start)
-        steps_done = max(1, step + 1)
+        steps_done = max(1, min(step + 1, last_step))  # a step budget breaks at the first step it does not take
         if self.ddp is not None:  # the epoch's figures over every rank's share
             # (gradient norms need no sum: after DDP's all-reduce every rank holds the same gradients)
             loss_sum, correct, seen = distributed.all_sum([loss_sum, correct, seen])
