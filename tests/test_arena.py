@@ -181,6 +181,29 @@ def test_every_model_trains_on_the_same_images_in_the_same_order(store):
     assert held_equal(replace(spec, amp=False), trained_in={"fp32"})["precision"] == "fp32"
 
 
+def test_the_data_check_fails_when_a_model_saw_other_images(store):
+    # 100 images in batches of 64: epoch 1 has 2 steps (100 images), the budget's third step is 64 of epoch 2
+    spec = ArenaSpec(models=("linear", "cnn-2layer"), dataset="digits", budget="steps:3", seeds=1, limit=100,
+                     val_limit=40, image_size=None)
+    out = run_arena(spec, store=store)
+    assert out["same_data"] is True
+    rec = store.get(out["results"][1]["run_ids"][0])
+    first, last = rec.meta["history"]
+    assert (first["images"], last["images"]) == (100, 64)
+
+    def check(epoch_1: dict, epoch_2: dict) -> bool | None:
+        store.put(rec.key, rec.kind, rec.meta | {"history": [first | epoch_1, last | epoch_2]})
+        return summarize(spec, store)["same_data"]
+
+    assert check({"data_digest": "0" * 16}, {}) is False  # other images or another order
+    assert check({"images": 99}, {}) is False  # fewer images in a whole epoch: a smaller subset, skipped files
+    assert check({}, {"data_digest": "0" * 16}) is False  # the last epoch, as many images, in another order
+    # a FLOPs or seconds budget ends each model's run at its own step: fewer images of the same order, so the last
+    # epoch's count, and with it its digest, may differ
+    assert check({}, {"images": 36, "data_digest": "0" * 16}) is True
+    assert check({}, {}) is True
+
+
 def test_a_flops_budget_buys_a_cheaper_model_more_steps(store):
     spec = ArenaSpec(models=("linear", "cnn-2layer"), dataset="digits", budget="flops:2e9", seeds=1, limit=300,
                      image_size=None)

@@ -53,6 +53,18 @@ def test_a_link_reopens_a_trained_arena_with_what_was_held_equal(trained):
     assert at.query_params["budget"] in ("steps:2", ["steps:2"])  # the page keeps its settings in the link
 
 
+def test_a_failed_data_check_and_a_partial_arena_are_said(trained, fresh_store):
+    rec = fresh_store.get(trained["results"][0]["run_ids"][0])  # cnn-2layer at 500 images, seed 0
+    epoch = rec.meta["history"][0]
+    fresh_store.put(rec.key, rec.kind, rec.meta | {"history": [epoch | {"data_digest": "0" * 16}]})
+    assert fresh_store.delete(trained["results"][1]["run_ids"][1])  # linear at 500 images, seed 1: not finished
+    at = _arena(LINK)
+    [error] = at.error
+    assert error.value.startswith("Data check failed: the models did not all train on the same images")
+    assert not at.success
+    assert any(c.value == "Partial results: 7 of 8 runs finished." for c in at.caption)
+
+
 def test_runs_cached_at_another_precision_are_flagged(trained, fresh_store):
     """A store shared with a machine that has bf16 hardware (or lacks it) can hold runs of one arena trained at two
     precisions: the page says precision was not held equal, and how to get one."""

@@ -2,6 +2,7 @@
 intervals, the data check, learning curves and crossovers (the package docstring says what is held equal)."""
 from __future__ import annotations
 
+import itertools
 import math
 import platform
 import time
@@ -249,26 +250,28 @@ def held_equal(spec: ArenaSpec, trained_in: set[str] | None = None) -> dict:
 
 def _data_check(cells: list[Cell], store: Store) -> tuple[bool | None, str | None]:
     """Whether every model of each (size, seed) trained on the same images in the same order, from the runs'
-    per-epoch data digests (where one run trained for fewer images than another - a FLOPs or seconds budget -
-    the epochs both trained in full must match); and one digest of it all."""
-    by_cell: dict[tuple, list[list[tuple[int, str]]]] = {}
+    per-epoch image counts and data digests, every pair of runs compared epoch by epoch; and one digest of it all.
+    A steps, FLOPs or seconds budget ends a run part-way through its last epoch, at a different step for each
+    model: such an epoch, where the counts differ, covered different prefixes of one order, so only its count
+    differing is allowed (any other epoch must agree in both)."""
+    by_cell: dict[tuple, list[tuple[list[tuple[int, str]], bool]]] = {}
     for cell in cells:
         rec = store.get(cell.recipe.run_id)
         if rec is not None:
             rows = [(h.get("images"), h.get("data_digest")) for h in rec.meta["history"]]
-            by_cell.setdefault((cell.size, cell.seed), []).append(rows)
+            by_cell.setdefault((cell.size, cell.seed), []).append((rows, cell.recipe.max_steps is not None))
     if not by_cell:
         return None, None
     same = True
     parts = []
     for key in sorted(by_cell):
         runs = by_cell[key]
-        longest = max(runs, key=len)
-        for rows in runs:
-            for (n, d), (n2, d2) in zip(rows, longest):
-                if n == n2 and d != d2:
+        for (a, a_budget), (b, b_budget) in itertools.combinations(runs, 2):
+            for e, (ours, theirs) in enumerate(zip(a, b)):
+                cut = (a_budget and e == len(a) - 1) or (b_budget and e == len(b) - 1)
+                if ours != theirs and not (cut and ours[0] != theirs[0]):
                     same = False
-        parts.append([d for _, d in longest])
+        parts.append([d for _, d in max((rows for rows, _ in runs), key=len)])
     return same, fingerprint({"cells": parts})[:16]
 
 
