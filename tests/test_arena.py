@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from core.arena.run import _crossing, crossovers, held_equal, plan, run_arena, summarize
+from core.arena.run import _crossing, budget_steps, crossovers, held_equal, plan, run_arena, summarize
 from core.arena.spec import ArenaSpec, Budget
 from core.data.registry import load_dataset
 from core.errors import UserError
@@ -158,6 +158,11 @@ def test_every_model_trains_on_the_same_images_in_the_same_order(store):
     histories = [store.get(run_id).meta["history"] for r in out["results"] for run_id in r["run_ids"][:1]]
     assert len({tuple(h["data_digest"] for h in hist) for hist in histories}) == 1
     assert all(h["images"] == 300 for hist in histories for h in hist)
+    # the learning curves count the images (and FLOPs) trained so far, epoch by epoch
+    linear = [c for c in out["curves"] if c["model"] == "linear" and c["seed"] == 0]
+    per_image = store.get(out["results"][0]["run_ids"][0]).meta["train_flops_per_image"]
+    assert [(c["epoch"], c["images_seen"], c["train_flops"]) for c in linear] == [
+        (1, 300, 300 * per_image), (2, 600, 600 * per_image)] and per_image == 2560  # 64 x 10 x 2 x 2, by hand
     # runs are ordinary cached runs: asking again trains nothing, and the summary is the same
     again = run_arena(spec, store=store)
     assert again["results"] == out["results"]
@@ -208,6 +213,9 @@ def test_a_flops_budget_buys_a_cheaper_model_more_steps(store):
     spec = ArenaSpec(models=("linear", "cnn-2layer"), dataset="digits", budget="flops:2e9", seeds=1, limit=300,
                      image_size=None)
     cells = plan(spec, store)
+    # by hand: the linear model on 8 x 8 digits is 64 x 10 multiply-adds, 1,280 FLOPs forward, and as many again for
+    # its weight gradient (no input gradient): 2,560 a training image, 163,840 a step of 64; 2e9 of them buy 12,207
+    assert {c.model: c.recipe.max_steps for c in cells}["linear"] == 12_207
     steps = {}
     for c in cells:
         _, model = build_for_recipe(c.recipe)
@@ -215,6 +223,17 @@ def test_a_flops_budget_buys_a_cheaper_model_more_steps(store):
         assert c.recipe.max_steps == max(1, int(2e9 // per_step))  # what the budget buys, counted
         steps[c.model] = c.recipe.max_steps
     assert steps["linear"] > steps["cnn-2layer"]
+
+
+def test_a_seconds_budget_buys_what_the_measured_rate_trains_in_that_time(store):
+    spec = ArenaSpec(models=("linear",), dataset="digits", budget="seconds:10", seeds=1, limit=300, image_size=None)
+    [cell] = plan(spec, store)  # times a few training steps of the model once, and keeps the rate
+    [cal] = store.records("calibration")
+    assert cal.meta["images_per_second"] > 0 and cell.recipe.max_steps >= 1
+    # later plans read the kept rate: 640 images/s for 10 s at batch 64 is 100 steps
+    store.put(cal.key, cal.kind, cal.meta | {"images_per_second": 640.0})
+    assert budget_steps(Budget("seconds", 10), cell.recipe, store) == 100
+    assert budget_steps(Budget("seconds", 0.05), cell.recipe, store) == 1  # at least one step
 
 
 def test_training_flops_are_about_three_forward_passes():
@@ -233,6 +252,8 @@ def test_smaller_training_sets_are_subsets_of_larger_ones(store):
     train = load_dataset("digits").split("train")
     small, large = train.limited(200).index, train.limited(600).index
     assert set(small) <= set(large)
+    with pytest.raises(UserError, match="digits has 1,078 training images; a size of 5,000 needs more"):
+        plan(replace(spec, sizes=(200, 5000)), store)
 
 
 def test_shapes_at_any_training_size_extends_the_same_images(store):
@@ -275,9 +296,14 @@ def test_one_learning_rate_for_every_model_overrides_their_own(store):
     assert summarize(spec, store, cells=cells)["held_equal"]["learning_rate"] == "0.0003 for every model"
 
 
-def test_the_plan_is_stored_so_a_page_never_measures(store):
+def test_the_plan_is_stored_so_a_page_never_measures(store, monkeypatch):
     spec = ArenaSpec(models=("linear", "cnn-2layer"), dataset="digits", budget="flops:2e9", seeds=1, limit=300,
                      image_size=None)
     first = plan(spec, store)
     assert len(store.records("arena-plan")) == 1
+
+    def measure(*args, **kwargs):
+        raise AssertionError("the plan was made again")
+
+    monkeypatch.setattr("core.arena.run._plan", measure)
     assert plan(spec, store) == first  # read back: the FLOPs were counted once

@@ -33,8 +33,13 @@ def test_the_demo_recipes_cover_a_cnn_resnet20_and_the_small_vit_on_shapes():
     assert [families[m] for m in models].count("hybrid") >= 1  # a data-efficient ViT beside the plain one
 
 
-def test_the_demo_gives_every_model_the_same_images_and_budget():
+def test_the_demo_gives_every_model_the_same_images_and_budget(tmp_path):
+    from core.arena.run import plan
+
     spec = demo_arena()
+    # the recipes the Train page offers are the runs the demo trains (its arena's plan, which turns any budget into
+    # each model's length), so the page opens them as cached runs
+    assert [r.run_id for r in DEMO_RECIPES] == [c.recipe.run_id for c in plan(spec, Store(tmp_path))]
     shared = {"dataset", "limit", "val_limit", "image_size", "batch_size", "augment", "seed", "epochs", "max_steps"}
     assert len({tuple(getattr(r, f) for f in sorted(shared)) for r in DEMO_RECIPES}) == 1
     assert spec.seeds == 1 and spec.budget.startswith(("epochs:", "steps:", "flops:"))

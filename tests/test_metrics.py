@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.metrics import compute_metrics, top_k_accuracy
+from core.metrics import compute_metrics, proportion_ci95, top_k_accuracy
 from core.settings import REPO_ROOT
 
 # Six images, three classes. Worked by hand:
@@ -118,3 +118,14 @@ def test_scoring_does_not_import_scikit_learn():
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "False"
+
+
+def test_the_wilson_interval_worked_by_hand():
+    # 84 right of 100, z = 1.95996: centre (0.84 + z^2 / 200) / (1 + z^2 / 100) = 0.859208 / 1.038415 = 0.827422;
+    # half-width z * sqrt(0.84 x 0.16 / 100 + z^2 / 40,000) / 1.038415 = 1.95996 x 0.037947 / 1.038415 = 0.07162
+    lo, hi = proportion_ci95(0.84, 100)
+    assert lo == pytest.approx(0.755797, abs=1e-5) and hi == pytest.approx(0.899047, abs=1e-5)
+    # all right of 10: the interval reaches 1 but not below 1 - z^2 / (10 + z^2) = 0.722467
+    lo, hi = proportion_ci95(1.0, 10)
+    assert hi == pytest.approx(1.0) and lo == pytest.approx(0.722467, abs=1e-5)
+    assert proportion_ci95(None, 100) == (None, None) and proportion_ci95(0.5, 0) == (None, None)
