@@ -252,6 +252,10 @@ def test_smaller_training_sets_are_subsets_of_larger_ones(store):
     train = load_dataset("digits").split("train")
     small, large = train.limited(200).index, train.limited(600).index
     assert set(small) <= set(large)
+    # all 1,078 training images, asked for as a limit or as nothing: the same runs (the same data, one cache entry)
+    every = ArenaSpec(models=("linear",), dataset="digits", budget="steps:1", seeds=1, image_size=None)
+    assert [c.recipe.run_id for c in plan(replace(every, limit=1078), store)] == [
+        c.recipe.run_id for c in plan(every, store)]
     with pytest.raises(UserError, match="digits has 1,078 training images; a size of 5,000 needs more"):
         plan(replace(spec, sizes=(200, 5000)), store)
 

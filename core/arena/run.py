@@ -53,12 +53,11 @@ def model_recipe(model: str) -> dict:
     return dict(own)
 
 
-def arena_recipe(spec: ArenaSpec, model: str, *, seed: int = 0, dataset: str | None = None,
-                 limit: int | None = None) -> Recipe:
-    """What `model` trains with in this arena, before the budget sets its length: the shared fields from the
-    arena, the rest from the model's own recipe."""
+def arena_recipe(spec: ArenaSpec, model: str, *, seed: int = 0, dataset: str | None = None) -> Recipe:
+    """What `model` trains with in this arena, before the budget sets its length (and the plan its training-set
+    size): the shared fields from the arena, the rest from the model's own recipe."""
     return Recipe(model=model, dataset=dataset or spec.train_dataset(), batch_size=spec.batch_size,
-                  augment=spec.augment, image_size=spec.image_size, limit=limit if limit is not None else spec.limit,
+                  augment=spec.augment, image_size=spec.image_size, limit=spec.limit,
                   val_limit=spec.val_limit, seed=seed, amp=spec.amp,
                   **{**model_recipe(model), **({"lr": spec.lr} if spec.lr else {})})
 
@@ -96,8 +95,9 @@ def _plan(spec: ArenaSpec, store: Store, device: str | None) -> list[Cell]:
         steps_per_epoch = max(1, math.ceil(images / spec.batch_size))
         for seed in range(spec.seeds):
             for model in spec.models:
-                base = arena_recipe(spec, model, seed=seed, dataset=dataset,
-                                    limit=size if size and size < n_train else None)
+                # every training image is limit None, however it was asked for (a limit or size of all of them)
+                base = replace(arena_recipe(spec, model, seed=seed, dataset=dataset),
+                               limit=size if size and size < n_train else None)
                 if budget.kind == "epochs":
                     recipe = replace(base, epochs=int(budget.amount))
                 else:
