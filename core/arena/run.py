@@ -352,7 +352,7 @@ def _crossing(sizes: list[int], gap: list[float], t: str, c: str, half: list[flo
         return f" ± {half[i]:.1f}" if half[i] is not None else ""
 
     def said(i: int) -> str:
-        return f"{points[i]:+.1f}{pm(i)} points at {sizes[i]:,}" if gap[i] else f"0.0{pm(i)} points at {sizes[i]:,}"
+        return f"{points[i]:{'+' if gap[i] else ''}.1f}{pm(i)} points at {sizes[i]:,}"  # a tie: 0.0, unsigned
 
     def how_sure(idx: list[int]) -> tuple[bool | None, str]:
         noisy = [sizes[i] for i in idx if half[i] is not None and abs(points[i]) <= half[i]]
