@@ -148,6 +148,7 @@ def draw(out: dict, done: int) -> None:
                 f"\n- **batch size:** {held['batch_size']}; **image side:** {image}; **augmentation:** "
                 f"{held['augmentation']}\n- **precision:** {held['precision']}\n- **seeds:** {held['seeds']}"
                 + (f"\n- **learning rate:** {held['learning_rate']}" if "learning_rate" in held else "")
+                + (f"\n- **micro-batches:** {held['micro_batches']}" if "micro_batches" in held else "")
                 + f"\n\nEach model's own: {held['own']}.")
     if out["same_data"]:
         st.success(f"Data check passed: every model saw the same images in the same order at each size and seed "

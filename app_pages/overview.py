@@ -73,8 +73,9 @@ if rows and (fight := demo_fight()):
     held = fight["held_equal"]
     st.caption(f"**The demo's fight** ({', '.join(fight['models'])}): held equal - {held['data']}; "
                f"{held['validation']}; budget {held['budget']}; batch {held['batch_size']}, "
-               f"{held['image_size']} px, augmentation {held['augmentation']}, precision {held['precision']}. "
-               f"Each model's own: {held['own']}. "
+               f"{held['image_size']} px, augmentation {held['augmentation']}, precision {held['precision']}"
+               + (f"; micro-batches {held['micro_batches']}" if "micro_batches" in held else "")
+               + f". Each model's own: {held['own']}. "
                "The Arena page repeats it over seeds, with confidence intervals.")
 
 if rows:

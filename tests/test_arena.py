@@ -182,6 +182,13 @@ def test_every_model_trains_on_the_same_images_in_the_same_order(store):
     history = [rec.meta["history"][0] | {"precision": other}, *rec.meta["history"][1:]]
     store.put(rec.key, rec.kind, rec.meta | {"history": history})
     assert summarize(spec, store)["same_precision"] is False
+    # a run that ran out of memory in its second epoch: its batches of 64 went through in micro-batches of 16
+    assert "micro_batches" not in mixed["held_equal"]
+    history = [rec.meta["history"][0], rec.meta["history"][1] | {"micro_batch": 16, "oom_halvings": 2}]
+    store.put(rec.key, rec.kind, rec.meta | {"history": history})
+    assert summarize(spec, store)["held_equal"]["micro_batches"] == (
+        "not held equal for BatchNorm: cnn-2layer ran out of memory and took each batch of 64 in micro-batches of 16 "
+        "(the optimiser steps are still the whole batch's; BatchNorm normalised each micro-batch)")
     # fp32 asked for and got: said once
     assert held_equal(replace(spec, amp=False), trained_in={"fp32"})["precision"] == "fp32"
 

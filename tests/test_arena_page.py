@@ -58,7 +58,12 @@ def test_a_failed_data_check_and_a_partial_arena_are_said(trained, fresh_store):
     epoch = rec.meta["history"][0]
     fresh_store.put(rec.key, rec.kind, rec.meta | {"history": [epoch | {"data_digest": "0" * 16}]})
     assert fresh_store.delete(trained["results"][1]["run_ids"][1])  # linear at 500 images, seed 1: not finished
+    rec = fresh_store.get(trained["results"][3]["run_ids"][0])  # linear at 1,000 images ran out of memory
+    fresh_store.put(rec.key, rec.kind, rec.meta | {"history": [h | {"micro_batch": 8, "oom_halvings": 3}
+                                                               for h in rec.meta["history"]]})
     at = _arena(LINK)
+    assert "- **micro-batches:** not held equal for BatchNorm: linear ran out of memory and took each batch of 64 " \
+           "in micro-batches of 8" in "\n".join(m.value for m in at.markdown)
     [error] = at.error
     assert error.value.startswith("Data check failed: the models did not all train on the same images")
     assert not at.success

@@ -212,20 +212,28 @@ def summarize(spec: ArenaSpec, store: Store | None = None, *, cells: list[Cell] 
     # each epoch's precision too: a run resumed on another machine can change it part-way
     trained_in = {p for runs in groups.values() for _, m in runs if m
                   for p in [m.get("precision"), *(h.get("precision") for h in m["history"])] if p}
+    # a run that ran out of memory took its batches in micro-batches from then on (core/train/loop.py)
+    micro: dict[str, int] = {}
+    for (model, _), runs in groups.items():
+        for h in (h for _, m in runs if m for h in m["history"] if h.get("oom_halvings")):
+            micro[model] = min(micro.get(model, h["micro_batch"]), h["micro_batch"])
     return {
         "dataset": spec.train_dataset(), "budget": str(budget), "seeds": spec.seeds, "data_digest": digest,
         "same_data": same, "sizes": list(spec.sizes), "complete": all(r["runs_done"] == r["runs"] for r in results),
-        "held_equal": held_equal(spec, trained_in=trained_in),
+        "held_equal": held_equal(spec, trained_in=trained_in, micro_batches=micro),
         "precisions": sorted(trained_in), "same_precision": len(trained_in) == 1 if trained_in else None,
         "results": results, "curves": curves(cells, store),
         "crossovers": crossovers(results) if len(spec.sizes) > 1 else [],
     }
 
 
-def held_equal(spec: ArenaSpec, trained_in: set[str] | None = None) -> dict:
+def held_equal(spec: ArenaSpec, trained_in: set[str] | None = None,
+               micro_batches: dict[str, int] | None = None) -> dict:
     """What every model in the arena shares, in words a reviewer reads; `trained_in`: the precisions its finished
     runs recorded. `auto` resolves per machine and a cached run is reused wherever it was trained, so runs from a
-    bf16 host and an fp32 one can meet in one arena: then precision was not held equal, and this says so."""
+    bf16 host and an fp32 one can meet in one arena: then precision was not held equal, and this says so.
+    `micro_batches`: {model: the smallest micro-batch} of the runs that ran out of memory, whose optimiser steps
+    were still the whole batch's (gradients accumulated) while BatchNorm normalised each micro-batch."""
     budget = Budget.parse(spec.budget)
     precision = "bf16 autocast where the hardware has it" if spec.amp else "fp32"
     if trained_in and len(trained_in) == 1 and trained_in != {precision}:
@@ -243,6 +251,10 @@ def held_equal(spec: ArenaSpec, trained_in: set[str] | None = None) -> dict:
         "precision": precision,
         "seeds": f"{spec.seeds} (0..{spec.seeds - 1}): initial weights, data order and augmentation",
         **({"learning_rate": f"{spec.lr:g} for every model"} if spec.lr else {}),
+        **({"micro_batches": "not held equal for BatchNorm: " + "; ".join(
+            f"{m} ran out of memory and took each batch of {spec.batch_size} in micro-batches of {n}"
+            for m, n in micro_batches.items()) + " (the optimiser steps are still the whole batch's; BatchNorm "
+            "normalised each micro-batch)"} if micro_batches else {}),
         "own": "optimizer, " + ("" if spec.lr else "learning rate, ") + "weight decay, warm-up, schedule, label "
                "smoothing (each model's recipe)",
     }
