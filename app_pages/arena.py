@@ -13,6 +13,7 @@ from core.results import csv_bytes
 from core.settings import get_settings
 from core.train.presets import PRESETS
 from ui.charts import arena_bars, arena_data_size, arena_learning_curves
+from ui.links import url_int, url_ints
 from ui.pickers import dataset_select
 from ui.stories import replace_query
 from ui.tables import column_config
@@ -21,18 +22,6 @@ SIZES = [500, 1000, 2000, 5000, 10_000, 20_000, 50_000]
 ACTIVE = ("queued", "running")
 ARCHITECTURES = {s.id: f"{s.id} ({s.name}, {s.family})" for s in scratch_specs()}
 qp = st.query_params
-
-
-def url_int(name: str, default: int, low: int, high: int) -> int:
-    """An integer from the link, within the widget's bounds; the default when it is missing or does not read."""
-    try:
-        return min(high, max(low, int(qp.get(name, default))))
-    except ValueError:
-        return default
-
-
-def url_ints(name: str) -> list[int]:
-    return [int(v) for v in qp.get_all(name) if v.strip().isdecimal()]
 
 
 st.title("Arena")

@@ -12,6 +12,7 @@ from core.jobs import FaithfulnessJob, Jobs
 from core.results import csv_bytes, job_rows
 from ui.charts import deletion_curves, faithfulness_bars, layer_reach
 from ui.jobs import any_active, poll_every, rerun_when_done, show_jobs
+from ui.links import url_int
 from ui.pickers import cached_model, dataset_select, pick_images, pick_models, pick_precision, run_names
 
 NAMES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CAM", "eigencam": "EigenCAM",
@@ -101,9 +102,9 @@ with c1:
     fdata = dataset_select("Dataset to score on", key="faith-dataset", default=qp.get("faith_dataset") or "shapes",
                            help_typed="the images the maps are scored on: an embedded dataset, a dataset id or folder",
                            help_hosted="the datasets this deployment offers")
-n_images = int(c2.number_input("Images", 1, 5000, int(qp["faith_images"]) if qp.get("faith_images", "").isdecimal()
-                               else DEFAULT_IMAGES, key="faith-images", help="the dataset's fixed subset of its "
-                               "default split: the same images for every model and method"))
+n_images = int(c2.number_input("Images", 1, 5000, url_int("faith_images", DEFAULT_IMAGES, 1, 5000), key="faith-images",
+                               help="the dataset's fixed subset of its default split: the same images for every "
+                                    "model and method"))
 chosen = [m for m in qp.get_all("faith_method") if m in MAP_METHODS]
 methods = c3.multiselect("Methods", list(MAP_METHODS), default=chosen or ["gradcam", "gradcam++", "scorecam",
                                                                           "eigencam", "rollout"],

@@ -16,6 +16,7 @@ from core.confusion import (
 from core.errors import UserError
 from core.results import evaluation_labels, most_informative
 from ui.charts import confusion_chart
+from ui.links import url_int
 from ui.pickers import cached_evaluation, dataset_classes, stored_evaluations
 
 st.title("Confusion matrix")
@@ -49,7 +50,7 @@ c1, c2, c3, c4 = st.columns([3, 1, 2, 1.3])
 mode = c1.radio("Classes", SUBSETS, horizontal=True, help="the classes the matrix shows: the first N, the N most "
                 "confused, a name search, or grouped into superclasses",
                 index=SUBSETS.index(qp["classes"]) if qp.get("classes") in SUBSETS else 0)
-n = c2.number_input("How many", 2, 1000, int(qp["n"]) if qp.get("n", "").isdecimal() else min(20, len(classes)),
+n = c2.number_input("How many", 2, 1000, url_int("n", min(20, len(classes)), 2, 1000),
                      help="classes in the matrix")
 query = c3.text_input("Search class names", value=qp.get("q", ""), disabled=mode != "search",
                       help="classes whose name contains this text (Classes: search)")

@@ -11,6 +11,7 @@ from core.results import csv_bytes, job_rows
 from core.robustness import calibration_rows, corrupted_image, error_rows, flat_rows, robustness
 from ui.charts import reliability_diagrams, robustness_lines
 from ui.jobs import any_active, poll_every, rerun_when_done, show_jobs
+from ui.links import url_int, url_ints
 from ui.pickers import (
     cached_evaluation,
     dataset_classes,
@@ -43,7 +44,7 @@ from_url = [c for c in qp.get_all("corruption_set") if c in CORRUPTIONS]
 names = c1.multiselect("Corruptions", CORRUPTIONS, default=from_url or list(CORRUPTIONS), key="rb-corruptions",
                        help="left out (they need image files or ImageMagick): "
                             + "; ".join(f"{k}: {v}" for k, v in LEFT_OUT.items()))
-sev_url = [int(s) for s in qp.get_all("severities") if s.isdecimal() and int(s) in SEVERITIES]
+sev_url = [s for s in url_ints("severities") if s in SEVERITIES]
 severities = c2.multiselect("Severities", SEVERITIES, default=sev_url or list(SEVERITIES), key="rb-severities",
                             help="1 (mild) to 5 (strong); each is its own evaluation")
 names_of = run_names()
@@ -55,7 +56,7 @@ baseline = c3.selectbox("Baseline for mCE", models, key="rb-baseline", format_fu
                         help="corruption errors are each model's errors divided by this model's (Hendrycks & "
                              "Dietterich take AlexNet); its own mCE is 1") if models else None
 limit = c4.number_input("Images", min_value=0, step=100, key="rb-limit",
-                        value=int(qp["limit"]) if qp.get("limit", "").isdecimal() else 0,
+                        value=url_int("limit", 0, 0, 10_000_000),
                         help="a fixed subset of each split (0: every image); the same images for every model") or None
 replace_query({"dataset": dataset, "model": models, "precision": precision,
               **({"corruption_set": names} if set(names) != set(CORRUPTIONS) else {}),
@@ -153,10 +154,9 @@ def draw_calibration(out: list[dict]) -> None:
 
 
 def draw_images(out: list[dict]) -> None:
-    name, sev = qp.get("corruption"), qp.get("severity")
-    if name not in names or not (sev or "").isdecimal() or int(sev) not in severities:
+    name, sev = qp.get("corruption"), url_int("severity", 0, 0, max(SEVERITIES))
+    if name not in names or sev not in severities:
         return
-    sev = int(sev)
     st.subheader(f"{name}, severity {sev}: the images and each model's top-5")
     try:
         show_images(out, name, sev)

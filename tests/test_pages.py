@@ -417,3 +417,15 @@ def test_a_superscript_digit_in_a_link_is_not_a_traceback(fresh_store, page, lin
     at = open_page(page, link)  # asserts no exception
     if page == "app_pages/predict.py":
         assert any("is not an image number" in e.value for e in at.error)
+
+
+# a number outside the widget's bounds is brought within them (Streamlit raises on a value below min_value)
+@pytest.mark.parametrize("page, link, label, value", [("app_pages/confusion.py", {"n": "1"}, "How many", 2),
+                                                      ("app_pages/attention.py", {"faith_images": "0"}, "Images", 1)])
+def test_a_number_out_of_bounds_in_a_link_is_brought_within_them(fresh_store, page, link, label, value):
+    from core.evaluate import evaluate
+
+    if page == "app_pages/confusion.py":
+        evaluate("linear", "digits", "val", store=fresh_store)
+    at = open_page(page, link)  # asserts no exception
+    assert _by_label(at.number_input, label).value == value
