@@ -3,7 +3,7 @@ top-1 with its 95% interval, learning curves, accuracy against training-set size
 import pandas as pd
 import streamlit as st
 
-from core.arena.run import summarize
+from core.arena.run import diverged_text, summarize
 from core.arena.spec import BUDGET_KINDS, ArenaSpec
 from core.errors import UserError
 from core.hosted import training_limits
@@ -124,7 +124,10 @@ def arena_results(polling: bool) -> None:
         return
     done = sum(r["runs_done"] for r in out["results"])
     if not done:
-        st.info("No run of this arena has finished yet: press **Run arena** to train it.")
+        if out["diverged"]:
+            st.warning(diverged_text(out["diverged"]))
+        else:
+            st.info("No run of this arena has finished yet: press **Run arena** to train it.")
         return
     draw(out, done)
 
@@ -151,6 +154,8 @@ def draw(out: dict, done: int) -> None:
                    "trains every run in fp32, on any machine.")
     if not out["complete"]:
         st.caption(f"Partial results: {done} of {sum(r['runs'] for r in out['results'])} runs finished.")
+    if out["diverged"]:
+        st.warning(diverged_text(out["diverged"]))
     results = out["results"]
     shown = max({r["size"] for r in results if r["runs_done"]})
     st.subheader("Validation top-1" + (f" at {shown:,} training images" if len(out["sizes"]) > 1 else ""))
@@ -168,18 +173,18 @@ def draw(out: dict, done: int) -> None:
                     or "No crossover to report: it needs a CNN and a ViT or hybrid at two or more sizes.")
     st.subheader("Results")
     table = pd.DataFrame([{
-        "model": r["model"], "family": r["family"], "size": r["size"], "top1": r["top1_mean"],
-        "ci95": r["top1_ci95"], "seeds_done": f"{r['runs_done']}/{r['runs']}", "train_flops": r["train_flops"],
-        "seconds": r["seconds"], "params": r["params"]} for r in results])
+        "model": r["model"], "family": r["family"], "size": r["size"], "top1": r["top1_mean"], "ci95": r["top1_ci95"],
+        "seeds_done": f"{r['runs_done']}/{r['runs']}" + (f", {r['runs_diverged']} diverged" * bool(r["runs_diverged"])),
+        "train_flops": r["train_flops"], "seconds": r["seconds"], "params": r["params"]} for r in results])
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         **column_config(table.columns), "size": st.column_config.NumberColumn("training images", format="localized"),
         "ci95": st.column_config.NumberColumn("± 95% CI", format="percent", help="half-width over seeds (Student's t)"),
         "seeds_done": "seeds done", "train_flops": st.column_config.NumberColumn("train FLOPs", format="%.3e"),
         "seconds": st.column_config.NumberColumn("seconds (mean)", format="%.1f")})
     rows = [{"dataset": out["dataset"], "budget": out["budget"], **{k: r[k] for k in (
-        "model", "family", "size", "top1_mean", "top1_ci95", "runs_done", "runs", "train_flops", "seconds", "params",
-        "steps", "epochs")}, "top1_runs": " ".join(f"{t:.4f}" for t in r["top1_runs"]), "run_ids": " ".join(r["run_ids"]),
-        "data_digest": out["data_digest"]} for r in results]
+        "model", "family", "size", "top1_mean", "top1_ci95", "runs_done", "runs_diverged", "runs", "train_flops",
+        "seconds", "params", "steps", "epochs")}, "top1_runs": " ".join(f"{t:.4f}" for t in r["top1_runs"]),
+        "run_ids": " ".join(r["run_ids"]), "data_digest": out["data_digest"]} for r in results]
     st.download_button("Download the table as CSV", csv_bytes(rows), "arena.csv", "text/csv")
     with st.expander("Each model's own recipe"):
         st.dataframe(pd.DataFrame([{"model": r["model"], **r["recipe"]} for r in results]).drop_duplicates("model"),

@@ -330,7 +330,8 @@ def cmd_demo(args) -> int:
     result = run_demo(progress=lambda p: print(p.message, flush=True) if p.message and not args.json else None)
     print(json.dumps(result, indent=2) if args.json else
           f"demo done in {time.perf_counter() - t0:.0f} s: " + ", ".join(
-              f"{r['model']} {_fmt(r['top1'], pct=True)}" for r in result["evaluations"]))
+              [f"{r['model']} {_fmt(r['top1'], pct=True)}" for r in result["evaluations"]]
+              + [f"{r['model']} diverged ({r['diverged']})" for r in result["runs"] if "diverged" in r]))
     return 0
 
 
@@ -419,7 +420,7 @@ def cmd_robustness(args) -> int:
 
 def cmd_arena(args) -> int:
     # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
-    from core.arena.run import summarize
+    from core.arena.run import diverged_text, summarize
     from core.arena.spec import ArenaSpec
     from core.jobs import ArenaJob, Jobs
 
@@ -453,6 +454,8 @@ def cmd_arena(args) -> int:
               f"{(r['train_flops'] or 0) / 1e15:>12.3f} {r['seconds'] or 0:>8.0f} {r['params'] or 0:>10,}")
     for c in out["crossovers"]:
         print("  " + c["text"])
+    if out["diverged"]:
+        print("  " + diverged_text(out["diverged"]))
     return 0
 
 

@@ -51,6 +51,10 @@ def run_demo(*, store: Store | None = None, progress: Callable[[Progress], None]
     runs, evaluations = [], []
     for r in arena["results"]:
         run_id = r["run_ids"][0]
+        if not r["runs_done"]:  # it diverged: no model to evaluate (the arena recorded why)
+            [why] = [d["message"] for d in arena["diverged"] if d["run_id"] == run_id]
+            runs.append({"model": r["model"], "run_id": run_id, "val_top1": None, "cached": False, "diverged": why})
+            continue
         runs.append({"model": r["model"], "run_id": run_id, "val_top1": r["top1_mean"], "cached": run_id in before})
         say(Progress(step=len(spec.models), steps=steps, model=r["model"],
                      message=f"      evaluating {run_id} ({r['model']}) on {spec.dataset}/val"))
@@ -58,4 +62,4 @@ def run_demo(*, store: Store | None = None, progress: Callable[[Progress], None]
         evaluations.append({"model": r["model"], "model_id": run_id, **{k: ev.summary()[k] for k in (
             "dataset", "split", "n", "top1", "top5", "cached")}})
     return {"runs": runs, "evaluations": evaluations, "budget": arena["budget"], "held_equal": arena["held_equal"],
-            "same_data": arena["same_data"], "data_digest": arena["data_digest"]}
+            "same_data": arena["same_data"], "data_digest": arena["data_digest"], "diverged": arena["diverged"]}

@@ -513,7 +513,8 @@ def execute(job: Job, store: Store, progress: Callable[[Progress], None], should
                 "rows": [{k: r.get(k) for k in ("method", "deletion_auc", "insertion_auc", "error")} for r in rows]}
     if isinstance(task, ArenaJob):
         out = run_arena(task.spec, store=store, device=task.device, progress=progress, should_stop=should_stop)
-        return {k: out[k] for k in ("dataset", "budget", "seeds", "data_digest", "same_data", "complete")}
+        return {**{k: out[k] for k in ("dataset", "budget", "seeds", "data_digest", "same_data", "complete")},
+                "diverged": len(out["diverged"])}
     return run_demo(store=store, progress=progress, should_stop=should_stop)  # (checks that training is on)
 
 

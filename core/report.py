@@ -419,7 +419,7 @@ def _explanations(c: Compared, evs: dict, classes: list[str], store: Store, *, i
 
 def _arena(c: Compared, store: Store) -> Section | None:
     # lazy: the arena's summary builds recipes (the scratch registry imports torch)
-    from core.arena.run import Cell, summarize
+    from core.arena.run import Cell, diverged_text, summarize
     from core.arena.spec import ArenaSpec
     from core.train.recipe import Recipe
 
@@ -436,7 +436,9 @@ def _arena(c: Compared, store: Store) -> Section | None:
         df = pd.DataFrame([{"model": r["model"], "family": r["family"], "size": r["size"],
                             "top-1 mean": _pct(r["top1_mean"]),
                             "95% CI (seeds)": "one seed" if r["top1_ci95"] is None else f"± {r['top1_ci95']:.1%}",
-                            "seeds done": f"{r['runs_done']}/{r['runs']}", "params": f"{r['params'] or 0:,}",
+                            "seeds done": f"{r['runs_done']}/{r['runs']}"
+                                          + f", {r['runs_diverged']} diverged" * bool(r["runs_diverged"]),
+                            "params": f"{r['params'] or 0:,}",
                             "training PFLOPs": _num((r["train_flops"] or 0) / 1e15)} for r in s["results"]])
         held = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in s["held_equal"].items())
         prov = (f"<div class=prov><b>arena:</b> {_e(spec.title)}<br><b>runs:</b> "
@@ -446,6 +448,7 @@ def _arena(c: Compared, store: Store) -> Section | None:
         sizes = figures.arena_data_size(s["results"], s["crossovers"]) if spec.sizes else None
         body = (f"<p>{_e(spec.title)}. Mean validation top-1 over seeds with its 95% interval (Student's t).</p>"
                 f"<h3>Held equal</h3><ul>{held}</ul>" + table_html(df)
+                + (f"<p><b>{_e(diverged_text(s['diverged']))}</b></p>" if s["diverged"] else "")
                 + figure(figures.arena_bars(s["results"]), "Validation top-1, mean over seeds, 95% interval")
                 + figure(sizes, "Accuracy against training-set size")
                 + figure(figures.arena_learning_curves(s["curves"]), "Learning curves (faint: each seed)") + prov)

@@ -6,7 +6,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from core.arena.run import _crossing, budget_steps, crossovers, held_equal, plan, run_arena, summarize
+from core.arena.run import (
+    _crossing,
+    budget_steps,
+    crossovers,
+    diverged_text,
+    held_equal,
+    plan,
+    run_arena,
+    summarize,
+)
 from core.arena.spec import ArenaSpec, Budget
 from core.data.registry import load_dataset
 from core.errors import UserError
@@ -318,3 +327,43 @@ def test_the_plan_is_stored_so_a_page_never_measures(store, monkeypatch):
 
     monkeypatch.setattr("core.arena.run._plan", measure)
     assert plan(spec, store) == first  # read back: the FLOPs were counted once
+
+
+# the linear model's own recipe at an absurd learning rate: its loss overflows within its first steps, every seed
+DIVERGES = {"optimizer": "sgd", "lr": 1e38, "momentum": 0.0, "weight_decay": 0.0, "schedule": "constant"}
+
+
+def test_a_run_that_diverges_is_said_and_the_arena_goes_on(store, monkeypatch):
+    import core.arena.run as arena_run
+    from core.models.scratch import SCRATCH
+
+    monkeypatch.setitem(SCRATCH, "linear", replace(SCRATCH["linear"], recipe=DIVERGES))
+    spec = ArenaSpec(models=("linear", "cnn-2layer"), dataset="digits", budget="steps:3", seeds=2, limit=100,
+                     val_limit=40, image_size=None)
+    out = run_arena(spec, store=store)  # the old arena stopped here, at the first diverged run
+    linear, cnn = out["results"]
+    assert (linear["runs_done"], linear["runs_diverged"], linear["top1_mean"], linear["top1_runs"]) == (0, 2, None, [])
+    assert (cnn["runs_done"], cnn["runs_diverged"], len(cnn["top1_runs"])) == (2, 0, 2)
+    assert out["complete"]  # every run has ended: trained, or diverged
+    assert [(d["model"], d["size"], d["seed"]) for d in out["diverged"]] == [("linear", 100, 0), ("linear", 100, 1)]
+    assert all(d["message"].startswith(("the loss became nan at epoch 1, step ", "the loss became inf at epoch 1, "))
+               for d in out["diverged"])
+    assert [d["run_id"] for d in out["diverged"]] == linear["run_ids"]
+    said = diverged_text(out["diverged"])
+    assert said.startswith("2 runs diverged (the loss became NaN or infinite) and have no accuracy (linear seed 0 at "
+                           "100 images: the loss became ")
+    assert "; linear seed 1 at 100 images: the loss became " in said and "over its seeds that finished" in said
+    # the same arena again trains nothing: the finished runs are cached, and a diverged run is not retried (the
+    # same recipe, seed and machine diverge the same way)
+    trained = []
+    real = arena_run.train
+    monkeypatch.setattr(arena_run, "train", lambda recipe, **kw: trained.append(recipe.model) or real(recipe, **kw))
+    again = run_arena(spec, store=store)
+    assert trained == ["cnn-2layer", "cnn-2layer"]  # cache hits through train(); linear is not asked again
+    assert again["diverged"] == out["diverged"] and again["results"] == out["results"]
+    # a run of that recipe finished since (trained elsewhere, say) counts as finished, not diverged
+    monkeypatch.setattr(arena_run, "train", real)
+    store.put(linear["run_ids"][0], "run", store.get(cnn["run_ids"][0]).meta)
+    third = summarize(spec, store)
+    assert (third["results"][0]["runs_done"], third["results"][0]["runs_diverged"]) == (1, 1)
+    assert [d["seed"] for d in third["diverged"]] == [1]

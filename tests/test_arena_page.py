@@ -1,10 +1,12 @@
 """The Arena page through AppTest on a real store holding a really trained (tiny) arena: the link reopens it,
 the page says what was held equal, draws its charts and table, and turns a bad setting into a message."""
 import time
+from dataclasses import replace
 
 import pytest
 from app_test import open_page
 from streamlit.testing.v1 import AppTest
+from test_arena import DIVERGES
 
 from core.arena.spec import ArenaSpec
 from core.jobs import Jobs
@@ -68,6 +70,28 @@ def test_a_failed_data_check_and_a_partial_arena_are_said(trained, fresh_store):
     assert error.value.startswith("Data check failed: the models did not all train on the same images")
     assert not at.success
     assert any(c.value == "Partial results: 7 of 8 runs finished." for c in at.caption)
+
+
+def test_runs_that_diverged_are_said_beside_the_ones_that_finished(fresh_store, monkeypatch):
+    from core.arena.run import run_arena
+    from core.models.scratch import SCRATCH
+
+    monkeypatch.setitem(SCRATCH, "linear", replace(SCRATCH["linear"], recipe=DIVERGES))  # NaN at its second step
+    run_arena(SPEC, store=fresh_store)
+    at = _arena(LINK)
+    assert not at.exception
+    [warning] = at.warning
+    assert warning.value.startswith("4 runs diverged (the loss became NaN or infinite) and have no accuracy (linear "
+                                    "seed 0 at 500 images: the loss became ")
+    table = at.dataframe[0].value
+    assert list(table.loc[table["model"] == "linear", "seeds_done"]) == ["0/2, 2 diverged"] * 2
+    assert list(table.loc[table["model"] == "cnn-2layer", "seeds_done"]) == ["2/2"] * 2
+    assert not any(c.value.startswith("Partial results") for c in at.caption)  # every run has ended
+    # an arena of only the diverging model: the page says so, not "press Run arena"
+    run_arena(replace(SPEC, models=("linear",)), store=fresh_store)
+    at = _arena({**LINK, "model": ["linear"]})
+    [warning] = at.warning
+    assert warning.value.startswith("4 runs diverged") and not at.info and not at.dataframe
 
 
 def test_runs_cached_at_another_precision_are_flagged(trained, fresh_store):

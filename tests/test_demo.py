@@ -43,3 +43,20 @@ def test_the_demo_gives_every_model_the_same_images_and_budget(tmp_path):
     shared = {"dataset", "limit", "val_limit", "image_size", "batch_size", "augment", "seed", "epochs", "max_steps"}
     assert len({tuple(getattr(r, f) for f in sorted(shared)) for r in DEMO_RECIPES}) == 1
     assert spec.seeds == 1 and spec.budget.startswith(("epochs:", "steps:", "flops:"))
+
+
+def test_a_model_that_diverges_is_said_and_the_others_are_evaluated(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from core.models.scratch import SCRATCH
+    from test_arena import DIVERGES
+
+    monkeypatch.setitem(SCRATCH, "linear", replace(SCRATCH["linear"], recipe=DIVERGES))
+    spec = ArenaSpec(models=("cnn-2layer", "linear"), dataset="digits", budget="steps:2", seeds=1, limit=128,
+                     batch_size=32, image_size=None)
+    out = run_demo(store=Store(tmp_path), spec=spec)
+    cnn, linear = out["runs"]
+    assert cnn["val_top1"] is not None and "diverged" not in cnn
+    assert linear["val_top1"] is None and linear["diverged"].startswith("the loss became ")
+    assert [e["model"] for e in out["evaluations"]] == ["cnn-2layer"]
+    assert [d["model"] for d in out["diverged"]] == ["linear"]

@@ -30,7 +30,7 @@ from core.precision import autocast, resolve_precision
 from core.progress import Progress
 from core.settings import resolve_device
 from core.store import Store, fingerprint
-from core.train.loop import train
+from core.train.loop import Diverged, train
 from core.train.recipe import RECIPE_VERSION, Recipe
 from core.train.runs import build_for_recipe
 
@@ -164,7 +164,8 @@ def training_rate(recipe: Recipe, store: Store, *, device: str | None = None) ->
 def run_arena(spec: ArenaSpec, *, store: Store | None = None, device: str | None = None,
               progress: Callable[[Progress], None] | None = None,
               should_stop: Callable[[], bool] | None = None) -> dict:
-    """Train every run of the arena (finished ones are cache hits), then summarise."""
+    """Train every run of the arena (finished ones are cache hits), then summarise. A run whose loss becomes NaN or
+    infinite is recorded as diverged (`diverged_key`) and the arena goes on with the others."""
     store = store or Store()
     cells = plan(spec, store, device=device)
     say = progress or (lambda p: None)
@@ -176,24 +177,57 @@ def run_arena(spec: ArenaSpec, *, store: Store | None = None, device: str | None
             within = ((p.epoch or 0) + (p.step or 0) / max(p.steps or 1, 1) * (p.row is None)) / max(p.epochs or 1, 1)
             say(Progress(step=round(i + min(within, 1.0), 3), steps=len(cells), model=cell.model))
 
-        train(cell.recipe, store=store, device=device, progress=report, should_stop=should_stop)
+        if store.get(cell.recipe.run_id) is None and store.get(diverged_key(cell.recipe.run_id)) is not None:
+            say(Progress(step=i + 1, steps=len(cells), model=cell.model,
+                         message=f"skipping {where}: it diverged before, and would again"))
+            continue
+        try:
+            train(cell.recipe, store=store, device=device, progress=report, should_stop=should_stop)
+        except Diverged as e:  # an outcome of this recipe and seed: said in the summary, and the arena goes on
+            store.put(diverged_key(cell.recipe.run_id), "diverged", {
+                "run_id": cell.recipe.run_id, "model": cell.model, "size": cell.size, "seed": cell.seed,
+                "message": str(e)})
+            say(Progress(step=i + 1, steps=len(cells), model=cell.model, message=f"{where} diverged: {e}"))
     say(Progress(step=len(cells), steps=len(cells), message="done"))
     return summarize(spec, store, cells=cells)
 
 
+def diverged_key(run_id: str) -> str:
+    """Where the arena records that a run's loss became NaN or infinite (core/train/loop.py's Diverged). It is not
+    retried: the same recipe, seed and machine diverge the same way. A finished run under the same id (trained
+    elsewhere since) takes precedence."""
+    return f"diverged-{run_id}"
+
+
+def diverged_text(diverged: list[dict]) -> str:
+    """The runs that diverged (summarize's `diverged`), in words: which, where, and what leaving them out does."""
+    n = len(diverged)
+    runs = "; ".join(f"{d['model']} seed {d['seed']} at {d['size']:,} images: {d['message'].split(';')[0]}"
+                     for d in diverged)
+    return (f"{n} run{'s' if n > 1 else ''} diverged (the loss became NaN or infinite) and {'have' if n > 1 else 'has'}"
+            f" no accuracy ({runs}). A model's mean and interval are over its seeds that finished, so they leave "
+            "these failures out: its recipe is less reliable than its mean says. The arena does not retry them (the "
+            "same recipe and seed diverge the same way); a lower learning rate makes new runs.")
+
+
 def summarize(spec: ArenaSpec, store: Store | None = None, *, cells: list[Cell] | None = None) -> dict:
     """The arena's result from the runs finished so far (DESIGN.md's `arena` JSON, plus what was held equal,
-    how the data were checked, the learning curves and the crossovers)."""
+    how the data were checked, the learning curves, the crossovers and the runs that diverged: `diverged`, and
+    `runs_diverged` per result, whose mean is over the seeds that finished)."""
     store = store or Store()
     cells = cells if cells is not None else plan(spec, store)
     budget = Budget.parse(spec.budget)
     groups: dict[tuple[str, int], list[tuple[Cell, dict | None]]] = {}
+    diverged: list[dict] = []  # runs that ended without a model: their loss became NaN or infinite
     for cell in cells:
         rec = store.get(cell.recipe.run_id)
         groups.setdefault((cell.model, cell.size), []).append((cell, rec.meta if rec else None))
+        if rec is None and (d := store.get(diverged_key(cell.recipe.run_id))) is not None:
+            diverged.append(d.meta)
     results = []
     for (model, size), runs in groups.items():
         done = [(c, m) for c, m in runs if m is not None]
+        lost = sum(d["model"] == model and d["size"] == size for d in diverged)
         by_seed = {c.seed: m["val_top1"] for c, m in done if m.get("val_top1") is not None}
         tops = list(by_seed.values())
         mean, half = mean_ci95(tops)
@@ -204,7 +238,8 @@ def summarize(spec: ArenaSpec, store: Store | None = None, *, cells: list[Cell] 
             "train_flops": float(np.mean([m["train_flops"] for _, m in done])) if done else None,
             "seconds": float(np.mean([m["seconds"] for _, m in done])) if done else None,
             "params": first.get("params"), "run_ids": [c.recipe.run_id for c, _ in runs],
-            "runs_done": len(done), "runs": len(runs), "steps": runs[0][0].recipe.max_steps or None,
+            "runs_done": len(done), "runs_diverged": lost, "runs": len(runs),
+            "steps": runs[0][0].recipe.max_steps or None,
             "epochs": runs[0][0].recipe.epochs, "data_digests": [m.get("data_digest") for _, m in done],
             "recipe": model_recipe(model),
         })
@@ -219,7 +254,9 @@ def summarize(spec: ArenaSpec, store: Store | None = None, *, cells: list[Cell] 
             micro[model] = min(micro.get(model, h["micro_batch"]), h["micro_batch"])
     return {
         "dataset": spec.train_dataset(), "budget": str(budget), "seeds": spec.seeds, "data_digest": digest,
-        "same_data": same, "sizes": list(spec.sizes), "complete": all(r["runs_done"] == r["runs"] for r in results),
+        "same_data": same, "sizes": list(spec.sizes),
+        "complete": all(r["runs_done"] + r["runs_diverged"] == r["runs"] for r in results),
+        "diverged": diverged,
         "held_equal": held_equal(spec, trained_in=trained_in, micro_batches=micro),
         "precisions": sorted(trained_in), "same_precision": len(trained_in) == 1 if trained_in else None,
         "results": results, "curves": curves(cells, store),
