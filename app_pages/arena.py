@@ -35,7 +35,7 @@ models = st.multiselect("Models", list(ARCHITECTURES), format_func=ARCHITECTURES
                         help="scratch architectures only: the arena trains each one from random weights")
 kind_in_url, _, amount_in_url = qp.get("budget", "epochs:8").partition(":")
 kinds = list(BUDGET_KINDS)
-c1, c2, c3, c4, c5 = st.columns(5)
+c1, c2, c3, c4, c5, c6 = st.columns(6)
 with c1:
     dataset = dataset_select("Dataset", default=qp.get("dataset", "shapes"),
                              help_typed="an embedded dataset, or type a folder path")
@@ -46,6 +46,9 @@ seeds = c4.number_input("Seeds", 1, 10, url_int("seeds", 3, 1, 10),
                         help="runs per model; each seed sets the initial weights, data order and augmentation")
 batch_size = c5.number_input("Batch size", 1, 4096, url_int("batch", 64, 1, 4096),
                               help="images per optimiser step, the same for every model")
+lr = c6.text_input("Learning rate (all models)", qp.get("lr", ""), placeholder="each model's own",
+                   help="empty: each model's own recipe's peak learning rate; a number: that one for every model (a "
+                        "learning-rate sweep, as `python -m core arena --lr`)").strip()
 c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1])
 sizes = c1.multiselect("Training-set sizes", sorted(set(SIZES) | set(url_ints("size"))), default=url_ints("size"),
                        help="train each model at each size (smaller sizes are subsets of larger ones) to see "
@@ -61,11 +64,22 @@ augment = c5.multiselect("Augmentation", [p for p in PRESETS if p != "none"], he
 
 replace_query({"model": models, "dataset": dataset or "", "budget": f"{kind}:{amount.strip()}", "seeds": str(seeds),
               "size": [str(s) for s in sizes], "limit": [str(limit)] if limit and not sizes else [],
-              "val": str(val_limit), "batch": str(batch_size), "image": str(image_size), "augment": augment})
+              "val": str(val_limit), "batch": str(batch_size), "image": str(image_size), "augment": augment,
+              "lr": [lr] if lr else []})
+
+
+def peak_lr(text: str) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        raise UserError(f"the learning rate {text!r} is not a number (e.g. 0.001); or leave it empty") from None
+
+
 try:
     spec = ArenaSpec(models=tuple(models), dataset=dataset or "", budget=f"{kind}:{amount.strip()}", seeds=int(seeds),
                      sizes=tuple(sizes), limit=(limit or None) if not sizes else None, val_limit=val_limit or None,
-                     image_size=image_size or None, batch_size=int(batch_size), augment="+".join(augment) or "none")
+                     image_size=image_size or None, batch_size=int(batch_size), augment="+".join(augment) or "none",
+                     lr=peak_lr(lr))
 except UserError as e:
     st.error(str(e))
     st.stop()
