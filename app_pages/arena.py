@@ -3,8 +3,8 @@ top-1 with its 95% interval, learning curves, accuracy against training-set size
 import pandas as pd
 import streamlit as st
 
-from core.arena.run import diverged_text, summarize
-from core.arena.spec import BUDGET_KINDS, ArenaSpec
+from core.arena.run import summarize
+from core.arena.spec import BUDGET_KINDS, ArenaSpec, diverged_text
 from core.errors import UserError
 from core.hosted import training_limits
 from core.jobs import ArenaJob, Job, Jobs

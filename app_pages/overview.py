@@ -1,6 +1,7 @@
 """Overview: every stored evaluation as a leaderboard; quick evaluations and the demo as background jobs."""
 import streamlit as st
 
+from core.arena.spec import diverged_text
 from core.errors import UserError
 from core.jobs import DemoJob, EvaluateJob, Jobs
 from core.results import demo_fight, evaluation_table, job_rows, pareto_front, quick_choices, speed_rows
@@ -77,6 +78,8 @@ if rows and (fight := demo_fight()):
                + (f"; micro-batches {held['micro_batches']}" if "micro_batches" in held else "")
                + f". Each model's own: {held['own']}. "
                "The Arena page repeats it over seeds, with confidence intervals.")
+    if fight["diverged"]:
+        st.warning(diverged_text(fight["diverged"]))
 
 if rows:
     st.subheader("Accuracy against inference time")

@@ -420,8 +420,8 @@ def cmd_robustness(args) -> int:
 
 def cmd_arena(args) -> int:
     # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
-    from core.arena.run import diverged_text, summarize
-    from core.arena.spec import ArenaSpec
+    from core.arena.run import summarize
+    from core.arena.spec import ArenaSpec, diverged_text
     from core.jobs import ArenaJob, Jobs
 
     spec = ArenaSpec(models=tuple(args.models.split(",")), dataset=args.dataset, budget=args.budget, seeds=args.seeds,

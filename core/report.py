@@ -419,8 +419,8 @@ def _explanations(c: Compared, evs: dict, classes: list[str], store: Store, *, i
 
 def _arena(c: Compared, store: Store) -> Section | None:
     # lazy: the arena's summary builds recipes (the scratch registry imports torch)
-    from core.arena.run import Cell, diverged_text, summarize
-    from core.arena.spec import ArenaSpec
+    from core.arena.run import Cell, summarize
+    from core.arena.spec import ArenaSpec, diverged_text
     from core.train.recipe import Recipe
 
     models = {m.model for m in c.metas.values()}

@@ -211,7 +211,8 @@ def demo_fight(store: Store | None = None) -> dict | None:
     for j in Jobs(store).list():
         if j.kind == "demo" and j.state == "done" and j.result and j.result.get("held_equal"):
             return {"budget": j.result.get("budget"), "held_equal": j.result["held_equal"],
-                    "same_data": j.result.get("same_data"), "models": [r["model"] for r in j.result.get("runs", [])]}
+                    "same_data": j.result.get("same_data"), "models": [r["model"] for r in j.result.get("runs", [])],
+                    "diverged": j.result.get("diverged", [])}
     return None
 
 

@@ -6,17 +6,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from core.arena.run import (
-    _crossing,
-    budget_steps,
-    crossovers,
-    diverged_text,
-    held_equal,
-    plan,
-    run_arena,
-    summarize,
-)
-from core.arena.spec import ArenaSpec, Budget
+from core.arena.run import _crossing, budget_steps, crossovers, held_equal, plan, run_arena, summarize
+from core.arena.spec import ArenaSpec, Budget, diverged_text
 from core.data.registry import load_dataset
 from core.errors import UserError
 from core.metrics import mean_ci95

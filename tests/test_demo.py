@@ -60,3 +60,31 @@ def test_a_model_that_diverges_is_said_and_the_others_are_evaluated(tmp_path, mo
     assert linear["val_top1"] is None and linear["diverged"].startswith("the loss became ")
     assert [e["model"] for e in out["evaluations"]] == ["cnn-2layer"]
     assert [d["model"] for d in out["diverged"]] == ["linear"]
+
+
+def test_the_overview_says_which_demo_model_diverged(tmp_path, monkeypatch):
+    """The demo job end to end (a small arena in place of the demo's): its result carries the diverged run, and the
+    Overview page says it beside the demo's fight."""
+    from dataclasses import replace
+
+    import core.demo
+    from app_test import open_page
+    from core.jobs import DemoJob, Jobs
+    from core.models.scratch import SCRATCH
+    from test_arena import DIVERGES
+
+    monkeypatch.setenv("CNNVIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setitem(SCRATCH, "linear", replace(SCRATCH["linear"], recipe=DIVERGES))
+    monkeypatch.setattr(core.demo, "demo_arena", lambda: ArenaSpec(
+        models=("cnn-2layer", "linear"), dataset="digits", budget="steps:2", seeds=1, limit=128, batch_size=32,
+        image_size=None))
+    jobs = Jobs(Store(tmp_path))
+    job = jobs.submit(DemoJob(), start_worker=False)
+    job = jobs.run(jobs.claim(job.id))
+    assert job.state == "done", job.error
+    assert [(d["model"], d["seed"]) for d in job.result["diverged"]] == [("linear", 0)]
+    at = open_page()
+    assert any(c.value.startswith("**The demo's fight** (cnn-2layer, linear)") for c in at.caption)
+    [warning] = at.warning
+    assert warning.value.startswith("1 run diverged (the loss became NaN or infinite) and has no accuracy (linear "
+                                    "seed 0 at 128 images: the loss became ")

@@ -142,3 +142,14 @@ class ArenaSpec(JsonRecord):
         if base in GENERATED and self.sizes and self.sizes[-1] > have:
             return sized_id(base, self.sizes[-1])
         return self.dataset
+
+
+def diverged_text(diverged: list[dict]) -> str:
+    """The runs that diverged (summarize's `diverged`), in words: which, where, and what leaving them out does."""
+    n = len(diverged)
+    runs = "; ".join(f"{d['model']} seed {d['seed']} at {d['size']:,} images: {d['message'].split(';')[0]}"
+                     for d in diverged)
+    return (f"{n} run{'s' if n > 1 else ''} diverged (the loss became NaN or infinite) and {'have' if n > 1 else 'has'}"
+            f" no accuracy ({runs}). A model's mean and interval are over its seeds that finished, so they leave "
+            "these failures out: its recipe is less reliable than its mean says. The arena does not retry them (the "
+            "same recipe and seed diverge the same way); a lower learning rate makes new runs.")
