@@ -450,8 +450,10 @@ def cmd_arena(args) -> int:
     print(f"{'model':<16} {'size':>7} {'val top-1':>17} {'seeds':>5} {'train PFLOPs':>12} {'seconds':>8} {'params':>10}")
     for r in out["results"]:
         ci = f" ± {r['top1_ci95']:.1%}" if r["top1_ci95"] is not None else ""
+        flops, seconds, params = (("-" if v is None else format(v, f)) for v, f in (
+            (r["train_flops"] and r["train_flops"] / 1e15, ".3f"), (r["seconds"], ".0f"), (r["params"], ",")))
         print(f"{r['model']:<16} {r['size']:>7,} {_fmt(r['top1_mean'], pct=True) + ci:>17} {r['runs_done']:>5} "
-              f"{(r['train_flops'] or 0) / 1e15:>12.3f} {r['seconds'] or 0:>8.0f} {r['params'] or 0:>10,}")
+              f"{flops:>12} {seconds:>8} {params:>10}")
     for c in out["crossovers"]:
         print("  " + c["text"])
     if out["diverged"]:

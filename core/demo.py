@@ -50,11 +50,12 @@ def run_demo(*, store: Store | None = None, progress: Callable[[Progress], None]
     arena = run_arena(spec, store=store, progress=report, should_stop=should_stop)
     runs, evaluations = [], []
     for r in arena["results"]:
-        run_id = r["run_ids"][0]
-        if not r["runs_done"]:  # it diverged: no model to evaluate (the arena recorded why)
+        if not r["runs_done"]:  # every seed diverged: no model to evaluate (the arena recorded why)
+            run_id = r["run_ids"][0]
             [why] = [d["message"] for d in arena["diverged"] if d["run_id"] == run_id]
             runs.append({"model": r["model"], "run_id": run_id, "val_top1": None, "cached": False, "diverged": why})
             continue
+        run_id = r["run_ids"][r["top1_seeds"][0]]  # the first seed that finished (seeds are 0..n-1, in order)
         runs.append({"model": r["model"], "run_id": run_id, "val_top1": r["top1_mean"], "cached": run_id in before})
         say(Progress(step=len(spec.models), steps=steps, model=r["model"],
                      message=f"      evaluating {run_id} ({r['model']}) on {spec.dataset}/val"))

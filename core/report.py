@@ -435,11 +435,13 @@ def _arena(c: Compared, store: Store) -> Section | None:
             continue
         df = pd.DataFrame([{"model": r["model"], "family": r["family"], "size": r["size"],
                             "top-1 mean": _pct(r["top1_mean"]),
-                            "95% CI (seeds)": "one seed" if r["top1_ci95"] is None else f"± {r['top1_ci95']:.1%}",
+                            "95% CI (seeds)": "-" if not r["runs_done"] else "one seed" if r["top1_ci95"] is None
+                            else f"± {r['top1_ci95']:.1%}",
                             "seeds done": f"{r['runs_done']}/{r['runs']}"
                                           + f", {r['runs_diverged']} diverged" * bool(r["runs_diverged"]),
-                            "params": f"{r['params'] or 0:,}",
-                            "training PFLOPs": _num((r["train_flops"] or 0) / 1e15)} for r in s["results"]])
+                            "params": "-" if r["params"] is None else f"{r['params']:,}",
+                            "training PFLOPs": "-" if r["train_flops"] is None else _num(r["train_flops"] / 1e15)}
+                           for r in s["results"]])
         held = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in s["held_equal"].items())
         prov = (f"<div class=prov><b>arena:</b> {_e(spec.title)}<br><b>runs:</b> "
                 + ", ".join(f"<code>{_e(i)}</code>" for r in s["results"] for i in r["run_ids"])

@@ -208,11 +208,13 @@ def dataset_labels() -> dict[str, str]:
 def demo_fight(store: Store | None = None) -> dict | None:
     """What the last finished demo held equal between its models, and its budget (from the demo job's result);
     None before a demo has finished."""
+    store = store or Store()
     for j in Jobs(store).list():
         if j.kind == "demo" and j.state == "done" and j.result and j.result.get("held_equal"):
             return {"budget": j.result.get("budget"), "held_equal": j.result["held_equal"],
                     "same_data": j.result.get("same_data"), "models": [r["model"] for r in j.result.get("runs", [])],
-                    "diverged": j.result.get("diverged", [])}
+                    # a run trained to the end since (elsewhere, in another precision) no longer counts
+                    "diverged": [d for d in j.result.get("diverged", []) if store.get(d["run_id"]) is None]}
     return None
 
 

@@ -6,7 +6,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from core.arena.run import _crossing, budget_steps, crossovers, held_equal, plan, run_arena, summarize
+from core.arena.run import (
+    _crossing,
+    budget_steps,
+    crossovers,
+    diverged_key,
+    held_equal,
+    plan,
+    run_arena,
+    summarize,
+)
 from core.arena.spec import ArenaSpec, Budget, diverged_text
 from core.data.registry import load_dataset
 from core.errors import UserError
@@ -98,6 +107,21 @@ def test_a_crossover_says_how_sure_it_is_from_gaps_paired_by_seed():
     assert [g["partial"] for g in c["gaps"]] == [False, True]
     assert c["text"].endswith("; at 2,000 images only the 2 seeds both models have finished are paired, while the "
                               "plotted means use every finished seed)")
+
+
+def test_a_size_where_every_seed_diverged_is_named_not_read_across_silently():
+    vit = [_result("vit", "vit", 500, [0.10, 0.12]), _result("vit", "vit", 5000, [0.50, 0.52]),
+           {"model": "vit", "family": "vit", "size": 2000, "top1_mean": None, "top1_runs": [], "top1_seeds": [],
+            "runs_diverged": 2, "runs": 2}]
+    cnn = [_result("cnn", "cnn", n, [t, t + 0.02]) for n, t in ((500, 0.20), (2000, 0.30), (5000, 0.40))]
+    [out] = crossovers(vit + cnn)
+    assert [g["size"] for g in out["gaps"]] == [500, 5000]
+    assert out["text"].startswith("vit overtakes cnn at about 1,581 training images")  # sqrt(500 x 5,000)
+    assert out["text"].endswith("; no gap at 2,000 images, where every seed of vit diverged")
+    # one seed of two diverged: that size keeps its gap (from the seed both finished), and no such clause
+    vit[2] = _result("vit", "vit", 2000, [0.25], seeds=[1]) | {"runs_diverged": 1, "runs": 2}
+    [out] = crossovers(vit + cnn)
+    assert [g["size"] for g in out["gaps"]] == [500, 2000, 5000] and "diverged" not in out["text"]
 
 
 def test_ties_and_missing_intervals_are_said_as_they_are():
@@ -324,7 +348,7 @@ def test_the_plan_is_stored_so_a_page_never_measures(store, monkeypatch):
 DIVERGES = {"optimizer": "sgd", "lr": 1e38, "momentum": 0.0, "weight_decay": 0.0, "schedule": "constant"}
 
 
-def test_a_run_that_diverges_is_said_and_the_arena_goes_on(store, monkeypatch):
+def test_a_run_that_diverges_is_said_and_the_arena_goes_on(store, monkeypatch, capsys):
     import core.arena.run as arena_run
     from core.models.scratch import SCRATCH
 
@@ -352,6 +376,23 @@ def test_a_run_that_diverges_is_said_and_the_arena_goes_on(store, monkeypatch):
     again = run_arena(spec, store=store)
     assert trained == ["cnn-2layer", "cnn-2layer"]  # cache hits through train(); linear is not asked again
     assert again["diverged"] == out["diverged"] and again["results"] == out["results"]
+    # the CLI's table: no number for what no run measured, and the runs that diverged said
+    from core.cli import main  # in this process, where linear's recipe is the diverging one
+
+    assert main(["arena", "--models", "linear,cnn-2layer", "--dataset", "digits", "--budget", "steps:3", "--seeds",
+                 "2", "--limit", "100", "--val-limit", "40", "--image-size", "0"]) == 0
+    text = capsys.readouterr().out
+    [row] = [line.split() for line in text.splitlines() if line.startswith("linear ")]
+    assert row == ["linear", "100", "-", "0", "-", "-", "-"]  # size, top-1, seeds, PFLOPs, seconds, params
+    assert diverged_text(out["diverged"]) in text
+    # a marker from another machine or precision (a store shared with a bf16 host, say) is tried again here, and
+    # diverging here too, it is recorded as here
+    marker = store.get(diverged_key(linear["run_ids"][0]))
+    store.put(marker.key, marker.kind, marker.meta | {"precision": "elsewhere"})
+    trained.clear()
+    run_arena(spec, store=store)
+    assert trained == ["linear", "cnn-2layer", "cnn-2layer"]
+    assert store.get(marker.key).meta == marker.meta
     # a run of that recipe finished since (trained elsewhere, say) counts as finished, not diverged
     monkeypatch.setattr(arena_run, "train", real)
     store.put(linear["run_ids"][0], "run", store.get(cnn["run_ids"][0]).meta)

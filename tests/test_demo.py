@@ -48,8 +48,9 @@ def test_the_demo_gives_every_model_the_same_images_and_budget(tmp_path):
 def test_a_model_that_diverges_is_said_and_the_others_are_evaluated(tmp_path, monkeypatch):
     from dataclasses import replace
 
-    from core.models.scratch import SCRATCH
     from test_arena import DIVERGES
+
+    from core.models.scratch import SCRATCH
 
     monkeypatch.setitem(SCRATCH, "linear", replace(SCRATCH["linear"], recipe=DIVERGES))
     spec = ArenaSpec(models=("cnn-2layer", "linear"), dataset="digits", budget="steps:2", seeds=1, limit=128,
@@ -67,11 +68,12 @@ def test_the_overview_says_which_demo_model_diverged(tmp_path, monkeypatch):
     Overview page says it beside the demo's fight."""
     from dataclasses import replace
 
-    import core.demo
     from app_test import open_page
+    from test_arena import DIVERGES
+
+    import core.demo
     from core.jobs import DemoJob, Jobs
     from core.models.scratch import SCRATCH
-    from test_arena import DIVERGES
 
     monkeypatch.setenv("CNNVIT_CACHE_DIR", str(tmp_path))
     monkeypatch.setitem(SCRATCH, "linear", replace(SCRATCH["linear"], recipe=DIVERGES))
@@ -88,3 +90,25 @@ def test_the_overview_says_which_demo_model_diverged(tmp_path, monkeypatch):
     [warning] = at.warning
     assert warning.value.startswith("1 run diverged (the loss became NaN or infinite) and has no accuracy (linear "
                                     "seed 0 at 128 images: the loss became ")
+    # trained to the end since (elsewhere, say): the Overview no longer says it diverged
+    store = Store(tmp_path)
+    store.put(job.result["diverged"][0]["run_id"], "run", store.get(job.result["runs"][0]["run_id"]).meta)
+    assert not open_page().warning
+
+
+def test_the_demo_evaluates_a_seed_that_finished(tmp_path):
+    from core.arena.run import diverged_key, plan, run_arena, trained_where
+
+    store = Store(tmp_path)
+    spec = ArenaSpec(models=("cnn-2layer",), dataset="digits", budget="steps:2", seeds=2, limit=128, batch_size=32,
+                     image_size=None)
+    seed0, seed1 = run_arena(spec, store=store)["results"][0]["run_ids"]
+    # as if seed 0 had diverged on this machine: its run gone, the arena's record of it in its place
+    assert store.delete(seed0)
+    store.put(diverged_key(seed0), "diverged", {"run_id": seed0, "model": "cnn-2layer", "size": 128, "seed": 0,
+                                                "message": "the loss became nan at epoch 1, step 2",
+                                                **trained_where(plan(spec, store)[0].recipe)})
+    out = run_demo(store=store, spec=spec)
+    assert [(r["run_id"], r["cached"]) for r in out["runs"]] == [(seed1, True)]
+    assert [e["model_id"] for e in out["evaluations"]] == [seed1]
+    assert [d["seed"] for d in out["diverged"]] == [0]

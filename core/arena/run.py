@@ -121,16 +121,23 @@ def budget_steps(budget: Budget, recipe: Recipe, store: Store, *, device: str | 
     return max(1, int(budget.amount * rate // recipe.batch_size))
 
 
+def trained_where(recipe: Recipe, device: str | None = None) -> dict:
+    """Where a run of `recipe` trains from this process: the machine, the device and the precision `amp` resolves
+    to there (bf16 where the hardware has it)."""
+    dev = resolve_device(device)
+    return {"machine": platform.node(), "device": dev, "precision": resolve_precision("auto" if recipe.amp else "fp32",
+                                                                                       dev)}
+
+
 def training_rate(recipe: Recipe, store: Store, *, device: str | None = None) -> dict:
     """This machine's training images/s for the recipe's model, batch size, image side and precision: measured
     once over a few steps on random images (one untimed), then read from the store."""
-    dev = resolve_device(device)
-    precision = resolve_precision("auto" if recipe.amp else "fp32", dev)
+    here = trained_where(recipe, device)
+    dev, precision = here["device"], here["precision"]
     ds, model = build_for_recipe(recipe)
     shape = input_shape_for(ds, recipe.image_size)
     key = "calibration-" + fingerprint({"kind": "calibration", "model": recipe.model, "shape": list(vars(shape).values()),
-                                        "batch": recipe.batch_size, "device": dev, "precision": precision,
-                                        "machine": platform.node(), "threads": torch.get_num_threads()})[:16]
+                                        "batch": recipe.batch_size, **here, "threads": torch.get_num_threads()})[:16]
     if (hit := store.get(key)) is not None:
         return hit.meta
     module = model.module.to(dev).train()
@@ -177,24 +184,27 @@ def run_arena(spec: ArenaSpec, *, store: Store | None = None, device: str | None
             within = ((p.epoch or 0) + (p.step or 0) / max(p.steps or 1, 1) * (p.row is None)) / max(p.epochs or 1, 1)
             say(Progress(step=round(i + min(within, 1.0), 3), steps=len(cells), model=cell.model))
 
-        if store.get(cell.recipe.run_id) is None and store.get(diverged_key(cell.recipe.run_id)) is not None:
+        here = trained_where(cell.recipe, device)
+        if (store.get(cell.recipe.run_id) is None and (d := store.get(diverged_key(cell.recipe.run_id))) is not None
+                and all(d.meta.get(k) == v for k, v in here.items())):
             say(Progress(step=i + 1, steps=len(cells), model=cell.model,
-                         message=f"skipping {where}: it diverged before, and would again"))
+                         message=f"skipping {where}: it diverged here before, in {here['precision']}, and would again"))
             continue
         try:
             train(cell.recipe, store=store, device=device, progress=report, should_stop=should_stop)
         except Diverged as e:  # an outcome of this recipe and seed: said in the summary, and the arena goes on
             store.put(diverged_key(cell.recipe.run_id), "diverged", {
                 "run_id": cell.recipe.run_id, "model": cell.model, "size": cell.size, "seed": cell.seed,
-                "message": str(e)})
+                "message": str(e), **here})
             say(Progress(step=i + 1, steps=len(cells), model=cell.model, message=f"{where} diverged: {e}"))
     say(Progress(step=len(cells), steps=len(cells), message="done"))
     return summarize(spec, store, cells=cells)
 
 
 def diverged_key(run_id: str) -> str:
-    """Where the arena records that a run's loss became NaN or infinite (core/train/loop.py's Diverged). It is not
-    retried: the same recipe, seed and machine diverge the same way. A finished run under the same id (trained
+    """Where the arena records that a run's loss became NaN or infinite (core/train/loop.py's Diverged), with the
+    machine, device and precision it diverged on. It is not retried there (the same recipe and seed diverge the same
+    way); on another machine, device or precision it is trained again. A finished run under the same id (trained
     elsewhere since) takes precedence."""
     return f"diverged-{run_id}"
 
@@ -347,14 +357,18 @@ def crossovers(results: list[dict]) -> list[dict]:
     side at the tie; where it ends or starts a run on one side, the text says "never behind / ahead" and names the
     level sizes instead of "at every size"; "level" when every gap is one. In an arena still running, a size where
     one model has finished seeds the other has not pairs only the seeds both finished, while each model's mean (the
-    chart's line) has all of its own: the text says so at each size it rests on.
+    chart's line) has all of its own: the text says so at each size it rests on. A size where every seed of one of
+    the two diverged has no gap: the line is read across it, and the text names it.
     """
     by_model: dict[str, dict[int, dict[int, float]]] = {}  # model -> size -> seed -> top-1
     family = {}
+    lost: dict[str, list[int]] = {}  # model -> the sizes where every seed diverged (no accuracy, so no gap)
     for r in results:
         if r["top1_mean"] is not None and r["size"]:
             by_model.setdefault(r["model"], {})[r["size"]] = dict(zip(r["top1_seeds"], r["top1_runs"]))
             family[r["model"]] = r["family"]
+        elif r.get("runs_diverged") and r["runs_diverged"] == r["runs"]:
+            lost.setdefault(r["model"], []).append(r["size"])
     out = []
     cnns = [m for m in by_model if family[m] == "cnn"]
     others = [m for m in by_model if family[m] in ("vit", "hybrid")]
@@ -374,6 +388,10 @@ def crossovers(results: list[dict]) -> list[dict]:
                         **_crossing([g["size"] for g in gaps], [g["gap"] for g in gaps], t, c,
                                     [g["gap_ci95"] for g in gaps],
                                     {i: g["seeds"] for i, g in enumerate(gaps) if g["partial"]})})
+            for m in (t, c):  # a size left out of the line because one model has no accuracy there
+                if m in lost:
+                    out[-1]["text"] += (f"; no gap at {_listed(sorted(lost[m]))} images, where every seed of {m} "
+                                        "diverged")
     return out
 
 

@@ -151,5 +151,6 @@ def diverged_text(diverged: list[dict]) -> str:
                      for d in diverged)
     return (f"{n} run{'s' if n > 1 else ''} diverged (the loss became NaN or infinite) and {'have' if n > 1 else 'has'}"
             f" no accuracy ({runs}). A model's mean and interval are over its seeds that finished, so they leave "
-            "these failures out: its recipe is less reliable than its mean says. The arena does not retry them (the "
-            "same recipe and seed diverge the same way); a lower learning rate makes new runs.")
+            "these failures out: its recipe is less reliable than its mean says. The arena tries them again only on "
+            "another machine, device or precision (on the same one, the same recipe and seed diverge the same way); "
+            "a lower learning rate makes new runs.")
