@@ -1,7 +1,7 @@
 """Does any plain ViT leave chance in the demo's budget? The demo's ViT recipe on variants of the plain ViT
 (docs/arena.md, "Why the plain ViT does not learn `shapes` in the demo's budget").
 
-    python benchmarks/vit_variants.py [--variants vit-small,gap,gap-sincos,d96x4,d64x6]
+    python benchmarks/vit_variants.py [--variants vit-small,gap,gap-sincos,d96x4,d64x6,patchnorm]
 
 Each variant trains with the demo's recipe for `vit-small` (`core.demo.DEMO_RECIPES`: epochs:8 on `shapes`'s
 5,000 training images at 32 px, batch 64, DeiT's AdamW recipe at lr 2e-3, seed 0; bf16 autocast where the CPU has
@@ -15,6 +15,8 @@ are unchanged.
 - gap-sincos: gap with fixed 2-D sine-cosine positions in place of learned ones (the same paper).
 - d96x4, d64x6: narrower ViTs (width 96, depth 4, 3 heads; width 64, depth 6, 2 heads) on the same patches: about
   ResNet-20's parameter count (270 K) rather than ten times it.
+- patchnorm: vit-small with a LayerNorm over each patch's raw pixels before the linear patch embedding and one
+  after it, as lucidrains' vit-pytorch builds its ViTs.
 """
 from __future__ import annotations
 
@@ -68,12 +70,31 @@ class PooledViT(ViT):
         return self.head(self.norm(self.blocks(self.patch_embed(x) + self.pos_embed)).mean(dim=1))
 
 
+class NormedPatchEmbed(nn.Module):
+    """Patches to tokens with a LayerNorm over each patch's raw pixels before the linear map and another over the
+    token after it: lucidrains' vit-pytorch (`ViT`, `SimpleViT`: `to_patch_embedding`), a widely used ViT for
+    training from scratch. The first norm takes out each patch's own mean colour and contrast, which in `shapes`
+    carry no label."""
+
+    def __init__(self, channels: int, dim: int, patch: int):
+        super().__init__()
+        self.patch = patch
+        self.norm_in = nn.LayerNorm(channels * patch * patch)
+        self.proj = nn.Linear(channels * patch * patch, dim)
+        self.norm_out = nn.LayerNorm(dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        patches = nn.functional.unfold(x, self.patch, stride=self.patch).transpose(1, 2)  # (B, tokens, C*p*p)
+        return self.norm_out(self.proj(self.norm_in(patches)))
+
+
 VARIANTS = {
     "vit-small": None,  # registered by the lab
     "gap": lambda shape: PooledViT(shape, sincos=False),
     "gap-sincos": lambda shape: PooledViT(shape, sincos=True),
     "d96x4": lambda shape: ViT(shape, dim=96, depth=4, heads=3),
     "d64x6": lambda shape: ViT(shape, dim=64, depth=6, heads=2),
+    "patchnorm": lambda shape: ViT(shape, embed=NormedPatchEmbed),
 }
 
 
