@@ -275,8 +275,9 @@ def sec_sizes(doc: Doc, args) -> None:
                      seeds=args.seeds, sizes=SIZES, val_limit=500)
     doc.add("## Data hunger: accuracy against training-set size", "", f"Reproduce: `{arena_cmd(spec)}`", "",
             f"The same budget at every size ({SIZE_BUDGET}, batch 64: the same compute), so a larger set means "
-            "more distinct images, not more training. Smaller sets are subsets of larger ones; `shapes` is "
-            f"generated up to {SIZES[-1]:,} images (`shapes-{SIZES[-1]}`).", "")
+            "more distinct images, not more training. Smaller sets are subsets of larger ones: up to 5,000 images "
+            f"a subset of `shapes`'s 5,000, above that `shapes-N`, generated to N images ({SIZES[-1]:,}: "
+            f"`shapes-{SIZES[-1]}`) whose first 5,000 are `shapes`'s.", "")
     out = run_arena(spec)
     _held(doc, out)
     models = list(dict.fromkeys(r["model"] for r in out["results"]))

@@ -399,3 +399,25 @@ def test_a_run_that_diverges_is_said_and_the_arena_goes_on(store, monkeypatch, c
     third = summarize(spec, store)
     assert (third["results"][0]["runs_done"], third["results"][0]["runs_diverged"]) == (1, 1)
     assert [d["seed"] for d in third["diverged"]] == [1]
+
+
+def test_adding_a_size_keeps_the_runs_at_the_others(store):
+    """Each size trains on the smallest `shapes` that holds it, so an arena's runs at 500 and 5,000 images do not
+    change when 5,100 is added (they did: every size became a subset of `shapes-5100`, all retrained), the
+    subsets still nest, and the arena's 5,000 is the demo's own run."""
+    from core.demo import demo_arena
+
+    small = ArenaSpec(models=("linear",), dataset="shapes", budget="epochs:1", seeds=1, sizes=(500, 5000))
+    grown = replace(small, sizes=(500, 5000, 5100))
+    before, after = plan(small, store), plan(grown, store)
+    assert [c.recipe.run_id for c in after[:2]] == [c.recipe.run_id for c in before]
+    assert [(c.size, c.recipe.dataset, c.recipe.limit) for c in after] == [
+        (500, "shapes", 500), (5000, "shapes", None), (5100, "shapes-5100", None)]
+    # nested: the 500 are some of shapes's 5,000, which are the first 5,000 of shapes-5100 (checked image by image
+    # in test_shapes_at_any_training_size_extends_the_same_images)
+    assert set(load_dataset("shapes").split("train").limited(500).index) <= set(range(5000))
+    demo = replace(demo_arena(), models=("resnet20",))
+    assert plan(replace(demo, sizes=(500, 5000)), store)[1].recipe.run_id == plan(demo, store)[0].recipe.run_id
+    # a sized dataset named as such is the arena's at every size, as before
+    named = replace(small, dataset="shapes-5100")
+    assert {c.recipe.dataset for c in plan(named, store)} == {"shapes-5100"}

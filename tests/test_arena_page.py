@@ -40,7 +40,7 @@ def test_a_link_reopens_a_trained_arena_with_what_was_held_equal(trained):
     at = _arena(LINK)
     assert [w.value for w in at.multiselect if w.label == "Models"] == [["cnn-2layer", "linear"]]
     text = "\n".join(m.value for m in at.markdown)
-    assert "digits: the same training images at each size (500, 1,000)" in text  # held_equal's words
+    assert "digits: the same training images at each size (500, 1,000; each a subset of the next)" in text
     assert "the same 50 validation images" in text and "steps:2" in text
     assert "**precision:** bf16 autocast where the hardware has it (these runs: " in text
     assert not at.warning  # one precision for every run

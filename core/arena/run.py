@@ -81,23 +81,25 @@ def plan(spec: ArenaSpec, store: Store | None = None, *, device: str | None = No
 
 def _plan(spec: ArenaSpec, store: Store, device: str | None) -> list[Cell]:
     budget = Budget.parse(spec.budget)
-    dataset = spec.train_dataset()
-    ds = load_dataset(dataset)
-    n_train = len(ds.split("train"))
     sizes: list[int | None] = list(spec.sizes) or [spec.limit]
+    n_train = {}  # dataset -> its training images
     for s in sizes:
-        if s is not None and s > n_train:
-            raise UserError(f"{dataset} has {n_train:,} training images; a size of {s:,} needs more")
+        dataset = spec.dataset_at(s)
+        if dataset not in n_train:
+            n_train[dataset] = len(load_dataset(dataset).split("train"))
+        if s is not None and s > n_train[dataset]:
+            raise UserError(f"{dataset} has {n_train[dataset]:,} training images; a size of {s:,} needs more")
     cells = []
     steps_cache: dict[tuple[str, int], int] = {}
     for size in sizes:
-        images = min(size or n_train, n_train)
+        dataset = spec.dataset_at(size)
+        images = min(size or n_train[dataset], n_train[dataset])
         steps_per_epoch = max(1, math.ceil(images / spec.batch_size))
         for seed in range(spec.seeds):
             for model in spec.models:
                 # every training image is limit None, however it was asked for (a limit or size of all of them)
                 base = replace(arena_recipe(spec, model, seed=seed, dataset=dataset),
-                               limit=size if size and size < n_train else None)
+                               limit=size if size and size < n_train[dataset] else None)
                 if budget.kind == "epochs":
                     recipe = replace(base, epochs=int(budget.amount))
                 else:
@@ -279,8 +281,8 @@ def held_equal(spec: ArenaSpec, trained_in: set[str] | None = None,
                      f"other machines or devices; asked for: {precision})")
     return {
         "data": f"{spec.train_dataset()}: the same training images"
-                + (f" at each size ({', '.join(f'{s:,}' for s in spec.sizes)})" if spec.sizes
-                   else f" ({spec.limit:,})" if spec.limit else "") + ", in the same order per seed",
+                + (f" at each size ({', '.join(f'{s:,}' for s in spec.sizes)}; each a subset of the next)"
+                   if spec.sizes else f" ({spec.limit:,})" if spec.limit else "") + ", in the same order per seed",
         "validation": f"the same {spec.val_limit:,} validation images" if spec.val_limit else "all validation images",
         "budget": f"{budget} ({BUDGET_KINDS[budget.kind]})",
         "batch_size": spec.batch_size, "image_size": spec.image_size, "augmentation": spec.augment,

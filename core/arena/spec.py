@@ -136,12 +136,23 @@ class ArenaSpec(JsonRecord):
         return "python -m core arena " + " ".join(flags)
 
     def train_dataset(self) -> str:
-        """The dataset the runs train on: a generated one (`shapes`, `shapes-textured`, ...) grows to `shapes-N`
-        when a size asks for more than its 5,000 training images."""
+        """The dataset the largest runs train on: a generated one (`shapes`, `shapes-textured`, ...) grows to
+        `shapes-N` when a size asks for more than its 5,000 training images."""
         base, have = parse_sized(self.dataset) or (self.dataset, GENERATED_TRAIN)
         if base in GENERATED and self.sizes and self.sizes[-1] > have:
             return sized_id(base, self.sizes[-1])
         return self.dataset
+
+    def dataset_at(self, size: int | None) -> str:
+        """The dataset the runs at `size` training images train on. A generated dataset named by its base id
+        (`shapes`) gives each size the smallest that holds it: a subset of `shapes`'s 5,000 up to 5,000, and
+        `shapes-N` (all N) above, whose first 5,000 are `shapes`'s. So a size's runs do not depend on the arena's
+        other sizes (adding 20,000 to an arena keeps its runs at 500), smaller sets are still subsets of larger
+        ones, and an arena's 5,000 is the demo's `shapes`. Any other dataset, a sized one named as such included,
+        is the arena's `train_dataset()` at every size."""
+        if self.dataset in GENERATED and size and size > GENERATED_TRAIN:
+            return sized_id(self.dataset, size)
+        return self.dataset if self.dataset in GENERATED else self.train_dataset()
 
 
 def diverged_text(diverged: list[dict]) -> str:
