@@ -116,7 +116,7 @@ def test_a_bad_budget_is_a_message_not_a_traceback(fresh_store):
 def test_one_learning_rate_for_every_model_is_another_arena_kept_in_the_link(trained):
     at = _arena({**LINK, "lr": "0.5"})
     assert not at.exception and not at.error
-    assert [w.value for w in at.text_input if w.label == "Learning rate (all models)"] == ["0.5"]
+    assert [w.value for w in at.text_input if w.label == "Learning rate"] == ["0.5"]
     assert at.query_params["lr"] in ("0.5", ["0.5"])
     # the trained arena used each model's own rate: at 0.5 for all, none of its runs is this arena's
     assert any(i.value.startswith("No run of this arena has finished yet") for i in at.info)
