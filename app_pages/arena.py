@@ -195,7 +195,7 @@ def draw(out: dict, done: int) -> None:
         "ci95": st.column_config.NumberColumn("± 95% CI", format="percent", help="half-width over seeds (Student's t)"),
         "seeds_done": "seeds done", "train_flops": st.column_config.NumberColumn("train FLOPs", format="%.3e"),
         "seconds": st.column_config.NumberColumn("seconds (mean)", format="%.1f")})
-    rows = [{"dataset": out["dataset"], "budget": out["budget"], **{k: r[k] for k in (
+    rows = [{"dataset": r["dataset"], "budget": out["budget"], **{k: r[k] for k in (
         "model", "family", "size", "top1_mean", "top1_ci95", "runs_done", "runs_diverged", "runs", "train_flops",
         "seconds", "params", "steps", "epochs")}, "top1_runs": " ".join(f"{t:.4f}" for t in r["top1_runs"]),
         "run_ids": " ".join(r["run_ids"]), "data_digest": out["data_digest"]} for r in results]

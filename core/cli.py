@@ -701,8 +701,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("arena", help="train models on the same images with the same budget over several seeds; "
                                      "mean and 95%% interval of val top-1 per model (and per training-set size)")
     s.add_argument("--models", required=True, help="scratch architecture ids separated by commas")
-    s.add_argument("--dataset", default="shapes", help="dataset id or folder (default shapes; with --sizes above "
-                   "5,000, shapes is generated at the largest size)")
+    s.add_argument("--dataset", default="shapes", help="dataset id or folder (default shapes; a size in --sizes "
+                   "above 5,000 trains on shapes generated to that size, shapes-N)")
     s.add_argument("--budget", default="epochs:8", help="epochs:N, steps:N, seconds:S or flops:F, the same for "
                    "every model (default epochs:8)")
     s.add_argument("--seeds", type=int, default=3, help="seeds per model (default 3)")

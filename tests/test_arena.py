@@ -20,6 +20,7 @@ from core.arena.spec import ArenaSpec, Budget, diverged_text
 from core.data.registry import load_dataset
 from core.errors import UserError
 from core.metrics import mean_ci95
+from core.settings import get_settings
 from core.store import Store
 from core.train.runs import build_for_recipe
 from test_cli import assert_user_error, cli
@@ -421,3 +422,25 @@ def test_adding_a_size_keeps_the_runs_at_the_others(store):
     # a sized dataset named as such is the arena's at every size, as before
     named = replace(small, dataset="shapes-5100")
     assert {c.recipe.dataset for c in plan(named, store)} == {"shapes-5100"}
+    # said as it is: which sizes came from which dataset, per result too
+    assert held_equal(grown)["data"] == ("shapes (500, 5,000 from shapes; 5,100 from shapes-5100): the same training "
+                                         "images at each size (500, 5,000, 5,100; each a subset of the next), in the "
+                                         "same order per seed")
+    assert [r["dataset"] for r in summarize(grown, store)["results"]] == ["shapes", "shapes", "shapes-5100"]
+    # a limit without sizes is a limit on shapes, which has 5,000
+    with pytest.raises(UserError, match="shapes has 5,000 training images; a size of 5,100 needs more"):
+        plan(ArenaSpec(models=("linear",), dataset="shapes", budget="epochs:1", limit=5100), store)
+
+
+def test_a_smaller_shapes_n_is_sliced_from_a_larger_one_not_generated_again():
+    from core.data import embedded
+
+    big = load_dataset("shapes-5230").split("train")  # sizes no other test uses (workers share the datasets folder)
+    mid = load_dataset("shapes-5170").split("train")  # in this process: the first 5,170 of the 5,230
+    embedded._GROWN.clear()
+    small = load_dataset("shapes-5110").split("train")  # from the 5,230's cache file
+    made = {f.name for f in get_settings().datasets_dir.glob("*-train-5000-*.npz")}
+    assert any(f.endswith("-5230.npz") for f in made)
+    assert not any(f.endswith(("-5170.npz", "-5110.npz")) for f in made)  # neither generated again
+    assert np.array_equal(mid.images, big.images[:5170]) and np.array_equal(small.images, big.images[:5110])
+    assert np.array_equal(small.labels, big.labels[:5110])

@@ -34,6 +34,10 @@ from core.train.loop import Diverged, train
 from core.train.recipe import RECIPE_VERSION, Recipe
 from core.train.runs import build_for_recipe
 
+# 2: each size of a generated dataset trains on the smallest that holds it (ArenaSpec.dataset_at); an arena planned
+# before is planned again (its runs at the largest size, and every run of an arena without sizes, keep their ids)
+PLAN_VERSION = 2
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -69,7 +73,7 @@ def plan(spec: ArenaSpec, store: Store | None = None, *, device: str | None = No
     page summarising the arena never measures anything."""
     store = store or Store()
     # the plan follows from the spec and each model's own recipe (which a new release may change)
-    key = "arena-plan-" + fingerprint({"spec": spec.to_json(), "version": RECIPE_VERSION,
+    key = "arena-plan-" + fingerprint({"spec": spec.to_json(), "version": RECIPE_VERSION, "plan": PLAN_VERSION,
                                        "recipes": {m: model_recipe(m) for m in spec.models}})[:16]
     if (stored := store.get(key)) is not None:
         return [Cell(c["model"], c["size"], c["seed"], Recipe.from_dict(c["recipe"])) for c in stored.meta["cells"]]
@@ -83,7 +87,7 @@ def _plan(spec: ArenaSpec, store: Store, device: str | None) -> list[Cell]:
     budget = Budget.parse(spec.budget)
     sizes: list[int | None] = list(spec.sizes) or [spec.limit]
     n_train = {}  # dataset -> its training images
-    for s in sizes:
+    for s in sorted(sizes, key=lambda s: s or 0, reverse=True):  # the largest first: smaller `shapes-N` slice it
         dataset = spec.dataset_at(s)
         if dataset not in n_train:
             n_train[dataset] = len(load_dataset(dataset).split("train"))
@@ -234,7 +238,7 @@ def summarize(spec: ArenaSpec, store: Store | None = None, *, cells: list[Cell] 
         mean, half = mean_ci95(tops)
         first = done[0][1] if done else {}
         results.append({
-            "model": model, "family": SCRATCH[model].family, "size": size,
+            "model": model, "family": SCRATCH[model].family, "size": size, "dataset": runs[0][0].recipe.dataset,
             "top1_mean": mean, "top1_ci95": half, "top1_runs": tops, "top1_seeds": list(by_seed),
             "train_flops": float(np.mean([m["train_flops"] for _, m in done])) if done else None,
             "seconds": float(np.mean([m["seconds"] for _, m in done])) if done else None,
@@ -280,7 +284,7 @@ def held_equal(spec: ArenaSpec, trained_in: set[str] | None = None,
         precision = (f"NOT held equal: the runs trained in {' and '.join(sorted(trained_in))} (runs cached from "
                      f"other machines or devices; asked for: {precision})")
     return {
-        "data": f"{spec.train_dataset()}: the same training images"
+        "data": f"{spec.datasets_said()}: the same training images"
                 + (f" at each size ({', '.join(f'{s:,}' for s in spec.sizes)}; each a subset of the next)"
                    if spec.sizes else f" ({spec.limit:,})" if spec.limit else "") + ", in the same order per seed",
         "validation": f"the same {spec.val_limit:,} validation images" if spec.val_limit else "all validation images",

@@ -143,14 +143,22 @@ class ArenaSpec(JsonRecord):
             return sized_id(base, self.sizes[-1])
         return self.dataset
 
+    def datasets_said(self) -> str:
+        """The training data in words: one dataset, or a generated one's sizes on the datasets `dataset_at` gives."""
+        at = {s: self.dataset_at(s) for s in self.sizes}
+        if len(set(at.values())) <= 1:
+            return self.train_dataset()
+        return (f"{self.dataset} (" + "; ".join(f"{', '.join(f'{s:,}' for s in at if at[s] == d)} from {d}"
+                                                for d in dict.fromkeys(at.values())) + ")")
+
     def dataset_at(self, size: int | None) -> str:
         """The dataset the runs at `size` training images train on. A generated dataset named by its base id
         (`shapes`) gives each size the smallest that holds it: a subset of `shapes`'s 5,000 up to 5,000, and
         `shapes-N` (all N) above, whose first 5,000 are `shapes`'s. So a size's runs do not depend on the arena's
         other sizes (adding 20,000 to an arena keeps its runs at 500), smaller sets are still subsets of larger
         ones, and an arena's 5,000 is the demo's `shapes`. Any other dataset, a sized one named as such included,
-        is the arena's `train_dataset()` at every size."""
-        if self.dataset in GENERATED and size and size > GENERATED_TRAIN:
+        is the arena's `train_dataset()` at every size; so is a `limit` without sizes (above 5,000: refused)."""
+        if self.dataset in GENERATED and self.sizes and size and size > GENERATED_TRAIN:
             return sized_id(self.dataset, size)
         return self.dataset if self.dataset in GENERATED else self.train_dataset()
 

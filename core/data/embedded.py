@@ -183,13 +183,27 @@ def _grown(x: np.ndarray, y: np.ndarray, n: int, path: Path,
            make: Callable[[int], tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
     """The first n of a generated training split whose registered images are (x, y): a slice, or those followed
     by images len(y)..n-1, `make(start)`'s, generated once into the cache at `path` (image i is the same at every
-    size)."""
+    size, so a larger size already grown or cached serves as well: its first n)."""
     have = len(y)
     if n <= have:
         return {"x": x[:n], "y": y[:n]}
-    if str(path) not in _GROWN:
-        extra = _generated(path, _has_xy(n - have), lambda: _xy(make(have)))
-        _GROWN[str(path)] = {"x": np.concatenate([x, extra["x"]]), "y": np.concatenate([y, extra["y"]])}
+    if str(path) in _GROWN:
+        return _GROWN[str(path)]
+    # a larger size of the same split, grown in this process or cached, holds these n as its first n: an arena at
+    # 10,000 and 20,000 images generates images 5,000..19,999 once, not 5,000..9,999 twice
+    prefix = path.name[:-len(f"{n}.npz")]
+    for key, grown in _GROWN.items():
+        if Path(key).parent == path.parent and Path(key).name.startswith(prefix) and len(grown["y"]) > n:
+            return {"x": grown["x"][:n], "y": grown["y"][:n]}
+    larger = sorted(int(m.group(1)) for f in path.parent.glob(f"{prefix}*.npz")
+                    if (m := re.fullmatch(re.escape(prefix) + r"(\d+)\.npz", f.name)) and int(m.group(1)) > n)
+    for size in larger:
+        bigger = path.with_name(f"{prefix}{size}.npz")
+        if (extra := load_npz(bigger)) is not None and _has_xy(size - have)(extra):
+            grown = _GROWN[str(bigger)] = {"x": np.concatenate([x, extra["x"]]), "y": np.concatenate([y, extra["y"]])}
+            return {"x": grown["x"][:n], "y": grown["y"][:n]}
+    extra = _generated(path, _has_xy(n - have), lambda: _xy(make(have)))
+    _GROWN[str(path)] = {"x": np.concatenate([x, extra["x"]]), "y": np.concatenate([y, extra["y"]])}
     return _GROWN[str(path)]
 
 
