@@ -46,7 +46,7 @@ seeds = c4.number_input("Seeds", 1, 10, url_int("seeds", 3, 1, 10),
                         help="runs per model; each seed sets the initial weights, data order and augmentation")
 batch_size = c5.number_input("Batch size", 1, 4096, url_int("batch", 64, 1, 4096),
                               help="images per optimiser step, the same for every model")
-lr = c6.text_input("Learning rate", qp.get("lr", ""), placeholder="each model's own",
+lr = c6.text_input("Learning rate", qp.get("lr", ""), placeholder="model's own",
                    help="empty: each model's own recipe's peak learning rate; a number: that one for every model (a "
                         "learning-rate sweep, as `python -m core arena --lr`)").strip()
 c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1])
