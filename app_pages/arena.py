@@ -29,7 +29,7 @@ st.caption("Architectures trained from scratch on the same images, in the same o
            "several seeds. Each model keeps its own recipe (optimizer, learning rate, schedule); every number is a "
            "mean over seeds with its 95% interval. The settings live in the link: share it to share the arena.")
 
-models = st.multiselect("Models", list(ARCHITECTURES), format_func=ARCHITECTURES.get,
+models = st.multiselect("Models", list(ARCHITECTURES), format_func=ARCHITECTURES.get, key="arena-models",
                         default=[m for m in qp.get_all("model") if m in ARCHITECTURES] or ["resnet20", "vit-small",
                                                                                             "cct-2"],
                         help="scratch architectures only: the arena trains each one from random weights")
@@ -37,29 +37,36 @@ kind_in_url, _, amount_in_url = qp.get("budget", "epochs:8").partition(":")
 kinds = list(BUDGET_KINDS)
 c1, c2, c3, c4, c5, c6 = st.columns(6)
 with c1:
-    dataset = dataset_select("Dataset", default=qp.get("dataset", "shapes"),
+    dataset = dataset_select("Dataset", key="arena-dataset", default=qp.get("dataset", "shapes"),
                              help_typed="an embedded dataset, or type a folder path")
 kind = c2.selectbox("Budget", kinds, index=kinds.index(kind_in_url) if kind_in_url in kinds else 0,
+                    key="arena-budget",
                     help="the same for every model: " + "; ".join(f"{k}: {w}" for k, w in BUDGET_KINDS.items()))
-amount = c3.text_input("Amount", amount_in_url or "8", help="a number: 8 epochs, 500 steps, 60 seconds, 2e13 FLOPs")
-seeds = c4.number_input("Seeds", 1, 10, url_int("seeds", 3, 1, 10),
+amount = c3.text_input("Amount", amount_in_url or "8", key="arena-amount",
+                       help="a number: 8 epochs, 500 steps, 60 seconds, 2e13 FLOPs")
+seeds = c4.number_input("Seeds", 1, 10, url_int("seeds", 3, 1, 10), key="arena-seeds",
                         help="runs per model; each seed sets the initial weights, data order and augmentation")
-batch_size = c5.number_input("Batch size", 1, 4096, url_int("batch", 64, 1, 4096),
+batch_size = c5.number_input("Batch size", 1, 4096, url_int("batch", 64, 1, 4096), key="arena-batch",
                               help="images per optimiser step, the same for every model")
-lr = c6.text_input("Learning rate", qp.get("lr", ""), placeholder="model's own",
+lr = c6.text_input("Learning rate", qp.get("lr", ""), placeholder="model's own", key="arena-lr",
                    help="empty: each model's own recipe's peak learning rate; a number: that one for every model (a "
                         "learning-rate sweep, as `python -m core arena --lr`)").strip()
 c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1])
 sizes = c1.multiselect("Training-set sizes", sorted(set(SIZES) | set(url_ints("size"))), default=url_ints("size"),
+                       key="arena-sizes",
                        help="train each model at each size (smaller sizes are subsets of larger ones) to see "
                             "accuracy against data; none: one size")
 limit = c2.number_input("Train images (0 = all)", 0, 10_000_000, url_int("limit", 0, 0, 10_000_000), step=500,
+                        key="arena-limit",
                         disabled=bool(sizes), help="without sizes: train on this many images")
 val_limit = c3.number_input("Validation images (0 = all)", 0, 10_000_000, url_int("val", 500, 0, 10_000_000), step=100,
+                            key="arena-val",
                             help="a fixed subset of val, the same for every model")
 image_size = c4.number_input("Image side (0 = dataset's)", 0, 1024, url_int("image", 32, 0, 1024), step=8,
+                             key="arena-image",
                              help="every model trains and is scored at this side")
 augment = c5.multiselect("Augmentation", [p for p in PRESETS if p != "none"], help="the same for every model",
+                         key="arena-augment",
                          default=[a for a in qp.get_all("augment") if a in PRESETS and a != "none"])
 
 replace_query({"model": models, "dataset": dataset or "", "budget": f"{kind}:{amount.strip()}", "seeds": str(seeds),

@@ -14,7 +14,7 @@ rows = stored_evaluations()
 
 labels = evaluation_labels(rows)
 wanted = [k for k in st.query_params.get_all("eval") if k in labels] or list(labels)[:4]
-keys = st.multiselect("Evaluations", list(labels), default=wanted, format_func=labels.get,
+keys = st.multiselect("Evaluations", list(labels), default=wanted, format_func=labels.get, key="cmp-evals",
                       help="stored evaluations to put side by side; the same dataset and split compare best")
 st.query_params["eval"] = keys
 if not keys:

@@ -28,7 +28,7 @@ chosen = st.query_params.get("eval")
 if chosen not in keys:
     chosen = most_informative(rows)  # the best model that still makes mistakes, not the newest evaluation
 c1, c2 = st.columns([3, 1])
-key = c1.selectbox("Evaluation", keys, format_func=labels.get, index=keys.index(chosen),
+key = c1.selectbox("Evaluation", keys, format_func=labels.get, index=keys.index(chosen), key="cm-eval",
                    help="opens on the best-scoring evaluation that still has errors to show; the link keeps a choice")
 st.query_params["eval"] = key
 try:
@@ -41,20 +41,22 @@ if ev.meta.labels_assumed:
 classes, wnids = dataset_classes(ev.meta.dataset)
 scorings = ["all"] + (["restricted"] if ev.restricted is not None else [])
 qp = st.query_params
-scoring = c2.radio("Scored over", scorings, horizontal=True, help="over the classes the evaluation ranked, or the "
-                   "dataset's classes only (a model with more classes than the dataset)",
+scoring = c2.radio("Scored over", scorings, horizontal=True, key="cm-scoring",
+                   help="over the classes the evaluation ranked, or the dataset's classes only (a model with more "
+                        "classes than the dataset)",
                    index=scorings.index(qp["scoring"]) if qp.get("scoring") in scorings else 0, format_func=lambda s: {
     "all": ev.meta.scoring, "restricted": "dataset's classes only"}[s])
 
 c1, c2, c3, c4 = st.columns([3, 1, 2, 1.3])
-mode = c1.radio("Classes", SUBSETS, horizontal=True, help="the classes the matrix shows: the first N, the N most "
-                "confused, a name search, or grouped into superclasses",
+mode = c1.radio("Classes", SUBSETS, horizontal=True, key="cm-classes",
+                help="the classes the matrix shows: the first N, the N most confused, a name search, or grouped "
+                     "into superclasses",
                 index=SUBSETS.index(qp["classes"]) if qp.get("classes") in SUBSETS else 0)
-n = c2.number_input("How many", 2, 1000, url_int("n", min(20, len(classes)), 2, 1000),
+n = c2.number_input("How many", 2, 1000, url_int("n", min(20, len(classes)), 2, 1000), key="cm-n",
                      help="classes in the matrix")
-query = c3.text_input("Search class names", value=qp.get("q", ""), disabled=mode != "search",
+query = c3.text_input("Search class names", value=qp.get("q", ""), disabled=mode != "search", key="cm-q",
                       help="classes whose name contains this text (Classes: search)")
-normalise = c4.toggle("Row shares", value=qp.get("rows") == "share",
+normalise = c4.toggle("Row shares", value=qp.get("rows") == "share", key="cm-rows",
                       help="each row divided by its true class's image count")
 qp.update({"scoring": scoring, "classes": mode, "n": str(int(n)), "q": query,
            "rows": "share" if normalise else "count"})

@@ -19,7 +19,8 @@ keys = st.multiselect("Models", list(labels), default=list(labels)[:3], format_f
                       help="evaluations of this dataset and split to compare on the class")
 classes = dataset_classes(candidates[0]["dataset"])[0]
 chosen = st.query_params.get("class")
-cls = st.selectbox("Class", range(len(classes)), format_func=lambda i: classes[i], help="the class to look into",
+cls = st.selectbox("Class", range(len(classes)), format_func=lambda i: classes[i], key="dd-class",
+                   help="the class to look into",
                    index=classes.index(chosen) if chosen in classes else 0)
 st.query_params["class"] = classes[cls]
 if not keys:
