@@ -23,7 +23,7 @@ if not stories:
 
 ids = list(stories)
 chosen = linked.id if linked is not None else ids[0]
-story_id = st.selectbox("Story", ids, index=ids.index(chosen), format_func=lambda k: (
+story_id = st.selectbox("Story", ids, index=ids.index(chosen), key="story-pick", format_func=lambda k: (
     f"{stories[k].title} ({len(stories[k].views)} views)"), help="the stories made here, the most recently edited "
     "first (a hosted demo lists the ones made in this visit; a shared link opens its own)")
 st.query_params["story"] = story_id

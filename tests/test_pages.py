@@ -460,3 +460,11 @@ def test_two_changes_in_a_row_to_a_linked_setting_both_hold(fresh_store):
     assert _by_label(at.multiselect, "Evaluations").value == evs
     at = twice(open_page("app_pages/drilldown.py"), "selectbox", "Class", [1, 2])
     assert at.query_params["class"] in ("2", ["2"])  # digits' classes are named 0..9
+    from core.stories import new_story
+
+    ids = [new_story(f"story {i}", fresh_store).id for i in range(3)]
+    at = open_page("app_pages/stories.py", {"story": ids[0]})
+    for story in ids[1:]:  # the page's picker, not the sidebar's "Pin this view" one, also labelled Story
+        _by_label(at.main.selectbox, "Story").set_value(story)
+        at.run()
+    assert at.query_params["story"] in (ids[2], [ids[2]])
