@@ -6,6 +6,7 @@ import itertools
 import math
 import platform
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -222,17 +223,19 @@ def summarize(spec: ArenaSpec, store: Store | None = None, *, cells: list[Cell] 
     store = store or Store()
     cells = cells if cells is not None else plan(spec, store)
     budget = Budget.parse(spec.budget)
+    metas: dict[str, dict | None] = {}  # run id -> its finished run's record (None: not finished), read once
     groups: dict[tuple[str, int], list[tuple[Cell, dict | None]]] = {}
     diverged: list[dict] = []  # runs that ended without a model: their loss became NaN or infinite
     for cell in cells:
         rec = store.get(cell.recipe.run_id)
-        groups.setdefault((cell.model, cell.size), []).append((cell, rec.meta if rec else None))
+        metas[cell.recipe.run_id] = rec.meta if rec else None
+        groups.setdefault((cell.model, cell.size), []).append((cell, metas[cell.recipe.run_id]))
         if rec is None and (d := store.get(diverged_key(cell.recipe.run_id))) is not None:
             diverged.append(d.meta)
+    lost = Counter((d["model"], d["size"]) for d in diverged)
     results = []
     for (model, size), runs in groups.items():
         done = [(c, m) for c, m in runs if m is not None]
-        lost = sum(d["model"] == model and d["size"] == size for d in diverged)
         by_seed = {c.seed: m["val_top1"] for c, m in done if m.get("val_top1") is not None}
         tops = list(by_seed.values())
         mean, half = mean_ci95(tops)
@@ -243,12 +246,12 @@ def summarize(spec: ArenaSpec, store: Store | None = None, *, cells: list[Cell] 
             "train_flops": float(np.mean([m["train_flops"] for _, m in done])) if done else None,
             "seconds": float(np.mean([m["seconds"] for _, m in done])) if done else None,
             "params": first.get("params"), "run_ids": [c.recipe.run_id for c, _ in runs],
-            "runs_done": len(done), "runs_diverged": lost, "runs": len(runs),
+            "runs_done": len(done), "runs_diverged": lost[(model, size)], "runs": len(runs),
             "steps": runs[0][0].recipe.max_steps or None,
             "epochs": runs[0][0].recipe.epochs, "data_digests": [m.get("data_digest") for _, m in done],
             "recipe": model_recipe(model),
         })
-    same, digest = _data_check(cells, store)
+    same, digest = _data_check(cells, metas)
     # each epoch's precision too: a run resumed on another machine can change it part-way
     trained_in = {p for runs in groups.values() for _, m in runs if m
                   for p in [m.get("precision"), *(h.get("precision") for h in m["history"])] if p}
@@ -264,7 +267,7 @@ def summarize(spec: ArenaSpec, store: Store | None = None, *, cells: list[Cell] 
         "diverged": diverged,
         "held_equal": held_equal(spec, trained_in=trained_in, micro_batches=micro),
         "precisions": sorted(trained_in), "same_precision": len(trained_in) == 1 if trained_in else None,
-        "results": results, "curves": curves(cells, store),
+        "results": results, "curves": curves(cells, metas),
         "crossovers": crossovers(results) if len(spec.sizes) > 1 else [],
     }
 
@@ -302,7 +305,7 @@ def held_equal(spec: ArenaSpec, trained_in: set[str] | None = None,
     }
 
 
-def _data_check(cells: list[Cell], store: Store) -> tuple[bool | None, str | None]:
+def _data_check(cells: list[Cell], metas: dict[str, dict | None]) -> tuple[bool | None, str | None]:
     """Whether every model of each (size, seed) trained on the same images in the same order, from the runs'
     per-epoch image counts and data digests, every pair of runs compared epoch by epoch; and one digest of it all.
     A steps, FLOPs or seconds budget ends a run part-way through its last epoch, at a different step for each
@@ -310,9 +313,8 @@ def _data_check(cells: list[Cell], store: Store) -> tuple[bool | None, str | Non
     differing is allowed (any other epoch must agree in both)."""
     by_cell: dict[tuple, list[tuple[list[tuple[int, str]], bool]]] = {}
     for cell in cells:
-        rec = store.get(cell.recipe.run_id)
-        if rec is not None:
-            rows = [(h.get("images"), h.get("data_digest")) for h in rec.meta["history"]]
+        if (meta := metas[cell.recipe.run_id]) is not None:
+            rows = [(h.get("images"), h.get("data_digest")) for h in meta["history"]]
             by_cell.setdefault((cell.size, cell.seed), []).append((rows, cell.recipe.max_steps is not None))
     if not by_cell:
         return None, None
@@ -329,16 +331,16 @@ def _data_check(cells: list[Cell], store: Store) -> tuple[bool | None, str | Non
     return same, fingerprint({"cells": parts})[:16]
 
 
-def curves(cells: list[Cell], store: Store) -> list[dict]:
-    """Learning curves: per run and epoch, val top-1 against images and FLOPs trained so far."""
+def curves(cells: list[Cell], metas: dict[str, dict | None]) -> list[dict]:
+    """Learning curves: per run and epoch, val top-1 against images and FLOPs trained so far (`metas`: each run
+    id's finished record, None where it has not finished)."""
     rows = []
     for cell in cells:
-        rec = store.get(cell.recipe.run_id)
-        if rec is None:
+        if (meta := metas[cell.recipe.run_id]) is None:
             continue
-        per_image = rec.meta.get("train_flops_per_image", 0)
+        per_image = meta.get("train_flops_per_image", 0)
         seen = 0
-        for h in rec.meta["history"]:
+        for h in meta["history"]:
             seen += h.get("images", 0)
             rows.append({"model": cell.model, "family": SCRATCH[cell.model].family, "size": cell.size,
                          "seed": cell.seed, "epoch": h["epoch"],
