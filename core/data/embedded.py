@@ -187,24 +187,24 @@ def _grown(x: np.ndarray, y: np.ndarray, n: int, path: Path,
     have = len(y)
     if n <= have:
         return {"x": x[:n], "y": y[:n]}
-    if str(path) in _GROWN:
-        return _GROWN[str(path)]
+
+    def first_n(file: Path, extra: dict[str, np.ndarray]) -> dict[str, np.ndarray]:  # kept whole, for larger asks
+        grown = _GROWN[str(file)] = {"x": np.concatenate([x, extra["x"]]), "y": np.concatenate([y, extra["y"]])}
+        return {"x": grown["x"][:n], "y": grown["y"][:n]}
+
     # a larger size of the same split, grown in this process or cached, holds these n as its first n: an arena at
     # 10,000 and 20,000 images generates images 5,000..19,999 once, not 5,000..9,999 twice
     prefix = path.name[:-len(f"{n}.npz")]
     for key, grown in _GROWN.items():
-        if Path(key).parent == path.parent and Path(key).name.startswith(prefix) and len(grown["y"]) > n:
+        if Path(key).parent == path.parent and Path(key).name.startswith(prefix) and len(grown["y"]) >= n:
             return {"x": grown["x"][:n], "y": grown["y"][:n]}
     larger = sorted(int(m.group(1)) for f in path.parent.glob(f"{prefix}*.npz")
                     if (m := re.fullmatch(re.escape(prefix) + r"(\d+)\.npz", f.name)) and int(m.group(1)) > n)
     for size in larger:
         bigger = path.with_name(f"{prefix}{size}.npz")
         if (extra := load_npz(bigger)) is not None and _has_xy(size - have)(extra):
-            grown = _GROWN[str(bigger)] = {"x": np.concatenate([x, extra["x"]]), "y": np.concatenate([y, extra["y"]])}
-            return {"x": grown["x"][:n], "y": grown["y"][:n]}
-    extra = _generated(path, _has_xy(n - have), lambda: _xy(make(have)))
-    _GROWN[str(path)] = {"x": np.concatenate([x, extra["x"]]), "y": np.concatenate([y, extra["y"]])}
-    return _GROWN[str(path)]
+            return first_n(bigger, extra)
+    return first_n(path, _generated(path, _has_xy(n - have), lambda: _xy(make(have))))
 
 
 def _shapes_train(n: int) -> dict[str, np.ndarray]:
