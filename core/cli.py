@@ -449,11 +449,13 @@ def cmd_arena(args) -> int:
           f"(data digest {out['data_digest']})")
     print(f"{'model':<16} {'size':>7} {'val top-1':>17} {'seeds':>5} {'train PFLOPs':>12} {'seconds':>8} {'params':>10}")
     for r in out["results"]:
-        ci = f" ± {r['top1_ci95']:.1%}" if r["top1_ci95"] is not None else ""
-        flops, seconds, params = (("-" if v is None else format(v, f)) for v, f in (
-            (r["train_flops"] and r["train_flops"] / 1e15, ".3f"), (r["seconds"], ".0f"), (r["params"], ",")))
-        print(f"{r['model']:<16} {r['size']:>7,} {_fmt(r['top1_mean'], pct=True) + ci:>17} {r['runs_done']:>5} "
-              f"{flops:>12} {seconds:>8} {params:>10}")
+        # a mean over seeds to one decimal, as its interval and the report (two read as more certain than it is);
+        # FLOPs to 3 significant figures, so a small arena's PFLOPs is not 0.000
+        top1, ci, flops, seconds, params = (("-" if v is None else format(v, f)) for v, f in (
+            (r["top1_mean"], ".1%"), (r["top1_ci95"], ".1%"), (r["train_flops"] and r["train_flops"] / 1e15, ".3g"),
+            (r["seconds"], ".0f"), (r["params"], ",")))
+        top1 += f" ± {ci}" * (ci != "-")
+        print(f"{r['model']:<16} {r['size']:>7,} {top1:>17} {r['runs_done']:>5} {flops:>12} {seconds:>8} {params:>10}")
     for c in out["crossovers"]:
         print("  " + c["text"])
     if out["diverged"]:

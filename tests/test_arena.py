@@ -385,6 +385,9 @@ def test_a_run_that_diverges_is_said_and_the_arena_goes_on(store, monkeypatch, c
     text = capsys.readouterr().out
     [row] = [line.split() for line in text.splitlines() if line.startswith("linear ")]
     assert row == ["linear", "100", "-", "0", "-", "-", "-"]  # size, top-1, seeds, PFLOPs, seconds, params
+    [cnn_row] = [line.split() for line in text.splitlines() if line.startswith("cnn-2layer ")]
+    assert cnn_row[2:5] == [f"{cnn['top1_mean']:.1%}", "±", f"{cnn['top1_ci95']:.1%}"]  # one decimal, as the report
+    assert cnn["train_flops"] > 0 and float(cnn_row[6]) == pytest.approx(cnn["train_flops"] / 1e15, rel=1e-2)
     assert diverged_text(out["diverged"]) in text
     # a marker from another machine or precision (a store shared with a bf16 host, say) is tried again here, and
     # diverging here too, it is recorded as here
