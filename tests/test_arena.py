@@ -218,6 +218,25 @@ def test_every_model_trains_on_the_same_images_in_the_same_order(store):
     assert held_equal(replace(spec, amp=False), trained_in={"fp32"})["precision"] == "fp32"
 
 
+def test_what_was_held_equal_names_the_validation_images_the_runs_were_scored_on(store):
+    """A limit above the split's size validates the whole split: digits' validation images under a limit of 500
+    are all of them, and the held-equal line said "the same 500 validation images" (a reviewer found it)."""
+    n = len(load_dataset("digits").split("val"))
+    assert n < 500  # 359: the arena below asks for more than there are
+    spec = ArenaSpec(models=("linear",), dataset="digits", budget="steps:1", seeds=1, limit=64, val_limit=500,
+                     image_size=None)
+    assert run_arena(spec, store=store)["held_equal"]["validation"] == (
+        f"the same {n} validation images (all of them: 500 were asked for)")
+    assert run_arena(replace(spec, val_limit=40), store=store)["held_equal"]["validation"] == (
+        "the same 40 validation images")
+    assert run_arena(replace(spec, val_limit=None), store=store)["held_equal"]["validation"] == (
+        f"all {n} validation images")
+    # before any run has finished, what was asked for; runs scored on different counts are said not equal
+    assert held_equal(spec)["validation"] == "the same 500 validation images"
+    assert held_equal(spec, val_images={40, n})["validation"] == (
+        f"NOT held equal: the runs were scored on 40 and {n} images")
+
+
 def test_the_data_check_fails_when_a_model_saw_other_images(store):
     # 100 images in batches of 64: epoch 1 has 2 steps (100 images), the budget's third step is 64 of epoch 2
     spec = ArenaSpec(models=("linear", "cnn-2layer"), dataset="digits", budget="steps:3", seeds=1, limit=100,

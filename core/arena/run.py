@@ -265,7 +265,8 @@ def summarize(spec: ArenaSpec, store: Store | None = None, *, cells: list[Cell] 
         "same_data": same, "sizes": list(spec.sizes),
         "complete": all(r["runs_done"] + r["runs_diverged"] == r["runs"] for r in results),
         "diverged": diverged,
-        "held_equal": held_equal(spec, trained_in=trained_in, micro_batches=micro),
+        "held_equal": held_equal(spec, trained_in=trained_in, micro_batches=micro, val_images={
+            m["val_images"] for m in metas.values() if m and m.get("val_images") is not None}),
         "precisions": sorted(trained_in), "same_precision": len(trained_in) == 1 if trained_in else None,
         "results": results, "curves": curves(cells, metas),
         "crossovers": crossovers(results) if len(spec.sizes) > 1 else [],
@@ -273,12 +274,14 @@ def summarize(spec: ArenaSpec, store: Store | None = None, *, cells: list[Cell] 
 
 
 def held_equal(spec: ArenaSpec, trained_in: set[str] | None = None,
-               micro_batches: dict[str, int] | None = None) -> dict:
+               micro_batches: dict[str, int] | None = None, val_images: set[int] | None = None) -> dict:
     """What every model in the arena shares, in words a reviewer reads; `trained_in`: the precisions its finished
     runs recorded. `auto` resolves per machine and a cached run is reused wherever it was trained, so runs from a
     bf16 host and an fp32 one can meet in one arena: then precision was not held equal, and this says so.
     `micro_batches`: {model: the smallest micro-batch} of the runs that ran out of memory, whose optimiser steps
-    were still the whole batch's (gradients accumulated) while BatchNorm normalised each micro-batch."""
+    were still the whole batch's (gradients accumulated) while BatchNorm normalised each micro-batch.
+    `val_images`: the validation image counts its finished runs recorded (a split smaller than the limit asked
+    for is validated whole)."""
     budget = Budget.parse(spec.budget)
     precision = "bf16 autocast where the hardware has it" if spec.amp else "fp32"
     if trained_in and len(trained_in) == 1 and trained_in != {precision}:
@@ -290,7 +293,7 @@ def held_equal(spec: ArenaSpec, trained_in: set[str] | None = None,
         "data": f"{spec.datasets_said()}: the same training images"
                 + (f" at each size ({', '.join(f'{s:,}' for s in spec.sizes)}; each a subset of the next)"
                    if spec.sizes else f" ({spec.limit:,})" if spec.limit else "") + ", in the same order per seed",
-        "validation": f"the same {spec.val_limit:,} validation images" if spec.val_limit else "all validation images",
+        "validation": _validation_said(spec.val_limit, val_images or set()),
         "budget": f"{budget} ({BUDGET_KINDS[budget.kind]})",
         "batch_size": spec.batch_size, "image_size": spec.image_size, "augmentation": spec.augment,
         "precision": precision,
@@ -303,6 +306,19 @@ def held_equal(spec: ArenaSpec, trained_in: set[str] | None = None,
         "own": "optimizer, " + ("" if spec.lr else "learning rate, ") + "weight decay, warm-up, schedule, label "
                "smoothing (each model's recipe)",
     }
+
+
+def _validation_said(limit: int | None, counts: set[int]) -> str:
+    """The validation images every run was scored on, as the runs recorded them (the limit is only what was asked:
+    digits' 359 validation images under a limit of 500 are all 359); the limit alone before a run has finished."""
+    if len(counts) > 1:
+        return f"NOT held equal: the runs were scored on {' and '.join(f'{n:,}' for n in sorted(counts))} images"
+    if not counts:
+        return f"the same {limit:,} validation images" if limit else "all validation images"
+    n = next(iter(counts))
+    if not limit:
+        return f"all {n:,} validation images"
+    return f"the same {n:,} validation images" + (f" (all of them: {limit:,} were asked for)" if n < limit else "")
 
 
 def _data_check(cells: list[Cell], metas: dict[str, dict | None]) -> tuple[bool | None, str | None]:

@@ -163,7 +163,8 @@ class _Trainer:
             distributed.barrier()  # no rank runs ahead of the checkpoint it would resume from
             self._report(epoch=epoch + 1, step=self.steps, row=row, t_start=t_start)
         meta = runs.finish(self.store, self.folder, self.r, self.ds, self.m, self.history, self.dev,
-                           val_split=self.val_name, precision=self.precision) if main else None
+                           val_split=self.val_name, precision=self.precision,
+                           val_images=len(self.val_split)) if main else None
         meta = distributed.broadcast(meta)
         return TrainResult(self.r.run_id, self.r.run_id, self.history, meta, cached=False)
 

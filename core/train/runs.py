@@ -54,7 +54,7 @@ def write_config(folder: Path, recipe: Recipe, ds: Dataset, model: LoadedModel) 
 
 
 def finish(store: Store, folder: Path, recipe: Recipe, ds: Dataset, model: LoadedModel, history: list[dict],
-           dev: str, *, val_split: str, precision: str = "fp32") -> dict:
+           dev: str, *, val_split: str, precision: str = "fp32", val_images: int | None = None) -> dict:
     """Write the final weights and history, then the store record (last, so a record means a complete run)."""
     save_tensors(folder / WEIGHTS, model.module.state_dict(), {"run_id": recipe.run_id})
     data = json.dumps(history, indent=2).encode()
@@ -63,6 +63,7 @@ def finish(store: Store, folder: Path, recipe: Recipe, ds: Dataset, model: Loade
     meta = {"run_id": recipe.run_id, "model_id": recipe.run_id, "model": recipe.model, "dataset": ds.id,
             "dataset_name": ds.name, "dataset_fingerprint": ds.split_fingerprint("train"),
             "epochs": recipe.epochs, "recipe": recipe.to_dict(), "history": history, "val_split": val_split,
+            "val_images": val_images,
             "val_top1": last.get("val_top1"), "seconds": sum(h["seconds"] for h in history), "device": dev,
             "family": model.family, "params": model.params, "flops_per_image": model.flops_per_image(),
             "input_size": list(model.preprocess.size), "name": run_name(recipe, ds, model),
