@@ -30,7 +30,7 @@ if hosted and not limits.enabled:
 elif hosted:
     st.caption(f"This deployment trains at most {limits.max_epochs} epochs on at most {limits.max_images:,} images, "
                "with the models and datasets listed.")
-with st.form("recipe"):
+with st.form("recipe", enter_to_submit=False):  # Enter in a number field must not start a training job
     c1, c2 = st.columns(2)
     with c1:
         # keyed: a finished run joins the options, and an unkeyed selectbox would start over at its default

@@ -5,6 +5,7 @@ import time
 import pytest
 from app_test import chart_data, open_page
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Block
 
 from core.jobs import Jobs
 from core.settings import REPO_ROOT
@@ -63,9 +64,21 @@ def test_quick_evaluate_submits_jobs_and_the_leaderboard_shows_them(fresh_store)
     assert list(table["model"]) == ["linear"] and table["n"].iloc[0] == 359  # digits val, all of it
 
 
+def _forms(node) -> dict:
+    """{form id: its settings} of the forms under an AppTest tree node."""
+    if not isinstance(node, Block):
+        return {}
+    found = {node.proto.form.form_id: node.proto.form} if node.type == "form" else {}
+    for child in node.children.values():
+        found |= _forms(child)
+    return found
+
+
 def test_train_form_submits_a_job_and_draws_its_curves(fresh_store):
     at = _app("app_pages/train.py")
     assert "No training runs yet" in at.info[0].value
+    # only the button starts training: Enter in Epochs or Batch size queued a job (a reviewer's finding)
+    assert _forms(at._tree)["recipe"].enter_to_submit is False
     _by_label(at.selectbox, "Architecture").set_value("linear")
     _by_label(at.selectbox, "Dataset").set_value("digits")
     _by_label(at.number_input, "Epochs").set_value(2)
