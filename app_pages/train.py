@@ -2,10 +2,11 @@
 import pandas as pd
 import streamlit as st
 
-from core.demo import DEMO_RECIPES
+from core.demo import demo_recipe
 from core.errors import UserError
 from core.hosted import training_limits
 from core.jobs import Jobs, TrainJob
+from core.models.scratch import SCRATCH
 from core.models.trained import list_runs
 from core.results import job_rows
 from core.train.recipe import Recipe
@@ -15,9 +16,13 @@ from ui.jobs import poll_every, rerun_when_done
 from ui.pickers import dataset_select, model_select
 from ui.recipe_form import recipe_widgets
 
-# The form starts at the demo's ResNet-20 recipe (adam, lr 2e-3, no weight decay, 8 epochs at 32 px on shapes:
-# about 80 s on 2 CPU cores); unchanged, it is the demo's run, a cache hit once the demo has run.
-DEFAULTS = next(r for r in DEMO_RECIPES if r.model == "resnet20").to_dict()
+
+def starting_recipe(model: str | None) -> dict:
+    """The form's starting values: a scratch architecture's own recipe at the demo's budget, data and image side
+    (for a demo model, the demo's run: a cache hit once the demo has run), as the Arena trains it; for a
+    pretrained id or a trained run, ResNet-20's (adam, lr 2e-3, 8 epochs at 32 px on shapes)."""
+    return demo_recipe(model if model in SCRATCH else "resnet20").to_dict()
+
 
 st.title("Train")
 st.caption("Training runs as a background job: leave the page, close the tab, come back. A run that was "
@@ -30,19 +35,19 @@ if hosted and not limits.enabled:
 elif hosted:
     st.caption(f"This deployment trains at most {limits.max_epochs} epochs on at most {limits.max_images:,} images, "
                "with the models and datasets listed.")
+# outside the form, so that choosing an architecture sets the recipe below to its own
+c1, c2 = st.columns(2)
+with c1:
+    # keyed: a finished run joins the options, and an unkeyed selectbox would start over at its default
+    model = model_select("Architecture", default="resnet20", key="train_model",
+                         help_typed="a scratch architecture, or type a pretrained id, local folder or run id (it "
+                                    "gets a new head for the dataset's classes); the recipe below starts at its own",
+                         help_hosted="a scratch architecture, a trained run or a pretrained id (it gets a new head "
+                                     "for the dataset's classes); the recipe below starts at its own")
+with c2:
+    dataset = dataset_select("Dataset", key="train_dataset", help_typed="an embedded dataset, or type a folder path")
 with st.form("recipe", enter_to_submit=False):  # Enter in a number field must not start a training job
-    c1, c2 = st.columns(2)
-    with c1:
-        # keyed: a finished run joins the options, and an unkeyed selectbox would start over at its default
-        model = model_select("Architecture", default="resnet20", key="train_model",
-                             help_typed="a scratch architecture, or type a pretrained id, local folder or run id "
-                                        "(it gets a new head for the dataset's classes)",
-                             help_hosted="a scratch architecture, a trained run or a pretrained id (it gets a new "
-                                         "head for the dataset's classes)")
-    with c2:
-        dataset = dataset_select("Dataset", key="train_dataset",
-                                 help_typed="an embedded dataset, or type a folder path")
-    settings = recipe_widgets(DEFAULTS, limits)
+    settings = recipe_widgets(starting_recipe(model), limits)
     submitted = st.form_submit_button("Start training", type="primary", disabled=hosted and not limits.enabled,
                                       help="queues a background job; the same recipe twice is one run")
 

@@ -7,9 +7,11 @@ from app_test import chart_data, open_page
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
+from core.demo import DEMO_RECIPES
 from core.jobs import Jobs
 from core.settings import REPO_ROOT
 from core.store import Store
+from core.train.recipe import Recipe
 
 
 @pytest.fixture
@@ -99,6 +101,28 @@ def test_train_form_submits_a_job_and_draws_its_curves(fresh_store):
     assert len(at.get("vega_lite_chart")) == 4  # loss, accuracy, learning rate, gradient norms
     states = at.dataframe[0].value["state"].tolist()
     assert states == ["done"]
+
+
+def test_the_recipe_starts_at_the_chosen_architectures_own(fresh_store):
+    """Choosing an architecture sets the form to its own recipe (the one the Arena and the demo train it with): the
+    form kept ResNet-20's Adam for every model, so the page trained the ViT without DeiT's weight decay, warm-up
+    and label smoothing (a reviewer's finding). Unchanged, a demo model's form is the demo's run."""
+    at = _app("app_pages/train.py")
+    _by_label(at.selectbox, "Architecture").set_value("vit-small")
+    at.run()
+    assert (_by_label(at.selectbox, "Optimizer").value, _by_label(at.number_input, "Weight decay").value,
+            _by_label(at.number_input, "Label smoothing").value) == ("adamw", 0.05, 0.1)  # DeiT's
+    _by_label(at.button, "Start training").click()
+    at.run()
+    [job] = Jobs(fresh_store).list()
+    vit = next(r for r in DEMO_RECIPES if r.model == "vit-small")
+    assert Recipe.from_dict(job.spec["recipe"]).run_id == vit.run_id  # the demo's run: a cache hit after the demo
+    Jobs(fresh_store).cancel(job.id)  # a real worker may have started it: stop it rather than train for minutes
+    assert _wait_inactive(Jobs(fresh_store), job.id) == "cancelled"
+    _by_label(at.selectbox, "Architecture").set_value("resnet20")
+    at.run()
+    assert (_by_label(at.selectbox, "Optimizer").value, _by_label(at.number_input, "Weight decay").value) == (
+        "adam", 0.0)
 
 
 def test_a_new_submission_selects_its_own_job(fresh_store):
