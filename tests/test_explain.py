@@ -21,6 +21,7 @@ from core.explain import (
     receptive_fields,
     render,
 )
+from core.explain.filters import filter_tiles
 from core.models.registry import create_model
 from core.models.scratch import ViT, build_scratch, scratch_specs
 from core.models.spec import InputShape
@@ -126,6 +127,18 @@ def test_first_layer_filters_are_rgb_tiles_normalised_per_filter():
         explain(cnn, IMAGE, "filters", layer="nope")
     with pytest.raises(ExplainError, match="not a convolution"):
         explain(cnn, IMAGE, "filters", layer="features.1")
+
+
+def test_filters_of_one_weight_each_share_one_scale_instead_of_going_black():
+    # a ViT on 8 px grey digits patchifies 1x1: each filter is one weight, whose own range is a point, so every
+    # tile normalised on its own was black (a reviewer's finding); across the bank, -1, 0, 1, 3 are 0, 1/4, 1/2, 1
+    tiles, labels, cols = filter_tiles(np.array([-1.0, 0.0, 1.0, 3.0]).reshape(4, 1, 1, 1))
+    assert [t.shape for t in tiles] == [(1, 1)] * 4 and labels[3] == "filter 3" and cols == 4
+    np.testing.assert_allclose([float(t[0, 0]) for t in tiles], [0.0, 0.25, 0.5, 1.0])
+    vit = build_scratch("vit-small", InputShape(1, 8, 10))
+    e = explain(vit, np.zeros((8, 8, 3), np.uint8), "filters")
+    assert e.data["weight_shape"][1:] == (1, 1, 1) and "one scale across the filters" in e.note
+    assert len({float(t.ravel()[0]) for t in e.tiles}) > 1  # not all one grey (all black before)
 
 
 def test_feature_maps_of_a_named_layer_and_vit_tokens_on_the_patch_grid():

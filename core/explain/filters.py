@@ -11,9 +11,13 @@ from core.models.wrapper import LoadedModel
 def filter_tiles(weight: np.ndarray, *, max_filters: int = 64, max_channels: int = 8) -> tuple[list, list, int]:
     """Tiles for a conv weight (out, in, kh, kw): RGB per filter when in == 3, grey when in == 1, else a row of
     `max_channels` input-channel kernels per filter. Each filter is normalised on its own (min-max over all its
-    values), so tiles compare shapes, not magnitudes across filters."""
+    values), so tiles compare shapes, not magnitudes across filters; filters of one weight each (1x1 on one
+    channel, as a ViT's patch embedding on 8 px digits) share one scale, since a point's own range is empty."""
     out, cin = weight.shape[:2]
     n = min(out, max_filters)
+    if cin == 1 and weight.shape[2] * weight.shape[3] == 1:
+        bank = normalise(weight[:n, 0])
+        return list(bank), [f"filter {i}" for i in range(n)], min(8, n) or 1
     if cin in (1, 3):
         tiles = [normalise(weight[i]).transpose(1, 2, 0) if cin == 3 else normalise(weight[i, 0]) for i in range(n)]
         return tiles, [f"filter {i}" for i in range(n)], min(8, n) or 1
@@ -48,6 +52,8 @@ def filters(model: LoadedModel, image: np.ndarray, layer: str | None = None, *, 
     shape = "x".join(str(s) for s in (w.shape[2], w.shape[3], w.shape[1]))
     note = note or f"{w.shape[0]} filters of {shape}" + (f", first {min(w.shape[0], max_filters)} shown"
                                                           if w.shape[0] > max_filters else "")
+    if w.shape[1] * w.shape[2] * w.shape[3] == 1:
+        note += "; one weight each, so shown on one scale across the filters (black: the lowest, white: the highest)"
     return Explanation("filters", model.id, shown, tiles=tiles, tile_labels=labels, columns=cols, layer=name,
                        note=note, data={"weight_shape": tuple(w.shape)})
 
