@@ -197,7 +197,7 @@ def draw(out: dict, done: int) -> None:
         "model": r["model"], "family": r["family"], "size": r["size"], "top1": r["top1_mean"], "ci95": r["top1_ci95"],
         "seeds_done": f"{r['runs_done']}/{r['runs']}" + (f", {r['runs_diverged']} diverged" * bool(r["runs_diverged"])),
         "train_flops": r["train_flops"], "seconds": r["seconds"], "params": r["params"]} for r in results])
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
+    st.dataframe(table, hide_index=True, placeholder="-", width="stretch", column_config={
         **column_config(table.columns), "size": st.column_config.NumberColumn("training images", format="localized"),
         "ci95": st.column_config.NumberColumn("± 95% CI", format="percent", help="half-width over seeds (Student's t)"),
         "seeds_done": "seeds done", "train_flops": st.column_config.NumberColumn("train FLOPs", format="%.3e"),
@@ -209,7 +209,7 @@ def draw(out: dict, done: int) -> None:
     st.download_button("Download the table as CSV", csv_bytes(rows), "arena.csv", "text/csv")
     with st.expander("Each model's own recipe"):
         st.dataframe(pd.DataFrame([{"model": r["model"], **r["recipe"]} for r in results]).drop_duplicates("model"),
-                     hide_index=True)
+                     hide_index=True, placeholder="-")
 
 
 arena_results(job is not None and job.state in ACTIVE)

@@ -161,7 +161,7 @@ def faith_results() -> None:
                                "deletion_auc", "deletion_auc_ci95", "deletion_auc_vs_random", "insertion_auc",
                                "insertion_auc_ci95", "insertion_auc_vs_random", "road_morf", "road_lerf")},
                            "error": r.get("error")} for r in out])
-    st.dataframe(table.round(3), hide_index=True)
+    st.dataframe(table.round(3), hide_index=True, placeholder="-")
     st.caption("Mean ± 95% interval over the images (Student's t); *vs random*: the paired per-image difference from "
                "the random map (deletion: below 0 is better; insertion: above 0). ROAD: mean P(class) with 10-90% of "
                "the most (MoRF, lower is better) or least (LeRF, higher) relevant pixels imputed. Each image is "

@@ -28,7 +28,7 @@ c1.altair_chart(acc, width="stretch", key="cmp-acc")
 c2.altair_chart(time, width="stretch", key="cmp-time")
 
 shown = leaderboard_frame(compared)
-st.dataframe(shown, hide_index=True, width="stretch",
+st.dataframe(shown, hide_index=True, placeholder="-", width="stretch",
              column_config=column_config(shown.columns, labels={"images_per_second": "images/s (evaluation)"}))
 assumed_labels(compared)
 if table["latency_ms_p50"].isna().any():

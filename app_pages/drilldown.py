@@ -29,7 +29,8 @@ if not keys:
 reports = {k: class_report(cached_evaluation(k), cls, classes) for k in keys}
 st.dataframe(pd.DataFrame([{"model": labels[k], **{f: r[f] for f in ("precision", "recall", "f1", "support")},
                             "most often taken for": ", ".join(f"{c} ({n})" for c, n in r["confused_with"][:3])}
-                           for k, r in reports.items()]), hide_index=True, width="stretch", column_config={
+                           for k, r in reports.items()]), hide_index=True, placeholder="-", width="stretch",
+             column_config={
     "precision": st.column_config.NumberColumn(format="%.3f"), "recall": st.column_config.NumberColumn(format="%.3f"),
     "f1": st.column_config.NumberColumn("F1", format="%.3f")})
 

@@ -87,5 +87,5 @@ if rows:
     accuracy_vs_speed(fast, pareto_front(fast), key="overview-pareto")
     st.subheader("Stored evaluations")
     table = leaderboard_frame(rows)
-    st.dataframe(table, hide_index=True, width="stretch", column_config=column_config(table.columns))
+    st.dataframe(table, hide_index=True, placeholder="-", width="stretch", column_config=column_config(table.columns))
     assumed_labels(rows)

@@ -26,7 +26,8 @@ for name, image in images.items():
                 continue
             st.markdown(f"**{m.name}**  \n`{model_id}` · {m.family}")
             st.dataframe({"class": pred.labels, "probability": pred.probabilities, "index": pred.class_indices},
-                         hide_index=True, column_config={"probability": st.column_config.ProgressColumn(
+                         hide_index=True, placeholder="-",
+                         column_config={"probability": st.column_config.ProgressColumn(
                              "probability", min_value=0.0, max_value=1.0, format="percent")})
             st.caption(f"{pred.precision} on {m.device.type.upper()}, one image: {1000 * pred.warm_seconds:.1f} ms "
                        f"a forward pass (median of {pred.timing_repeats} after a warm-up); this call "

@@ -116,8 +116,12 @@ def results() -> None:
         (out if r is not None else waiting).append(r or m)
     if waiting and not any_active(jobs):
         st.info(f"Not measured yet at {precision}: {', '.join(waiting)}. Press **Measure**.")
-    if partial := [r["model_name"] for r in out if not r["complete"]]:
-        st.caption(f"Partial (still being measured, or measured for fewer corruptions): {', '.join(partial)}.")
+    sweep = len(names) * len(severities)
+    if partial := [f"{r['model_name']} ({len(r['results'])} of {sweep} corrupted sets"
+                   + (", its held-out split not evaluated" * (len(r["results"]) == sweep)) + ")"
+                   for r in out if not r["complete"]]:
+        st.caption(("Being measured" if any_active(jobs) else "Partly measured, press **Measure** for the rest")
+                   + f": {'; '.join(partial)}.")
     if out:
         draw(out)
 
@@ -131,7 +135,7 @@ def draw(out: list[dict]) -> None:
     if picked:
         qp["corruption"], qp["severity"] = picked[0]["corruption"], str(picked[0]["severity"])
     base = next((r for r in out if r["picked"] == baseline), None)
-    st.dataframe(pd.DataFrame(error_rows(out, base)), hide_index=True, column_config={
+    st.dataframe(pd.DataFrame(error_rows(out, base)), hide_index=True, placeholder="-", column_config={
         c: st.column_config.NumberColumn(c, format="percent") for c in ("clean top-1", "mean corrupted top-1")})
     st.caption("Corruption error CE = the model's errors summed over severities ÷ "
                f"{base['model_name'] if base else names_of.get(baseline, baseline)}'s"
@@ -146,7 +150,7 @@ def draw(out: list[dict]) -> None:
 def draw_calibration(out: list[dict]) -> None:
     st.subheader("Calibration")
     reliability_diagrams(out, key="rb-reliability")
-    st.dataframe(pd.DataFrame(calibration_rows(out)).round(4), hide_index=True)
+    st.dataframe(pd.DataFrame(calibration_rows(out)).round(4), hide_index=True, placeholder="-")
     notes = {r["temperature_scaling"].get("split") or r["temperature_scaling"].get("why") for r in out}
     st.caption("ECE: 15 equal-width bins (adaptive: 15 equal-mass bins), clean images; at severity 3: the mean over "
                "the corruptions. Temperature scaling divides the logits by one number fitted by NLL (Guo et al. "

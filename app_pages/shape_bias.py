@@ -133,8 +133,9 @@ def draw(out: list[dict]) -> None:
         st.dataframe(pd.DataFrame([{"model": r["model_name"] or r["model"], "family": r["family"],
                                     "shape-only top-1": r["controls"]["shape-only"],
                                     "texture-only top-1": r["controls"]["texture-only"]} for r in out]),
-                     hide_index=True, column_config={c: st.column_config.NumberColumn(c, format="percent")
-                                                     for c in ("shape-only top-1", "texture-only top-1")})
+                     hide_index=True, placeholder="-",
+                     column_config={c: st.column_config.NumberColumn(c, format="percent")
+                                    for c in ("shape-only top-1", "texture-only top-1")})
         st.caption("Controls: silhouettes filled flat (shape cue alone) and texture patches without a silhouette "
                    "(texture cue alone). A model that reads neither cue alone has no bias to speak of.")
     st.subheader("Per class")

@@ -115,6 +115,21 @@ def test_measure_runs_the_missing_evaluations_and_their_result_shows(store_env):
     assert any("Not measured yet at bf16" in i.value for i in at.info) and not at.get("vega_lite_chart")
 
 
+def test_a_partly_measured_model_says_how_much_and_an_unmeasured_number_reads_a_dash(store_env):
+    """The caption said "Partial (still being measured, or measured for fewer corruptions)" with no job running
+    and nothing to say how much; the tables drew a number not measured as "None" (a reviewer's findings), now
+    "-", as the CLI and the report print it."""
+    _, run_id, *_ = store_env
+    at = _page(_link([run_id], corruption_set=[*NAMES, "pixelate"]))  # pixelate: not measured
+    assert not at.exception
+    [said] = [c.value for c in at.caption if c.value.startswith("Partly measured")]
+    assert "press **Measure** for the rest" in said and "(4 of 6 corrupted sets)" in said
+    at = _page(_link([run_id], severities=["1"]))  # measured at 1 and 3: complete, and no severity 3 asked
+    assert not [c for c in at.caption if c.value.startswith("Partly measured")]
+    calib = at.dataframe[1]
+    assert calib.value["ECE at severity 3"].isna().all() and calib.proto.placeholder == "-"  # drawn "-", as the CLI
+
+
 def test_every_corruption_is_offered_and_a_bad_dataset_is_a_message(store_env):
     at = _page({"dataset": "no/such/folder", "model": "linear"})
     assert at.error and not at.get("vega_lite_chart")

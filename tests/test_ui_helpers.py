@@ -88,6 +88,7 @@ def test_overview_and_compare_draw_the_shared_columns_with_their_own_labels(own_
     assert compare["images_per_second"]["label"] == "images/s (evaluation)"
     assert "gflops" in compare and "gflops" not in overview  # only the columns a table has
     assert "key" not in overview_table.value.columns and "key" not in compare_table.value.columns
+    assert overview_table.proto.placeholder == compare_table.proto.placeholder == "-"  # not measured: "-", not None
 
 
 # --- pickers -----------------------------------------------------------------------------------------------
