@@ -38,7 +38,7 @@ with c1:
                              help_hosted="the datasets this deployment offers")
 with c2:
     precision = pick_precision("rb-precision")
-models = pick_models("rb-models", families=("cnn", "vit", "hybrid"))
+models = pick_models("rb-models", families=("cnn", "vit", "hybrid"), dataset=dataset)
 c1, c2, c3, c4 = st.columns([4, 2, 2, 1])
 from_url = [c for c in qp.get_all("corruption_set") if c in CORRUPTIONS]
 names = c1.multiselect("Corruptions", CORRUPTIONS, default=from_url or list(CORRUPTIONS), key="rb-corruptions",

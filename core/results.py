@@ -171,6 +171,9 @@ class Choices:
     datasets: list[str]
 
 
+SCRATCH_DEFAULTS = ["cnn-2layer", "vit-small"]  # a CNN and a ViT: the models a picker starts at without runs
+
+
 def quick_choices(store: Store | None = None) -> Choices:
     """Scratch architectures and finished runs (newest first, the default picks), embedded datasets
     (hosted mode: the allow-listed datasets)."""
@@ -181,7 +184,7 @@ def quick_choices(store: Store | None = None) -> Choices:
     runs = [r["run_id"] for r in list_runs(store)]
     models = [s.id for s in scratch_specs()] + runs
     datasets = list(allowed_datasets()) if is_hosted() else [e.id for e in list_datasets() if e.source == "embedded"]
-    return Choices(models=models, default_models=runs[:3] or [m for m in ("cnn-2layer", "vit-small") if m in models],
+    return Choices(models=models, default_models=runs[:3] or [m for m in SCRATCH_DEFAULTS if m in models],
                    datasets=datasets)
 
 

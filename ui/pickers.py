@@ -12,7 +12,14 @@ from core.data.decode import decode_image
 from core.data.registry import default_dataset, load_dataset
 from core.errors import ImageDecodeError, UserError
 from core.hosted import check_upload, is_hosted, max_upload_bytes
-from core.results import dataset_labels, evaluation_table, model_choices, quick_choices, run_labels
+from core.results import (
+    SCRATCH_DEFAULTS,
+    dataset_labels,
+    evaluation_table,
+    model_choices,
+    quick_choices,
+    run_labels,
+)
 
 
 @dataclass(frozen=True)
@@ -97,16 +104,22 @@ def _examples(dataset: str) -> dict[str, np.ndarray]:
     return example_images(dataset)
 
 
-def pick_models(key: str, *, families: tuple[str, ...] = ()) -> list[str]:
+def pick_models(key: str, *, families: tuple[str, ...] = (), dataset: str | None = None) -> list[str]:
     """A model multiselect whose default is the best trained run (validation top-1) of each family in
-    `families` (or the newest runs), remembered in the URL."""
+    `families` (or the newest runs), remembered in the URL. With `dataset` (a page that scores the models on
+    it), only runs trained on it are defaults, or the scratch architectures where there is none: a run of other
+    classes cannot be scored on it, and opening the page on one was an error box."""
     # lazy: the run listing (core.models) imports torch (~2 s); a page draws its title and results before it
     from core.models.trained import list_runs
 
     picker = model_options()
-    runs = sorted(list_runs(), key=lambda r: -(r.get("val_top1") or 0))
+    runs = sorted((r for r in list_runs() if dataset is None or r.get("dataset") == dataset),
+                  key=lambda r: -(r.get("val_top1") or 0))
     default = [next(r["run_id"] for r in runs if r["family"] == f) for f in families
-               if any(r["family"] == f for r in runs)] or quick_choices().default_models
+               if any(r["family"] == f for r in runs)]
+    if not default:
+        default = quick_choices().default_models if dataset is None else [r["run_id"] for r in runs[:3]]
+    default = default or list(SCRATCH_DEFAULTS)
     from_url = [m for m in st.query_params.get_all("model") if picker.typed or m in picker.options]
     picked = choice_widget("Models", picker, multi=True, key=key, default=from_url or default,
                            help_typed="scratch architectures and trained runs; type a pretrained id or a local folder",
