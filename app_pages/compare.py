@@ -34,7 +34,7 @@ assumed_labels(compared)
 if table["latency_ms_p50"].isna().any():
     st.caption("Batch-1 latency and forward throughput come from `python -m core bench --model ID`.")
 c1, c2 = st.columns(2)
-c1.download_button("Download the table as CSV", csv_bytes(table.drop(columns=["key"]).to_dict("records")),
+c1.download_button("Download the table as CSV", csv_bytes(table.drop(columns=["key", "bar"]).to_dict("records")),
                    "compare.csv", "text/csv", help="the table above, one row per evaluation")
 try:
     same_images = compared_from_keys(keys)

@@ -104,10 +104,11 @@ def accuracy_vs_speed(rows: list[dict], front: list[dict]) -> alt.Chart | None:
 
 
 def compare_bars(rows: list[dict]) -> tuple[alt.Chart, alt.Chart]:
-    """Compare's two bar charts, one bar per evaluation (`label`) coloured by family: top-1 with its 95% interval
-    over the images (top1_lo/top1_hi, core.results.compare_rows) as a whisker, and milliseconds per image."""
+    """Compare's two bar charts, one bar per evaluation (its short name, `bar`; the full `label` in the tooltip)
+    coloured by family: top-1 with its 95% interval over the images (top1_lo/top1_hi, core.results.compare_rows)
+    as a whisker, and milliseconds per image."""
     df = pd.DataFrame(rows)
-    bars = alt.Chart(df).encode(alt.Y("label:N", title=None, sort=None, axis=alt.Axis(labelLimit=200)),
+    bars = alt.Chart(df).encode(alt.Y("bar:N", title=None, sort=None, axis=alt.Axis(labelLimit=260)),
                                 color=alt.Color("family:N", scale=FAMILY_COLORS,
                                                 legend=alt.Legend(orient="bottom", title=None, columns=2)))
     tooltip = ["label", alt.Tooltip("top1", format=".2%"), alt.Tooltip("top1_lo", format=".2%", title="95% from"),

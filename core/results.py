@@ -130,13 +130,14 @@ def compare_rows(keys: list[str], store: Store | None = None) -> list[dict]:
 
     store = store or Store()
     metas = {key: EvaluationMeta.from_json(r.meta) for key in keys if (r := store.get(key)) is not None}
-    labels = evaluation_labels([{"key": key, **dict(m)} for key, m in metas.items()])  # distinct: bars stay apart
+    labels = evaluation_labels([{"key": key, **dict(m)} for key, m in metas.items()])  # the table's, in full
+    bars = _bar_labels(metas, store)
     out = []
     for key, m in metas.items():
         b = latest_bench(m.model, store) or {}
         lo, hi = proportion_ci95(m.top1, m.n)
-        out.append({"key": key, "label": labels[key], "model": m.model, "family": m.family, "scoring": m.scoring,
-                    "n": m.n, "top1": m.top1,
+        out.append({"key": key, "label": labels[key], "bar": bars[key], "model": m.model, "family": m.family,
+                    "scoring": m.scoring, "n": m.n, "top1": m.top1,
                     "top1_lo": lo, "top1_hi": hi, "top5": m.top5, "f1_macro": m.f1_macro, "cohen_kappa": m.cohen_kappa,
                     "ece": (m.calibration or {}).get("ece"), "nll": (m.calibration or {}).get("nll"),
                     "params": m.params, "gflops": (m.flops_per_image or 0) / 1e9 or None,
@@ -146,6 +147,18 @@ def compare_rows(keys: list[str], store: Store | None = None) -> list[dict]:
                         b.get("forward_images_per_second"), "bench_device": b.get("machine"),
                     "labels_assumed": m.labels_assumed})
     return out
+
+
+def _bar_labels(metas: dict[str, EvaluationMeta], store: Store) -> dict[str, str]:
+    """Key -> a chart's short name for each evaluation: the run as pickers name it ("2-layer CNN · digits · 90.0%
+    val · seed 1") or the model's name, with the images and precision only where two would read the same, and the
+    key's start after that. The table's full labels end in what tells two runs of one architecture apart, which a
+    chart's axis cut off ("2-layer CNN trained on Digits (scikit-l..." twice)."""
+    runs = run_labels(store)
+    names = {key: runs.get(m.model) or m.model_name or m.model for key, m in metas.items()}
+    seen = Counter(names.values())
+    return _told_apart({k: v if seen[v] == 1 else f"{v} ({metas[k].n} images, {metas[k].precision})"
+                        for k, v in names.items()}, 6)
 
 
 def overlay_histories(keys: list[str], store: Store | None = None) -> list[dict]:

@@ -165,6 +165,30 @@ def test_evaluation_labels_tell_every_evaluation_apart():
     assert len(set(evaluation_labels(rows, short=True).values())) == 4
 
 
+def test_compare_bars_name_each_evaluation_short_enough_to_tell_them_apart(own_store, tmp_path):
+    """Two runs of one architecture on one dataset: the full labels differ only after "2-layer CNN trained on
+    Digits (scikit-l...", where the chart's axis cut them, so two bars read the same (a reviewer's finding). The
+    bars are named as pickers name runs, with the images only where one run is evaluated twice."""
+    from core.figures import compare_bars
+    from core.results import compare_rows, run_labels
+    from core.train.loop import train
+    from core.train.recipe import Recipe
+
+    store = Store(tmp_path)
+    runs = [train(Recipe(model="linear", dataset="digits", epochs=1, limit=100, val_limit=40, seed=s), store=store)
+            for s in (0, 1)]
+    keys = [evaluate(runs[0].model_id, "digits", "val", limit=40, store=store).key,
+            evaluate(runs[0].model_id, "digits", "val", limit=60, store=store).key,
+            evaluate(runs[1].model_id, "digits", "val", limit=40, store=store).key]
+    rows = compare_rows(keys, store)
+    named, precision = run_labels(store), rows[0]["precision"]  # auto: fp32, or bf16 on a host with bf16 hardware
+    assert [r["bar"] for r in rows] == [f"{named[runs[0].model_id]} (40 images, {precision})",
+                                        f"{named[runs[0].model_id]} (60 images, {precision})", named[runs[1].model_id]]
+    assert named[runs[1].model_id].endswith("seed 1") and len(named[runs[1].model_id]) <= 60
+    acc, _ = compare_bars(rows)
+    assert acc.to_dict()["layer"][0]["encoding"]["y"]["field"] == "bar"
+
+
 def test_pages_open_on_the_best_evaluation_that_still_has_errors():
     from core.results import most_informative
 

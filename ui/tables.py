@@ -73,7 +73,8 @@ def leaderboard_frame(rows: list[dict]) -> pd.DataFrame:
     """Rows as a table to draw: without the record `key` (it opens a record, a reader has no use for it), and
     the numeric result columns as numbers, so a missing value is a missing number (pages draw it "-"), and the
     column keeps its number format."""
-    table = pd.DataFrame(rows).drop(columns=["key", "labels_assumed"], errors="ignore")  # labels: assumed_labels
+    # labels_assumed: said by assumed_labels; bar: a chart's short name, the table has the full label
+    table = pd.DataFrame(rows).drop(columns=["key", "labels_assumed", "bar"], errors="ignore")
     numeric = [c for c in table.columns if c in COLUMNS and COLUMNS[c].number]
     table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")
     return table
