@@ -11,6 +11,7 @@ from core.confusion import (
     disagreement_images,
     disagreements,
     grouped_cells,
+    shared_images,
     superclasses,
 )
 from core.errors import UserError
@@ -115,12 +116,16 @@ if others:
     dis = dis[dis["true"].isin(subset)]
     pick_b = alt.selection_point(name="dis", fields=["true", "which"], on="click", clear="dblclick")
     bars = (alt.Chart(dis).mark_bar().encode(
-        alt.X("class:N", sort=order, title="true class"), alt.Y("count:Q", title="images"),
+        alt.X("class:N", sort=order, title="true class"),
+        alt.Y("count:Q", title="images", axis=alt.Axis(tickMinStep=1, format="d")),
         alt.XOffset("which:N"), alt.Color("which:N", scale=alt.Scale(range=["#1f77b4", "#d62728"]), title=None),
         opacity=alt.condition(pick_b, alt.value(1.0), alt.value(0.5)), tooltip=["class", "which", "count"])
         .add_params(pick_b).properties(height=260))
     ev2 = st.altair_chart(bars, on_select="rerun", key=f"dis-{key}-{other}", width="stretch")
-    st.caption(f"A = {labels[key]}; B = {labels[other]}. Click a bar for its images with both models' top-5.")
+    both = shared_images(ev, ev_b)
+    st.caption(f"A = {labels[key]}; B = {labels[other]}. Over the {both:,} images both scored"
+               + (f" (A scored {ev.meta.n:,}, B {ev_b.meta.n:,})" if both < max(ev.meta.n, ev_b.meta.n) else "")
+               + ". Click a bar for its images with both models' top-5.")
     chosen2 = (ev2.selection.get("dis") if ev2 and ev2.selection else None) or []
     if chosen2:
         true, which = int(chosen2[0]["true"]), chosen2[0]["which"]

@@ -168,6 +168,12 @@ def disagreements(a: Evaluation, b: Evaluation, scoring: str = "all") -> list[di
     return out
 
 
+def shared_images(a: Evaluation, b: Evaluation, scoring: str = "all") -> int:
+    """How many images two evaluations both scored (matched by their position in the split): what
+    `disagreements` counts over."""
+    return len(np.intersect1d(predictions_for(a, scoring).index, predictions_for(b, scoring).index))
+
+
 def disagreement_images(a: Evaluation, b: Evaluation, true: int, which: str, classes: list[str], *,
                         scoring: str = "all", limit: int = 12) -> tuple[int, list[tuple[CellImage, CellImage]]]:
     """The images of class `true` that one model gets right and the other wrong, each with both models' top-5."""

@@ -212,6 +212,18 @@ def test_confusion_page_opens_on_the_most_informative_evaluation_unless_the_link
     assert _widget(at, "Evaluation").value == evs[weak].key  # a link's choice wins
 
 
+def test_two_models_on_the_confusion_page_say_which_images_they_are_compared_on(own_store):
+    """A scored 60 images, B 40 of them: the disagreements are over the 40 both scored, which the page did not
+    say, and its y axis counted images in steps of 0.2 (a reviewer's findings)."""
+    a, b = evaluate("linear", "digits", "val", limit=60), evaluate("cnn-2layer", "digits", "val", limit=40)
+    at = _page("app_pages/confusion.py", {"eval": a.key})
+    assert _widget(at, "Model B").value == b.key
+    [said] = [c.value for c in at.caption if c.value.startswith("A = ")]
+    assert "Over the 40 images both scored (A scored 60, B 40)." in said
+    [bars] = [c for c in at.get("vega_lite_chart") if '"XOffset"' in c.proto.spec or '"xOffset"' in c.proto.spec]
+    assert json.loads(bars.proto.spec)["encoding"]["y"]["axis"] == {"format": "d", "tickMinStep": 1}
+
+
 def test_the_first_visit_tour_links_three_pages_and_stays_dismissed_for_the_visit(own_store):
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
     at.run()
