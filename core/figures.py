@@ -126,11 +126,13 @@ def compare_bars(rows: list[dict]) -> tuple[alt.Chart, alt.Chart]:
 def confusion_matrix(cells: pd.DataFrame, order: list[str], *, value: str, what: str = "class") -> alt.Chart:
     """A confusion matrix from cell rows (true/pred index and name, count, row_share, correct): correct cells
     green and errors red, each scaled to its own maximum; empty error cells are the grey background. A click
-    selects a cell (the selection parameter `cell`, fields "true" and "pred")."""
+    selects a cell (the selection parameter `cell`, fields "true" and "pred"). The shades start a fifth of the way
+    from white, so a class rarely right is a pale green, not the scale's neutral middle (it read as an error)."""
     cells = cells.copy()
     top_right = float(cells.loc[cells["correct"], value].max() or 1)
     top_wrong = float(cells.loc[~cells["correct"], value].max() or 1)
-    cells["shade"] = (cells[value] / top_right).where(cells["correct"], -cells[value] / top_wrong)
+    cells["shade"] = (0.2 + 0.8 * cells[value] / top_right).where(
+        cells["correct"], -(0.2 + 0.8 * cells[value] / top_wrong))
     columns = order + (["(outside the dataset)"] if (cells["pred_name"] == "(outside the dataset)").any() else [])
     cells = cells[(cells["count"] > 0) | cells["correct"]]  # fewer marks: 200 x 200 stays fast
     n = max(len(order), 1)
@@ -142,7 +144,7 @@ def confusion_matrix(cells: pd.DataFrame, order: list[str], *, value: str, what:
                      alt.Y("true_name:N", scale=alt.Scale(domain=order), title=f"true {what}", axis=labels),
                      color=alt.condition("datum.count == 0", alt.value("#f4f4f4"),
                                          alt.Color("shade:Q", legend=None, scale=alt.Scale(
-                                             domain=[-1, 0, 1], range=["#c0392b", "#fdf2f0", "#1e8449"]))),
+                                             domain=[-1, 0, 1], range=["#c0392b", "#ffffff", "#1e8449"]))),
                      opacity=alt.condition(pick, alt.value(1.0), alt.value(0.55)),
                      tooltip=[alt.Tooltip("true_name", title="true"), alt.Tooltip("pred_name", title="predicted"),
                               alt.Tooltip("count", title="images"),
