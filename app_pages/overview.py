@@ -41,6 +41,7 @@ with st.form("quick-evaluate"):
                               help_hosted="scratch architectures, trained runs and the pretrained ids this "
                                           "deployment offers")
     dataset = c2.selectbox("Dataset", choices.datasets, key="ov_dataset",
+                           index=choices.datasets.index(choices.default_dataset) if choices.default_dataset else 0,
                            help="the images every model is scored on; the embedded ones work offline")
     limit = c3.number_input("Images (0 = whole split)", min_value=0, value=500, step=100, key="ov_limit",
                             help="a fixed subset of the default split, the same images for every model")

@@ -182,23 +182,31 @@ class Choices:
     models: list[str]
     default_models: list[str]
     datasets: list[str]
+    default_dataset: str | None = None  # the one the default models were trained on, where it is offered
 
 
 SCRATCH_DEFAULTS = ["cnn-2layer", "vit-small"]  # a CNN and a ViT: the models a picker starts at without runs
 
 
 def quick_choices(store: Store | None = None) -> Choices:
-    """Scratch architectures and finished runs (newest first, the default picks), embedded datasets
-    (hosted mode: the allow-listed datasets)."""
+    """Scratch architectures and finished runs (newest first), embedded datasets (hosted mode: the allow-listed
+    datasets). The default picks: the newest runs (up to 3) of the newest run's dataset among those offered, and
+    that dataset, so that the first Evaluate scores each model on the classes it learned (runs of digits picked
+    with shapes queued jobs that failed); without such runs, a scratch CNN and ViT and the first dataset."""
     # lazy: the model registry imports torch (~2 s); pages draw their title and stored results first
     from core.models.scratch import scratch_specs
     from core.models.trained import list_runs
 
-    runs = [r["run_id"] for r in list_runs(store)]
-    models = [s.id for s in scratch_specs()] + runs
+    recs = list_runs(store)
+    models = [s.id for s in scratch_specs()] + [r["run_id"] for r in recs]
     datasets = list(allowed_datasets()) if is_hosted() else [e.id for e in list_datasets() if e.source == "embedded"]
-    return Choices(models=models, default_models=runs[:3] or [m for m in SCRATCH_DEFAULTS if m in models],
-                   datasets=datasets)
+    offered = [r for r in recs if r.get("dataset") in datasets]
+    if offered:
+        dataset = offered[0]["dataset"]
+        picks = [r["run_id"] for r in offered if r["dataset"] == dataset][:3]
+    else:
+        dataset, picks = (datasets[0] if datasets else None), [m for m in SCRATCH_DEFAULTS if m in models]
+    return Choices(models=models, default_models=picks, datasets=datasets, default_dataset=dataset)
 
 
 def model_choices(store: Store | None = None) -> list[str]:

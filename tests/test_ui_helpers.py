@@ -224,6 +224,19 @@ def test_two_models_on_the_confusion_page_say_which_images_they_are_compared_on(
     assert json.loads(bars.proto.spec)["encoding"]["y"]["axis"] == {"format": "d", "tickMinStep": 1}
 
 
+def test_the_overview_starts_at_runs_and_the_dataset_they_learned(own_store, tmp_path):
+    """A store whose runs learned digits: the Overview picked them with shapes, so its first Evaluate queued jobs
+    that failed (a reviewer's finding). It starts at the newest runs of one offered dataset, and that dataset."""
+    from core.train.loop import train
+    from core.train.recipe import Recipe
+
+    run = train(Recipe(model="linear", dataset="digits", epochs=1, limit=100, val_limit=40), store=Store(tmp_path))
+    at = _page("app_pages/overview.py")
+    assert at.multiselect(key="ov_models").value == [run.model_id]
+    assert at.selectbox(key="ov_dataset").value == "digits"
+    assert quick_choices().default_dataset == "digits"
+
+
 def test_the_first_visit_tour_links_three_pages_and_stays_dismissed_for_the_visit(own_store):
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
     at.run()
