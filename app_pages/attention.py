@@ -59,7 +59,7 @@ for col, row in zip(cols, rows):
             st.warning(row.error)  # e.g. attention asked of a CNN: a message in place, the others still draw
             continue
         e = row.explanation
-        st.image(render(e), width="stretch", caption=f"{e.class_label or ''} · {e.layer or ''}")
+        st.image(render(e), width="stretch", caption=" · ".join(p for p in (e.class_label, e.layer) if p))
         st.caption(" · ".join(f"{lab} {p:.0%}" for lab, p in e.top5[:5]) + f" ({e.precision})  \n"
                    f"{1000 * row.seconds:.0f} ms for the prediction and the map (one call, not warmed)")
         if e.note:

@@ -51,7 +51,8 @@ def progress() -> None:
     rows = evaluate_jobs()
     rerun_when_done("ev_active", rows)
     if not rows:
-        st.info("No evaluations submitted yet.")
+        st.info("No evaluation jobs yet. Evaluations already stored are on the Overview, Compare and Confusion "
+                "matrix pages.")
         return
     for r in rows:
         if r["state"] in ("queued", "running"):

@@ -29,7 +29,7 @@ for name, image in images.items():
                          hide_index=True, placeholder="-",
                          column_config={"probability": st.column_config.ProgressColumn(
                              "probability", min_value=0.0, max_value=1.0, format="percent")})
-            st.caption(f"{pred.precision} on {m.device.type.upper()}, one image: {1000 * pred.warm_seconds:.1f} ms "
+            st.caption(f"{pred.precision} on {m.device.type.upper()}, one image: {1000 * pred.warm_seconds:.3g} ms "
                        f"a forward pass (median of {pred.timing_repeats} after a warm-up); this call "
                        f"{1000 * pred.seconds:.1f} ms with resize and normalisation (a model's first call also "
                        "prepares its forward)"

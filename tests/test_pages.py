@@ -1,5 +1,6 @@
 """Pages through Streamlit's AppTest on real stores: no exception, key elements, widgets drive what is shown."""
 import json
+import re
 import time
 
 import pytest
@@ -195,6 +196,10 @@ def test_predict_page_shows_each_models_top5_for_a_bundled_example(fresh_store):
     assert all(abs(sum(t.value["probability"])) <= 1.0 + 1e-6 for t in tables)
     assert "circle" in at.subheader[0].value  # the first bundled example
     assert all("median of 5 after a warm-up" in c.value for c in at.caption if "forward pass" in c.value)
+    # the linear model's forward pass takes hundredths of a millisecond: said, not "0.0 ms" (a reviewer's finding)
+    times = [float(re.search(r"one image: ([\d.e-]+) ms", c.value).group(1)) for c in at.caption
+             if "forward pass" in c.value]
+    assert len(times) == 2 and all(t > 0 for t in times), times
     _by_label(at.radio, "Precision").set_value("bf16")
     at.run()
     assert not at.exception and at.query_params["precision"] == "bf16"
@@ -330,6 +335,8 @@ def test_explain_pages_draw_a_cnn_a_vit_and_a_hybrid_side_by_side(fresh_store, p
     assert not at.exception
     if method == "rollout":  # a CNN has no attention: a message in its column, the ViT still draws
         assert any("cnn-2layer" in w.value or "attention" in w.value.lower() for w in at.warning)
+        captions = [i.proto.imgs[0].caption for i in at.get("image")]  # rollout has no layer: "heart", not "heart · "
+        assert captions and all(c and c.strip(" ·") == c for c in captions), captions
         curves, distance = at.get("vega_lite_chart")  # the image's deletion curves; attention distance vs field
         [df] = chart_data(curves)
         assert set(df["model"]) == {"ViT (small, for small images)"}  # the CNN, which drew no rollout, has no curve either
