@@ -13,7 +13,15 @@ from core.results import csv_bytes, job_rows
 from ui.charts import deletion_curves, faithfulness_bars, layer_reach
 from ui.jobs import any_active, poll_every, rerun_when_done, show_jobs
 from ui.links import url_int
-from ui.pickers import cached_model, dataset_select, pick_images, pick_models, pick_precision, run_names
+from ui.pickers import (
+    cached_model,
+    dataset_select,
+    learned_dataset,
+    pick_images,
+    pick_models,
+    pick_precision,
+    run_names,
+)
 
 NAMES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CAM", "eigencam": "EigenCAM",
          "rollout": "attention rollout", "attention": "attention per head (CLS)"}
@@ -99,7 +107,8 @@ else:
 
 c1, c2, c3 = st.columns([2, 1, 3])
 with c1:
-    fdata = dataset_select("Dataset to score on", key="faith-dataset", default=qp.get("faith_dataset") or "shapes",
+    fdata = dataset_select("Dataset to score on", key="faith-dataset",
+                           default=qp.get("faith_dataset") or learned_dataset(picked) or "shapes",
                            help_typed="the images the maps are scored on: an embedded dataset, a dataset id or folder",
                            help_hosted="the datasets this deployment offers")
 n_images = int(c2.number_input("Images", 1, 5000, url_int("faith_images", DEFAULT_IMAGES, 1, 5000), key="faith-images",

@@ -51,3 +51,19 @@ def test_measure_scores_each_model_and_the_link_reopens_the_figures(tmp_path, mo
     assert len(table) == 8 and set(table["images"]) == {4}  # 2 models x (2 methods + 2 baselines)
     assert at.get("download_button")  # the table as CSV
     assert at.query_params["faith_images"] == "4" and at.query_params["method"] == "gradcam"
+
+
+def test_the_dataset_to_score_on_starts_at_the_one_the_runs_learned(tmp_path, monkeypatch):
+    """Runs that learned digits were scored on shapes by default, images of classes they never saw (a reviewer's
+    finding); a link's dataset still wins, and runs of different datasets, or scratch architectures alone, keep
+    shapes."""
+    from app_test import store_with_run
+
+    monkeypatch.setenv("CNNVIT_CACHE_DIR", str(tmp_path))
+    _, run_id = store_with_run(tmp_path, "digits")
+    at = open_page("app_pages/attention.py", {"model": [run_id]}, timeout=180)
+    assert at.selectbox(key="faith-dataset").value == "digits"
+    at = open_page("app_pages/attention.py", {"model": [run_id], "faith_dataset": "shapes"}, timeout=180)
+    assert at.selectbox(key="faith-dataset").value == "shapes"
+    at = open_page("app_pages/attention.py", {"model": [run_id, "vit-small"]}, timeout=180)
+    assert at.selectbox(key="faith-dataset").value == "digits"  # a scratch architecture learned nothing yet

@@ -129,6 +129,16 @@ def pick_models(key: str, *, families: tuple[str, ...] = (), dataset: str | None
     return picked
 
 
+def learned_dataset(models: list[str]) -> str | None:
+    """The one dataset the trained runs among `models` learned (scratch and pretrained ids learned none here), or
+    None where they learned different ones or none: where a page scores them, the images of their own classes."""
+    # lazy: the run listing (core.models) imports torch (~2 s)
+    from core.models.trained import list_runs
+
+    learned = {r.get("dataset") for r in list_runs() if r["run_id"] in models}
+    return next(iter(learned)) if len(learned) == 1 else None
+
+
 def run_names() -> dict[str, str]:
     """What pickers, charts and captions call trained runs (core.results.run_labels): "ResNet-20 · shapes · 76.8%
     val · seed 0", never a bare run id."""
