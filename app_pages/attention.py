@@ -9,19 +9,11 @@ from core.explain import layer_reach as reach_of
 from core.explain.render import render
 from core.explain.scores import DEFAULT_IMAGES, MAP_METHODS, explain_score, faithfulness_rows
 from core.jobs import FaithfulnessJob, Jobs
-from core.results import csv_bytes, job_rows
+from core.results import csv_bytes, job_rows, learned_dataset
 from ui.charts import deletion_curves, faithfulness_bars, layer_reach
 from ui.jobs import any_active, poll_every, rerun_when_done, show_jobs
 from ui.links import url_int
-from ui.pickers import (
-    cached_model,
-    dataset_select,
-    learned_dataset,
-    pick_images,
-    pick_models,
-    pick_precision,
-    run_names,
-)
+from ui.pickers import cached_model, dataset_select, pick_images, pick_models, pick_precision, run_names
 
 NAMES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CAM", "eigencam": "EigenCAM",
          "rollout": "attention rollout", "attention": "attention per head (CLS)"}

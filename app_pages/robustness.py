@@ -7,7 +7,7 @@ import streamlit as st
 from core.data.corruptions import CORRUPTIONS, LEFT_OUT, SEVERITIES, TABLE_NAMES
 from core.errors import UserError
 from core.jobs import Jobs, RobustnessJob
-from core.results import csv_bytes, job_rows
+from core.results import csv_bytes, job_rows, quick_choices
 from core.robustness import calibration_rows, corrupted_image, error_rows, flat_rows, robustness
 from ui.charts import reliability_diagrams, robustness_lines
 from ui.jobs import any_active, poll_every, rerun_when_done, show_jobs
@@ -33,7 +33,9 @@ st.caption("Every image is corrupted after decoding and before the model's own p
 
 c1, c2 = st.columns([3, 2])
 with c1:
-    dataset = dataset_select("Dataset", key="rb-dataset", default=qp.get("dataset") or "shapes",
+    # the dataset the newest runs learned (a store of digits runs opened on shapes, with no run to score there)
+    dataset = dataset_select("Dataset", key="rb-dataset",
+                             default=qp.get("dataset") or quick_choices().default_dataset or "shapes",
                              help_typed="an embedded dataset, or type a dataset id or folder",
                              help_hosted="the datasets this deployment offers")
 with c2:

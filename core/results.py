@@ -6,7 +6,7 @@ import io
 from collections import Counter
 from dataclasses import dataclass
 
-from core.data.registry import ENTRIES, list_datasets
+from core.data.registry import ENTRIES, list_datasets, recorded_id
 from core.hosted import allowed_datasets, dataset_offered, is_hosted
 from core.jobs import Jobs
 from core.metrics import proportion_ci95
@@ -185,14 +185,15 @@ class Choices:
     default_dataset: str | None = None  # the one the default models were trained on, where it is offered
 
 
-SCRATCH_DEFAULTS = ["cnn-2layer", "vit-small"]  # a CNN and a ViT: the models a picker starts at without runs
+SCRATCH_DEFAULTS = ("cnn-2layer", "vit-small")  # a CNN and a ViT: the models a picker starts at without runs
 
 
 def quick_choices(store: Store | None = None) -> Choices:
     """Scratch architectures and finished runs (newest first), embedded datasets (hosted mode: the allow-listed
     datasets). The default picks: the newest runs (up to 3) of the newest run's dataset among those offered, and
     that dataset, so that the first Evaluate scores each model on the classes it learned (runs of digits picked
-    with shapes queued jobs that failed); without such runs, a scratch CNN and ViT and the first dataset."""
+    with shapes queued jobs that failed); without such runs, the newest runs of any dataset (a folder's, say)
+    and the first dataset; without runs, a scratch CNN and ViT."""
     # lazy: the model registry imports torch (~2 s); pages draw their title and stored results first
     from core.models.scratch import scratch_specs
     from core.models.trained import list_runs
@@ -205,8 +206,39 @@ def quick_choices(store: Store | None = None) -> Choices:
         dataset = offered[0]["dataset"]
         picks = [r["run_id"] for r in offered if r["dataset"] == dataset][:3]
     else:
-        dataset, picks = (datasets[0] if datasets else None), [m for m in SCRATCH_DEFAULTS if m in models]
+        dataset = datasets[0] if datasets else None
+        picks = [r["run_id"] for r in recs[:3]] or [m for m in SCRATCH_DEFAULTS if m in models]
     return Choices(models=models, default_models=picks, datasets=datasets, default_dataset=dataset)
+
+
+def default_models(families: tuple[str, ...] = (), dataset: str | None = None,
+                   store: Store | None = None) -> list[str]:
+    """What a model picker starts at: the best run (validation top-1) of each family in `families`, else the
+    quick choices' picks. With `dataset` (a page that scores the models on it), only runs that learned it (a
+    run of other classes cannot be scored on it: opening a page on one was an error box), else their newest,
+    else a scratch CNN and ViT."""
+    # lazy: the model registry imports torch (~2 s); pages draw their title and stored results first
+    from core.models.trained import list_runs
+
+    recs = list_runs(store)
+    if dataset is not None:
+        recs = [r for r in recs if r.get("dataset") == recorded_id(dataset)]
+    best = sorted(recs, key=lambda r: -(r.get("val_top1") or 0))
+    picks = [next(r["run_id"] for r in best if r["family"] == f) for f in families
+             if any(r["family"] == f for r in best)]
+    if picks or dataset is None:
+        return picks or quick_choices(store).default_models
+    return [r["run_id"] for r in recs[:3]] or list(SCRATCH_DEFAULTS)
+
+
+def learned_dataset(models: list[str], store: Store | None = None) -> str | None:
+    """The one dataset the trained runs among `models` learned (scratch and pretrained ids learned none here), or
+    None where they learned different ones or none: where a page scores them, the images of their own classes."""
+    # lazy: the run listing (core.models) imports torch (~2 s)
+    from core.models.trained import list_runs
+
+    learned = {r.get("dataset") for r in list_runs(store) if r["run_id"] in models}
+    return next(iter(learned)) if len(learned) == 1 else None
 
 
 def model_choices(store: Store | None = None) -> list[str]:

@@ -237,6 +237,26 @@ def test_the_overview_starts_at_runs_and_the_dataset_they_learned(own_store, tmp
     assert quick_choices().default_dataset == "digits"
 
 
+def test_default_picks_follow_the_dataset_a_page_scores_on(own_store, tmp_path, monkeypatch):
+    """Run records as training writes them: a folder dataset is recorded by its resolved path, so a page given the
+    folder as typed (relative, say) still finds its runs; runs of two datasets have no one dataset they learned."""
+    from core.results import default_models, learned_dataset
+
+    store = Store(tmp_path)
+    folder = tmp_path / "flowers"
+    folder.mkdir()
+    for key, family, dataset, top1 in [("run-a", "cnn", "digits", 0.9), ("run-b", "vit", "digits", 0.2),
+                                       ("run-c", "cnn", str(folder.resolve()), 0.7)]:
+        store.put(key, "run", {"run_id": key, "model": "linear", "family": family, "dataset": dataset,
+                               "val_top1": top1})
+    monkeypatch.chdir(tmp_path)
+    assert default_models(("cnn", "vit"), "digits", store) == ["run-a", "run-b"]
+    assert default_models(("cnn", "vit"), "flowers", store) == ["run-c"]  # typed relative to the working folder
+    assert default_models(("cnn", "vit"), "shapes", store) == ["cnn-2layer", "vit-small"]  # no run learned shapes
+    assert learned_dataset(["run-a", "run-b", "vit-small"], store) == "digits"
+    assert learned_dataset(["run-a", "run-c"], store) is None and learned_dataset(["vit-small"], store) is None
+
+
 def test_the_first_visit_tour_links_three_pages_and_stays_dismissed_for_the_visit(own_store):
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
     at.run()

@@ -12,14 +12,7 @@ from core.data.decode import decode_image
 from core.data.registry import default_dataset, load_dataset
 from core.errors import ImageDecodeError, UserError
 from core.hosted import check_upload, is_hosted, max_upload_bytes
-from core.results import (
-    SCRATCH_DEFAULTS,
-    dataset_labels,
-    evaluation_table,
-    model_choices,
-    quick_choices,
-    run_labels,
-)
+from core.results import dataset_labels, default_models, evaluation_table, model_choices, quick_choices, run_labels
 
 
 @dataclass(frozen=True)
@@ -105,38 +98,17 @@ def _examples(dataset: str) -> dict[str, np.ndarray]:
 
 
 def pick_models(key: str, *, families: tuple[str, ...] = (), dataset: str | None = None) -> list[str]:
-    """A model multiselect whose default is the best trained run (validation top-1) of each family in
-    `families` (or the newest runs), remembered in the URL. With `dataset` (a page that scores the models on
-    it), only runs trained on it are defaults, or the scratch architectures where there is none: a run of other
-    classes cannot be scored on it, and opening the page on one was an error box."""
-    # lazy: the run listing (core.models) imports torch (~2 s); a page draws its title and results before it
-    from core.models.trained import list_runs
-
+    """A model multiselect starting at core.results.default_models (the best trained run of each family in
+    `families`; with `dataset`, of the runs that learned it), remembered in the URL."""
     picker = model_options()
-    runs = sorted((r for r in list_runs() if dataset is None or r.get("dataset") == dataset),
-                  key=lambda r: -(r.get("val_top1") or 0))
-    default = [next(r["run_id"] for r in runs if r["family"] == f) for f in families
-               if any(r["family"] == f for r in runs)]
-    if not default:
-        default = quick_choices().default_models if dataset is None else [r["run_id"] for r in runs[:3]]
-    default = default or list(SCRATCH_DEFAULTS)
     from_url = [m for m in st.query_params.get_all("model") if picker.typed or m in picker.options]
-    picked = choice_widget("Models", picker, multi=True, key=key, default=from_url or default,
+    picked = choice_widget("Models", picker, multi=True, key=key,
+                           default=from_url or default_models(families, dataset),
                            help_typed="scratch architectures and trained runs; type a pretrained id or a local folder",
                            help_hosted="scratch architectures, trained runs and the pretrained ids this deployment "
                                        "offers")
     st.query_params["model"] = picked
     return picked
-
-
-def learned_dataset(models: list[str]) -> str | None:
-    """The one dataset the trained runs among `models` learned (scratch and pretrained ids learned none here), or
-    None where they learned different ones or none: where a page scores them, the images of their own classes."""
-    # lazy: the run listing (core.models) imports torch (~2 s)
-    from core.models.trained import list_runs
-
-    learned = {r.get("dataset") for r in list_runs() if r["run_id"] in models}
-    return next(iter(learned)) if len(learned) == 1 else None
 
 
 def run_names() -> dict[str, str]:

@@ -60,6 +60,15 @@ def list_datasets() -> list[DatasetEntry]:
     return list(ENTRIES.values())
 
 
+def recorded_id(dataset: str | Path) -> str:
+    """The id `load_dataset(dataset)` carries, and its runs and evaluations record, without loading it: a
+    registered or sized id as it is, a folder as its resolved path (as `load_folder` names it)."""
+    key = str(dataset)
+    if key in ENTRIES or embedded.parse_sized(key) is not None:
+        return key
+    return str(Path(key).expanduser().resolve())
+
+
 def load_dataset(dataset: str | Path) -> Dataset:
     """A dataset by registered id, or a folder in any supported layout (detected). In hosted mode,
     only the allow-listed ids (core/hosted.py)."""
