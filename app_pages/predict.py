@@ -4,6 +4,7 @@ import streamlit as st
 from core.errors import ImageDecodeError, UserError
 from core.predict import predict_image
 from ui.pickers import cached_model, pick_images, pick_models, pick_precision
+from ui.tables import significant
 
 TIMING_REPEATS = 5
 
@@ -29,9 +30,10 @@ for name, image in images.items():
                          hide_index=True, placeholder="-",
                          column_config={"probability": st.column_config.ProgressColumn(
                              "probability", min_value=0.0, max_value=1.0, format="percent")})
-            st.caption(f"{pred.precision} on {m.device.type.upper()}, one image: {1000 * pred.warm_seconds:.3g} ms "
-                       f"a forward pass (median of {pred.timing_repeats} after a warm-up); this call "
-                       f"{1000 * pred.seconds:.1f} ms with resize and normalisation (a model's first call also "
+            st.caption(f"{pred.precision} on {m.device.type.upper()}, one image: "
+                       f"{significant(1000 * pred.warm_seconds)} ms a forward pass (median of {pred.timing_repeats} "
+                       f"after a warm-up); this call {significant(1000 * pred.seconds)} ms with resize and "
+                       "normalisation (a model's first call also "
                        "prepares its forward)"
                        + (f"  \n{m.labels.assumed}" if m.labels.assumed else ""))
 if not picked:

@@ -451,7 +451,7 @@ def cmd_arena(args) -> int:
     for r in out["results"]:
         # a mean over seeds to one decimal, as its interval and the report (two read as more certain than it is);
         # FLOPs to 3 significant figures, so a small arena's PFLOPs is not 0.000
-        top1, ci, flops, seconds, params = (("-" if v is None else format(v, f)) for v, f in (
+        top1, ci, flops, seconds, params = (("-" if v is None or not math.isfinite(v) else format(v, f)) for v, f in (
             (r["top1_mean"], ".1%"), (r["top1_ci95"], ".1%"), (r["train_flops"] and r["train_flops"] / 1e15, ".3g"),
             (r["seconds"], ".0f"), (r["params"], ",")))
         top1 += f" ± {ci}" * (ci != "-")

@@ -532,7 +532,7 @@ def build_report(c: Compared, *, store: Store | None = None, images: int = 3, me
     rows = compare_rows(c.keys, store)
     short = evaluation_labels([{"key": k, **dict(c.metas[k])} for k in c.keys], short=True)  # one split: no need
     for r in rows:                                                                           # to repeat it
-        r["label"] = r["bar"] = short[r["key"]]
+        r["label"] = short[r["key"]]
     evs = {k: load_evaluation(k, store) for k in c.keys}
     classes = list(load_dataset(c.dataset).classes)
     command = made_by or (f"python -m core report --models {','.join(shlex.quote(c.metas[k].model) for k in c.keys)} "

@@ -151,14 +151,20 @@ def compare_rows(keys: list[str], store: Store | None = None) -> list[dict]:
 
 def _bar_labels(metas: dict[str, EvaluationMeta], store: Store) -> dict[str, str]:
     """Key -> a chart's short name for each evaluation: the run as pickers name it ("2-layer CNN · digits · 90.0%
-    val · seed 1") or the model's name, with the images and precision only where two would read the same, and the
-    key's start after that. The table's full labels end in what tells two runs of one architecture apart, which a
-    chart's axis cut off ("2-layer CNN trained on Digits (scikit-l..." twice)."""
+    val · seed 1") or the model's name, followed, where two would read the same, by what differs between them (the
+    data, the images, the precision), and the key's start after that. The table's full labels end in what tells
+    two runs of one architecture apart, which a chart's axis cut off ("2-layer CNN trained on Digits (scikit-l..."
+    twice)."""
     runs = run_labels(store)
     names = {key: runs.get(m.model) or m.model_name or m.model for key, m in metas.items()}
-    seen = Counter(names.values())
-    return _told_apart({k: v if seen[v] == 1 else f"{v} ({metas[k].n} images, {metas[k].precision})"
-                        for k, v in names.items()}, 6)
+    facts = {key: {"data": f"{m.dataset}/{m.split}", "images": f"{m.n} images", "precision": m.precision}
+             for key, m in metas.items()}
+    out = {}
+    for name in set(names.values()):
+        keys = [k for k, v in names.items() if v == name]
+        differ = [f for f in ("data", "images", "precision") if len({facts[k][f] for k in keys}) > 1]
+        out |= {k: f"{name} ({', '.join(facts[k][f] for f in differ)})" if differ else name for k in keys}
+    return _told_apart(out, 6)
 
 
 def overlay_histories(keys: list[str], store: Store | None = None) -> list[dict]:

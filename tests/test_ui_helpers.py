@@ -62,6 +62,13 @@ def test_leaderboard_columns_are_labelled_and_formatted():
     assert config["scoring"]["label"] == "scored over" and config["scoring"]["type_config"]["type"] == "text"
 
 
+def test_times_are_given_to_three_significant_figures_without_an_exponent():
+    from ui.tables import significant
+
+    # a linear model's forward pass in ms read "0.0" at one decimal; a slow one would read "1.23e+03" with "g"
+    assert [significant(x) for x in (0.04213, 0.5, 12.34, 1234.1, 0.0)] == ["0.0421", "0.500", "12.3", "1,234", "0"]
+
+
 def test_a_table_can_rename_a_column_for_itself():
     assert column_config(["images_per_second"])["images_per_second"]["label"] == "images/s"
     renamed = column_config(["images_per_second"], labels={"images_per_second": "images/s (evaluation)"})
@@ -181,9 +188,11 @@ def test_compare_bars_name_each_evaluation_short_enough_to_tell_them_apart(own_s
             evaluate(runs[0].model_id, "digits", "val", limit=60, store=store).key,
             evaluate(runs[1].model_id, "digits", "val", limit=40, store=store).key]
     rows = compare_rows(keys, store)
-    named, precision = run_labels(store), rows[0]["precision"]  # auto: fp32, or bf16 on a host with bf16 hardware
-    assert [r["bar"] for r in rows] == [f"{named[runs[0].model_id]} (40 images, {precision})",
-                                        f"{named[runs[0].model_id]} (60 images, {precision})", named[runs[1].model_id]]
+    named = run_labels(store)
+    assert [r["bar"] for r in rows] == [f"{named[runs[0].model_id]} (40 images)",  # what differs between the two
+                                        f"{named[runs[0].model_id]} (60 images)", named[runs[1].model_id]]
+    test = evaluate(runs[1].model_id, "digits", "test", limit=40, store=store).key  # another split, as many images
+    assert compare_rows([keys[2], test], store)[1]["bar"] == f"{named[runs[1].model_id]} (digits/test)"
     assert named[runs[1].model_id].endswith("seed 1") and len(named[runs[1].model_id]) <= 60
     acc, _ = compare_bars(rows)
     assert acc.to_dict()["layer"][0]["encoding"]["y"]["field"] == "bar"

@@ -1,6 +1,7 @@
 """Result tables: how each result column is labelled, formatted and explained, written once for every page."""
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -52,6 +53,14 @@ COLUMNS: dict[str, ResultColumn] = {
     "forward_images_per_second": ResultColumn("forward images/s (bench)", "%.0f"),
     "bench_device": ResultColumn("bench machine", number=False),
 }
+
+
+def significant(x: float, digits: int = 3) -> str:
+    """`x` to `digits` significant figures, never in exponent form and with thousands grouped (all of a number's
+    integer digits are kept): 0.04213 -> "0.0421", 12.34 -> "12.3", 1234.1 -> "1,234"."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    return f"{x:,.{max(0, digits - 1 - math.floor(math.log10(abs(x))))}f}"
 
 
 def column_config(columns: Iterable[str], *, labels: dict[str, str] | None = None) -> dict:
