@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.errors import UserError
 from core.jobs import EvaluateJob, Jobs
-from core.results import job_rows
+from core.results import evaluation_table, job_rows
 from ui.jobs import poll_every, rerun_when_done
 from ui.pickers import dataset_select, model_select, pick_precision, typing_accepted
 
@@ -51,8 +51,8 @@ def progress() -> None:
     rows = evaluate_jobs()
     rerun_when_done("ev_active", rows)
     if not rows:
-        st.info("No evaluation jobs yet. Evaluations already stored are on the Overview, Compare and Confusion "
-                "matrix pages.")
+        st.info("No evaluation jobs yet." + (" Evaluations already stored are on the Overview, Compare and "
+                                              "Confusion matrix pages." if evaluation_table() else ""))
         return
     for r in rows:
         if r["state"] in ("queued", "running"):

@@ -10,7 +10,7 @@ from core.jobs import Jobs, RobustnessJob
 from core.results import csv_bytes, job_rows, quick_choices
 from core.robustness import calibration_rows, corrupted_image, error_rows, flat_rows, robustness
 from ui.charts import reliability_diagrams, robustness_lines
-from ui.jobs import any_active, poll_every, rerun_when_done, show_jobs
+from ui.jobs import ACTIVE, any_active, poll_every, rerun_when_done, show_jobs
 from ui.links import url_int, url_ints
 from ui.pickers import (
     cached_evaluation,
@@ -71,9 +71,15 @@ if not (models and names and severities):
 names, severities = tuple(names), tuple(sorted(severities))
 
 
+def job_key(model: str) -> str:
+    """The key of the job measuring `model` in exactly this view: the same data, corruptions, severities and
+    precision."""
+    return RobustnessJob(model, dataset, None, names, severities, limit, precision=precision).key
+
+
 def page_jobs() -> list[dict]:
-    """The jobs measuring exactly this view: the same models, data, corruptions, severities and precision."""
-    keys = {RobustnessJob(m, dataset, None, names, severities, limit, precision=precision).key for m in models}
+    """The jobs measuring exactly this view."""
+    keys = {job_key(m) for m in models}
     return [r for r in job_rows() if r["key"] in keys]
 
 
@@ -118,12 +124,12 @@ def results() -> None:
         (out if r is not None else waiting).append(r or m)
     if waiting and not any_active(jobs):
         st.info(f"Not measured yet at {precision}: {', '.join(waiting)}. Press **Measure**.")
-    sweep = len(names) * len(severities)
-    if partial := [f"{r['model_name']} ({len(r['results'])} of {sweep} corrupted sets"
-                   + (", its held-out split not evaluated" * (len(r["results"]) == sweep)) + ")"
-                   for r in out if not r["complete"]]:
-        st.caption(("Being measured" if any_active(jobs) else "Partly measured, press **Measure** for the rest")
-                   + f": {'; '.join(partial)}.")
+    sweep, active = len(names) * len(severities), {r["key"] for r in jobs if r["state"] in ACTIVE}
+    for busy, said in ((True, "Being measured"), (False, "Partly measured, press **Measure** for the rest")):
+        if partial := [f"{r['model_name']} ({len(r['results'])} of {sweep} corrupted sets"
+                       + (", its held-out split not evaluated" * (len(r["results"]) == sweep)) + ")"
+                       for r in out if not r["complete"] and (job_key(r["picked"]) in active) == busy]:
+            st.caption(f"{said}: {'; '.join(partial)}.")
     if out:
         draw(out)
 

@@ -6,7 +6,7 @@ from core.demo import demo_recipe
 from core.errors import UserError
 from core.hosted import training_limits
 from core.jobs import Jobs, TrainJob
-from core.models.scratch import SCRATCH
+from core.models.scratch import is_scratch
 from core.models.trained import list_runs
 from core.results import job_rows
 from core.train.recipe import Recipe
@@ -21,7 +21,7 @@ def starting_recipe(model: str | None) -> dict:
     """The form's starting values: a scratch architecture's own recipe at the demo's budget, data and image side
     (for a demo model, the demo's run: a cache hit once the demo has run), as the Arena trains it; for a
     pretrained id or a trained run, ResNet-20's (adam, lr 2e-3, 8 epochs at 32 px on shapes)."""
-    return demo_recipe(model if model in SCRATCH else "resnet20").to_dict()
+    return demo_recipe(model if model and is_scratch(model) else "resnet20").to_dict()
 
 
 st.title("Train")
