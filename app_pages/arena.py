@@ -16,7 +16,7 @@ from ui.charts import arena_bars, arena_data_size, arena_learning_curves
 from ui.links import url_int, url_ints
 from ui.pickers import dataset_select
 from ui.stories import replace_query
-from ui.tables import column_config
+from ui.tables import column_config, show_table
 
 SIZES = [500, 1000, 2000, 5000, 10_000, 20_000, 50_000]
 ACTIVE = ("queued", "running")
@@ -197,7 +197,7 @@ def draw(out: dict, done: int) -> None:
         "model": r["model"], "family": r["family"], "size": r["size"], "top1": r["top1_mean"], "ci95": r["top1_ci95"],
         "seeds_done": f"{r['runs_done']}/{r['runs']}" + (f", {r['runs_diverged']} diverged" * bool(r["runs_diverged"])),
         "train_flops": r["train_flops"], "seconds": r["seconds"], "params": r["params"]} for r in results])
-    st.dataframe(table, hide_index=True, placeholder="-", width="stretch", column_config={
+    show_table(table, width="stretch", column_config={
         **column_config(table.columns), "size": st.column_config.NumberColumn("training images", format="localized"),
         "ci95": st.column_config.NumberColumn("± 95% CI", format="percent", help="half-width over seeds (Student's t)"),
         "seeds_done": "seeds done", "train_flops": st.column_config.NumberColumn("train FLOPs", format="%.3e"),
@@ -208,8 +208,7 @@ def draw(out: dict, done: int) -> None:
         "run_ids": " ".join(r["run_ids"]), "data_digest": out["data_digest"]} for r in results]
     st.download_button("Download the table as CSV", csv_bytes(rows), "arena.csv", "text/csv")
     with st.expander("Each model's own recipe"):
-        st.dataframe(pd.DataFrame([{"model": r["model"], **r["recipe"]} for r in results]).drop_duplicates("model"),
-                     hide_index=True, placeholder="-")
+        show_table(pd.DataFrame([{"model": r["model"], **r["recipe"]} for r in results]).drop_duplicates("model"))
 
 
 arena_results(job is not None and job.state in ACTIVE)

@@ -14,6 +14,7 @@ from ui.charts import deletion_curves, faithfulness_bars, layer_reach
 from ui.jobs import any_active, poll_every, rerun_when_done, show_jobs
 from ui.links import url_int
 from ui.pickers import cached_model, dataset_select, pick_images, pick_models, pick_precision, run_names
+from ui.tables import show_table
 
 NAMES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CAM", "eigencam": "EigenCAM",
          "rollout": "attention rollout", "attention": "attention per head (CLS)"}
@@ -162,7 +163,7 @@ def faith_results() -> None:
                                "deletion_auc", "deletion_auc_ci95", "deletion_auc_vs_random", "insertion_auc",
                                "insertion_auc_ci95", "insertion_auc_vs_random", "road_morf", "road_lerf")},
                            "error": r.get("error")} for r in out])
-    st.dataframe(table.round(3), hide_index=True, placeholder="-")
+    show_table(table.round(3))
     st.caption("Mean ± 95% interval over the images (Student's t); *vs random*: the paired per-image difference from "
                "the random map (deletion: below 0 is better; insertion: above 0). ROAD: mean P(class) with 10-90% of "
                "the most (MoRF, lower is better) or least (LeRF, higher) relevant pixels imputed. Each image is "

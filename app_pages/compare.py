@@ -7,7 +7,7 @@ from core.figures import compare_bars, curve_overlay
 from core.report import build_report, compared_from_keys
 from core.results import compare_rows, csv_bytes, evaluation_labels, overlay_histories
 from ui.pickers import stored_evaluations
-from ui.tables import assumed_labels, column_config, leaderboard_frame
+from ui.tables import assumed_labels, column_config, leaderboard_frame, show_table
 
 st.title("Compare")
 rows = stored_evaluations()
@@ -28,8 +28,8 @@ c1.altair_chart(acc, width="stretch", key="cmp-acc")
 c2.altair_chart(time, width="stretch", key="cmp-time")
 
 shown = leaderboard_frame(compared)
-st.dataframe(shown, hide_index=True, placeholder="-", width="stretch",
-             column_config=column_config(shown.columns, labels={"images_per_second": "images/s (evaluation)"}))
+show_table(shown, width="stretch",
+          column_config=column_config(shown.columns, labels={"images_per_second": "images/s (evaluation)"}))
 assumed_labels(compared)
 if table["latency_ms_p50"].isna().any():
     st.caption("Batch-1 latency and forward throughput come from `python -m core bench --model ID`.")

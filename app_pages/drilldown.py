@@ -5,6 +5,7 @@ import streamlit as st
 from core.confusion import cell_images, class_report, confusion
 from core.results import evaluation_labels
 from ui.pickers import cached_evaluation, dataset_classes, stored_evaluations
+from ui.tables import show_table
 
 st.title("Class drill-down")
 rows = stored_evaluations()
@@ -27,10 +28,10 @@ if not keys:
     st.stop()
 
 reports = {k: class_report(cached_evaluation(k), cls, classes) for k in keys}
-st.dataframe(pd.DataFrame([{"model": labels[k], **{f: r[f] for f in ("precision", "recall", "f1", "support")},
-                            "most often taken for": ", ".join(f"{c} ({n})" for c, n in r["confused_with"][:3])}
-                           for k, r in reports.items()]), hide_index=True, placeholder="-", width="stretch",
-             column_config={
+show_table(pd.DataFrame([{"model": labels[k], **{f: r[f] for f in ("precision", "recall", "f1", "support")},
+                         "most often taken for": ", ".join(f"{c} ({n})" for c, n in r["confused_with"][:3])}
+                        for k, r in reports.items()]), width="stretch",
+          column_config={
     "precision": st.column_config.NumberColumn(format="%.3f"), "recall": st.column_config.NumberColumn(format="%.3f"),
     "f1": st.column_config.NumberColumn("F1", format="%.3f")})
 

@@ -8,7 +8,7 @@ from core.results import demo_fight, evaluation_table, job_rows, pareto_front, q
 from ui.charts import accuracy_vs_speed
 from ui.jobs import ACTIVE, poll_every, rerun_when_done, show_jobs
 from ui.pickers import model_select
-from ui.tables import assumed_labels, column_config, leaderboard_frame
+from ui.tables import assumed_labels, column_config, leaderboard_frame, show_table
 from ui.tour import first_visit_tour
 
 st.title("CNN vs ViT Lab")
@@ -88,5 +88,5 @@ if rows:
     accuracy_vs_speed(fast, pareto_front(fast), key="overview-pareto")
     st.subheader("Stored evaluations")
     table = leaderboard_frame(rows)
-    st.dataframe(table, hide_index=True, placeholder="-", width="stretch", column_config=column_config(table.columns))
+    show_table(table, width="stretch", column_config=column_config(table.columns))
     assumed_labels(rows)

@@ -4,7 +4,7 @@ import streamlit as st
 from core.errors import ImageDecodeError, UserError
 from core.predict import predict_image
 from ui.pickers import cached_model, pick_images, pick_models, pick_precision
-from ui.tables import significant
+from ui.tables import show_table, significant
 
 TIMING_REPEATS = 5
 
@@ -26,10 +26,9 @@ for name, image in images.items():
                 st.error(f"{model_id}: {e}")
                 continue
             st.markdown(f"**{m.name}**  \n`{model_id}` · {m.family}")
-            st.dataframe({"class": pred.labels, "probability": pred.probabilities, "index": pred.class_indices},
-                         hide_index=True, placeholder="-",
-                         column_config={"probability": st.column_config.ProgressColumn(
-                             "probability", min_value=0.0, max_value=1.0, format="percent")})
+            show_table({"class": pred.labels, "probability": pred.probabilities, "index": pred.class_indices},
+                      column_config={"probability": st.column_config.ProgressColumn(
+                          "probability", min_value=0.0, max_value=1.0, format="percent")})
             st.caption(f"{pred.precision} on {m.device.type.upper()}, one image: "
                        f"{significant(1000 * pred.warm_seconds)} ms a forward pass (median of {pred.timing_repeats} "
                        f"after a warm-up); this call {significant(1000 * pred.seconds)} ms with resize and "

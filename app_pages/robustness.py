@@ -21,6 +21,7 @@ from ui.pickers import (
     run_names,
 )
 from ui.stories import replace_query
+from ui.tables import show_table
 
 EXAMPLES = 8
 qp = st.query_params
@@ -143,7 +144,7 @@ def draw(out: list[dict]) -> None:
     if picked:
         qp["corruption"], qp["severity"] = picked[0]["corruption"], str(picked[0]["severity"])
     base = next((r for r in out if r["picked"] == baseline), None)
-    st.dataframe(pd.DataFrame(error_rows(out, base)), hide_index=True, placeholder="-", column_config={
+    show_table(pd.DataFrame(error_rows(out, base)), column_config={
         c: st.column_config.NumberColumn(c, format="percent") for c in ("clean top-1", "mean corrupted top-1")})
     st.caption("Corruption error CE = the model's errors summed over severities ÷ "
                f"{base['model_name'] if base else names_of.get(baseline, baseline)}'s"
@@ -158,7 +159,7 @@ def draw(out: list[dict]) -> None:
 def draw_calibration(out: list[dict]) -> None:
     st.subheader("Calibration")
     reliability_diagrams(out, key="rb-reliability")
-    st.dataframe(pd.DataFrame(calibration_rows(out)).round(4), hide_index=True, placeholder="-")
+    show_table(pd.DataFrame(calibration_rows(out)).round(4))
     notes = {r["temperature_scaling"].get("split") or r["temperature_scaling"].get("why") for r in out}
     st.caption("ECE: 15 equal-width bins (adaptive: 15 equal-mass bins), clean images; at severity 3: the mean over "
                "the corruptions. Temperature scaling divides the logits by one number fitted by NLL (Guo et al. "

@@ -22,6 +22,7 @@ from ui.pickers import (
     typing_accepted,
 )
 from ui.stories import replace_query
+from ui.tables import show_table
 
 qp = st.query_params
 
@@ -130,12 +131,11 @@ def draw(out: list[dict]) -> None:
                + (" They are ImageNet models and people on other images: on this generated set they are a scale, "
                   "not a target." if generated else ""))
     if generated:
-        st.dataframe(pd.DataFrame([{"model": r["model_name"] or r["model"], "family": r["family"],
-                                    "shape-only top-1": r["controls"]["shape-only"],
-                                    "texture-only top-1": r["controls"]["texture-only"]} for r in out]),
-                     hide_index=True, placeholder="-",
-                     column_config={c: st.column_config.NumberColumn(c, format="percent")
-                                    for c in ("shape-only top-1", "texture-only top-1")})
+        show_table(pd.DataFrame([{"model": r["model_name"] or r["model"], "family": r["family"],
+                                 "shape-only top-1": r["controls"]["shape-only"],
+                                 "texture-only top-1": r["controls"]["texture-only"]} for r in out]),
+                  column_config={c: st.column_config.NumberColumn(c, format="percent")
+                                 for c in ("shape-only top-1", "texture-only top-1")})
         st.caption("Controls: silhouettes filled flat (shape cue alone) and texture patches without a silhouette "
                    "(texture cue alone). A model that reads neither cue alone has no bias to speak of.")
     st.subheader("Per class")

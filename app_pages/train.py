@@ -15,6 +15,7 @@ from ui.charts import training_curves
 from ui.jobs import poll_every, rerun_when_done
 from ui.pickers import dataset_select, model_select
 from ui.recipe_form import recipe_widgets
+from ui.tables import show_table
 
 
 def starting_recipe(model: str | None) -> dict:
@@ -97,7 +98,7 @@ def job_list(rows: list[dict]) -> None:
     table = pd.DataFrame(rows)[["id", "state", "title", "progress", "eta_s", "message", "error", "run_id"]]
     table["eta_s"] = pd.to_numeric(table["eta_s"], errors="coerce")
     table["error"] = table["error"].fillna("")
-    st.dataframe(table, hide_index=True, placeholder="-", width="stretch", column_config={
+    show_table(table, width="stretch", column_config={
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
         "eta_s": st.column_config.NumberColumn("ETA (s)", format="%.0f"),
         "message": st.column_config.TextColumn("processes", help="a job with several processes: each rank alive?",

@@ -55,6 +55,12 @@ COLUMNS: dict[str, ResultColumn] = {
 }
 
 
+def show_table(data, **kwargs) -> None:
+    """`st.dataframe` as every page draws a table: without the index, a number not measured as "-" (as the CLI
+    and the report print it), not "None"."""
+    st.dataframe(data, hide_index=True, placeholder="-", **kwargs)
+
+
 def significant(x: float, digits: int = 3) -> str:
     """`x` to `digits` significant figures, never in exponent form and with thousands grouped (all of a number's
     integer digits are kept): 0.04213 -> "0.0421", 12.34 -> "12.3", 1234.1 -> "1,234"."""
