@@ -86,6 +86,16 @@ if not subset:
 order = [classes[i] for i in subset]
 cells = pd.DataFrame(confusion_cells(ev, classes, subset, scoring))
 selected = confusion_chart(cells, order, value=value, key=f"cm-{key}-{scoring}-{mode}")
+# the clicked cell lives in the link, so a shared link opens its images; once a visit, so a double-click clears it
+linked = [int(x) for x in qp.get("cell", "").split(",") if x.isdecimal()]
+if selected:
+    qp["cell"] = f"{int(selected[0]['true'])},{int(selected[0]['pred'])}"
+elif (len(linked) == 2 and not st.session_state.get("cm-cell-opened") and linked[0] in subset
+      and 0 <= linked[1] <= len(classes)):  # len(classes): "outside the dataset"
+    selected = [{"true": linked[0], "pred": linked[1]}]
+else:
+    qp.pop("cell", None)
+st.session_state["cm-cell-opened"] = True
 st.caption(f"Green: correct ({value.replace('_', ' ')}); red: errors. Top-1 {ev.meta.top1:.1%} over "
            f"{ev.meta.scoring}. Click a cell for its images; double-click to clear.")
 
@@ -93,7 +103,7 @@ if selected:
     true, pred = int(selected[0]["true"]), int(selected[0]["pred"])
     count, images = cell_images(ev, true, pred, classes, scoring=scoring)
     pred_name = classes[pred] if pred < len(classes) else "(outside the dataset)"
-    st.subheader(f"true {classes[true]}, predicted {pred_name}: {count} images"
+    st.subheader(f"true {classes[true]}, predicted {pred_name}: {count} image{'s' * (count != 1)}"
                  + (f" (first {len(images)})" if count > len(images) else ""))
     st.caption(f"Under each image, the top-5 this evaluation stored for it ({ev.meta.precision} on "
                f"{ev.meta.device}): the prediction that put it in this cell. Predict at {ev.meta.precision} gives "
@@ -130,7 +140,7 @@ if others:
     if chosen2:
         true, which = int(chosen2[0]["true"]), chosen2[0]["which"]
         count, pairs = disagreement_images(ev, ev_b, true, which, classes)
-        st.markdown(f"**{classes[true]}: {which}** - {count} images")
+        st.markdown(f"**{classes[true]}: {which}** - {count} image{'s' * (count != 1)}")
         for a_item, b_item in pairs:
             c1, c2, c3 = st.columns([1, 2, 2])
             c1.image(a_item.image, width=96, caption=f"#{a_item.index}")

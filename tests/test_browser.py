@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -217,6 +218,7 @@ def test_clicking_a_confusion_cell_shows_its_images(page, app_url, tmp_path):
     text = heading.inner_text()
     true, pred = text.split(",")[0].removeprefix("true ").strip(), text.split("predicted ")[1].split(":")[0].strip()
     assert true == pred  # a diagonal cell
+    assert re.search(r"cell=(\d+)%2C\1(&|$)", page.url), page.url  # the cell is in the link, to share or pin
     page.locator("[data-testid=stImage]").first.wait_for()
     assert page.locator("text=%").count() >= 5  # the images' top-5 probabilities
     page.screenshot(path=tmp_path / "confusion-clicked.png", full_page=True)

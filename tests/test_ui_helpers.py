@@ -266,6 +266,23 @@ def test_default_picks_follow_the_dataset_a_page_scores_on(own_store, tmp_path, 
     assert learned_dataset(["run-a", "run-c"], store) is None and learned_dataset(["vit-small"], store) is None
 
 
+def test_a_confusion_cell_in_the_link_opens_its_images(own_store):
+    """Clicking a cell showed its images, but the link did not keep it, so a shared link (or a story's slide)
+    lost the cell (a reviewer's finding)."""
+    from core.confusion import confusion_cells
+    from core.data.registry import load_dataset
+
+    ev = evaluate("linear", "digits", "val", limit=60)
+    classes = list(load_dataset("digits").classes)
+    cell = next(c for c in confusion_cells(ev, classes, list(range(len(classes)))) if not c["correct"] and c["count"])
+    at = _page("app_pages/confusion.py", {"eval": ev.key, "cell": f"{cell['true']},{cell['pred']}"})
+    opened = [h.value for h in at.subheader if h.value.startswith("true ")]
+    plural = "image" if cell["count"] == 1 else "images"
+    assert opened == [f"true {classes[cell['true']]}, predicted {classes[cell['pred']]}: {cell['count']} {plural}"]
+    at = _page("app_pages/confusion.py", {"eval": ev.key, "cell": "99,0"})  # not a cell of this matrix: ignored
+    assert not [h for h in at.subheader if h.value.startswith("true ")] and "cell" not in at.query_params
+
+
 def test_the_first_visit_tour_links_three_pages_and_stays_dismissed_for_the_visit(own_store):
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
     at.run()
