@@ -196,25 +196,31 @@ SCRATCH_DEFAULTS = ("cnn-2layer", "vit-small")  # a CNN and a ViT: the models a 
 
 def quick_choices(store: Store | None = None) -> Choices:
     """Scratch architectures and finished runs (newest first), embedded datasets (hosted mode: the allow-listed
-    datasets). The default picks: the newest runs (up to 3) of the newest run's dataset among those offered, and
-    that dataset, so that the first Evaluate scores each model on the classes it learned (runs of digits picked
-    with shapes queued jobs that failed); without such runs, the newest runs of any dataset (a folder's, say)
-    and the first dataset; without runs, a scratch CNN and ViT."""
+    datasets), and the default picks (`_newest_picks`)."""
     # lazy: the model registry imports torch (~2 s); pages draw their title and stored results first
     from core.models.scratch import scratch_specs
     from core.models.trained import list_runs
 
-    recs = list_runs(store)
-    models = [s.id for s in scratch_specs()] + [r["run_id"] for r in recs]
-    datasets = list(allowed_datasets()) if is_hosted() else [e.id for e in list_datasets() if e.source == "embedded"]
+    recs, datasets = list_runs(store), _offered_datasets()
+    dataset, picks = _newest_picks(recs, datasets)
+    return Choices(models=[s.id for s in scratch_specs()] + [r["run_id"] for r in recs], default_models=picks,
+                   datasets=datasets, default_dataset=dataset)
+
+
+def _offered_datasets() -> list[str]:
+    return list(allowed_datasets()) if is_hosted() else [e.id for e in list_datasets() if e.source == "embedded"]
+
+
+def _newest_picks(recs: list[dict], datasets: list[str]) -> tuple[str | None, list[str]]:
+    """The default dataset and models: the newest runs (up to 3) of the newest run's dataset among `datasets`, and
+    that dataset, so that the first Evaluate scores each model on the classes it learned (runs of digits picked
+    with shapes queued jobs that failed); without such runs, the newest runs of any dataset (a folder's, say)
+    and the first dataset; without runs, a scratch CNN and ViT."""
     offered = [r for r in recs if r.get("dataset") in datasets]
     if offered:
         dataset = offered[0]["dataset"]
-        picks = [r["run_id"] for r in offered if r["dataset"] == dataset][:3]
-    else:
-        dataset = datasets[0] if datasets else None
-        picks = [r["run_id"] for r in recs[:3]] or [m for m in SCRATCH_DEFAULTS if m in models]
-    return Choices(models=models, default_models=picks, datasets=datasets, default_dataset=dataset)
+        return dataset, [r["run_id"] for r in offered if r["dataset"] == dataset][:3]
+    return (datasets[0] if datasets else None), [r["run_id"] for r in recs[:3]] or list(SCRATCH_DEFAULTS)
 
 
 def default_models(families: tuple[str, ...] = (), dataset: str | None = None,
@@ -232,9 +238,9 @@ def default_models(families: tuple[str, ...] = (), dataset: str | None = None,
     best = sorted(recs, key=lambda r: -(r.get("val_top1") or 0))
     picks = [next(r["run_id"] for r in best if r["family"] == f) for f in families
              if any(r["family"] == f for r in best)]
-    if picks or dataset is None:
-        return picks or quick_choices(store).default_models
-    return [r["run_id"] for r in recs[:3]] or list(SCRATCH_DEFAULTS)
+    if picks or dataset is not None:
+        return picks or [r["run_id"] for r in recs[:3]] or list(SCRATCH_DEFAULTS)
+    return _newest_picks(recs, _offered_datasets())[1]  # the runs already read, not the store again
 
 
 def learned_dataset(models: list[str], store: Store | None = None) -> str | None:

@@ -8,6 +8,11 @@ from core.explain.base import ExplainError, Explanation, executed_convs, find_la
 from core.models.wrapper import LoadedModel
 
 
+def one_weight_each(weight: np.ndarray) -> bool:
+    """Whether each filter of a conv weight (out, in, kh, kw) is a single number: 1x1 on one input channel."""
+    return weight[0].size == 1
+
+
 def filter_tiles(weight: np.ndarray, *, max_filters: int = 64, max_channels: int = 8) -> tuple[list, list, int]:
     """Tiles for a conv weight (out, in, kh, kw): RGB per filter when in == 3, grey when in == 1, else a row of
     `max_channels` input-channel kernels per filter. Each filter is normalised on its own (min-max over all its
@@ -15,7 +20,7 @@ def filter_tiles(weight: np.ndarray, *, max_filters: int = 64, max_channels: int
     channel, as a ViT's patch embedding on 8 px digits) share one scale, since a point's own range is empty."""
     out, cin = weight.shape[:2]
     n = min(out, max_filters)
-    if cin == 1 and weight.shape[2] * weight.shape[3] == 1:
+    if one_weight_each(weight):
         bank = normalise(weight[:n, 0])
         return list(bank), [f"filter {i}" for i in range(n)], min(8, n) or 1
     if cin in (1, 3):
@@ -52,7 +57,7 @@ def filters(model: LoadedModel, image: np.ndarray, layer: str | None = None, *, 
     shape = "x".join(str(s) for s in (w.shape[2], w.shape[3], w.shape[1]))
     note = note or f"{w.shape[0]} filters of {shape}" + (f", first {min(w.shape[0], max_filters)} shown"
                                                           if w.shape[0] > max_filters else "")
-    if w.shape[1] * w.shape[2] * w.shape[3] == 1:
+    if one_weight_each(w):
         note += "; one weight each, so shown on one scale across the filters (black: the lowest, white: the highest)"
     return Explanation("filters", model.id, shown, tiles=tiles, tile_labels=labels, columns=cols, layer=name,
                        note=note, data={"weight_shape": tuple(w.shape)})
