@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from core import distributed
+from core.arena.spec import OWN_RECIPE_FIELDS
 from core.data.registry import list_datasets
 from core.errors import UserError
 from core.progress import Progress
@@ -154,8 +155,13 @@ def cmd_predict(args) -> int:
 def _recipe(args):
     if getattr(args, "recipe_json", None):  # a multi-process job passes its recipe whole (core/jobs.py)
         return Recipe.from_dict(json.loads(args.recipe_json))
-    given = {f.name: getattr(args, f.name) for f in recipe_fields()}
-    return Recipe(**{name: value for name, value in given.items() if value is not None})  # unset: the default
+    from core.arena.run import model_recipe
+    from core.models.scratch import is_scratch
+
+    given = {f.name: getattr(args, f.name) for f in recipe_fields() if getattr(args, f.name) is not None}
+    # unset: a scratch architecture's own recipe (as the arena and the Train page train it), else the Recipe's default
+    own = model_recipe(args.model) if is_scratch(args.model) else {}
+    return Recipe(**(own | given))
 
 
 def _train_line(p: Progress) -> str:
@@ -613,6 +619,8 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument(f.flag, action="store_true", default=None, help=text)
         else:
             shown = "" if f.required or f.optional else f" (default {f.default})"
+            if f.name in OWN_RECIPE_FIELDS:
+                shown = f" (default: a scratch architecture's own recipe, else {f.default})"
             s.add_argument(f.flag, type=f.type, required=f.required, choices=None if f.combine else f.choices or None,
                            help=text + shown)
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,

@@ -18,7 +18,7 @@ from core.arena.spec import (
     BUDGET_KINDS,
     CALIBRATION_STEPS,
     DEFAULT_RECIPE,
-    HELD_EQUAL,
+    OWN_RECIPE_FIELDS,
     ArenaSpec,
     Budget,
 )
@@ -53,8 +53,8 @@ class Cell:
 def model_recipe(model: str) -> dict:
     """The model's own recipe (its registration's), or the default for architectures without one."""
     own = SCRATCH[model].recipe or DEFAULT_RECIPE
-    clash = sorted(set(own) & set(HELD_EQUAL))
-    assert not clash, f"{model}'s recipe sets fields the arena holds equal: {clash}"
+    other = sorted(set(own) - set(OWN_RECIPE_FIELDS))
+    assert not other, f"{model}'s recipe sets fields that are not a model's own: {other}"
     return dict(own)
 
 
