@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_distributed import torchrun, weights
+from test_distributed import SGD, torchrun, weights
 
 from core.evaluate import evaluate
 from core.precision import resolve_precision
@@ -22,7 +22,7 @@ from core.store import Store
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 TRAIN = ("train", "--dataset", "shapes", "--epochs", "1", "--limit", "128", "--val-limit", "64",
-         "--batch-size", "32", "--no-amp", "--json")
+         "--batch-size", "32", *SGD, "--json")  # with --no-amp: fp32
 
 
 def test_fp32_on_cuda_is_not_tf32():
@@ -47,7 +47,7 @@ def test_evaluation_on_cuda_equals_the_cpu_at_fp32(tmp_path):
 
 def test_training_on_cuda_matches_the_cpu_at_fp32_and_runs_bf16(tmp_path):
     args = ("train", "--model", "linear", "--dataset", "shapes", "--epochs", "2", "--limit", "96", "--val-limit",
-            "40", "--batch-size", "16", "--augment", "flip", "--no-amp", "--json")
+            "40", "--batch-size", "16", "--augment", "flip", "--no-amp", *SGD, "--json")
     runs = {d: torchrun(1, *args, store=tmp_path / d, plain=True, device=d) for d in ("cpu", "cuda")}
     for d, p in runs.items():
         assert p.returncode == 0, (d, p.stderr[-2000:])
@@ -55,7 +55,7 @@ def test_training_on_cuda_matches_the_cpu_at_fp32_and_runs_bf16(tmp_path):
     w_cpu, w_gpu = weights(tmp_path / "cpu", rid), weights(tmp_path / "cuda", rid)
     for k in w_cpu:  # the same images, order and flips (drawn on the CPU); the sums in another order
         torch.testing.assert_close(w_gpu[k], w_cpu[k], rtol=0, atol=1e-5, msg=k)
-    bf16 = torchrun(1, "train", "--model", "resnet20", *TRAIN[1:-2], "--json", store=tmp_path / "bf16", plain=True,
+    bf16 = torchrun(1, "train", "--model", "resnet20", *TRAIN[1:], store=tmp_path / "bf16", plain=True,
                     device="cuda")
     assert bf16.returncode == 0, bf16.stderr[-2000:]
     [row] = Store(tmp_path / "bf16").get(json.loads(bf16.stdout)["run_id"]).meta["history"]
@@ -63,9 +63,9 @@ def test_training_on_cuda_matches_the_cpu_at_fp32_and_runs_bf16(tmp_path):
 
 
 def _ddp_against_plain(tmp_path, n: int):
-    plain = torchrun(1, "train", "--model", "resnet20", *TRAIN[1:], store=tmp_path / "plain", plain=True,
+    plain = torchrun(1, "train", "--model", "resnet20", *TRAIN[1:], "--no-amp", store=tmp_path / "plain", plain=True,
                      device="cuda")
-    group = torchrun(n, "train", "--model", "resnet20", *TRAIN[1:], store=tmp_path / "group", plain=False,
+    group = torchrun(n, "train", "--model", "resnet20", *TRAIN[1:], "--no-amp", store=tmp_path / "group", plain=False,
                      device="cuda")
     assert plain.returncode == 0 and group.returncode == 0, (plain.stderr[-2000:], group.stderr[-3000:])
     r1, r2 = json.loads(plain.stdout), json.loads(group.stdout)
