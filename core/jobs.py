@@ -419,15 +419,22 @@ class Jobs:
         """Run a claimed job in this process to its end state."""
         beat = _Heartbeat(self.store, job.id)
         beat.start()
-        last = {"t": 0.0, "cancel_checked": 0.0, "cancel": False}
+        last = {"t": 0.0, "cancel_checked": 0.0, "cancel": False, "unsaved": None}
 
         def progress(p: Progress) -> None:
             if on_progress:
                 on_progress(p)
             now = time.monotonic()
-            if now - last["t"] >= 0.5 or p.row is not None:
-                last["t"] = now
+            if now - last["t"] >= 0.5 or p.row is not None:  # at most two writes a second (an epoch's row always)
+                last["t"], last["unsaved"] = now, None
                 self._set(job.id, progress=json.dumps(json_safe(p.to_json())))
+            else:
+                last["unsaved"] = p
+
+        def end(**fields: Any) -> None:  # with the last progress, which the half-second limit may have held back
+            if last["unsaved"] is not None:
+                fields["progress"] = json.dumps(json_safe(last["unsaved"].to_json()))
+            self._set(job.id, finished=time.time(), **fields)
 
         def should_stop() -> bool:
             now = time.monotonic()
@@ -439,20 +446,19 @@ class Jobs:
 
         try:
             result = execute(job, self.store, progress, should_stop)
-            self._set(job.id, state="done", result=json.dumps(json_safe(result)), finished=time.time())
+            end(state="done", result=json.dumps(json_safe(result)))
         except Stopped as e:
-            self._set(job.id, state="cancelled", error=str(e), finished=time.time())
+            end(state="cancelled", error=str(e))
         except Interrupted as e:
-            self._set(job.id, state="interrupted", error=str(e), finished=time.time())
+            end(state="interrupted", error=str(e))
         except UserError as e:
-            self._set(job.id, state="failed", error=str(e), finished=time.time())
+            end(state="failed", error=str(e))
         except (KeyboardInterrupt, SystemExit):
-            self._set(job.id, state="interrupted", error="interrupted; resume it to continue from its last "
-                                                         "complete epoch", finished=time.time())
+            end(state="interrupted", error="interrupted; resume it to continue from its last complete epoch")
             raise
         except Exception as e:  # a bug, not the user's doing: keep the traceback in the worker log
             traceback.print_exc()
-            self._set(job.id, state="failed", error=f"{type(e).__name__}: {e}", finished=time.time())
+            end(state="failed", error=f"{type(e).__name__}: {e}")
         finally:
             beat.stop()
         return self.get(job.id)

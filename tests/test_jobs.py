@@ -111,3 +111,14 @@ def test_a_failing_job_keeps_its_message(tmp_path):
     jobs.work()
     job = jobs.get(job.id)
     assert job.state == "failed" and "unknown model 'no-such-model'" in job.error
+
+
+def test_a_finished_job_keeps_its_last_progress(tmp_path):
+    """Progress is written at most twice a second, so the evaluation's last batches (359 digits images in batches
+    of 64: 64, 128, ..., 359, all inside half a second of the first write) are held back; the end state carries
+    the last one, so `core jobs` shows 359/359 and not 64/359."""
+    jobs = Jobs(Store(tmp_path))
+    job = jobs.submit("evaluate", {"model": "linear", "dataset": "digits", "split": "val"}, "e", start_worker=False)
+    done = jobs.run(jobs.claim(job.id))
+    assert done.state == "done" and done.result["n"] == 359
+    assert (done.progress.step, done.progress.steps) == (359, 359)
