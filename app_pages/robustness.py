@@ -91,7 +91,7 @@ if st.button("Measure", type="primary", help="evaluates each model clean and und
         try:
             jobs.submit(RobustnessJob(m, dataset, None, names, severities, limit, precision=precision))
         except UserError as e:
-            st.error(f"{m}: {e}")
+            st.error(f"{names_of.get(m, m)}: {e}")
 
 
 @st.cache_data(show_spinner="reading stored evaluations", max_entries=64, ttl=60)
@@ -118,11 +118,11 @@ def results() -> None:
         try:
             r = stored_result(m, dataset, names, severities, limit, precision, seen)
         except UserError as e:
-            st.error(f"{m}: {e}")
+            st.error(f"{names_of.get(m, m)}: {e}")
             continue
         if r is not None:  # charts and captions name a run by architecture, dataset and id; `picked`: as chosen
             r = {**r, "model_name": names_of.get(m, r["model_name"]), "picked": m}
-        (out if r is not None else waiting).append(r or m)
+        (out if r is not None else waiting).append(r or names_of.get(m, m))  # a run by its name, not its id
     if waiting and not any_active(jobs):
         st.info(f"Not measured yet at {precision}: {', '.join(waiting)}. Press **Measure**.")
     sweep, active = len(names) * len(severities), {r["key"] for r in jobs if r["state"] in ACTIVE}

@@ -111,11 +111,11 @@ def results() -> None:
         try:
             r = stored_result(m, dataset_id, precision, seen)
         except UserError as e:
-            st.error(f"{m}: {e}")
+            st.error(f"{short.get(m, m)}: {e}")
             continue
         if r is not None:  # what charts and captions call it: the run's architecture, dataset and id
             r = {**r, "model_name": short.get(m, r["model_name"])}
-        (out if r is not None else waiting).append(r or m)
+        (out if r is not None else waiting).append(r or short.get(m, m))  # a run by its name, not its id
     if waiting and not any_active(jobs):
         st.info(f"Not measured yet at {precision}: {', '.join(waiting)}. Press **Measure**.")
     if out:

@@ -115,6 +115,13 @@ def test_measure_runs_the_missing_evaluations_and_their_result_shows(store_env):
     assert any("Not measured yet at bf16" in i.value for i in at.info) and not at.get("vega_lite_chart")
 
 
+def test_a_run_not_measured_is_named_as_pickers_name_it(store_env):
+    _, run_id, *_ = store_env
+    at = _page(_link([run_id]) | {"precision": "bf16"})  # measured at fp32 only
+    [said] = [i.value for i in at.info if "Not measured yet" in i.value]
+    assert run_labels()[run_id] in said and run_id not in said  # "2-layer CNN · shapes · ...", not "run-3f0c..."
+
+
 def test_a_partly_measured_model_says_how_much_and_an_unmeasured_number_reads_a_dash(store_env):
     """The caption said "Partial (still being measured, or measured for fewer corruptions)" with no job running
     and nothing to say how much; the tables drew a number not measured as "None" (a reviewer's findings), now
