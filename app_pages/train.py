@@ -40,15 +40,17 @@ elif hosted:
 c1, c2 = st.columns(2)
 with c1:
     # keyed: a finished run joins the options, and an unkeyed selectbox would start over at its default
-    model = model_select("Architecture", default="resnet20", key="train_model",
+    model = model_select("Architecture", default="resnet20", key="train_model", persist=True,
                          help_typed="a scratch architecture, or type a pretrained id, local folder or run id (it "
                                     "gets a new head for the dataset's classes); the recipe below starts at its own",
                          help_hosted="a scratch architecture, a trained run or a pretrained id (it gets a new head "
                                      "for the dataset's classes); the recipe below starts at its own")
 with c2:
-    dataset = dataset_select("Dataset", key="train_dataset", help_typed="an embedded dataset, or type a folder path")
+    dataset = dataset_select("Dataset", key="train_dataset", persist=True,
+                             help_typed="an embedded dataset, or type a folder path")
 with st.form("recipe", enter_to_submit=False):  # Enter in a number field must not start a training job
-    settings = recipe_widgets(starting_recipe(model), limits)
+    # keyed by architecture: each starts at its own recipe and keeps what was submitted for it this session
+    settings = recipe_widgets(starting_recipe(model), limits, key=f"train-{model}")
     submitted = st.form_submit_button("Start training", type="primary", disabled=hosted and not limits.enabled,
                                       help="queues a background job; the same recipe twice is one run")
 

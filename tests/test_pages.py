@@ -84,6 +84,7 @@ def test_train_form_submits_a_job_and_draws_its_curves(fresh_store):
     assert _forms(at._tree)["recipe"].enter_to_submit is False
     _by_label(at.selectbox, "Architecture").set_value("linear")
     _by_label(at.selectbox, "Dataset").set_value("digits")
+    at.run()  # as in a browser: a new architecture redraws the form at its own recipe, then the user edits it
     _by_label(at.number_input, "Epochs").set_value(2)
     _by_label(at.number_input, "Image side (0 = dataset's)").set_value(0)
     _by_label(at.button, "Start training").click()
@@ -125,10 +126,36 @@ def test_the_recipe_starts_at_the_chosen_architectures_own(fresh_store, monkeypa
         "adam", 0.0)
 
 
+def test_the_train_page_keeps_its_choices_after_a_visit_to_another_page(fresh_store, monkeypatch):
+    """The pickers and the submitted recipe are kept for the session (persist_state): a user who checked the
+    Overview between two runs came back to ResNet-20 on shapes and the form's defaults."""
+    monkeypatch.setattr(Jobs, "ensure_worker", lambda self: None)  # queued, not trained by a worker
+    at = _app("app_pages/train.py")
+    _by_label(at.selectbox, "Architecture").set_value("vit-small")
+    _by_label(at.selectbox, "Dataset").set_value("digits")
+    at.run()
+    _by_label(at.number_input, "Epochs").set_value(3)
+    _by_label(at.button, "Start training").click()
+    at.run()
+    assert not at.exception and len(Jobs(fresh_store).list()) == 1
+    at.switch_page("app_pages/overview.py")
+    at.run()
+    at.switch_page("app_pages/train.py")
+    at.run()
+    assert not at.exception
+    assert (_by_label(at.selectbox, "Architecture").value, _by_label(at.selectbox, "Dataset").value,
+            _by_label(at.number_input, "Epochs").value, _by_label(at.selectbox, "Optimizer").value) == (
+        "vit-small", "digits", 3, "adamw")
+    _by_label(at.selectbox, "Architecture").set_value("resnet20")  # another architecture: its own recipe
+    at.run()
+    assert (_by_label(at.number_input, "Epochs").value, _by_label(at.selectbox, "Optimizer").value) == (8, "adam")
+
+
 def test_a_new_submission_selects_its_own_job(fresh_store):
     at = _app("app_pages/train.py")
     _by_label(at.selectbox, "Architecture").set_value("linear")
     _by_label(at.selectbox, "Dataset").set_value("digits")
+    at.run()  # the form, redrawn for the architecture
     ids = []
     for epochs in (2, 3):  # two recipes: two jobs, both left queued
         _by_label(at.number_input, "Epochs").set_value(epochs)
@@ -143,6 +170,7 @@ def test_the_recipe_form_keeps_its_picks_when_a_finished_run_joins_the_model_lis
     at = _app("app_pages/train.py")
     _by_label(at.selectbox, "Architecture").set_value("linear")
     _by_label(at.selectbox, "Dataset").set_value("digits")
+    at.run()  # the form, redrawn for the architecture
     _by_label(at.number_input, "Epochs").set_value(1)
     _by_label(at.button, "Start training").click()
     at.run()
@@ -162,6 +190,7 @@ def test_the_recipe_form_keeps_its_picks_when_a_finished_run_joins_the_model_lis
 def test_bad_recipe_shows_a_message_not_a_traceback(fresh_store):
     at = _app("app_pages/train.py")
     _by_label(at.selectbox, "Architecture").set_value("linear")
+    at.run()  # the form, redrawn for the architecture
     _by_label(at.selectbox, "Transfer learning").set_value("frozen")
     _by_label(at.button, "Start training").click()
     at.run()

@@ -50,31 +50,32 @@ def dataset_options(*, registered: bool = False) -> PickerOptions:
 
 
 def model_select(label: str, *, multi: bool = False, key: str | None = None, default: str | list[str] | None = None,
-                 pretrained: bool = False, help_typed: str | None = None,
-                 help_hosted: str | None = None) -> str | list[str] | None:
+                 pretrained: bool = False, help_typed: str | None = None, help_hosted: str | None = None,
+                 persist: bool = False) -> str | list[str] | None:
     """A model selectbox (or multiselect) over `model_options`, with the help text of the mode it runs in."""
     return choice_widget(label, model_options(pretrained=pretrained), multi=multi, key=key, default=default,
-                         help_typed=help_typed, help_hosted=help_hosted)
+                         help_typed=help_typed, help_hosted=help_hosted, persist=persist)
 
 
 def dataset_select(label: str, *, multi: bool = False, key: str | None = None, default: str | list[str] | None = None,
-                   registered: bool = False, help_typed: str | None = None,
-                   help_hosted: str | None = None) -> str | list[str] | None:
+                   registered: bool = False, help_typed: str | None = None, help_hosted: str | None = None,
+                   persist: bool = False) -> str | list[str] | None:
     """A dataset selectbox (or multiselect) over `dataset_options`, with the help text of the mode it runs in."""
     return choice_widget(label, dataset_options(registered=registered), multi=multi, key=key, default=default,
-                         help_typed=help_typed, help_hosted=help_hosted)
+                         help_typed=help_typed, help_hosted=help_hosted, persist=persist)
 
 
 def choice_widget(label: str, picker: PickerOptions, *, multi: bool, key: str | None,
                   default: str | list[str] | None, help_typed: str | None,
-                  help_hosted: str | None) -> str | list[str] | None:
+                  help_hosted: str | None, persist: bool = False) -> str | list[str] | None:
     """Draw `picker` as a selectbox or multiselect. A default it does not offer was typed (kept, as an option,
-    where typing is accepted) or is not on the allow-list (dropped); a selectbox without one starts on the first."""
+    where typing is accepted) or is not on the allow-list (dropped); a selectbox without one starts on the first.
+    `persist` (with a `key`): the choice is kept for the session, so it is still there after another page."""
     wanted = [] if default is None else [default] if isinstance(default, str) else list(default)
     options = picker.options + [d for d in wanted if picker.typed and d not in picker.options]
     wanted = [d for d in wanted if d in options]
     common = dict(key=key, format_func=picker.label, accept_new_options=picker.typed,
-                  help=help_typed if picker.typed else help_hosted)
+                  help=help_typed if picker.typed else help_hosted, persist_state="session" if persist else None)
     if multi:
         return st.multiselect(label, options, default=wanted, **common)
     return st.selectbox(label, options, index=options.index(wanted[0]) if wanted else 0, **common)
