@@ -55,6 +55,10 @@ NOTES = (ROOT / "benchmarks" / "arena_notes.md").read_text() if (ROOT / "benchma
     else ""
 
 
+def took(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} minutes"
+
+
 def pct(x) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
@@ -321,7 +325,7 @@ def main() -> None:
     head = ["# The arena: CNNs and ViTs in a fair fight", "",
             f"Written by `benchmarks/arena.py` on {time.strftime('%Y-%m-%d')}: {cpu['name']}, {cores()} cores"
             f"{', AVX-512 bf16' if cpu['avx512_bf16'] else ''}, torch {torch.__version__}; "
-            f"the script took {(time.perf_counter() - t0) / 60:.0f} minutes (cached runs are read back, not "
+            f"the script took {took(time.perf_counter() - t0)} (cached runs are read back, not "
             "retrained). Every ratio compares figures from this one run.", ""]
     if doc.targets:
         head += ["## Targets", "", "| target | measured | |", "|---|---|---|"]
@@ -329,7 +333,7 @@ def main() -> None:
     out = Path(args.out)
     if args.only and out.exists():  # the doc as it was, with only these sections and their targets measured anew
         note = (f"Sections re-measured on {time.strftime('%Y-%m-%d')} with `--only {' --only '.join(args.only)}` "
-                f"({(time.perf_counter() - t0) / 60:.0f} minutes): " + ", ".join(
+                f"({took(time.perf_counter() - t0)}): " + ", ".join(
                     line[3:] for line in doc.lines if line.startswith("## ")) + "."
                 + (" " + args.note if args.note else ""))
         doc.add(*NOTES.rstrip("\n").split("\n"))  # the notes are text, not measurements: always today's
