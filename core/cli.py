@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 from core import distributed
-from core.arena.spec import OWN_RECIPE_FIELDS
 from core.data.registry import list_datasets
 from core.errors import UserError
 from core.progress import Progress
@@ -155,6 +154,7 @@ def cmd_predict(args) -> int:
 def _recipe(args):
     if getattr(args, "recipe_json", None):  # a multi-process job passes its recipe whole (core/jobs.py)
         return Recipe.from_dict(json.loads(args.recipe_json))
+    # lazy: the registry and the arena import torch; `datasets` and `--help` answer without it
     from core.arena.run import model_recipe
     from core.models.scratch import is_scratch
 
@@ -608,7 +608,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(run=cmd_predict)
 
-    s = sub.add_parser("train", help="train a model (a job; runs here, or in the background with --detach)")
+    s = sub.add_parser("train", help="train a model (a job; runs here, or in the background with --detach)",
+                       description="Train a model. A flag left out takes a scratch architecture's own recipe (its "
+                       "optimizer, learning rate, weight decay, warm-up and label smoothing, as the arena and the "
+                       "Train page train it), and otherwise the default shown.")
 
     for f in recipe_fields():  # every flag left out is None, which leaves the Recipe's default
         text = f.help.replace("%", "%%")  # argparse formats help with %
@@ -619,8 +622,6 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument(f.flag, action="store_true", default=None, help=text)
         else:
             shown = "" if f.required or f.optional else f" (default {f.default})"
-            if f.name in OWN_RECIPE_FIELDS:
-                shown = f" (default: a scratch architecture's own recipe, else {f.default})"
             s.add_argument(f.flag, type=f.type, required=f.required, choices=None if f.combine else f.choices or None,
                            help=text + shown)
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,

@@ -46,26 +46,3 @@ def test_train_errors_are_one_line():
     assert_user_error(cli("evaluate", "--model", "run-000000000000", "--dataset", "digits", ok=False),
                       "no trained run")
 
-
-def test_train_without_recipe_flags_uses_the_architectures_own_recipe():
-    """`train --model vit-small` trains with DeiT's recipe (AdamW, weight decay 0.05, label smoothing 0.1), as the
-    arena and the Train page do, not the Recipe's generic SGD; a flag given still wins, and a model without a
-    recipe of its own (a trained run, a pretrained id) keeps the Recipe's defaults."""
-    from core.cli import _recipe, build_parser
-    from core.demo import demo_recipe
-
-    def recipe(*flags):
-        return _recipe(build_parser().parse_args(["train", *flags]))
-
-    vit = recipe("--model", "vit-small", "--dataset", "shapes")
-    assert (vit.optimizer, vit.lr, vit.weight_decay, vit.warmup_fraction, vit.label_smoothing) == \
-        ("adamw", 2e-3, 0.05, 0.017, 0.1)
-    assert recipe("--model", "vit-small", "--dataset", "shapes", "--lr", "1e-3").lr == 1e-3
-    assert recipe("--model", "vit-small", "--dataset", "shapes", "--optimizer", "sgd").optimizer == "sgd"
-    cnn = recipe("--model", "cnn-multilayer", "--dataset", "shapes")  # no recipe of its own: the arena's default
-    assert (cnn.optimizer, cnn.lr, cnn.weight_decay) == ("adam", 2e-3, 0.0)
-    run = recipe("--model", "run-000000000000", "--dataset", "shapes")
-    assert (run.optimizer, run.lr, run.weight_decay) == ("sgd", 0.05, 5e-4)
-    # the demo's run, asked for by its shared settings alone, is the demo's run id (a cache hit once it has run)
-    assert recipe("--model", "cct-2", "--dataset", "shapes", "--epochs", "8", "--val-limit", "500",
-                  "--image-size", "32").run_id == demo_recipe("cct-2").run_id

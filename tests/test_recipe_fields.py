@@ -64,26 +64,50 @@ def test_train_help_has_a_line_for_every_flag():
         first_words = " ".join(action.help.split()[:4])
         assert action.option_strings[-1] in text and first_words in text, action.option_strings
     assert "(default 0.05)" in text  # the Recipe's default lr, shown with its flag
+    assert "A flag left out takes a scratch architecture's own recipe" in text  # and where it does not apply
 
 
 def test_a_command_line_gives_exactly_the_recipe_its_flags_say():
     recipe = _parse("--model", "resnet20", "--dataset", "shapes", "--optimizer", "adam", "--lr", "0.002",
                     "--image-size", "32", "--augment", "flip+cutmix", "--no-amp", "--nesterov")
-    expected = Recipe(model="resnet20", dataset="shapes", optimizer="adam", lr=0.002, image_size=32,
-                      augment="flip+cutmix", amp=False, nesterov=True)
+    # a flag left out takes the architecture's own recipe: ResNet-20's is Adam 2e-3 with no weight decay, cosine
+    expected = Recipe(model="resnet20", dataset="shapes", optimizer="adam", lr=0.002, weight_decay=0.0,
+                      image_size=32, augment="flip+cutmix", amp=False, nesterov=True)
     assert recipe == expected and recipe.run_id == expected.run_id
-    assert (recipe.epochs, recipe.weight_decay, recipe.schedule, recipe.clip_norm) == (5, 5e-4, "cosine", None)
+    assert (recipe.epochs, recipe.weight_decay, recipe.schedule, recipe.clip_norm) == (5, 0.0, "cosine", None)
+    # linear has no recipe of its own: the arena's default for such architectures (the same Adam, 2e-3, cosine)
     assert _parse("--model", "linear", "--dataset", "digits", "--plateau-factor", "0.2", "--plateau-patience", "2") == \
-        Recipe(model="linear", dataset="digits", plateau_factor=0.2, plateau_patience=2)
+        Recipe(model="linear", dataset="digits", optimizer="adam", lr=2e-3, weight_decay=0.0, plateau_factor=0.2,
+               plateau_patience=2)
+    # a model that is not a scratch architecture (a trained run, a pretrained id): the Recipe's defaults, SGD 0.05
+    assert _parse("--model", "run-000000000000", "--dataset", "digits") == Recipe(model="run-000000000000",
+                                                                                  dataset="digits")
 
 
 def test_flags_left_out_keep_the_run_id_it_had():
     # computed with the hand-typed flags of commit c994526 (run-556754fe389d and run-601ef36c85d1 then); recomputed
     # when RECIPE_VERSION became 2 (bf16 CPU training, DeiT init, warmup_fraction and max_steps; run-4ce7ba592feb
-    # and run-3ed560fd3a51) and 3 (the CPU dropout masks): the run id is a fingerprint of every field and the version
-    assert _parse("--model", "resnet20", "--dataset", "shapes").run_id == "run-3d17dd4fe3ef"
-    assert _parse("--model", "resnet20", "--dataset", "shapes", "--image-size", "32").run_id == "run-b855e80fb73a"
+    # and run-3ed560fd3a51) and 3 (the CPU dropout masks): the run id is a fingerprint of every field and the version.
+    # Recomputed once more when a flag left out began to take the architecture's own recipe (ResNet-20's Adam 2e-3,
+    # no weight decay, in place of the Recipe's SGD 0.05; run-3d17dd4fe3ef and run-b855e80fb73a before)
+    assert _parse("--model", "resnet20", "--dataset", "shapes").run_id == "run-a1ff51521721"
+    assert _parse("--model", "resnet20", "--dataset", "shapes", "--image-size", "32").run_id == "run-fbac991bd1a4"
 
+
+
+def test_flags_left_out_take_the_architectures_own_recipe():
+    """`train --model vit-small` trains with DeiT's recipe (AdamW, weight decay 0.05, label smoothing 0.1), as the
+    arena and the Train page do, not the Recipe's generic SGD 0.05; a flag given still wins."""
+    from core.demo import demo_recipe
+
+    vit = _parse("--model", "vit-small", "--dataset", "shapes")
+    assert (vit.optimizer, vit.lr, vit.weight_decay, vit.warmup_fraction, vit.label_smoothing) == \
+        ("adamw", 2e-3, 0.05, 0.017, 0.1)
+    assert _parse("--model", "vit-small", "--dataset", "shapes", "--lr", "1e-3").lr == 1e-3
+    assert _parse("--model", "vit-small", "--dataset", "shapes", "--optimizer", "sgd").optimizer == "sgd"
+    # the demo's run, asked for by its shared settings alone, is the demo's run id (a cache hit once it has run)
+    assert _parse("--model", "cct-2", "--dataset", "shapes", "--epochs", "8", "--val-limit", "500",
+                  "--image-size", "32").run_id == demo_recipe("cct-2").run_id
 
 @pytest.mark.parametrize("flag, value, message", [
     ("--optimizer", "rmsprop", "invalid choice: 'rmsprop'"),

@@ -18,7 +18,7 @@ from core.arena.spec import (
     BUDGET_KINDS,
     CALIBRATION_STEPS,
     DEFAULT_RECIPE,
-    OWN_RECIPE_FIELDS,
+    HELD_EQUAL,
     ArenaSpec,
     Budget,
 )
@@ -53,8 +53,8 @@ class Cell:
 def model_recipe(model: str) -> dict:
     """The model's own recipe (its registration's), or the default for architectures without one."""
     own = SCRATCH[model].recipe or DEFAULT_RECIPE
-    other = sorted(set(own) - set(OWN_RECIPE_FIELDS))
-    assert not other, f"{model}'s recipe sets fields that are not a model's own: {other}"
+    clash = sorted(set(own) & set(HELD_EQUAL))
+    assert not clash, f"{model}'s recipe sets fields the arena holds equal: {clash}"
     return dict(own)
 
 

@@ -19,11 +19,11 @@ BUDGET_KINDS = {
     "seconds": "wall seconds of training on this machine (each model's rate measured once, then a step count)",
     "flops": "training FLOPs, forward and backward, counted (a cheaper model trains for more steps)",
 }
+# Recipe fields the arena holds equal for every model; a model's own recipe may not set them
+HELD_EQUAL = ("dataset", "limit", "val_limit", "image_size", "batch_size", "augment", "seed", "epochs",
+              "max_steps", "amp")
 # what a scratch architecture without its own recipe trains with: the demo's CNN recipe (Adam, cosine)
 DEFAULT_RECIPE = {"optimizer": "adam", "lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine"}
-# the Recipe fields a scratch architecture's own recipe may set (the arena, the Train page and `train` use them);
-# the arena holds the rest equal for every model: data, limits, image side, batch, augmentation, seed, budget, precision
-OWN_RECIPE_FIELDS = ("optimizer", "lr", "weight_decay", "schedule", "warmup_fraction", "label_smoothing")
 CALIBRATION_STEPS = 4  # timed training steps (after one untimed) per seconds-budget calibration
 
 
