@@ -72,15 +72,14 @@ if not (models and names and severities):
 names, severities = tuple(names), tuple(sorted(severities))
 
 
-def job_key(model: str) -> str:
-    """The key of the job measuring `model` in exactly this view: the same data, corruptions, severities and
-    precision."""
-    return RobustnessJob(model, dataset, None, names, severities, limit, precision=precision).key
+def job_for(model: str) -> RobustnessJob:
+    """The job measuring `model` in exactly this view: the same data, corruptions, severities and precision."""
+    return RobustnessJob(model, dataset, None, names, severities, limit, precision=precision)
 
 
 def page_jobs() -> list[dict]:
     """The jobs measuring exactly this view."""
-    keys = {job_key(m) for m in models}
+    keys = {job_for(m).key for m in models}
     return [r for r in job_rows() if r["key"] in keys]
 
 
@@ -89,7 +88,7 @@ if st.button("Measure", type="primary", help="evaluates each model clean and und
     jobs = Jobs()
     for m in models:
         try:
-            jobs.submit(RobustnessJob(m, dataset, None, names, severities, limit, precision=precision))
+            jobs.submit(job_for(m))
         except UserError as e:
             st.error(f"{names_of.get(m, m)}: {e}")
 
@@ -129,7 +128,7 @@ def results() -> None:
     for busy, said in ((True, "Being measured"), (False, "Partly measured, press **Measure** for the rest")):
         if partial := [f"{r['model_name']} ({len(r['results'])} of {sweep} corrupted sets"
                        + (", its held-out split not evaluated" * (len(r["results"]) == sweep)) + ")"
-                       for r in out if not r["complete"] and (job_key(r["picked"]) in active) == busy]:
+                       for r in out if not r["complete"] and (job_for(r["picked"]).key in active) == busy]:
             st.caption(f"{said}: {'; '.join(partial)}.")
     if out:
         draw(out)
