@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 from collections import Counter
 from dataclasses import dataclass
@@ -264,6 +265,33 @@ def model_choices(store: Store | None = None) -> list[str]:
 
     hub = list(allowed_hub_models()) if is_hosted() else [h.id for h in HF_DEFAULTS]
     return [s.id for s in scratch_specs()] + [r["run_id"] for r in list_runs(store)] + hub
+
+
+def typed_model_problem(text: str, labels: dict[str, str] | None = None) -> str | None:
+    """What is wrong with a model value typed into a picker, said before anything is submitted, or None where the
+    text has the form of something a model loads from (a scratch id, a run, a model folder, a Hub, torchvision or
+    timm id; whether a Hub id exists is known only when it loads). A typed label is the usual slip (a picker's
+    search box keeps what was typed when Enter comes before a click), so the message names the listed option it
+    most likely meant: the one label (`labels`: option -> what the list shows) that starts with the text, else the
+    closest."""
+    # lazy: the model registry imports torch (~2 s); pages draw their title and stored results first
+    from core.errors import ModelError
+    from core.models.reference import resolve
+
+    try:
+        resolve(text)
+        return None
+    except ModelError as e:
+        reason = str(e)
+    shown = list((labels or {}).values())
+    wanted = text.strip().casefold()
+    starts = [label for label in shown if wanted and label.casefold().startswith(wanted)]
+    if len(starts) > 1:
+        return f"“{text}” is not in the list, and {len(starts)} listed models start with it: pick one from the list."
+    meant = starts or difflib.get_close_matches(text.strip(), shown, n=1, cutoff=0.6)
+    if meant:
+        return f"“{text}” is not in the list: did you mean “{meant[0]}”? Pick it from the list."
+    return reason[:1].upper() + reason[1:]
 
 
 def dataset_labels() -> dict[str, str]:

@@ -224,6 +224,20 @@ def test_clicking_a_confusion_cell_shows_its_images(page, app_url, tmp_path):
     page.screenshot(path=tmp_path / "confusion-clicked.png", full_page=True)
 
 
+def test_a_label_typed_into_the_architecture_box_is_questioned_before_submit(page, app_url, tmp_path):
+    """Enter before a click keeps what was typed (here a slip for the listed vit-small): the page says so under the
+    box at once, instead of training a model id that does not exist once Start training is pressed."""
+    _open(page, f"{app_url}/train")
+    page.locator(".st-key-train_model [data-testid=stSelectbox]").click()
+    page.keyboard.type("vit small")
+    page.keyboard.press("Enter")
+    said = page.locator("[data-testid=stAlertContentError]").filter(has_text="did you mean")
+    said.wait_for()
+    assert said.inner_text() == "“vit small” is not in the list: did you mean “vit-small”? Pick it from the list."
+    assert page.locator("[data-testid=stException]").count() == 0
+    page.screenshot(path=tmp_path / "train-typed.png", full_page=True)
+
+
 def test_uploading_an_image_on_predict_shows_top5(page, app_url, tmp_path):
     _open(page, f"{app_url}/predict")
     img = tmp_path / "upload.png"

@@ -156,6 +156,37 @@ def test_a_typed_model_in_the_url_is_kept_outside_hosted_mode_and_dropped_in_it(
     assert _widget(at, "Models").value == ["linear"]
 
 
+def test_a_typed_model_that_cannot_load_is_said_under_its_picker_at_once(own_store):
+    """A picker's search box keeps what was typed when Enter comes before a click, so a typed label became a model
+    id silently: the Train page's form started at ResNet-20's recipe for it, and only Start training said why.
+    (AppTest's selectbox takes listed options only: typing into the Train page's box is tests/test_browser.py's.)"""
+    typed = ["vit small", "/no/such/model-folder", "google/vit-base-patch16-224", "linear"]  # the last two load
+    at = _page("app_pages/predict.py", {"model": typed})
+    assert _widget(at, "Models").value == typed
+    # under the picker, before the page's own word on each model that fails to load (the offline Hub id's included)
+    said = [e.value for e in at.error]
+    assert said[:2] == ["“vit small” is not in the list: did you mean “vit-small”? Pick it from the list.",
+                        "Model folder /no/such/model-folder does not exist"]
+    assert said[2].startswith("vit small: unknown model 'vit small'") and "not in the list" not in " ".join(said[2:])
+
+
+def test_a_typed_label_names_the_option_it_most_likely_meant():
+    from core.results import typed_model_problem
+
+    shown = {"vit-small": "vit-small", "run-a": "ViT (small, for small images) · shapes · 12.6% val · seed 0",
+             "run-b": "ResNet-20 · shapes · 76.8% val · seed 0", "run-c": "ResNet-20 · shapes · 46.4% val · seed 1"}
+    said = typed_model_problem("vit (small", shown)  # the one label that starts with it, whatever the case
+    assert said == ("“vit (small” is not in the list: did you mean “ViT (small, for small images) · shapes · 12.6% "
+                    "val · seed 0”? Pick it from the list.")
+    assert typed_model_problem("ResNet-20 · shapes", shown) == (
+        "“ResNet-20 · shapes” is not in the list, and 2 listed models start with it: pick one from the list.")
+    assert "did you mean “ResNet-20 · shapes · 76.8% val · seed 0”" in typed_model_problem(
+        "ResNet-2O · shapes · 76.8% val · seed 0", shown)  # a slip of one character: the closest
+    assert typed_model_problem("nonsense", shown).startswith("Unknown model 'nonsense'; scratch models: ")
+    assert [typed_model_problem(t, shown) for t in ("resnet20", "timm:resnet50", "torchvision:resnet18",
+                                                    "google/vit-base-patch16-224")] == [None] * 4
+
+
 def test_evaluation_labels_tell_every_evaluation_apart():
     from core.results import evaluation_labels
 

@@ -3,6 +3,7 @@ image to look at."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,7 +13,15 @@ from core.data.decode import decode_image
 from core.data.registry import default_dataset, load_dataset
 from core.errors import ImageDecodeError, UserError
 from core.hosted import check_upload, is_hosted, max_upload_bytes
-from core.results import dataset_labels, default_models, evaluation_table, model_choices, quick_choices, run_labels
+from core.results import (
+    dataset_labels,
+    default_models,
+    evaluation_table,
+    model_choices,
+    quick_choices,
+    run_labels,
+    typed_model_problem,
+)
 
 
 @dataclass(frozen=True)
@@ -22,6 +31,7 @@ class PickerOptions:
     options: list[str]
     typed: bool
     labels: dict[str, str] = field(default_factory=dict)  # option -> what the picker shows, where not the id
+    check: Callable[[str], str | None] | None = None  # a typed value -> what is wrong with it, or None
 
     def label(self, option: str) -> str:
         return self.labels.get(option, option)
@@ -36,8 +46,10 @@ def typing_accepted() -> bool:
 def model_options(*, pretrained: bool = False) -> PickerOptions:
     """Scratch architectures and trained runs, with `pretrained` the default pretrained ids too, and a typed
     id or folder; hosted: scratch architectures, runs and the allow-listed pretrained ids, nothing typed."""
-    typed = typing_accepted()
-    return PickerOptions(model_choices() if pretrained or not typed else quick_choices().models, typed, run_names())
+    typed, labels = typing_accepted(), run_names()
+    options = model_choices() if pretrained or not typed else quick_choices().models
+    shown = {o: labels.get(o, o) for o in options}  # what a typed value is compared with: what the list shows
+    return PickerOptions(options, typed, labels, check=lambda text: typed_model_problem(text, shown))
 
 
 def dataset_options(*, registered: bool = False) -> PickerOptions:
@@ -70,15 +82,21 @@ def choice_widget(label: str, picker: PickerOptions, *, multi: bool, key: str | 
                   help_hosted: str | None, persist: bool = False) -> str | list[str] | None:
     """Draw `picker` as a selectbox or multiselect. A default it does not offer was typed (kept, as an option,
     where typing is accepted) or is not on the allow-list (dropped); a selectbox without one starts on the first.
-    `persist` (with a `key`): the choice is kept for the session, so it is still there after another page."""
+    `persist` (with a `key`): the choice is kept for the session, so it is still there after another page. A typed
+    value the picker's `check` finds wrong is said under it at once, not on submit."""
     wanted = [] if default is None else [default] if isinstance(default, str) else list(default)
     options = picker.options + [d for d in wanted if picker.typed and d not in picker.options]
     wanted = [d for d in wanted if d in options]
     common = dict(key=key, format_func=picker.label, accept_new_options=picker.typed,
                   help=help_typed if picker.typed else help_hosted, persist_state="session" if persist else None)
     if multi:
-        return st.multiselect(label, options, default=wanted, **common)
-    return st.selectbox(label, options, index=options.index(wanted[0]) if wanted else 0, **common)
+        picked = st.multiselect(label, options, default=wanted, **common)
+    else:
+        picked = st.selectbox(label, options, index=options.index(wanted[0]) if wanted else 0, **common)
+    typed = [p for p in ([picked] if isinstance(picked, str) else picked or []) if p not in picker.options]
+    for problem in filter(None, map(picker.check or (lambda _: None), typed)):
+        st.error(problem)
+    return picked
 
 
 @st.cache_resource(max_entries=6, show_spinner="loading model")
