@@ -85,13 +85,15 @@ if not subset:
 
 order = [classes[i] for i in subset]
 cells = pd.DataFrame(confusion_cells(ev, classes, subset, scoring))
-selected = confusion_chart(cells, order, value=value, key=f"cm-{key}-{scoring}-{mode}")
-# the clicked cell lives in the link, so a shared link opens its images; once a visit, so a double-click clears it
+# the clicked cell lives in the link, so a shared link opens its images; once a visit, so a double-click clears it.
+# The chart draws the link's cell as picked (a link, a story's slide or a click), as a click would
 linked = [int(x) for x in qp.get("cell", "").split(",") if x.isdecimal()]
+linked = linked if len(linked) == 2 and linked[0] in subset and 0 <= linked[1] <= len(classes) else []  # len: "outside"
+selected = confusion_chart(cells, order, value=value, key=f"cm-{key}-{scoring}-{mode}",
+                           selected=(linked[0], linked[1]) if linked else None)
 if selected:
     qp["cell"] = f"{int(selected[0]['true'])},{int(selected[0]['pred'])}"
-elif (len(linked) == 2 and not st.session_state.get("cm-cell-opened") and linked[0] in subset
-      and 0 <= linked[1] <= len(classes)):  # len(classes): "outside the dataset"
+elif linked and not st.session_state.get("cm-cell-opened"):
     selected = [{"true": linked[0], "pred": linked[1]}]
 else:
     qp.pop("cell", None)

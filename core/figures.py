@@ -123,7 +123,8 @@ def compare_bars(rows: list[dict]) -> tuple[alt.Chart, alt.Chart]:
             time.properties(title="inference time", height=alt.Step(36)))
 
 
-def confusion_matrix(cells: pd.DataFrame, order: list[str], *, value: str, what: str = "class") -> alt.Chart:
+def confusion_matrix(cells: pd.DataFrame, order: list[str], *, value: str, what: str = "class",
+                     selected: tuple[int, int] | None = None) -> alt.Chart:
     """A confusion matrix from cell rows (true/pred index and name, count, row_share, correct): correct cells
     green and errors red, each scaled to its own maximum; empty error cells are the grey background. A click
     selects a cell (the selection parameter `cell`, fields "true" and "pred"). The shades start a fifth of the way
@@ -138,7 +139,8 @@ def confusion_matrix(cells: pd.DataFrame, order: list[str], *, value: str, what:
     n = max(len(order), 1)
     side = max(3, min(36, 700 // n), 160 // n)  # square cells; a few classes still get a matrix 160 px across
     labels = alt.Axis(labels=side >= 10)
-    pick = alt.selection_point(name="cell", fields=["true", "pred"], on="click", clear="dblclick")
+    pick = alt.selection_point(name="cell", fields=["true", "pred"], on="click", clear="dblclick",
+                               **({"value": [{"true": selected[0], "pred": selected[1]}]} if selected else {}))
     return (alt.Chart(cells).mark_rect(stroke="white", strokeWidth=0.5 if side >= 10 else 0)
              .encode(alt.X("pred_name:N", scale=alt.Scale(domain=columns), title=f"predicted {what}", axis=labels),
                      alt.Y("true_name:N", scale=alt.Scale(domain=order), title=f"true {what}", axis=labels),

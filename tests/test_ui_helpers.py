@@ -310,8 +310,13 @@ def test_a_confusion_cell_in_the_link_opens_its_images(own_store):
     opened = [h.value for h in at.subheader if h.value.startswith("true ")]
     plural = "image" if cell["count"] == 1 else "images"
     assert opened == [f"true {classes[cell['true']]}, predicted {classes[cell['pred']]}: {cell['count']} {plural}"]
+    # the matrix draws that cell as picked (the rest faded, as after a click), not every cell as if none were
+    [param] = json.loads(at.get("vega_lite_chart")[0].proto.spec)["params"]
+    assert param["name"] == "cell" and param["value"] == [{"true": cell["true"], "pred": cell["pred"]}]
     at = _page("app_pages/confusion.py", {"eval": ev.key, "cell": "99,0"})  # not a cell of this matrix: ignored
     assert not [h for h in at.subheader if h.value.startswith("true ")] and "cell" not in at.query_params
+    [param] = json.loads(at.get("vega_lite_chart")[0].proto.spec)["params"]
+    assert "value" not in param  # nothing picked: every cell at full strength
 
 
 def test_the_first_visit_tour_links_three_pages_and_stays_dismissed_for_the_visit(own_store):

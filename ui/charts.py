@@ -24,11 +24,12 @@ def accuracy_vs_speed(rows: list[dict], front: list[dict], *, key: str) -> None:
         st.caption(figures.PARETO_NOTE)
 
 
-def confusion_chart(cells, order: list[str], *, value: str, key: str, what: str = "class") -> list[dict]:
-    """A clickable confusion matrix (figures.confusion_matrix). Returns the selected cells (dicts with "true" and
-    "pred"), or []."""
-    event = st.altair_chart(figures.confusion_matrix(cells, order, value=value, what=what), on_select="rerun", key=key,
-                            width="content")  # its own size: square cells, not stretched to the column
+def confusion_chart(cells, order: list[str], *, value: str, key: str, what: str = "class",
+                    selected: tuple[int, int] | None = None) -> list[dict]:
+    """A clickable confusion matrix (figures.confusion_matrix), `selected` (true, pred) drawn as picked. Returns the
+    selected cells (dicts with "true" and "pred"), or []."""
+    event = st.altair_chart(figures.confusion_matrix(cells, order, value=value, what=what, selected=selected),
+                            on_select="rerun", key=key, width="content")  # its own size: square cells
     return (event.selection.get("cell") if event and event.selection else None) or []
 
 
