@@ -100,8 +100,15 @@ else:
 
 c1, c2, c3 = st.columns([2, 1, 3])
 with c1:
-    fdata = dataset_select("Dataset to score on", key="faith-dataset",
-                           default=qp.get("faith_dataset") or learned_dataset(picked) or "shapes",
+    # the images of the picked runs' own classes: on a link's first load the link's choice, later the dataset the
+    # picked runs learned whenever a new pick changes it (the widget is keyed by it; the URL holds the last choice,
+    # which would otherwise win over a new pick), and otherwise what the user chose here
+    learned = learned_dataset(picked)
+    linked = not st.session_state.get("faith-opened")
+    st.session_state["faith-opened"] = True
+    fdata = dataset_select("Dataset to score on", key=f"faith-dataset-{learned}",
+                           default=(qp.get("faith_dataset") if linked or not learned else learned) or learned
+                           or "shapes",
                            help_typed="the images the maps are scored on: an embedded dataset, a dataset id or folder",
                            help_hosted="the datasets this deployment offers")
 n_images = int(c2.number_input("Images", 1, 5000, url_int("faith_images", DEFAULT_IMAGES, 1, 5000), key="faith-images",

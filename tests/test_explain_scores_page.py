@@ -62,8 +62,36 @@ def test_the_dataset_to_score_on_starts_at_the_one_the_runs_learned(tmp_path, mo
     monkeypatch.setenv("CNNVIT_CACHE_DIR", str(tmp_path))
     _, run_id = store_with_run(tmp_path, "digits")
     at = open_page("app_pages/attention.py", {"model": [run_id]}, timeout=180)
-    assert at.selectbox(key="faith-dataset").value == "digits"
+    assert _scored_on(at) == "digits"
     at = open_page("app_pages/attention.py", {"model": [run_id], "faith_dataset": "shapes"}, timeout=180)
-    assert at.selectbox(key="faith-dataset").value == "shapes"
+    assert _scored_on(at) == "shapes"
     at = open_page("app_pages/attention.py", {"model": [run_id, "vit-small"]}, timeout=180)
-    assert at.selectbox(key="faith-dataset").value == "digits"  # a scratch architecture learned nothing yet
+    assert _scored_on(at) == "digits"  # a scratch architecture learned nothing yet
+
+
+def test_the_dataset_to_score_on_follows_a_new_pick_of_models(tmp_path, monkeypatch):
+    """The dataset followed the models on a page's first load only: the URL writes the choice back each run, so
+    picking runs of shapes after runs of digits left them to be scored on digits, classes they never saw."""
+    from app_test import store_with_run
+
+    monkeypatch.setenv("CNNVIT_CACHE_DIR", str(tmp_path))
+    _, on_digits = store_with_run(tmp_path, "digits")
+    _, on_shapes = store_with_run(tmp_path, "shapes")
+    at = open_page("app_pages/attention.py", {"model": [on_digits], "faith_dataset": "digits"}, timeout=180)
+    at.multiselect(key="attention-models").set_value([on_shapes])
+    at.run()
+    assert not at.exception and _scored_on(at) == "shapes" and at.query_params["faith_dataset"] == "shapes"
+    _dataset_box(at).set_value("digits")  # the user's own choice stays while the picked runs' dataset does not change
+    at.run()
+    at.multiselect(key="attention-models").set_value([on_shapes, "vit-small"])
+    at.run()
+    assert _scored_on(at) == "digits"
+
+
+def _dataset_box(at):
+    [box] = [w for w in at.selectbox if w.label == "Dataset to score on"]
+    return box
+
+
+def _scored_on(at) -> str:
+    return _dataset_box(at).value
