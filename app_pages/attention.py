@@ -34,7 +34,7 @@ fusion = c2.selectbox("Head fusion (rollout)", ["mean", "max", "min"], disabled=
 discard = c3.slider("Discard ratio (rollout)", 0.0, 0.95, 0.0, 0.05, disabled=method != "rollout",
                     help="the share of each layer's weakest attention links rollout drops")
 precision = pick_precision("attention-precision")
-images = pick_images("attention", many=False)
+images = pick_images("attention", many=False, models=picked)
 if not picked:
     st.info("Pick one or more models above.")
     st.stop()

@@ -17,7 +17,7 @@ method = c1.radio("Show", ["filters", "feature-maps"], horizontal=True, key="fil
 layer = c2.text_input("Layer (empty = the first conv / patch embedding for filters, the last conv or block for maps)",
                       key="filters-layer", help="a layer's name as the model calls it (a wrong name lists them)"
                       ).strip() or None
-images = pick_images("filters", many=False)
+images = pick_images("filters", many=False, models=picked)
 if not picked:
     st.info("Pick one or more models above.")
     st.stop()

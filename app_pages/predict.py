@@ -11,7 +11,7 @@ TIMING_REPEATS = 5
 st.title("Predict")
 picked = pick_models("predict-models")
 precision = pick_precision("predict-precision")
-images = pick_images("predict")
+images = pick_images("predict", models=picked)
 
 for name, image in images.items():
     st.subheader(name)

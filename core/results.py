@@ -7,7 +7,7 @@ import io
 from collections import Counter
 from dataclasses import dataclass
 
-from core.data.registry import ENTRIES, list_datasets, recorded_id
+from core.data.registry import ENTRIES, default_dataset, list_datasets, recorded_id
 from core.hosted import allowed_datasets, dataset_offered, is_hosted
 from core.jobs import Jobs
 from core.metrics import proportion_ci95
@@ -252,6 +252,15 @@ def learned_dataset(models: list[str], store: Store | None = None) -> str | None
 
     learned = {r.get("dataset") for r in list_runs(store) if r["run_id"] in models}
     return next(iter(learned)) if len(learned) == 1 else None
+
+
+def example_dataset(models: list[str], store: Store | None = None) -> str:
+    """Where a page's bundled examples come from: the embedded dataset the picked runs learned (images of their own
+    classes: a digits run was shown shapes), else the pages' default (core.data.registry.default_dataset). A run
+    of a folder or of ImageNet gets the default: examples are one image per class, loaded offline."""
+    learned = learned_dataset(models, store)
+    entry = ENTRIES.get(learned or "")
+    return learned if entry and entry.source == "embedded" and dataset_offered(learned) else default_dataset()
 
 
 def model_choices(store: Store | None = None) -> list[str]:

@@ -187,6 +187,19 @@ def test_a_typed_label_names_the_option_it_most_likely_meant():
                                                     "google/vit-base-patch16-224")] == [None] * 4
 
 
+def test_the_bundled_examples_are_of_the_dataset_the_picked_runs_learned(own_store, tmp_path):
+    """A run that learned digits was explained, filtered and predicted on the shapes examples, images of classes it
+    never saw; a scratch architecture (which learned nothing yet) keeps the embedded default."""
+    from app_test import store_with_run
+
+    _, run_id = store_with_run(tmp_path, "digits")
+    for page in ("app_pages/predict.py", "app_pages/attention.py", "app_pages/filters.py"):
+        examples = _widget(_page(page, {"model": [run_id]}), "or a bundled example").options
+        assert len(examples) == 10 and all("(digits val #" in e for e in examples), page
+    examples = _widget(_page("app_pages/predict.py", {"model": ["vit-small"]}), "or a bundled example").options
+    assert len(examples) == 10 and all("(shapes val #" in e for e in examples)
+
+
 def test_evaluation_labels_tell_every_evaluation_apart():
     from core.results import evaluation_labels
 

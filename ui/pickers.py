@@ -10,13 +10,14 @@ import numpy as np
 import streamlit as st
 
 from core.data.decode import decode_image
-from core.data.registry import default_dataset, load_dataset
+from core.data.registry import load_dataset
 from core.errors import ImageDecodeError, UserError
 from core.hosted import check_upload, is_hosted, max_upload_bytes
 from core.results import (
     dataset_labels,
     default_models,
     evaluation_table,
+    example_dataset,
     model_choices,
     quick_choices,
     run_labels,
@@ -194,10 +195,10 @@ def linked_image() -> tuple[str, np.ndarray] | None:
         return None
 
 
-def pick_images(key: str, *, many: bool = True) -> dict[str, np.ndarray]:
+def pick_images(key: str, *, many: bool = True, models: list[str] = ()) -> dict[str, np.ndarray]:
     """Uploaded images (decoded by the one safe decoder; a bad file is a message), else the dataset image the
-    link names, else a bundled example. Uploads stay in memory: Streamlit holds their bytes, the decoder reads
-    them from there."""
+    link names, else a bundled example: of the dataset the picked `models` learned (core.results.example_dataset).
+    Uploads stay in memory: Streamlit holds their bytes, the decoder reads them from there."""
     limit = max_upload_bytes()  # the browser refuses bigger files; check_upload holds whatever the client
     uploads = st.file_uploader("Images" if many else "Image", key=f"{key}-upload", accept_multiple_files=many,
                                type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"],
@@ -220,9 +221,12 @@ def pick_images(key: str, *, many: bool = True) -> dict[str, np.ndarray]:
                 del st.query_params[k]
             st.rerun()
         return dict([linked])
-    ex = _examples(default_dataset())
-    name = st.selectbox("or a bundled example", list(ex), key=f"{key}-example",
-                        help="images of the embedded dataset, used when nothing is uploaded")
+    source = example_dataset(list(models))
+    ex = _examples(source)
+    # keyed by the set: another set starts at its first image
+    name = st.selectbox("or a bundled example", list(ex), key=f"{key}-example-{source}",
+                        help=f"one image per class of {source} (the dataset the picked runs learned, else the "
+                             "embedded default), used when nothing is uploaded")
     images[name] = ex[name]
     return images
 
