@@ -394,8 +394,10 @@ def layer_reach(rows: list[dict]) -> alt.Chart | None:
     df = pd.DataFrame(rows)
     legend = _model_legend(orient="bottom")
     base = alt.Chart(df).encode(
-        alt.X("depth:Q", title="layer (conv, then attention block, in forward order)", axis=alt.Axis(tickMinStep=1)),
-        alt.Y("share:Q", title="reach, % of input side", axis=alt.Axis(format=".0%")),
+        # padded: the first and last layers' points, and a field wider than the image, sat half outside the plot
+        alt.X("depth:Q", title="layer (conv, then attention block, in forward order)", axis=alt.Axis(tickMinStep=1),
+              scale=alt.Scale(padding=12, zero=False)),
+        alt.Y("share:Q", title="reach, % of input side", axis=alt.Axis(format=".0%"), scale=alt.Scale(padding=12)),
         _model_color(df, legend=legend), _model_shape(df, legend=legend),
         tooltip=["model", "family", "what", "depth", alt.Tooltip("pixels", format=".1f", title="pixels"),
                  alt.Tooltip("share", format=".0%", title="share of the side")])

@@ -329,6 +329,13 @@ def test_layer_reach_puts_a_hybrids_convolutions_before_its_attention_as_a_share
     assert all(r["family"] == "hybrid" and r["share"] == pytest.approx(r["pixels"] / 32) for r in cct)
     vit = layer_reach(_tiny_vit(), IMAGE)  # a ViT: attention only (its patch embedding is not counted)
     assert {r["what"] for r in vit} == {"attention distance"} and len(vit) == 4
+    # the chart pads its scales and starts at the first layer: the first and last layers' points, and a field as
+    # wide as the image (cnn-2layer's second on 8-px digits), were drawn half outside the plot, beside a layer 0
+    from core.figures import layer_reach as reach_chart
+
+    for layer in reach_chart(cnn + vit).to_dict()["layer"]:
+        x, y = layer["encoding"]["x"]["scale"], layer["encoding"]["y"]["scale"]
+        assert x["padding"] > 0 and not x["zero"] and y["padding"] > 0
 
 
 # ------------------------------------------------------------------------------------------- transformers
