@@ -35,7 +35,7 @@ models = st.multiselect("Models", list(ARCHITECTURES), format_func=ARCHITECTURES
                         help="scratch architectures only: the arena trains each one from random weights")
 kind_in_url, _, amount_in_url = qp.get("budget", "epochs:8").partition(":")
 kinds = list(BUDGET_KINDS)
-c1, c2, c3, c4, c5, c6 = st.columns(6)
+c1, c2, c3, c4, c5, c6 = st.columns(6, vertical_alignment="bottom")
 with c1:
     dataset = dataset_select("Dataset", key="arena-dataset", default=qp.get("dataset", "shapes"),
                              help_typed="an embedded dataset, or type a folder path")
@@ -51,7 +51,7 @@ batch_size = c5.number_input("Batch size", 1, 4096, url_int("batch", 64, 1, 4096
 lr = c6.text_input("Learning rate", qp.get("lr", ""), placeholder="model's own", key="arena-lr",
                    help="empty: each model's own recipe's peak learning rate; a number: that one for every model (a "
                         "learning-rate sweep, as `python -m core arena --lr`)").strip()
-c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1])
+c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1], vertical_alignment="bottom")
 sizes = c1.multiselect("Training-set sizes", sorted(set(SIZES) | set(url_ints("size"))), default=url_ints("size"),
                        key="arena-sizes",
                        help="train each model at each size (smaller sizes are subsets of larger ones) to see "

@@ -21,7 +21,7 @@ def recipe_widgets(defaults: dict[str, Any], limits: TrainingLimits | None = Non
     values = {}
     for i, f in enumerate(f for f in recipe_fields() if not f.required):
         if i % COLUMNS == 0:
-            row = st.columns(COLUMNS)
+            row = st.columns(COLUMNS, vertical_alignment="bottom")  # a label on two lines keeps the row level
         with row[i % COLUMNS]:
             kept = dict(key=f"{key}-{f.name}", persist_state="session") if key else {}
             values[f.name] = _widget(f, defaults.get(f.name, f.default), limits, kept)
