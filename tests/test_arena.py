@@ -348,7 +348,12 @@ def test_one_learning_rate_for_every_model_overrides_their_own(store):
     cells = plan(spec, store)
     assert {c.recipe.lr for c in cells} == {3e-4}
     assert {c.recipe.optimizer for c in cells} == {"adam", "adamw"}  # the rest of each recipe stays its own
-    assert summarize(spec, store, cells=cells)["held_equal"]["learning_rate"] == "0.0003 for every model"
+    summary = summarize(spec, store, cells=cells)
+    assert summary["held_equal"]["learning_rate"] == "0.0003 for every model"
+    # each model's recipe, as the page's table, the CSV and the JSON give it, is the one its runs trained with (it
+    # said each model's own 0.002)
+    assert [(r["model"], r["recipe"]["lr"], r["recipe"]["optimizer"]) for r in summary["results"]] == [
+        ("resnet20", 3e-4, "adam"), ("vit-small", 3e-4, "adamw"), ("cct-2", 3e-4, "adamw")]
 
 
 def test_the_plan_is_stored_so_a_page_never_measures(store, monkeypatch):

@@ -249,7 +249,8 @@ def summarize(spec: ArenaSpec, store: Store | None = None, *, cells: list[Cell] 
             "runs_done": len(done), "runs_diverged": lost[(model, size)], "runs": len(runs),
             "steps": runs[0][0].recipe.max_steps or None,
             "epochs": runs[0][0].recipe.epochs, "data_digests": [m.get("data_digest") for _, m in done],
-            "recipe": model_recipe(model),
+            # as its runs trained: the model's own fields, with the arena's one learning rate where it set one
+            "recipe": {k: v for k, v in runs[0][0].recipe.to_dict().items() if k in {*model_recipe(model), "lr"}},
         })
     same, digest = _data_check(cells, metas)
     # each epoch's precision too: a run resumed on another machine can change it part-way
