@@ -106,9 +106,8 @@ with c1:
     learned = learned_dataset(picked)
     linked = not st.session_state.get("faith-opened")
     st.session_state["faith-opened"] = True
-    fdata = dataset_select("Dataset to score on", key=f"faith-dataset-{learned}",
-                           default=(qp.get("faith_dataset") if linked or not learned else learned) or learned
-                           or "shapes",
+    start = learned if learned and not linked else qp.get("faith_dataset") or learned or "shapes"
+    fdata = dataset_select("Dataset to score on", key=f"faith-dataset-{learned}", default=start,
                            help_typed="the images the maps are scored on: an embedded dataset, a dataset id or folder",
                            help_hosted="the datasets this deployment offers")
 n_images = int(c2.number_input("Images", 1, 5000, url_int("faith_images", DEFAULT_IMAGES, 1, 5000), key="faith-images",
