@@ -89,8 +89,10 @@ cells = pd.DataFrame(confusion_cells(ev, classes, subset, scoring))
 # The chart draws the link's cell as picked (a link, a story's slide or a click), as a click would
 linked = [int(x) for x in qp.get("cell", "").split(",") if x.isdecimal()]
 linked = linked if len(linked) == 2 and linked[0] in subset and 0 <= linked[1] <= len(classes) else []  # len: "outside"
+drawn = linked and ((cells["true"] == linked[0]) & (cells["pred"] == linked[1])
+                    & ((cells["count"] > 0) | cells["correct"])).any()  # an empty error cell has no mark to pick
 selected = confusion_chart(cells, order, value=value, key=f"cm-{key}-{scoring}-{mode}",
-                           selected=(linked[0], linked[1]) if linked else None)
+                           selected=(linked[0], linked[1]) if drawn else None)
 if selected:
     qp["cell"] = f"{int(selected[0]['true'])},{int(selected[0]['pred'])}"
 elif linked and not st.session_state.get("cm-cell-opened"):

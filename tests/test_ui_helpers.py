@@ -330,6 +330,12 @@ def test_a_confusion_cell_in_the_link_opens_its_images(own_store):
     assert not [h for h in at.subheader if h.value.startswith("true ")] and "cell" not in at.query_params
     [param] = json.loads(at.get("vega_lite_chart")[0].proto.spec)["params"]
     assert "value" not in param  # nothing picked: every cell at full strength
+    cells = confusion_cells(ev, classes, list(range(len(classes))))
+    empty = next(c for c in cells if not c["correct"] and not c["count"])
+    at = _page("app_pages/confusion.py", {"eval": ev.key, "cell": f"{empty['true']},{empty['pred']}"})
+    assert [h.value for h in at.subheader if h.value.startswith("true ")][0].endswith(": 0 images")
+    [param] = json.loads(at.get("vega_lite_chart")[0].proto.spec)["params"]
+    assert "value" not in param  # an empty error cell is not drawn: picking it would fade every cell there is
 
 
 def test_the_first_visit_tour_links_three_pages_and_stays_dismissed_for_the_visit(own_store):
