@@ -16,10 +16,10 @@ from core.arena.run import (
     run_arena,
     summarize,
 )
-from core.arena.spec import ArenaSpec, Budget, diverged_text
+from core.arena.spec import ArenaSpec, Budget, diverged_text, spread_text
 from core.data.registry import load_dataset
 from core.errors import UserError
-from core.metrics import mean_ci95
+from core.metrics import expected_ci95, mean_ci95
 from core.settings import get_settings
 from core.store import Store
 from core.train.runs import build_for_recipe
@@ -36,6 +36,21 @@ def test_confidence_interval_worked_by_hand_for_three_seeds():
     assert mean == pytest.approx(2 / 3) and half == pytest.approx(0.51713, abs=1e-4)
     assert mean_ci95([0.7]) == (0.7, None)  # one seed: no interval
     assert mean_ci95([]) == (None, None)
+
+
+def test_a_wide_interval_says_what_more_seeds_would_give_at_its_spread():
+    # 0.5, 0.6, 0.9 (s = 0.20817, the test above): over 5 seeds t(0.975, 4) = 2.7764 -> 2.7764 * 0.20817 / sqrt(5)
+    # = 0.25847; over 10, t(0.975, 9) = 2.2622 -> 2.2622 * 0.20817 / sqrt(10) = 0.14892
+    assert expected_ci95([0.5, 0.6, 0.9], 5) == pytest.approx(0.25847, abs=1e-4)
+    assert expected_ci95([0.5, 0.6, 0.9], 10) == pytest.approx(0.14892, abs=1e-4)
+    assert expected_ci95([0.7], 5) is None  # no spread from one seed
+    wide = {"model": "resnet20", "top1_ci95": 0.51713, "top1_runs": [0.5, 0.6, 0.9]}
+    narrow = {"model": "cct-2", "top1_ci95": 0.0994, "top1_runs": [0.80, 0.84, 0.88]}
+    assert spread_text([narrow, wide]) == (
+        "The widest interval is resnet20's: ± 51.7 points over 3 seeds, whose runs read 50.0, 60.0, 90.0%. At that "
+        "spread, 5 seeds would give about ± 25.8 points and 10 about ± 14.9.")
+    assert spread_text([narrow]) is None  # under 10 points: nothing to say
+    assert spread_text([{"model": "linear", "top1_ci95": None, "top1_runs": [0.5]}]) is None  # one seed: no interval
 
 
 @pytest.mark.parametrize("text, kind, amount", [("epochs:8", "epochs", 8), ("steps:500", "steps", 500),
@@ -413,6 +428,8 @@ def test_a_run_that_diverges_is_said_and_the_arena_goes_on(store, monkeypatch, c
     assert cnn_row[2:5] == [f"{cnn['top1_mean']:.1%}", "±", f"{cnn['top1_ci95']:.1%}"]  # one decimal, as the report
     assert cnn["train_flops"] > 0 and float(cnn_row[6]) == pytest.approx(cnn["train_flops"] / 1e15, rel=1e-2)
     assert diverged_text(out["diverged"]) in text
+    spread = spread_text(out["results"])  # how sure the widest interval is (worked by hand above), as the page says
+    assert (spread in text) if spread else "The widest interval" not in text
     # a marker from another machine or precision (a store shared with a bf16 host, say) is tried again here, and
     # diverging here too, it is recorded as here
     marker = store.get(diverged_key(linear["run_ids"][0]))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from core.data.embedded import GENERATED_TRAIN, TEXTURED_VARIANTS, parse_sized, sized_id
 from core.errors import UserError
+from core.metrics import expected_ci95
 from core.records import JsonRecord
 from core.store import fingerprint
 from core.train.recipe import Recipe
@@ -161,6 +162,25 @@ class ArenaSpec(JsonRecord):
         if self.dataset in GENERATED and self.sizes and size and size > GENERATED_TRAIN:
             return sized_id(self.dataset, size)
         return self.dataset if self.dataset in GENERATED else self.train_dataset()
+
+
+WIDE_CI = 0.10  # a 95% half-width above this (10 points) gets spread_text's line
+
+
+def spread_text(results: list[dict]) -> str | None:
+    """How sure the widest interval among `results` (summarize's, one size) is, in words, where it is wider than 10
+    points: the model, its seeds' figures, and about what more seeds would give at that spread (metrics.expected_ci95;
+    the spread of new seeds will differ). None where every interval is narrower, or none has two seeds."""
+    wide = [r for r in results if r.get("top1_ci95") is not None and r["top1_ci95"] > WIDE_CI]
+    if not wide:
+        return None
+    r = max(wide, key=lambda r: r["top1_ci95"])
+    n = len(r["top1_runs"])
+    a, b = [m for m in (5, 10, 20, 40, 80) if m > n][:2] if n < 40 else (2 * n, 4 * n)
+    runs = ", ".join(f"{100 * t:.1f}" for t in r["top1_runs"])
+    return (f"The widest interval is {r['model']}'s: ± {100 * r['top1_ci95']:.1f} points over {n} seeds, whose runs "
+            f"read {runs}%. At that spread, {a} seeds would give about ± {100 * expected_ci95(r['top1_runs'], a):.1f}"
+            f" points and {b} about ± {100 * expected_ci95(r['top1_runs'], b):.1f}.")
 
 
 def diverged_text(diverged: list[dict]) -> str:
