@@ -1,6 +1,7 @@
 """The report (`python -m core report`): a self-contained HTML file whose numbers are the store's, whose figures
 say what produced them (and the command that does reproduce them), opened offline in Chromium without a single
 network request, and printed to a PDF with one section per page."""
+import html
 import json
 import os
 import re
@@ -13,7 +14,7 @@ from chromium import FLAGS, chromium
 from core_process import run_core
 
 from core.arena.run import plan, run_arena
-from core.arena.spec import ArenaSpec
+from core.arena.spec import ArenaSpec, spread_text
 from core.errors import UserError
 from core.evaluate import evaluate, load_evaluation
 from core.metrics import proportion_ci95
@@ -144,8 +145,12 @@ def test_the_arena_section_has_the_interval_over_seeds(lab, report):
     from core.arena.run import summarize
 
     arena = _section(report[1], "arena")
-    for r in summarize(SPEC, lab[0])["results"]:
+    results = summarize(SPEC, lab[0])["results"]
+    for r in results:
         assert f"<td>{r['top1_mean']:.1%}</td><td>± {r['top1_ci95']:.1%}</td><td>2/2</td>" in arena
+    # how sure the widest interval is, as the Arena page says it (core.arena.spec.spread_text, worked by hand there)
+    spread = spread_text(results)
+    assert (f"<p>{html.escape(spread)}</p>" in arena) if spread else "The widest interval" not in arena
 
 
 def test_the_file_is_self_contained_and_opens_offline_without_a_request(report, tmp_path):
