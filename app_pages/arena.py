@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.arena.run import summarize
-from core.arena.spec import BUDGET_KINDS, ArenaSpec, diverged_text, spread_text
+from core.arena.spec import BUDGET_KINDS, ArenaSpec, diverged_text, largest_size, spread_text
 from core.errors import UserError
 from core.hosted import training_limits
 from core.jobs import ArenaJob, Job, Jobs
@@ -178,7 +178,7 @@ def draw(out: dict, done: int) -> None:
     if out["diverged"]:
         st.warning(diverged_text(out["diverged"]))
     results = out["results"]
-    shown = max({r["size"] for r in results if r["runs_done"]})
+    shown = largest_size(results)
     st.subheader("Validation top-1" + (f" at {shown:,} training images" if len(out["sizes"]) > 1 else ""))
     arena_bars([r for r in results if r["size"] == shown], key="arena-bars")
     single = [r["model"] for r in results if r["size"] == shown and r["runs_done"] and r["top1_ci95"] is None]

@@ -427,7 +427,7 @@ def cmd_robustness(args) -> int:
 def cmd_arena(args) -> int:
     # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.arena.run import summarize
-    from core.arena.spec import ArenaSpec, diverged_text, spread_text
+    from core.arena.spec import ArenaSpec, diverged_text, largest_size, spread_text
     from core.jobs import ArenaJob, Jobs
 
     spec = ArenaSpec(models=tuple(args.models.split(",")), dataset=args.dataset, budget=args.budget, seeds=args.seeds,
@@ -462,7 +462,7 @@ def cmd_arena(args) -> int:
             (r["seconds"], ".0f"), (r["params"], ",")))
         top1 += f" ± {ci}" * (ci != "-")
         print(f"{r['model']:<16} {r['size']:>7,} {top1:>17} {r['runs_done']:>5} {flops:>12} {seconds:>8} {params:>10}")
-    largest = max((r["size"] for r in out["results"] if r["runs_done"]), default=None)
+    largest = largest_size(out["results"])
     if spread := spread_text([r for r in out["results"] if r["size"] == largest]):
         print("  " + spread)
     for c in out["crossovers"]:

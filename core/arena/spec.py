@@ -167,6 +167,12 @@ class ArenaSpec(JsonRecord):
 WIDE_CI = 0.10  # a 95% half-width above this (10 points) gets spread_text's line
 
 
+def largest_size(results: list[dict]) -> int | None:
+    """The largest training-set size among `results` (summarize's) with a finished run: the one pages, the CLI and
+    the report show bars, curves and the spread line at. None before any run finished."""
+    return max((r["size"] for r in results if r["runs_done"]), default=None)
+
+
 def spread_text(results: list[dict]) -> str | None:
     """How sure the widest interval among `results` (summarize's, one size) is, in words, where it is wider than 10
     points: the model, its seeds' figures, and about what more seeds would give at that spread (metrics.expected_ci95;
