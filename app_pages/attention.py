@@ -12,7 +12,7 @@ from core.jobs import FaithfulnessJob, Jobs
 from core.results import csv_bytes, job_rows, learned_dataset
 from ui.charts import deletion_curves, faithfulness_bars, layer_reach
 from ui.jobs import any_active, poll_every, rerun_when_done, show_jobs
-from ui.links import url_int
+from ui.links import first_run, url_int
 from ui.pickers import cached_model, dataset_select, pick_images, pick_models, pick_precision, run_names
 from ui.tables import show_table
 
@@ -103,9 +103,7 @@ with c1:
     # the images of the picked runs' own classes: on a link's first load the link's choice, later the dataset the
     # picked runs learned whenever a new pick changes it (the widget is keyed by it; the URL holds the last choice,
     # which would otherwise win over a new pick), and otherwise what the user chose here
-    learned = learned_dataset(picked)
-    linked = not st.session_state.get("faith-opened")
-    st.session_state["faith-opened"] = True
+    learned, linked = learned_dataset(picked), first_run("faith")
     start = learned if learned and not linked else qp.get("faith_dataset") or learned or "shapes"
     fdata = dataset_select("Dataset to score on", key=f"faith-dataset-{learned}", default=start,
                            help_typed="the images the maps are scored on: an embedded dataset, a dataset id or folder",

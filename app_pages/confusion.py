@@ -17,7 +17,7 @@ from core.confusion import (
 from core.errors import UserError
 from core.results import evaluation_labels, most_informative
 from ui.charts import confusion_chart
-from ui.links import url_int
+from ui.links import first_run, url_int
 from ui.pickers import cached_evaluation, dataset_classes, stored_evaluations
 
 st.title("Confusion matrix")
@@ -93,13 +93,13 @@ drawn = linked and ((cells["true"] == linked[0]) & (cells["pred"] == linked[1])
                     & ((cells["count"] > 0) | cells["correct"])).any()  # an empty error cell has no mark to pick
 selected = confusion_chart(cells, order, value=value, key=f"cm-{key}-{scoring}-{mode}",
                            selected=(linked[0], linked[1]) if drawn else None)
+first = first_run("cm-cell")
 if selected:
     qp["cell"] = f"{int(selected[0]['true'])},{int(selected[0]['pred'])}"
-elif linked and not st.session_state.get("cm-cell-opened"):
+elif linked and first:
     selected = [{"true": linked[0], "pred": linked[1]}]
 else:
     qp.pop("cell", None)
-st.session_state["cm-cell-opened"] = True
 st.caption(f"Green: correct ({value.replace('_', ' ')}); red: errors. Top-1 {ev.meta.top1:.1%} over "
            f"{ev.meta.scoring}. Click a cell for its images; double-click to clear.")
 

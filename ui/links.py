@@ -1,5 +1,6 @@
-"""Numbers read from the page's link: a link is typed, pasted and edited by hand, so a value `int()` cannot read
-("abc", "²") is the default and one outside the widget's bounds is brought within them, never an exception."""
+"""What a page reads from its link. Numbers: a link is typed, pasted and edited by hand, so a value `int()` cannot
+read ("abc", "²") is the default and one outside the widget's bounds is brought within them, never an exception.
+And when a link's choice counts at all (`first_run`)."""
 from __future__ import annotations
 
 import streamlit as st
@@ -10,6 +11,15 @@ def _int(text: str) -> int | None:
         return int(text)
     except ValueError:
         return None
+
+
+def first_run(name: str) -> bool:
+    """True on the session's first run of what asks (`name`), then False. Where a page writes its choices back to
+    the URL on every run, a later run cannot tell a link's choice from the page's own: the link's counts on this
+    first run only (a new link opens a new session; a story's slide clears the session's state on arrival)."""
+    first = not st.session_state.get(f"{name}-opened")
+    st.session_state[f"{name}-opened"] = True
+    return first
 
 
 def url_int(name: str, default: int, low: int, high: int) -> int:

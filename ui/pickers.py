@@ -94,9 +94,10 @@ def choice_widget(label: str, picker: PickerOptions, *, multi: bool, key: str | 
         picked = st.multiselect(label, options, default=wanted, **common)
     else:
         picked = st.selectbox(label, options, index=options.index(wanted[0]) if wanted else 0, **common)
-    typed = [p for p in ([picked] if isinstance(picked, str) else picked or []) if p not in picker.options]
-    for problem in filter(None, map(picker.check or (lambda _: None), typed)):
-        st.error(problem)
+    if picker.check:
+        for value in [picked] if isinstance(picked, str) else picked or []:
+            if value not in picker.options and (problem := picker.check(value)):
+                st.error(problem)
     return picked
 
 
