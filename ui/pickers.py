@@ -120,7 +120,9 @@ def _examples(dataset: str) -> dict[str, np.ndarray]:
 
 def pick_models(key: str, *, families: tuple[str, ...] = (), dataset: str | None = None) -> list[str]:
     """A model multiselect starting at core.results.default_models (the best trained run of each family in
-    `families`; with `dataset`, of the runs that learned it), remembered in the URL."""
+    `families`; with `dataset`, of the runs that learned it), remembered in the URL. Returns the picked models less
+    the typed values flagged under the picker: what is wrong with one is said there, not again where a page
+    would load it."""
     picker = model_options()
     from_url = [m for m in st.query_params.get_all("model") if picker.typed or m in picker.options]
     picked = choice_widget("Models", picker, multi=True, key=key,
@@ -129,7 +131,7 @@ def pick_models(key: str, *, families: tuple[str, ...] = (), dataset: str | None
                            help_hosted="scratch architectures, trained runs and the pretrained ids this deployment "
                                        "offers")
     st.query_params["model"] = picked
-    return picked
+    return [m for m in picked if m in picker.options or not (picker.check and picker.check(m))]
 
 
 def run_names() -> dict[str, str]:
