@@ -68,5 +68,7 @@ def run_demo(*, store: Store | None = None, progress: Callable[[Progress], None]
         ev = evaluate(run_id, arena["dataset"], "val", store=store)
         evaluations.append({"model": r["model"], "model_id": run_id, **{k: ev.summary()[k] for k in (
             "dataset", "split", "n", "top1", "top5", "cached")}})
+    say(Progress(step=steps, steps=steps,
+                 message=f"      evaluated {len(evaluations)} models on {arena['dataset']}/val"))
     return {"runs": runs, "evaluations": evaluations, "budget": arena["budget"], "held_equal": arena["held_equal"],
             "same_data": arena["same_data"], "data_digest": arena["data_digest"], "diverged": arena["diverged"]}

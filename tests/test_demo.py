@@ -17,6 +17,9 @@ def test_demo_trains_then_evaluates_and_a_second_run_is_all_cache_hits(tmp_path)
     assert not any(r["cached"] for r in first["runs"]) and not any(e["cached"] for e in first["evaluations"])
     assert all(e["split"] == "val" and e["n"] == 359 for e in first["evaluations"])  # digits val, all of it
     assert max(p["step"] for p in messages) <= len(spec.models) + 1  # the runs, then the evaluations
+    # its last word is that it is done (a finished demo job's stored progress read "2/3, evaluating vit-small")
+    assert (messages[-1].step, messages[-1].steps, messages[-1].fraction()) == (3, 3, 1.0)
+    assert messages[-1].message.strip().startswith("evaluated 2 models on digits/val")
     assert first["same_data"] is True and "the same training images" in first["held_equal"]["data"]
     assert " (these runs: " in first["held_equal"]["precision"]  # as they ran, not only as asked
     table = evaluation_table(store)
