@@ -427,7 +427,7 @@ def cmd_robustness(args) -> int:
 def cmd_arena(args) -> int:
     # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.arena.run import summarize
-    from core.arena.spec import ArenaSpec, diverged_text, largest_size, spread_text
+    from core.arena.spec import ArenaSpec, chance_level, chance_text, diverged_text, largest_size, spread_text
     from core.jobs import ArenaJob, Jobs
 
     spec = ArenaSpec(models=tuple(args.models.split(",")), dataset=args.dataset, budget=args.budget, seeds=args.seeds,
@@ -465,6 +465,8 @@ def cmd_arena(args) -> int:
     largest = largest_size(out["results"])
     if spread := spread_text([r for r in out["results"] if r["size"] == largest]):
         print("  " + spread)
+    if near := chance_text([r for r in out["results"] if r["size"] == largest], chance_level(out["dataset"])):
+        print("  " + near)
     for c in out["crossovers"]:
         print("  " + c["text"])
     if out["diverged"]:

@@ -16,7 +16,7 @@ from core.arena.run import (
     run_arena,
     summarize,
 )
-from core.arena.spec import ArenaSpec, Budget, diverged_text, spread_text
+from core.arena.spec import ArenaSpec, Budget, chance_level, chance_text, diverged_text, spread_text
 from core.data.registry import load_dataset
 from core.errors import UserError
 from core.metrics import expected_ci95, mean_ci95
@@ -51,6 +51,28 @@ def test_a_wide_interval_says_what_more_seeds_would_give_at_its_spread():
         "spread, 5 seeds would give about ± 25.8 points and 10 about ± 14.9.")
     assert spread_text([narrow]) is None  # under 10 points: nothing to say
     assert spread_text([{"model": "linear", "top1_ci95": None, "top1_runs": [0.5]}]) is None  # one seed: no interval
+
+
+def test_a_model_whose_interval_reaches_chance_is_named():
+    # chance on shapes is 1/10 (its sized sets too), on cifar100 1/100; a folder's is not known without loading it
+    assert [chance_level(d) for d in ("shapes", "shapes-20000", "shapes-textured-5000", "cifar100", "/no/folder")] == [
+        0.1, 0.1, 0.1, 0.01, None]
+    # the demo's fight (docs/arena.md): 11.7 - 2.2 = 9.5 and 28.9 - 38.4 < 0 reach 10%; 71.1 - 55.8 = 15.3 and
+    # 38.9 - 8.9 = 30.0 do not; a model with one seed has no interval to read
+    demo = [{"model": "cnn-multilayer", "top1_mean": 0.289, "top1_ci95": 0.384},
+            {"model": "resnet20", "top1_mean": 0.711, "top1_ci95": 0.558},
+            {"model": "vit-small", "top1_mean": 0.117, "top1_ci95": 0.022},
+            {"model": "cct-2", "top1_mean": 0.389, "top1_ci95": 0.089},
+            {"model": "linear", "top1_mean": 0.09, "top1_ci95": None}]
+    assert chance_text(demo, 0.1) == (
+        "Within reach of chance (10.0%, a guess among 10 classes): cnn-multilayer (28.9% ± 38.4), vit-small (11.7% ± "
+        "2.2). Their 95% intervals reach down to chance, so these seeds do not show that they learned the task in this "
+        "budget.")
+    assert chance_text(demo[2:3], 0.1) == (
+        "Within reach of chance (10.0%, a guess among 10 classes): vit-small (11.7% ± 2.2). Its 95% interval reaches "
+        "down to chance, so these seeds do not show that it learned the task in this budget.")
+    assert chance_text(demo[1:2] + demo[3:], 0.1) is None
+    assert chance_text(demo, None) is None  # a folder: nothing said
 
 
 @pytest.mark.parametrize("text, kind, amount", [("epochs:8", "epochs", 8), ("steps:500", "steps", 500),
@@ -430,6 +452,8 @@ def test_a_run_that_diverges_is_said_and_the_arena_goes_on(store, monkeypatch, c
     assert diverged_text(out["diverged"]) in text
     spread = spread_text(out["results"])  # how sure the widest interval is (worked by hand above), as the page says
     assert (spread in text) if spread else "The widest interval" not in text
+    near = chance_text(out["results"], 0.1)  # digits: 10 classes (worked by hand above)
+    assert (near in text) if near else "Within reach of chance" not in text
     # a marker from another machine or precision (a store shared with a bf16 host, say) is tried again here, and
     # diverging here too, it is recorded as here
     marker = store.get(diverged_key(linear["run_ids"][0]))

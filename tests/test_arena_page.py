@@ -8,7 +8,7 @@ from app_test import open_page
 from streamlit.testing.v1 import AppTest
 from test_arena import DIVERGES
 
-from core.arena.spec import ArenaSpec, spread_text
+from core.arena.spec import ArenaSpec, chance_text, spread_text
 from core.jobs import Jobs
 from core.store import Store
 
@@ -56,6 +56,9 @@ def test_a_link_reopens_a_trained_arena_with_what_was_held_equal(trained):
     # under the bars, how sure the widest interval is (core.arena.spec.spread_text, worked by hand in test_arena)
     spread = spread_text([r for r in trained["results"] if r["size"] == 1000])
     assert [c.value for c in at.caption if c.value.startswith("The widest interval")] == ([spread] if spread else [])
+    # and the models whose interval reaches chance (chance_text, worked by hand in test_arena)
+    near = chance_text([r for r in trained["results"] if r["size"] == 1000], 0.1)  # digits: 10 classes
+    assert [c.value for c in at.caption if c.value.startswith("Within reach of chance")] == ([near] if near else [])
 
 
 def test_a_failed_data_check_and_a_partial_arena_are_said(trained, fresh_store):

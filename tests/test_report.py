@@ -14,7 +14,7 @@ from chromium import FLAGS, chromium
 from core_process import run_core
 
 from core.arena.run import plan, run_arena
-from core.arena.spec import ArenaSpec, spread_text
+from core.arena.spec import ArenaSpec, chance_level, chance_text, spread_text
 from core.errors import UserError
 from core.evaluate import evaluate, load_evaluation
 from core.metrics import proportion_ci95
@@ -151,6 +151,8 @@ def test_the_arena_section_has_the_interval_over_seeds(lab, report):
     # how sure the widest interval is, as the Arena page says it (core.arena.spec.spread_text, worked by hand there)
     spread = spread_text(results)
     assert (f"<p>{html.escape(spread)}</p>" in arena) if spread else "The widest interval" not in arena
+    near = chance_text(results, chance_level(SPEC.dataset))  # the models whose interval reaches chance
+    assert (f"<p>{html.escape(near)}</p>" in arena) if near else "Within reach of chance" not in arena
 
 
 def test_the_file_is_self_contained_and_opens_offline_without_a_request(report, tmp_path):

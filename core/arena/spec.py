@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 from core.data.embedded import GENERATED_TRAIN, TEXTURED_VARIANTS, parse_sized, sized_id
+from core.data.registry import ENTRIES
 from core.errors import UserError
 from core.metrics import expected_ci95
 from core.records import JsonRecord
@@ -187,6 +188,28 @@ def spread_text(results: list[dict]) -> str | None:
     return (f"The widest interval is {r['model']}'s: ± {100 * r['top1_ci95']:.1f} points over {n} seeds, whose runs "
             f"read {runs}%. At that spread, {a} seeds would give about ± {100 * expected_ci95(r['top1_runs'], a):.1f}"
             f" points and {b} about ± {100 * expected_ci95(r['top1_runs'], b):.1f}.")
+
+
+def chance_level(dataset: str) -> float | None:
+    """What guessing scores on a registered or generated dataset (1 / its classes; `shapes-20000` is `shapes`'s),
+    known without loading it; None for a folder."""
+    entry = ENTRIES.get((parse_sized(dataset) or (dataset, 0))[0])
+    return 1 / entry.num_classes if entry else None
+
+
+def chance_text(results: list[dict], chance: float | None) -> str | None:
+    """The models among `results` (summarize's, one size) whose 95% interval reaches down to `chance` (chance_level),
+    in words: their seeds do not show that they learned anything. None where there are none, where chance is unknown,
+    and for a model with one seed (no interval to read)."""
+    near = [r for r in results if chance is not None and r.get("top1_ci95") is not None
+            and r["top1_mean"] - r["top1_ci95"] <= chance]
+    if not near:
+        return None
+    them = ", ".join(f"{r['model']} ({100 * r['top1_mean']:.1f}% ± {100 * r['top1_ci95']:.1f})" for r in near)
+    one = len(near) == 1
+    return (f"Within reach of chance ({100 * chance:.1f}%, a guess among {round(1 / chance)} classes): {them}. "
+            f"{'Its' if one else 'Their'} 95% interval{'' if one else 's'} reach{'es' if one else ''} down to chance, "
+            f"so these seeds do not show that {'it' if one else 'they'} learned the task in this budget.")
 
 
 def diverged_text(diverged: list[dict]) -> str:
