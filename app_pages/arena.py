@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.arena.run import summarize
-from core.arena.spec import BUDGET_KINDS, ArenaSpec, chance_level, chance_text, diverged_text, largest_size, spread_text
+from core.arena.spec import BUDGET_KINDS, ArenaSpec, diverged_text, how_sure, largest_size
 from core.errors import UserError
 from core.hosted import training_limits
 from core.jobs import ArenaJob, Job, Jobs
@@ -184,10 +184,8 @@ def draw(out: dict, done: int) -> None:
     single = [r["model"] for r in results if r["size"] == shown and r["runs_done"] and r["top1_ci95"] is None]
     if single:
         st.caption(f"No interval for {', '.join(single)}: one seed finished, and an interval needs two or more.")
-    if spread := spread_text([r for r in results if r["size"] == shown]):
-        st.caption(spread)
-    if near := chance_text([r for r in results if r["size"] == shown], chance_level(out["dataset"])):
-        st.caption(near)
+    for line in how_sure(results, out["dataset"]):  # of the size shown: the largest with a finished run
+        st.caption(line)
     st.subheader("Learning curves" + (f" at {shown:,} training images" if len(out["sizes"]) > 1 else ""))
     arena_learning_curves([c for c in out["curves"] if c["size"] == shown], key="arena-curves")
     st.caption("Bold: the mean over seeds; faint: each seed's run.")

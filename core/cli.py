@@ -427,7 +427,7 @@ def cmd_robustness(args) -> int:
 def cmd_arena(args) -> int:
     # lazy: each command imports only what it runs, so `datasets` or `--help` answer without torch
     from core.arena.run import summarize
-    from core.arena.spec import ArenaSpec, chance_level, chance_text, diverged_text, largest_size, spread_text
+    from core.arena.spec import ArenaSpec, diverged_text, how_sure
     from core.jobs import ArenaJob, Jobs
 
     spec = ArenaSpec(models=tuple(args.models.split(",")), dataset=args.dataset, budget=args.budget, seeds=args.seeds,
@@ -462,11 +462,8 @@ def cmd_arena(args) -> int:
             (r["seconds"], ".0f"), (r["params"], ",")))
         top1 += f" ± {ci}" * (ci != "-")
         print(f"{r['model']:<16} {r['size']:>7,} {top1:>17} {r['runs_done']:>5} {flops:>12} {seconds:>8} {params:>10}")
-    largest = largest_size(out["results"])
-    if spread := spread_text([r for r in out["results"] if r["size"] == largest]):
-        print("  " + spread)
-    if near := chance_text([r for r in out["results"] if r["size"] == largest], chance_level(out["dataset"])):
-        print("  " + near)
+    for line in how_sure(out["results"], out["dataset"]):
+        print("  " + line)
     for c in out["crossovers"]:
         print("  " + c["text"])
     if out["diverged"]:

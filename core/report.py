@@ -420,7 +420,7 @@ def _explanations(c: Compared, evs: dict, classes: list[str], store: Store, *, i
 def _arena(c: Compared, store: Store) -> Section | None:
     # lazy: the arena's summary builds recipes (the scratch registry imports torch)
     from core.arena.run import Cell, summarize
-    from core.arena.spec import ArenaSpec, chance_level, chance_text, diverged_text, largest_size, spread_text
+    from core.arena.spec import ArenaSpec, diverged_text, how_sure
     from core.train.recipe import Recipe
 
     models = {m.model for m in c.metas.values()}
@@ -448,13 +448,9 @@ def _arena(c: Compared, store: Store) -> Section | None:
                 + f"<br><b>same data checked:</b> {_e(s['same_data'])} (digest <code>{_e(s['data_digest'])}</code>)"
                 + f"<br><b>reproduce:</b> <code>{_e(spec.command)}</code></div>")
         sizes = figures.arena_data_size(s["results"], s["crossovers"]) if spec.sizes else None
-        largest = largest_size(s["results"])
-        spread = spread_text([r for r in s["results"] if r["size"] == largest])
-        near = chance_text([r for r in s["results"] if r["size"] == largest], chance_level(s["dataset"]))
         body = (f"<p>{_e(spec.title)}. Mean validation top-1 over seeds with its 95% interval (Student's t).</p>"
                 f"<h3>Held equal</h3><ul>{held}</ul>" + table_html(df)
-                + (f"<p>{_e(spread)}</p>" if spread else "")
-                + (f"<p>{_e(near)}</p>" if near else "")
+                + "".join(f"<p>{_e(line)}</p>" for line in how_sure(s["results"], s["dataset"]))
                 + (f"<p><b>{_e(diverged_text(s['diverged']))}</b></p>" if s["diverged"] else "")
                 + figure(figures.arena_bars(s["results"]), "Validation top-1, mean over seeds, 95% interval")
                 + figure(sizes, "Accuracy against training-set size")

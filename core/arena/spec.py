@@ -212,6 +212,14 @@ def chance_text(results: list[dict], chance: float | None) -> str | None:
             f"so these seeds do not show that {'it' if one else 'they'} learned the task in this budget.")
 
 
+def how_sure(results: list[dict], dataset: str) -> list[str]:
+    """What an arena says of how sure its figures are, under its bars (the Arena page, the CLI, the report): at its
+    largest size with a finished run, spread_text and chance_text, where each has something to say."""
+    size = largest_size(results)
+    at = [r for r in results if r["size"] == size]
+    return [t for t in (spread_text(at), chance_text(at, chance_level(dataset))) if t]
+
+
 def diverged_text(diverged: list[dict]) -> str:
     """The runs that diverged (summarize's `diverged`), in words: which, where, and what leaving them out does."""
     n = len(diverged)
