@@ -32,8 +32,8 @@ from core.models.wrapper import LabelSpace, LoadedModel
 # demo's budget, one seed: `arena --lr 1e-3` and `--lr 2e-3`, in docs/arena.md; 5e-4 left the plain ViT at
 # chance too, so it was not swept for all). For the plain ViT that pick is arbitrary: on `shapes` it stays near
 # chance at every rate from 1e-4 to 2e-3, and on `shapes-textured` 3e-4 beats 2e-3 by 47 points (docs/arena.md,
-# "Why the plain ViT does not learn `shapes`"); a wider sweep for every model is the fix. Augmentation is the arena's,
-# the same for every model (the papers' RandAugment, Mixup and CutMix are left out).
+# "Why the plain ViT does not learn `shapes`"); sweeping where every model learns is the fix. Augmentation is the
+# arena's, the same for every model (the papers' RandAugment, Mixup and CutMix are left out).
 RESNET20_RECIPE = {"optimizer": "adam", "lr": 2e-3, "weight_decay": 0.0, "schedule": "cosine"}
 DEIT_RECIPE = {"optimizer": "adamw", "lr": 2e-3, "weight_decay": 0.05, "schedule": "cosine",
                "warmup_fraction": 0.017, "label_smoothing": 0.1}  # DeiT: 5 warm-up epochs of 300
