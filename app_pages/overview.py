@@ -32,15 +32,18 @@ if not rows and not Jobs().list():
             st.error(str(e))
 
 choices = quick_choices()
+# keyed by whether the store has runs: a widget keeps its value across reruns, so the session that ran the demo kept
+# the scratch pair it opened with; its first runs now move the form to them, as a new session starts
+first = "" if choices.has_runs else "-scratch"
 with st.form("quick-evaluate"):
     c1, c2, c3 = st.columns([2, 1, 1])
     with c1:
-        models = model_select("Models", multi=True, key="ov_models", default=choices.default_models,
+        models = model_select("Models", multi=True, key="ov_models" + first, default=choices.default_models,
                               help_typed="scratch architectures (random weights) and trained runs; type a pretrained "
                                          "id or a local model folder",
                               help_hosted="scratch architectures, trained runs and the pretrained ids this "
                                           "deployment offers")
-    dataset = c2.selectbox("Dataset", choices.datasets, key="ov_dataset",
+    dataset = c2.selectbox("Dataset", choices.datasets, key="ov_dataset" + first,
                            index=choices.datasets.index(choices.default_dataset) if choices.default_dataset else 0,
                            help="the images every model is scored on; the embedded ones work offline")
     limit = c3.number_input("Images (0 = whole split)", min_value=0, value=500, step=100, key="ov_limit",

@@ -190,6 +190,7 @@ class Choices:
     default_models: list[str]
     datasets: list[str]
     default_dataset: str | None = None  # the one the default models were trained on, where it is offered
+    has_runs: bool = False  # the defaults are runs (else the scratch pair)
 
 
 SCRATCH_DEFAULTS = ("cnn-2layer", "vit-small")  # a CNN and a ViT: the models a picker starts at without runs
@@ -205,7 +206,7 @@ def quick_choices(store: Store | None = None) -> Choices:
     recs, datasets = list_runs(store), _offered_datasets()
     dataset, picks = _newest_picks(recs, datasets)
     return Choices(models=[s.id for s in scratch_specs()] + [r["run_id"] for r in recs], default_models=picks,
-                   datasets=datasets, default_dataset=dataset)
+                   datasets=datasets, default_dataset=dataset, has_runs=bool(recs))
 
 
 def _offered_datasets() -> list[str]:

@@ -293,6 +293,22 @@ def test_the_overview_starts_at_runs_and_the_dataset_they_learned(own_store, tmp
     assert quick_choices().default_dataset == "digits"
 
 
+def test_the_overview_moves_to_the_first_runs_in_the_session_that_made_them(own_store, tmp_path):
+    """The session that pressed Run the demo kept the scratch pair its Evaluate form opened with (a widget keeps its
+    value across reruns): once the store has runs, the same session's form starts at them, as a new session's does."""
+    from core.train.loop import train
+    from core.train.recipe import Recipe
+
+    at = _page("app_pages/overview.py")
+    [models] = [w for w in at.multiselect if w.label == "Models"]
+    assert models.value == ["cnn-2layer", "vit-small"]  # an empty store: a scratch CNN and ViT
+    run = train(Recipe(model="linear", dataset="digits", epochs=1, limit=100, val_limit=40), store=Store(tmp_path))
+    at.run()  # the same session, as the page reruns when the demo's job ends
+    [models] = [w for w in at.multiselect if w.label == "Models"]
+    [dataset] = [w for w in at.selectbox if w.label == "Dataset"]
+    assert (models.value, dataset.value) == ([run.model_id], "digits")
+
+
 def test_default_picks_follow_the_dataset_a_page_scores_on(own_store, tmp_path, monkeypatch):
     """Run records as training writes them: a folder dataset is recorded by its resolved path, so a page given the
     folder as typed (relative, say) still finds its runs; runs of two datasets have no one dataset they learned."""
