@@ -33,9 +33,19 @@ class PickerOptions:
     typed: bool
     labels: dict[str, str] = field(default_factory=dict)  # option -> what the picker shows, where not the id
     check: Callable[[str], str | None] | None = None  # a typed value -> what is wrong with it, or None
+    _problems: dict[str, str | None] = field(default_factory=dict, repr=False, compare=False)
 
     def label(self, option: str) -> str:
         return self.labels.get(option, option)
+
+    def problem(self, value: str) -> str | None:
+        """What `check` finds wrong with a value not among the options (None for an option), asked once a value:
+        the picker says it, and a page leaves the value out (pick_models)."""
+        if value in self.options or not self.check:
+            return None
+        if value not in self._problems:
+            self._problems[value] = self.check(value)
+        return self._problems[value]
 
 
 def typing_accepted() -> bool:
@@ -94,10 +104,9 @@ def choice_widget(label: str, picker: PickerOptions, *, multi: bool, key: str | 
         picked = st.multiselect(label, options, default=wanted, **common)
     else:
         picked = st.selectbox(label, options, index=options.index(wanted[0]) if wanted else 0, **common)
-    if picker.check:
-        for value in [picked] if isinstance(picked, str) else picked or []:
-            if value not in picker.options and (problem := picker.check(value)):
-                st.error(problem)
+    for value in [picked] if isinstance(picked, str) else picked or []:
+        if problem := picker.problem(value):
+            st.error(problem)
     return picked
 
 
@@ -131,7 +140,7 @@ def pick_models(key: str, *, families: tuple[str, ...] = (), dataset: str | None
                            help_hosted="scratch architectures, trained runs and the pretrained ids this deployment "
                                        "offers")
     st.query_params["model"] = picked
-    return [m for m in picked if m in picker.options or not (picker.check and picker.check(m))]
+    return [m for m in picked if not picker.problem(m)]
 
 
 def run_names() -> dict[str, str]:
