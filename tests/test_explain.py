@@ -87,7 +87,7 @@ def _check(model: LoadedModel, methods) -> None:
 # ------------------------------------------------------------------------------------------- scratch models
 
 
-CLS_ATTENTION = {"vit-small", "vit-convstem", "vit-spt-lsa"}  # the scratch models whose blocks attend from a CLS token
+CLS_ATTENTION = {"vit-small", "vit-convstem", "vit-spt-lsa", "vit-lite-2"}  # blocks that attend from a CLS token
 NO_CONV = {"vit-spt-lsa"}  # a Linear patch projection (after LayerNorm): no conv filters to show
 
 

@@ -52,7 +52,7 @@ def test_registered_with_citation(model_id):
     model = build_scratch(model_id, InputShape(3, 64, 10))
     # convolutions and attention together (CCT) are "hybrid" (shared/DESIGN.md); every other model says what it is
     families = {"vit-small": "vit", "linear": "other", "cct-2": "hybrid", "cct-7": "hybrid", "vit-convstem": "hybrid",
-                "vit-spt-lsa": "vit"}
+                "vit-spt-lsa": "vit", "vit-lite-2": "vit"}
     assert model.family == families.get(model_id, "cnn")
     assert "Source:" in model.citation
 
@@ -67,6 +67,22 @@ def test_cct_params_match_the_paper():
     norm 256, pooling 129, head 1,290: 283,723."""
     assert build_scratch("cct-2", InputShape(3, 32, 10)).params == 283_723
     assert round(build_scratch("cct-7", InputShape(3, 32, 10)).params / 1e6, 2) == 3.76
+
+
+def test_vit_lite_is_cct_2_with_patches_and_a_cls_token():
+    """The reference code's vit_2_4_32 at 32 px, 10 classes, by hand: patchify conv 3*4*4*128 + 128 = 6,272; CLS
+    128; positions (64 + 1) x 128 = 8,320; CCT-2's two layers 2 x 99,200; final norm 256; head 1,290: 214,666.
+    Its encoder is CCT-2's, weight for weight in shape; only the tokenizer and the pooling differ."""
+    lite = build_scratch("vit-lite-2", InputShape(3, 32, 10))
+    assert lite.params == 214_666
+    cct = build_scratch("cct-2", InputShape(3, 32, 10))
+
+    def encoder(model):
+        return {k: v.shape for k, v in model.module.state_dict().items() if k.startswith(("blocks.", "norm.", "fc."))}
+
+    assert encoder(lite) == encoder(cct)
+    rest = {k for k in lite.module.state_dict() if k not in encoder(lite)}
+    assert rest == {"patch_embed.weight", "patch_embed.bias", "cls_token", "positional_emb"}
 
 
 def test_baseline_cnn_params():

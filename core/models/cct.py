@@ -12,6 +12,9 @@ table (CCT-2/3x2 0.28 M, CCT-7/3x1 3.76 M at 32 px, 10 classes; tested):
 - sequence pooling: softmax(Linear(d, 1)) over the tokens weights their average; then Linear to the classes;
 - Linear weights truncated normal (std 0.02), zero biases; LayerNorm 1 / 0; learned positions, truncated
   normal (std 0.2).
+ViT-Lite (the reference code's src/vit.py, the paper's plain-ViT baseline) is the same encoder behind a patchify
+tokenizer (one p x p conv, stride p, with bias, no activation or pool) and a CLS token in place of sequence
+pooling: against CCT, only the tokenizer and the pooling differ (`ViTLite`).
 Adapted: the paper's 3x2 and 3x1 tokenizers are defined for 32-px images; on larger images one more stride-2
 max-pool is added at a time until the token grid is at most 16 x 16 (64 px: 16 x 16 for CCT-2/3x2,
 16 x 16 after one more pool for CCT-7/3x1), so attention stays affordable at every size.
@@ -90,3 +93,32 @@ class CCT(nn.Module):
         x = self.norm(self.blocks(self.tokenizer(x) + self.positional_emb))
         pooled = (F.softmax(self.attention_pool(x), dim=1).transpose(1, 2) @ x).squeeze(1)
         return self.fc(pooled)
+
+
+class ViTLite(nn.Module):
+    """Patchify conv -> CLS token + learned positions -> CCT's encoder layers -> LayerNorm -> the CLS token ->
+    Linear: the reference code's ViTLite (src/vit.py), whose `TransformerClassifier` is CCT's with `seq_pool`
+    off. The patch side is `size // grid` (4 px at 32 px, the reference's `vit_2_4_32`)."""
+
+    head_names = ("fc",)  # the layer that produces the class scores (core.models.heads)
+
+    def __init__(self, channels: int, size: int, num_classes: int, *, layers: int, heads: int, mlp_ratio: float,
+                 dim: int, grid: int = 8, stochastic_depth: float = 0.1):
+        super().__init__()
+        patch = max(1, size // grid)
+        self.patch_embed = nn.Conv2d(channels, dim, patch, stride=patch)
+        tokens = (size // patch) ** 2
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.positional_emb = nn.Parameter(torch.zeros(1, tokens + 1, dim))
+        rates = torch.linspace(0, stochastic_depth, layers).tolist()
+        self.blocks = nn.Sequential(*(EncoderLayer(dim, heads, mlp_ratio, r) for r in rates))
+        self.norm = nn.LayerNorm(dim)
+        self.fc = nn.Linear(dim, num_classes)
+        init_transformer_weights(self)
+        nn.init.kaiming_normal_(self.patch_embed.weight)  # the reference's Tokenizer init; its CLS token stays 0
+        nn.init.trunc_normal_(self.positional_emb, std=0.2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.positional_emb
+        return self.fc(self.norm(self.blocks(x))[:, 0])
