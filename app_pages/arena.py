@@ -30,7 +30,7 @@ st.caption("Architectures trained from scratch on the same images, in the same o
            "mean over seeds with its 95% interval. The settings live in the link: share it to share the arena.")
 
 models = st.multiselect("Models", list(ARCHITECTURES), format_func=ARCHITECTURES.get, key="arena-models",
-                        default=[m for m in qp.get_all("model") if m in ARCHITECTURES] or ["resnet20", "vit-small",
+                        default=[m for m in qp.get_all("model") if m in ARCHITECTURES] or ["resnet20", "vit-lite-2",
                                                                                             "cct-2"],
                         help="scratch architectures only: the arena trains each one from random weights")
 kind_in_url, _, amount_in_url = qp.get("budget", "epochs:8").partition(":")

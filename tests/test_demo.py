@@ -1,8 +1,9 @@
 """The demo's flow (train, then evaluate, each a cache hit the second time), with small recipes; the real
 demo's recipes are validated and timed by hand (see the README)."""
 from core.arena.spec import ArenaSpec
-from core.demo import DEMO_RECIPES, demo_arena, run_demo
-from core.models.scratch import scratch_specs
+from core.demo import DEMO_MODELS, DEMO_RECIPES, demo_arena, run_demo
+from core.models.scratch import build_scratch, scratch_specs
+from core.models.spec import InputShape
 from core.results import evaluation_table
 from core.store import Store
 
@@ -28,12 +29,21 @@ def test_demo_trains_then_evaluates_and_a_second_run_is_all_cache_hits(tmp_path)
     assert all(r["cached"] for r in second["runs"]) and all(e["cached"] for e in second["evaluations"])
 
 
-def test_the_demo_recipes_cover_a_cnn_resnet20_and_the_small_vit_on_shapes():
+def test_the_demo_recipes_cover_a_cnn_resnet20_and_a_plain_vit_on_shapes():
     models = [r.model for r in DEMO_RECIPES]
-    assert {"resnet20", "vit-small"} <= set(models) and all(r.dataset == "shapes" for r in DEMO_RECIPES)
+    assert {"resnet20", "vit-lite-2"} <= set(models) and all(r.dataset == "shapes" for r in DEMO_RECIPES)
     families = {s.id: s.family for s in scratch_specs()}
     assert [families[m] for m in models].count("cnn") >= 2
     assert [families[m] for m in models].count("hybrid") >= 1  # a data-efficient ViT beside the plain one
+    assert [families[m] for m in models].count("vit") >= 1
+
+
+def test_no_demo_model_has_twice_the_parameters_of_another():
+    """The demo's fight is between models of one size (at 32 px, 10 classes: ViT-Lite-2 214,666, ResNet-20 269,722,
+    CCT-2 283,723, the multi-layer CNN 391,946), so neither family wins by being larger; `vit-small` (2,693,578)
+    would be ten times ResNet-20."""
+    params = {m: build_scratch(m, InputShape(3, 32, 10)).params for m in DEMO_MODELS}
+    assert max(params.values()) < 2 * min(params.values()), params
 
 
 def test_the_demo_gives_every_model_the_same_images_and_budget(tmp_path):

@@ -114,11 +114,15 @@ def test_the_recipe_starts_at_the_chosen_architectures_own(fresh_store, monkeypa
     at.run()
     assert (_by_label(at.selectbox, "Optimizer").value, _by_label(at.number_input, "Weight decay").value,
             _by_label(at.number_input, "Label smoothing").value) == ("adamw", 0.05, 0.1)  # DeiT's
+    _by_label(at.selectbox, "Architecture").set_value("vit-lite-2")  # the demo's ViT
+    at.run()
+    assert (_by_label(at.selectbox, "Optimizer").value, _by_label(at.number_input, "Weight decay").value,
+            _by_label(at.number_input, "Label smoothing").value) == ("adamw", 0.06, 0.1)  # CCT's
     monkeypatch.setattr(Jobs, "ensure_worker", lambda self: None)  # queued, not trained for minutes by a worker
     _by_label(at.button, "Start training").click()
     at.run()
     [job] = Jobs(fresh_store).list()
-    vit = next(r for r in DEMO_RECIPES if r.model == "vit-small")
+    vit = next(r for r in DEMO_RECIPES if r.model == "vit-lite-2")
     assert Recipe.from_dict(job.spec["recipe"]).run_id == vit.run_id  # the demo's run: a cache hit after the demo
     _by_label(at.selectbox, "Architecture").set_value("resnet20")
     at.run()
