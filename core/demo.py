@@ -1,8 +1,8 @@
 """`python -m core demo`: fill an empty store so every page has something to show, offline.
 
 A fair fight in miniature: the multi-layer CNN, ResNet-20, a plain ViT (ViT-Lite-2/4) and a data-efficient hybrid
-(CCT-2/3x2) trained as one arena (core/arena): the same 5,000 `shapes` images in the same order, at 32 px, batch 64, with one
-budget for all four, each with its own recipe; then each is evaluated on the validation split. Each step is a
+(CCT-2/3x2) trained as one arena (core/arena): the same 5,000 `shapes` images in the same order, at 32 px, batch 64,
+with one budget for all four, each with its own recipe; then each is evaluated on the validation split. Each step is a
 cache hit when it has been done before, so running the demo twice costs nothing the second time.
 """
 from __future__ import annotations
@@ -24,9 +24,9 @@ DEMO_DATASET = "shapes"
 # tokenizer and sequence pooling taken out, so the two ViTs' gap is what those buy. At this budget it scores no
 # less than `vit-small` did, in a twelfth of the compute (docs/arena.md)
 DEMO_MODELS = ("cnn-multilayer", "resnet20", "vit-lite-2", "cct-2")
-# One budget for all four, sized so the demo fills an empty store in under 5 minutes on 2 CPU cores with bf16
-# arithmetic (about 10 on a CPU without it, which trains in fp32): measured in docs/arena.md, with the accuracies
-# it reaches and the learning curves
+# One budget for all four, sized so the demo fills an empty store in under 5 minutes on 2 CPU cores (2-3 with bf16
+# arithmetic; about 5 on a CPU without it, which trains in fp32): measured in docs/arena.md, with the accuracies it
+# reaches and the learning curves
 DEMO_BUDGET = "epochs:8"
 
 
