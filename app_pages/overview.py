@@ -22,8 +22,8 @@ rows = evaluation_table()
 if not rows and not Jobs().list():
     st.info("The store is empty. The demo trains a small CNN, ResNet-20, a plain ViT of their size (ViT-Lite) and "
             "CCT-2 (a data-efficient ViT) on the same images of the embedded `shapes` dataset with one budget, and "
-            "evaluates them, offline, in 2-3 minutes on 2 CPU cores with bf16 arithmetic (AMD Zen 4 and later, Intel Xeon since Sapphire "
-            "Rapids), about 5 on other CPUs, which train in fp32.")
+            "evaluates them, offline, in 2-3 minutes on 2 CPU cores with bf16 arithmetic (AMD Zen 4 and later, "
+            "Intel Xeon since Sapphire Rapids), about 5 on other CPUs, which train in fp32.")
     if st.button("Run the demo", type="primary"):
         try:
             Jobs().submit(DemoJob())
