@@ -19,11 +19,16 @@ from core.train.loop import Diverged, Stopped, train
 from core.train.recipe import Recipe
 
 SMALL = dict(dataset="digits", limit=192, val_limit=64, batch_size=32)
+# ViT-Lite-2 on 8-px digits sees 64 one-pixel patches: over 192 images (18 steps) its epoch loss stays at chance,
+# 2.382 then 2.385 (ln 10 = 2.303; `vit-small` reads 2.55 then 2.38, from an init above chance); over 1,000 images
+# (96 steps) it falls, 2.35 then 2.11 (measured). Its learning is tested at full strength in tests/test_overfit.py
+LIMITS = {"vit-lite-2": 1000}
 
 
 @pytest.mark.parametrize("model_id", [s.id for s in scratch_specs()])
 def test_every_architecture_trains_and_its_loss_falls(tmp_path, model_id):
-    recipe = Recipe(model=model_id, epochs=3, optimizer="adam", lr=2e-3, weight_decay=0.0, schedule="constant", **SMALL)
+    recipe = Recipe(model=model_id, epochs=3, optimizer="adam", lr=2e-3, weight_decay=0.0, schedule="constant",
+                    **{**SMALL, "limit": LIMITS.get(model_id, SMALL["limit"])})
     res = train(recipe, store=Store(tmp_path))
     losses = [h["train_loss"] for h in res.history]
     assert all(math.isfinite(v) for v in losses)
