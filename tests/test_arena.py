@@ -57,8 +57,8 @@ def test_a_model_whose_interval_reaches_chance_is_named():
     # chance on shapes is 1/10 (its sized sets too), on cifar100 1/100; a folder's is not known without loading it
     assert [chance_level(d) for d in ("shapes", "shapes-20000", "shapes-textured-5000", "cifar100", "/no/folder")] == [
         0.1, 0.1, 0.1, 0.01, None]
-    # the demo's fight (docs/arena.md): 11.7 - 2.2 = 9.5 and 28.9 - 38.4 < 0 reach 10%; 71.1 - 55.8 = 15.3 and
-    # 38.9 - 8.9 = 30.0 do not; a model with one seed has no interval to read
+    # the demo's fight as docs/arena.md had it on 2026-12-06 (AVX-512 host, vit-small): 11.7 - 2.2 = 9.5 and
+    # 28.9 - 38.4 < 0 reach 10%; 71.1 - 55.8 = 15.3 and 38.9 - 8.9 = 30.0 do not; one seed has no interval to read
     demo = [{"model": "cnn-multilayer", "top1_mean": 0.289, "top1_ci95": 0.384},
             {"model": "resnet20", "top1_mean": 0.711, "top1_ci95": 0.558},
             {"model": "vit-small", "top1_mean": 0.117, "top1_ci95": 0.022},
