@@ -36,10 +36,9 @@ import torch  # noqa: E402
 from doc_tables import arena_cmd  # noqa: E402  (benchmarks/, the script's own folder)
 
 from core.arena.run import arena_recipe, run_arena  # noqa: E402
-from core.arena.spec import ArenaSpec, diverged_text  # noqa: E402
+from core.arena.spec import ArenaSpec, by_seed, diverged_text, paired_gap  # noqa: E402
 from core.bench import cores, cpu_description, matmul_flops  # noqa: E402
 from core.demo import DEMO_BUDGET, DEMO_MODELS  # noqa: E402
-from core.metrics import mean_ci95  # noqa: E402
 from core.models.scratch import SCRATCH  # noqa: E402
 from core.train.runs import build_for_recipe  # noqa: E402
 
@@ -263,12 +262,10 @@ def sec_demo(doc: Doc, args) -> None:
 
 def _paired(a: dict, b: dict) -> str:
     """a's val top-1 minus b's, seed by seed: mean ± 95% half-width in points, and whether it is within seed noise."""
-    by_seed = dict(zip(b["top1_seeds"], b["top1_runs"]))
-    gaps = [100 * (x - by_seed[s]) for s, x in zip(a["top1_seeds"], a["top1_runs"]) if s in by_seed]
-    mean, half = mean_ci95(gaps)
+    mean, half, _ = paired_gap(by_seed(a), by_seed(b))
     if mean is None or half is None:
         return "no paired seeds"
-    return f"{mean:+.1f} ± {half:.1f} points" + (" (within seed noise)" if abs(mean) <= half else "")
+    return f"{100 * mean:+.1f} ± {100 * half:.1f} points" + (" (within seed noise)" if abs(mean) <= half else "")
 
 
 def _plain_vits(doc: Doc, spec: ArenaSpec, top: dict, plain: str) -> None:

@@ -21,6 +21,8 @@ from core.arena.spec import (
     HELD_EQUAL,
     ArenaSpec,
     Budget,
+    by_seed,
+    paired_gap,
 )
 from core.data.registry import load_dataset
 from core.errors import UserError
@@ -373,7 +375,7 @@ def crossovers(results: list[dict]) -> list[dict]:
     stays behind / ahead at every size; and how sure that is.
 
     Every model of a seed trains on the same images in the same order, so the gap is taken per seed (paired) and
-    its 95% interval is Student's t over seeds of those per-seed gaps (`mean_ci95`): `gaps` has, per size, the
+    its 95% interval is Student's t over seeds of those per-seed gaps (`paired_gap`): `gaps` has, per size, the
     gap's mean and half-width (top-1 as a fraction, as every accuracy in the JSON) and the seeds it pairs.
     `settled` is True when every gap the text rests on (the two around a crossing; every size otherwise) has an
     interval that excludes zero, False when one does not (the text then says the crossing or the lead is within
@@ -390,7 +392,7 @@ def crossovers(results: list[dict]) -> list[dict]:
     lost: dict[str, list[int]] = {}  # model -> the sizes where every seed diverged (no accuracy, so no gap)
     for r in results:
         if r["top1_mean"] is not None and r["size"]:
-            by_model.setdefault(r["model"], {})[r["size"]] = dict(zip(r["top1_seeds"], r["top1_runs"]))
+            by_model.setdefault(r["model"], {})[r["size"]] = by_seed(r)
             family[r["model"]] = r["family"]
         elif r.get("runs_diverged") and r["runs_diverged"] == r["runs"]:
             lost.setdefault(r["model"], []).append(r["size"])
@@ -401,12 +403,11 @@ def crossovers(results: list[dict]) -> list[dict]:
         for c in cnns:
             gaps = []
             for size in sorted(set(by_model[t]) & set(by_model[c])):
-                seeds = sorted(set(by_model[t][size]) & set(by_model[c][size]))
+                mean, half, seeds = paired_gap(by_model[t][size], by_model[c][size])
                 if seeds:
-                    mean, half = mean_ci95([by_model[t][size][s] - by_model[c][size][s] for s in seeds])
                     finished = max(len(by_model[t][size]), len(by_model[c][size]))
-                    gaps.append({"size": size, "gap": mean, "gap_ci95": half, "seeds": len(seeds),
-                                 "partial": len(seeds) < finished})
+                    gaps.append({"size": size, "gap": mean, "gap_ci95": half, "seeds": seeds,
+                                 "partial": seeds < finished})
             if len(gaps) < 2:
                 continue
             out.append({"model": t, "versus": c, "gaps": gaps,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from core.data.embedded import GENERATED_TRAIN, TEXTURED_VARIANTS, parse_sized, sized_id
 from core.data.registry import ENTRIES
 from core.errors import UserError
-from core.metrics import expected_ci95
+from core.metrics import expected_ci95, mean_ci95
 from core.records import JsonRecord
 from core.store import fingerprint
 from core.train.recipe import Recipe
@@ -188,6 +188,19 @@ def spread_text(results: list[dict]) -> str | None:
     return (f"The widest interval is {r['model']}'s: ± {100 * r['top1_ci95']:.1f} points over {n} seeds, whose runs "
             f"read {runs}%. At that spread, {a} seeds would give about ± {100 * expected_ci95(r['top1_runs'], a):.1f}"
             f" points and {b} about ± {100 * expected_ci95(r['top1_runs'], b):.1f}.")
+
+
+def by_seed(result: dict) -> dict[int, float]:
+    """A model's val top-1 per seed, from one of summarize's rows."""
+    return dict(zip(result["top1_seeds"], result["top1_runs"]))
+
+
+def paired_gap(a: dict[int, float], b: dict[int, float]) -> tuple[float | None, float | None, int]:
+    """a minus b (top-1 per seed, `by_seed`) over the seeds both have, which trained on the same images in the same
+    order: (mean, half-width of its 95% interval over those seeds (`mean_ci95`), how many seeds it pairs)."""
+    seeds = sorted(set(a) & set(b))
+    mean, half = mean_ci95([a[s] - b[s] for s in seeds])
+    return mean, half, len(seeds)
 
 
 def chance_level(dataset: str) -> float | None:

@@ -71,6 +71,13 @@ class EncoderLayer(nn.Module):
         return x + self.drop_path(self.linear2(F.gelu(self.linear1(x))))
 
 
+def encoder(dim: int, heads: int, mlp_ratio: float, layers: int, stochastic_depth: float) -> nn.Sequential:
+    """`layers` EncoderLayers, their stochastic depth rising linearly from 0 to `stochastic_depth` (CCT's and
+    ViT-Lite's)."""
+    rates = torch.linspace(0, stochastic_depth, layers).tolist()
+    return nn.Sequential(*(EncoderLayer(dim, heads, mlp_ratio, r) for r in rates))
+
+
 class CCT(nn.Module):
     """Convolutional tokenizer -> learned positions -> encoder layers -> LayerNorm -> sequence pooling -> Linear."""
 
@@ -81,8 +88,7 @@ class CCT(nn.Module):
         super().__init__()
         self.tokenizer = Tokenizer(channels, dim, size, layers=conv_layers, kernel=kernel)
         self.positional_emb = nn.Parameter(torch.zeros(1, self.tokenizer.grid ** 2, dim))
-        rates = torch.linspace(0, stochastic_depth, layers).tolist()
-        self.blocks = nn.Sequential(*(EncoderLayer(dim, heads, mlp_ratio, r) for r in rates))
+        self.blocks = encoder(dim, heads, mlp_ratio, layers, stochastic_depth)
         self.norm = nn.LayerNorm(dim)
         self.attention_pool = nn.Linear(dim, 1)
         self.fc = nn.Linear(dim, num_classes)
@@ -110,8 +116,7 @@ class ViTLite(nn.Module):
         tokens = (size // patch) ** 2
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.positional_emb = nn.Parameter(torch.zeros(1, tokens + 1, dim))
-        rates = torch.linspace(0, stochastic_depth, layers).tolist()
-        self.blocks = nn.Sequential(*(EncoderLayer(dim, heads, mlp_ratio, r) for r in rates))
+        self.blocks = encoder(dim, heads, mlp_ratio, layers, stochastic_depth)
         self.norm = nn.LayerNorm(dim)
         self.fc = nn.Linear(dim, num_classes)
         init_transformer_weights(self)
