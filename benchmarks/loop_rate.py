@@ -20,6 +20,8 @@ from pathlib import Path
 
 if __name__ == "__main__":
     tree, model, precision = sys.argv[1], sys.argv[2], sys.argv[3]
+    if sys.argv[4:] not in ([], ["torch-dropout"]):
+        sys.exit(f"loop_rate.py: unknown argument {' '.join(sys.argv[4:])!r}; the fourth may only be torch-dropout")
     torch_dropout = sys.argv[4:] == ["torch-dropout"]
     sys.path.insert(0, str(Path(tree).resolve()))
     from core.store import Store
