@@ -46,11 +46,13 @@ SECTIONS = ("sweep", "demo", "precision", "sizes", "speed", "demo_time")
 SWEEP_MODELS = ("cnn-multilayer", "resnet20", "vit-small", "vit-lite-2", "vit-convstem", "cct-2", "vit-spt-lsa")
 SWEEP_LRS = (1e-3, 2e-3)
 BIG_VIT = "vit-small"  # the demo's plain ViT before vit-lite-2, set beside it in the demo's section
-PLAIN_VIT = next(m for m in DEMO_MODELS if SCRATCH[m].family == "vit")  # the demo's plain ViT, in the size sweep
+PLAIN_VIT = next(m for m in DEMO_MODELS if SCRATCH[m].family == "vit")  # the demo's plain ViT (vit-lite-2)
 SPEED_MODELS = ("cnn-multilayer", "resnet20", "vit-small", "vit-lite-2", "vit-convstem", "cct-2")
 # the code when issue 15 (the fair fight, this doc's issue) was filed, and its demo models that existed then
 BASELINE_COMMIT = "dbc2afb718faa893980404f014484331de42bfff"
 BASELINE_MODELS = ("cnn-multilayer", "resnet20", "vit-small")
+# the demo's models written since, whose baseline is today's loop before the issue's speed-ups (loop_rate.py)
+LATER_MODELS = tuple(m for m in DEMO_MODELS if m not in BASELINE_MODELS)
 SIZES = (500, 2000, 5000, 20000)
 SIZE_BUDGET = "steps:500"
 PRECISION_MODELS = DEMO_MODELS
@@ -126,12 +128,11 @@ def sec_speed(doc: Doc, args) -> None:
     # the target's "today" is the loop when the issue was filed (for a later model: before the issue's speed-ups)
     then = _speed_baseline(doc)
     demo = {m: then[m] for m in DEMO_MODELS}
-    later = ", ".join(m for m in demo if m not in BASELINE_MODELS)
     alone = ", ".join(f"{m} {speed_up[m]:.2f}x" for m in demo if m in speed_up)
     doc.target("training images/s >= 1.5x today's (fp32) on the demo's models",
                ", ".join(f"{m} {v:.2f}x" for m, v in demo.items()) + " (the median of the speed section's rounds, "
-               f"against {BASELINE_COMMIT[:7]}'s loop; {later} against today's fp32 loop with torch's dropout; bf16 "
-               f"alone, the speed section's first table: {alone})",
+               f"against {BASELINE_COMMIT[:7]}'s loop; {', '.join(LATER_MODELS)} against today's fp32 loop with "
+               f"torch's dropout; bf16 alone, the speed section's first table: {alone})",
                min(demo.values()) >= 1.5)
 
 
@@ -145,15 +146,14 @@ def _speed_baseline(doc: Doc, rounds: int = 5) -> dict[str, float]:
     old = work / "tree"
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), BASELINE_COMMIT],
                    check=True, capture_output=True)
-    later = tuple(m for m in DEMO_MODELS if m not in BASELINE_MODELS)
-    runs = {"then": lambda model: (old, "fp32") if model in BASELINE_MODELS else (ROOT, "fp32", "torch-dropout"),
-            "today fp32": lambda model: (ROOT, "fp32"), "today bf16": lambda model: (ROOT, "auto")}
+    models = BASELINE_MODELS + LATER_MODELS
     rates: dict[tuple[str, str], list[float]] = {}
     try:
         for _ in range(rounds):
-            for model in BASELINE_MODELS + later:
-                for name, how in runs.items():
-                    tree, *flags = how(model)
+            for model in models:
+                before = [old, "fp32"] if model in BASELINE_MODELS else [ROOT, "fp32", "torch-dropout"]
+                for name, (tree, *flags) in {"then": before, "today fp32": [ROOT, "fp32"],
+                                             "today bf16": [ROOT, "auto"]}.items():
                     env = os.environ | {"CNNVIT_CACHE_DIR": str(work / f"cache-{tree == old}")}
                     p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "loop_rate.py"), str(tree), model,
                                         *flags], env=env, capture_output=True, text=True, check=True)
@@ -166,13 +166,13 @@ def _speed_baseline(doc: Doc, rounds: int = 5) -> dict[str, float]:
             f"Reproduce: the same command. The target's baseline: the loop of commit {BASELINE_COMMIT[:7]} (the code "
             f"when issue 15 was filed, before any of its changes), against today's, same recipe, each figure a "
             f"fresh process (`benchmarks/loop_rate.py`), interleaved, {rounds} rounds (each round's figure, in "
-            f"order; the target takes the median ratio). {', '.join(later)} did not exist then: their baseline is "
-            f"today's loop in fp32 with `torch.nn.Dropout` in place of the lab's dropout (`benchmarks/loop_rate.py "
-            f"TREE MODEL fp32 torch-dropout`), the code before the issue's two speed-ups, as a model written "
-            f"before them would have trained.", "")
+            f"order; the target takes the median ratio). {', '.join(LATER_MODELS)} did not exist then: their "
+            f"baseline is today's loop in fp32 with `torch.nn.Dropout` in place of the lab's dropout "
+            f"(`benchmarks/loop_rate.py TREE MODEL fp32 torch-dropout`), the code before the issue's two speed-ups, "
+            f"as a model written before them would have trained.", "")
     rows = []
-    for model in BASELINE_MODELS + later:
-        then, fp32, bf16 = (rates[(model, n)] for n in runs)
+    for model in models:
+        then, fp32, bf16 = (rates[(model, n)] for n in ("then", "today fp32", "today bf16"))
         fmt = " / ".join
         rows.append([model, fmt(f"{v:,.0f}" for v in then), fmt(f"{v:,.0f}" for v in fp32),
                      fmt(f"{v:,.0f}" for v in bf16), fmt(f"{b / t:.2f}x" for b, t in zip(bf16, then)),
@@ -180,7 +180,7 @@ def _speed_baseline(doc: Doc, rounds: int = 5) -> dict[str, float]:
     doc.table(["model", f"then: {BASELINE_COMMIT[:7]} fp32 (later models: torch dropout) img/s", "today fp32",
                "today bf16", "bf16 / then", "today fp32 / then"], rows)
     return {m: statistics.median(b / t for b, t in zip(rates[(m, "today bf16")], rates[(m, "then")]))
-            for m in BASELINE_MODELS + later}
+            for m in models}
 
 
 def _results_table(doc: Doc, out: dict) -> None:
@@ -257,7 +257,7 @@ def sec_demo(doc: Doc, args) -> None:
     _curves(doc, out)
     doc.add(f"(The arena took {time.perf_counter() - t0:,.0f} s here, cached runs included.)", "")
     top = {r["model"]: r for r in out["results"]}
-    plain = next(m for m in DEMO_MODELS if SCRATCH[m].family == "vit")
+    plain = PLAIN_VIT
     _plain_vits(doc, spec, top, plain)
     vit = top[plain]["top1_mean"]
     doc.target("demo: the plain ViT >= 40% on shapes val", f"{plain} {ci(top[plain])}", vit is not None and vit >= 0.40)
